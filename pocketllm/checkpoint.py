@@ -1,0 +1,269 @@
+"""Checkpoints: one `.safetensors` file is a whole model.
+
+The file holds the weights, and in its metadata header:
+- `config`: the ModelConfig,
+- `task`:   what the model is for — {"type": "language_model"},
+            {"type": "classifier", "labels": [...]} or
+            {"type": "instruct", "template": "..."},
+- `facts`:  training facts (steps, tokens seen, last losses, when).
+
+Writes go to a temp file in the same folder and are renamed into place, so a
+crash mid-save never leaves a broken file where a good one stood.
+
+`load_model` also opens the other files a user may have: Hugging Face GPT-2
+weights (`pytorch_model.bin`, `model.safetensors`) and the seed project's
+`.pth` state dicts — never by unpickling arbitrary objects.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .config import ModelConfig
+from .errors import PocketLLMError
+from .model import GPTModel
+
+FORMAT_VERSION = "1"
+LANGUAGE_MODEL = {"type": "language_model"}
+
+
+@dataclass
+class Checkpoint:
+    model: GPTModel
+    config: ModelConfig
+    task: dict = field(default_factory=lambda: dict(LANGUAGE_MODEL))
+    facts: dict = field(default_factory=dict)
+    path: Path | None = None
+    source: str = "pocketllm"  # or "huggingface-gpt2", "seed-pth"
+
+    @property
+    def task_type(self) -> str:
+        return self.task.get("type", "language_model")
+
+
+# ---- saving ------------------------------------------------------------------
+
+def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict | None = None,
+                    *, overwrite: bool = True) -> Path:
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise PocketLLMError(f"Checkpoints are saved as .safetensors files; got {path.name}.")
+    if path.exists() and not overwrite:
+        raise PocketLLMError(
+            f"{path} already exists. Choose another --model_path, or pass --overwrite to replace it.")
+    task = dict(task or LANGUAGE_MODEL)
+    facts = dict(facts or {})
+    facts.setdefault("saved_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        if name == "out_head.weight" and model.is_tied:
+            continue  # the same tensor as tok_emb.weight; safetensors stores it once
+        tensors[name] = tensor.detach().to("cpu").contiguous()
+    metadata = {
+        "format": "pt",
+        "pocketllm": FORMAT_VERSION,
+        "config": json.dumps(model.cfg.to_dict()),
+        "task": json.dumps(task, ensure_ascii=False),
+        "facts": json.dumps(facts, ensure_ascii=False),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+# ---- reading -----------------------------------------------------------------
+
+def read_header(path) -> dict:
+    """Config, task and facts of a PocketLLM checkpoint without loading its weights."""
+    path = Path(path)
+    meta = _safetensors_metadata(path)
+    if meta.get("pocketllm") is None:
+        raise PocketLLMError(f"{path.name} is a safetensors file but not a PocketLLM checkpoint.")
+    return {
+        "config": json.loads(meta["config"]),
+        "task": json.loads(meta.get("task", "{}")) or dict(LANGUAGE_MODEL),
+        "facts": json.loads(meta.get("facts", "{}")),
+    }
+
+
+def _safetensors_metadata(path: Path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PocketLLMError(
+            f"{path.name} is not a readable .safetensors file ({exc}). It may be truncated "
+            f"(an unfinished download or copy) or not a checkpoint at all.") from None
+
+
+def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = None,
+               num_heads: int | None = None) -> Checkpoint:
+    """Open any model file PocketLLM understands and return a ready (eval-mode) model.
+
+    `config` (a ModelConfig, preset name or JSON path) is only needed for the
+    seed's `.pth` files whose head count cannot be read from the tensor shapes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PocketLLMError(f"Model file not found: {path}.")
+    if path.stat().st_size == 0:
+        raise PocketLLMError(f"{path} is empty (0 bytes).")
+    if isinstance(config, (str, os.PathLike)):
+        config = ModelConfig.load(config)
+    if config is not None and num_heads is None:
+        num_heads = config.num_heads
+
+    from . import gpt2  # gpt2 imports this module; import late to keep the order simple
+
+    if path.suffix == ".safetensors":
+        meta = _safetensors_metadata(path)
+        if meta.get("pocketllm") is not None:
+            ckpt = _load_pocketllm(path, meta)
+        else:
+            tensors = _read_safetensors(path)
+            ckpt = _from_foreign_state_dict(path, tensors, num_heads, gpt2)
+    else:
+        tensors = _read_pickled_state_dict(path)
+        ckpt = _from_foreign_state_dict(path, tensors, num_heads, gpt2)
+    ckpt.path = path
+    ckpt.model.to(device=device, dtype=dtype).eval()
+    return ckpt
+
+
+def _read_safetensors(path: Path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PocketLLMError(f"{path.name} could not be read ({exc}); it may be truncated.") from None
+
+
+def _read_pickled_state_dict(path: Path) -> dict:
+    """torch.load with weights_only=True: tensors and plain containers only, no code runs."""
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:
+        raise PocketLLMError(
+            f"{path.name} holds Python objects other than tensors, so PocketLLM refuses to open it "
+            f"(loading it could run code hidden in the file). Details: {str(exc).splitlines()[0]}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise PocketLLMError(
+            f"{path.name} is not a readable PyTorch weights file ({str(exc).splitlines()[0]}). "
+            f"It may be truncated, or not a model file at all.") from None
+    if isinstance(data, dict) and "model_state_dict" in data and isinstance(data["model_state_dict"], dict):
+        data = data["model_state_dict"]  # the seed's training checkpoints wrap the weights
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise PocketLLMError(f"{path.name} does not contain a state dict (a mapping of names to tensors).")
+    return data
+
+
+def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["config"]), source=f"{path.name} header")
+        task = json.loads(meta.get("task") or "{}") or dict(LANGUAGE_MODEL)
+        facts = json.loads(meta.get("facts") or "{}")
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise PocketLLMError(f"{path.name} has a damaged PocketLLM header ({exc}).") from None
+    tensors = _read_safetensors(path)
+    model = build_model(config, tensors, task, source=path.name)
+    return Checkpoint(model, config, task, facts)
+
+
+def _from_foreign_state_dict(path: Path, tensors: dict, num_heads, gpt2) -> Checkpoint:
+    if gpt2.is_hf_gpt2(tensors):
+        tensors = gpt2.hf_to_pocketllm(tensors)
+        source = "huggingface-gpt2"
+    elif "tok_emb.weight" in tensors:
+        tensors = {k: v for k, v in tensors.items() if not k.endswith(".attn.mask")}
+        source = "seed-pth"
+    else:
+        sample = ", ".join(list(tensors)[:5])
+        raise PocketLLMError(
+            f"{path.name} is not a GPT-2 model: its tensors are named {sample}, ... "
+            f"PocketLLM reads its own checkpoints, Hugging Face GPT-2 weights and the seed's .pth files.")
+    config = infer_config(tensors, num_heads, source=path.name)
+    task = dict(LANGUAGE_MODEL)
+    head = tensors.get("out_head.weight")
+    if head is not None and head.shape[0] != config.vocab_size:
+        # The seed's spam classifier: out_head is Linear(emb_dim, 2); class 1 is spam.
+        labels = ["not spam", "spam"] if head.shape[0] == 2 else [str(i) for i in range(head.shape[0])]
+        task = {"type": "classifier", "labels": labels}
+    model = build_model(config, tensors, task, source=path.name)
+    return Checkpoint(model, config, task, {}, source=source)
+
+
+def infer_config(tensors: dict, num_heads: int | None = None, source: str = "weights") -> ModelConfig:
+    """Read the model's shape from its tensors (PocketLLM names)."""
+    try:
+        vocab, emb = tensors["tok_emb.weight"].shape
+        context = tensors["pos_emb.weight"].shape[0]
+    except KeyError as exc:
+        raise PocketLLMError(f"{source}: missing tensor {exc}; the file is incomplete.") from None
+    layers = 1 + max((int(k.split(".")[1]) for k in tensors if k.startswith("trf_blocks.")), default=-1)
+    # Head count is not visible in the shapes; every OpenAI GPT-2 uses 64-wide heads.
+    heads = num_heads or max(1, emb // 64)
+    head = tensors.get("out_head.weight")
+    tied = head is None or (head.shape == tensors["tok_emb.weight"].shape
+                            and torch.equal(head, tensors["tok_emb.weight"]))
+    if head is not None and head.shape[0] != vocab:
+        tied = False  # classifier head
+    return ModelConfig(vocab_size=int(vocab), context_length=int(context), emb_dim=int(emb),
+                       num_heads=int(heads), num_layers=int(layers), drop_rate=0.0,
+                       qkv_bias="trf_blocks.0.attn.W_query.bias" in tensors, tie_embeddings=tied)
+
+
+def build_model(config: ModelConfig, tensors: dict, task: dict | None = None,
+                source: str = "checkpoint") -> GPTModel:
+    """Create a model of `config` holding exactly `tensors`, or say what does not fit.
+
+    The model is built on the meta device and takes the tensors as they are
+    (assign=True), so loading never holds two copies of the weights.
+    """
+    with torch.device("meta"):
+        model = GPTModel(config)
+        if task and task.get("type") == "classifier":
+            model.set_classifier_head(len(task["labels"]))
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if model.is_tied:
+        expected.pop("out_head.weight")
+        tensors = {k: v for k, v in tensors.items() if k != "out_head.weight"}
+    problems = []
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    wrong = [f"{k}: file {tuple(tensors[k].shape)}, model {expected[k]}"
+             for k in expected if k in tensors and tuple(tensors[k].shape) != expected[k]]
+    if missing:
+        problems.append(f"missing {len(missing)} tensor(s): {', '.join(missing[:4])}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(unexpected[:4])}")
+    if wrong:
+        problems.append(f"{len(wrong)} tensor(s) of the wrong shape: {'; '.join(wrong[:4])}")
+    if problems:
+        raise PocketLLMError(
+            f"{source} does not fit the model config (layers={config.num_layers}, "
+            f"emb_dim={config.emb_dim}, context={config.context_length}, vocab={config.vocab_size}): "
+            + "; ".join(problems) + ". Use the config the weights were trained with.")
+    dtypes = {t.dtype for t in tensors.values()}
+    model.load_state_dict(tensors, strict=False, assign=True)
+    if config.tie_embeddings and task and task.get("type") != "classifier":
+        model.out_head.weight = model.tok_emb.weight
+    if len(dtypes) > 1:  # e.g. a file with fp16 weights but fp32 norms: make it uniform
+        model.float()
+    return model

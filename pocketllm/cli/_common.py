@@ -1,0 +1,40 @@
+"""Helpers shared by the CLI commands (argument groups, model loading)."""
+from __future__ import annotations
+
+import torch
+
+from ..checkpoint import load_model
+from ..errors import PocketLLMError
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32,
+          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+def add_sampling_args(p, temperature_default=0.0):
+    p.add_argument("--max_new_tokens", type=int, default=50, help="tokens to generate (default 50)")
+    p.add_argument("--temperature", type=float, default=temperature_default,
+                   help=f"0 = greedy; higher = more random (default {temperature_default})")
+    p.add_argument("--top_k", type=int, default=None, help="sample only from the k most likely tokens")
+    p.add_argument("--top_p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
+    p.add_argument("--seed", type=int, default=None, help="random seed: same seed, same text")
+
+
+def sampling_from_args(args):
+    from ..generation import Sampling
+    return Sampling(args.temperature, args.top_k, args.top_p, args.seed)
+
+
+def parse_dtype(name: str | None):
+    if name is None or name == "auto":
+        return None
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise PocketLLMError(f"Unknown dtype {name!r}; use one of fp32, bf16, fp16.") from None
+
+
+def open_model(args, device="cpu"):
+    """Load --model_path (with --config for the seed's .pth files)."""
+    return load_model(args.model_path, config=getattr(args, "config", None), device=device,
+                      dtype=parse_dtype(getattr(args, "dtype", None)))

@@ -1,0 +1,67 @@
+"""`import-gpt2`, `export-hf`, `info`: move weights in and out and describe them."""
+from __future__ import annotations
+
+import json
+
+from ..errors import PocketLLMError
+
+
+def register(sub):
+    p = sub.add_parser("import-gpt2", help="convert OpenAI GPT-2 weights into a PocketLLM checkpoint")
+    p.add_argument("--from", dest="source", required=True,
+                   help="pytorch_model.bin, model.safetensors, a folder holding one, or a name "
+                        "(gpt2, gpt2-medium, gpt2-large, gpt2-xl) to download when online")
+    p.add_argument("--model_path", required=True, help="where to write the .safetensors checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace --model_path if it exists")
+    p.set_defaults(run=run_import)
+
+    p = sub.add_parser("export-hf", help="export a language model to the Hugging Face GPT-2 layout")
+    p.add_argument("--model_path", required=True)
+    p.add_argument("--config", default=None, help="only for the seed's .pth files")
+    p.add_argument("--out_dir", required=True, help="folder for config.json + model.safetensors")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(run=run_export)
+
+    p = sub.add_parser("info", help="describe a checkpoint: config, task, parameters, size")
+    p.add_argument("--model_path", required=True)
+    p.add_argument("--config", default=None, help="only for the seed's .pth files")
+    p.set_defaults(run=run_info)
+
+
+def run_import(args):
+    from pathlib import Path
+    from ..checkpoint import save_checkpoint
+    from ..gpt2 import import_gpt2
+    out = Path(args.model_path)
+    if out.exists() and not args.overwrite:
+        raise PocketLLMError(f"{out} already exists; choose another --model_path or pass --overwrite.")
+    ckpt = import_gpt2(args.source)
+    save_checkpoint(out, ckpt.model, ckpt.task, ckpt.facts, overwrite=True)
+    print(f"imported {ckpt.config.num_parameters():,} parameters "
+          f"({ckpt.config.num_layers} layers × {ckpt.config.emb_dim} wide) → {out}")
+
+
+def run_export(args):
+    from ..checkpoint import load_model
+    from ..gpt2 import export_hf
+    ckpt = load_model(args.model_path, config=args.config)
+    out = export_hf(ckpt.model, args.out_dir, overwrite=args.overwrite)
+    print(f"wrote {out / 'config.json'} and {out / 'model.safetensors'} "
+          f"(load with transformers.GPT2LMHeadModel.from_pretrained('{out}'))")
+
+
+def run_info(args):
+    from ..checkpoint import load_model
+    from ..describe import describe
+    ckpt = load_model(args.model_path, config=args.config)
+    info = describe(ckpt)
+    width = max(len(k) for k in info["summary"])
+    for key, value in info["summary"].items():
+        print(f"{key:<{width}}  {value}")
+    print("\nparameters per component:")
+    for row in info["components"]:
+        print(f"  {row['component']:<16} {row['parameters']:>14,}  {row['share']:>6.1%}")
+    print("\nconfig:", json.dumps(ckpt.config.to_dict()))
+    print("task:  ", json.dumps(ckpt.task, ensure_ascii=False))
+    if ckpt.facts:
+        print("facts: ", json.dumps(ckpt.facts, ensure_ascii=False))

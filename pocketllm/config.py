@@ -1,0 +1,124 @@
+"""ModelConfig: the shape of a GPT-2-class model, validated.
+
+The field names are the ones the book and the seed project use
+(`emb_dim`, `num_heads`, ...), so their JSON config files load unchanged.
+Presets live in `configs/*.json` at the top of the repository.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .errors import PocketLLMError
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 50257
+    context_length: int = 1024
+    emb_dim: int = 768
+    num_heads: int = 12
+    num_layers: int = 12
+    drop_rate: float = 0.1
+    qkv_bias: bool = True
+    # GPT-2 shares the token embedding with the output head.  The seed's own
+    # pretrained .pth files have a separate head, so this can be switched off.
+    tie_embeddings: bool = True
+
+    def __post_init__(self):
+        problems = []
+        for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                problems.append(f"{name} must be a positive whole number (got {value!r})")
+        if not problems and self.emb_dim % self.num_heads:
+            problems.append(
+                f"emb_dim ({self.emb_dim}) must be divisible by num_heads ({self.num_heads}); "
+                f"try num_heads={_nearest_divisor(self.emb_dim, self.num_heads)}")
+        if not isinstance(self.drop_rate, (int, float)) or isinstance(self.drop_rate, bool) \
+                or not 0.0 <= self.drop_rate <= 1.0:
+            problems.append(f"drop_rate must be between 0 and 1 (got {self.drop_rate!r})")
+        for name in ("qkv_bias", "tie_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+        if problems:
+            raise PocketLLMError("Invalid model config: " + "; ".join(problems) + ".")
+
+    # ---- construction -------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise PocketLLMError(f"{source}: a model config must be a JSON object, got {type(data).__name__}.")
+        known = {f.name for f in fields(cls)}
+        required = known - {"tie_embeddings"}
+        data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_comment" keys allowed
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PocketLLMError(
+                f"{source}: unknown key(s) {', '.join(unknown)}. "
+                f"Allowed keys: {', '.join(sorted(known))}.")
+        missing = sorted(required - set(data))
+        if missing:
+            raise PocketLLMError(f"{source}: missing key(s) {', '.join(missing)}.")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path) -> "ModelConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise PocketLLMError(f"Config file not found: {path}. Presets: {', '.join(list_presets())}.")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PocketLLMError(f"{path} is not valid JSON: {exc}.") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def load(cls, name_or_path) -> "ModelConfig":
+        """A preset name (`gpt2-124M`, `cpu-small`) or a path to a JSON file."""
+        text = str(name_or_path)
+        preset = CONFIGS_DIR / f"{text}.json"
+        if not text.endswith(".json") and preset.is_file():
+            return cls.from_json(preset)
+        return cls.from_json(text)
+
+    def replace(self, **changes) -> "ModelConfig":
+        data = asdict(self)
+        data.update(changes)
+        return ModelConfig(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # ---- facts about the shape ----------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.emb_dim // self.num_heads
+
+    def num_parameters(self) -> int:
+        """Parameters of the language model (tied head counted once)."""
+        d, v = self.emb_dim, self.vocab_size
+        per_block = (3 * d * d + (3 * d if self.qkv_bias else 0)) + (d * d + d) \
+            + (4 * d * d + 4 * d) + (4 * d * d + d) + 4 * d
+        total = v * d + self.context_length * d + self.num_layers * per_block + 2 * d
+        if not self.tie_embeddings:
+            total += v * d
+        return total
+
+    def flops_per_token(self, seq_len: int | None = None) -> int:
+        """Training FLOPs per token: 6·N (matmuls, forward+backward) + 12·L·T·d (attention)."""
+        t = seq_len or self.context_length
+        n = self.num_parameters() - self.context_length * self.emb_dim
+        return 6 * n + 12 * self.num_layers * t * self.emb_dim
+
+
+def _nearest_divisor(n: int, near: int) -> int:
+    divisors = [k for k in range(1, n + 1) if n % k == 0]
+    return min(divisors, key=lambda k: abs(k - near))
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.json"))

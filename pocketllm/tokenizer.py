@@ -1,0 +1,92 @@
+"""GPT-2's byte-pair tokenizer, offline.
+
+`tiktoken.get_encoding("gpt2")` downloads its vocabulary at first use and
+caches it in a machine-wide temp folder.  PocketLLM carries the same
+vocabulary (`assets/gpt2.tiktoken`, from the PyPI source archive
+openai-whisper==20250625, MIT licence, (c) 2022 OpenAI; see
+`assets/gpt2.tiktoken.LICENSE`) and builds the encoding from it, so nothing
+touches the network or a shared cache.
+"""
+from __future__ import annotations
+
+import base64
+import codecs
+import functools
+import hashlib
+from pathlib import Path
+
+import tiktoken
+
+ASSET = Path(__file__).resolve().parent / "assets" / "gpt2.tiktoken"
+ASSET_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
+EOT_TEXT = "<|endoftext|>"
+EOT_ID = 50256
+VOCAB_SIZE = 50257
+# The split pattern of OpenAI's r50k_base / gpt2 encodings (a fact of the format).
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@functools.lru_cache(maxsize=1)
+def get_encoding() -> tiktoken.Encoding:
+    raw = ASSET.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != ASSET_SHA256:
+        raise RuntimeError(
+            f"{ASSET} is damaged (sha256 {digest}, expected {ASSET_SHA256}); reinstall PocketLLM.")
+    ranks = {}
+    for line in raw.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return tiktoken.Encoding(
+        name="gpt2-pocketllm", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+        special_tokens={EOT_TEXT: EOT_ID}, explicit_n_vocab=VOCAB_SIZE)
+
+
+class Tokenizer:
+    """Text <-> token ids.  `<|endoftext|>` in user text is kept as the special token."""
+
+    eot_id = EOT_ID
+    vocab_size = VOCAB_SIZE
+
+    def __init__(self):
+        self._enc = get_encoding()
+
+    def encode(self, text: str) -> list[int]:
+        return self._enc.encode(text, allowed_special={EOT_TEXT})
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return self._enc.encode_batch(texts, allowed_special={EOT_TEXT})
+
+    def decode(self, ids) -> str:
+        return self._enc.decode(list(ids), errors="replace")
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self._enc.decode_single_token_bytes(int(token_id))
+
+    def stream_decoder(self) -> "StreamDecoder":
+        return StreamDecoder(self)
+
+
+class StreamDecoder:
+    """Turns token ids into text one at a time without ever showing half a character.
+
+    A Chinese character is three UTF-8 bytes and GPT-2 often splits it across
+    tokens; an incremental UTF-8 decoder holds the partial bytes back until the
+    character is complete.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        self._tok = tokenizer
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token_id: int) -> str:
+        return self._utf8.decode(self._tok.token_bytes(token_id))
+
+    def flush(self) -> str:
+        return self._utf8.decode(b"", final=True)
+
+
+@functools.lru_cache(maxsize=1)
+def get_tokenizer() -> Tokenizer:
+    return Tokenizer()
