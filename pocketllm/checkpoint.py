@@ -81,6 +81,11 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, no permission, folder gone: the old file is untouched
+        raise PocketLLMError(
+            f"Could not write {path} ({exc.strerror or exc}). "
+            + ("The previous file there is unchanged. " if path.exists() else "")
+            + "Free some disk space or choose another folder.") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -117,17 +122,21 @@ def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = N
     """Open any model file PocketLLM understands and return a ready (eval-mode) model.
 
     `config` (a ModelConfig, preset name or JSON path) is only needed for the
-    seed's `.pth` files whose head count cannot be read from the tensor shapes.
+    seed's `.pth` files whose head count cannot be read from the tensor shapes;
+    when given for a `.pth` or Hugging Face file, the weights must fit it.
     """
     path = Path(path)
+    if path.is_dir():
+        raise PocketLLMError(
+            f"{path} is a folder; give the model file inside it (a .safetensors checkpoint, "
+            f"pytorch_model.bin or model.safetensors).")
     if not path.is_file():
-        raise PocketLLMError(f"Model file not found: {path}.")
+        raise PocketLLMError(f"Model file not found: {path}. Check the path (--model_path).")
     if path.stat().st_size == 0:
-        raise PocketLLMError(f"{path} is empty (0 bytes).")
+        raise PocketLLMError(
+            f"{path} is empty (0 bytes), so it holds no model; it may be an unfinished download or copy.")
     if isinstance(config, (str, os.PathLike)):
         config = ModelConfig.load(config)
-    if config is not None and num_heads is None:
-        num_heads = config.num_heads
 
     from . import gpt2  # gpt2 imports this module; import late to keep the order simple
 
@@ -137,10 +146,10 @@ def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = N
             ckpt = _load_pocketllm(path, meta)
         else:
             tensors = _read_safetensors(path)
-            ckpt = _from_foreign_state_dict(path, tensors, num_heads, gpt2)
+            ckpt = _from_foreign_state_dict(path, tensors, config, num_heads, gpt2)
     else:
         tensors = _read_pickled_state_dict(path)
-        ckpt = _from_foreign_state_dict(path, tensors, num_heads, gpt2)
+        ckpt = _from_foreign_state_dict(path, tensors, config, num_heads, gpt2)
     ckpt.path = path
     ckpt.model.to(device=device, dtype=dtype).eval()
     return ckpt
@@ -156,16 +165,27 @@ def _read_safetensors(path: Path) -> dict:
 
 def _read_pickled_state_dict(path: Path) -> dict:
     """torch.load with weights_only=True: tensors and plain containers only, no code runs."""
+    with open(path, "rb") as fh:
+        zipped = fh.read(4) == b"PK\x03\x04"  # torch.save's format since 1.6; older files can't be mmapped
     try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "GLOBAL" in text:  # the weights-only unpickler met a function or class it will not call
+            found = next((line.strip() for line in text.splitlines() if "GLOBAL" in line), "")
+            raise PocketLLMError(
+                f"{path.name} holds Python objects other than tensors ({found}), so PocketLLM "
+                f"refuses to open it: loading it could run code hidden in the file. Save only the "
+                f"weights, with torch.save(model.state_dict(), path).") from None
         raise PocketLLMError(
-            f"{path.name} holds Python objects other than tensors, so PocketLLM refuses to open it "
-            f"(loading it could run code hidden in the file). Details: {str(exc).splitlines()[0]}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            f"{path.name} is not a PyTorch weights file PocketLLM can read safely: it is damaged, "
+            f"or not made by torch.save(state_dict). Only plain tensors can be loaded.") from None
+    except Exception as exc:  # zip, EOF, key and type errors: each just means "not a weights file"
+        detail = ""
+        if isinstance(exc, (RuntimeError, OSError)) and str(exc):
+            detail = " (" + str(exc).splitlines()[0].split(". ")[0].rstrip(".") + ")"
         raise PocketLLMError(
-            f"{path.name} is not a readable PyTorch weights file ({str(exc).splitlines()[0]}). "
+            f"{path.name} is not a readable PyTorch weights file{detail}. "
             f"It may be truncated, or not a model file at all.") from None
     if isinstance(data, dict) and "model_state_dict" in data and isinstance(data["model_state_dict"], dict):
         data = data["model_state_dict"]  # the seed's training checkpoints wrap the weights
@@ -186,7 +206,7 @@ def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
     return Checkpoint(model, config, task, facts)
 
 
-def _from_foreign_state_dict(path: Path, tensors: dict, num_heads, gpt2) -> Checkpoint:
+def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads, gpt2) -> Checkpoint:
     if gpt2.is_hf_gpt2(tensors):
         tensors = gpt2.hf_to_pocketllm(tensors)
         source = "huggingface-gpt2"
@@ -194,11 +214,18 @@ def _from_foreign_state_dict(path: Path, tensors: dict, num_heads, gpt2) -> Chec
         tensors = {k: v for k, v in tensors.items() if not k.endswith(".attn.mask")}
         source = "seed-pth"
     else:
-        sample = ", ".join(list(tensors)[:5])
+        sample = ", ".join(list(tensors)[:5]) or "(no tensors)"
         raise PocketLLMError(
             f"{path.name} is not a GPT-2 model: its tensors are named {sample}, ... "
             f"PocketLLM reads its own checkpoints, Hugging Face GPT-2 weights and the seed's .pth files.")
-    config = infer_config(tensors, num_heads, source=path.name)
+    inferred = infer_config(tensors, num_heads or (config.num_heads if config else None), source=path.name)
+    if config is None:
+        config = inferred
+    else:
+        # The user's config is checked against the weights (build_model names what does not
+        # fit); only the head tying, which the seed's files do not record, comes from the file.
+        config = config.replace(tie_embeddings=inferred.tie_embeddings,
+                                **({"num_heads": num_heads} if num_heads else {}))
     task = dict(LANGUAGE_MODEL)
     head = tensors.get("out_head.weight")
     if head is not None and head.shape[0] != config.vocab_size:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import tiktoken
 
+from .errors import PocketLLMError
+
 ASSET = Path(__file__).resolve().parent / "assets" / "gpt2.tiktoken"
 ASSET_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 EOT_TEXT = "<|endoftext|>"
@@ -31,8 +33,9 @@ def get_encoding() -> tiktoken.Encoding:
     raw = ASSET.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != ASSET_SHA256:
-        raise RuntimeError(
-            f"{ASSET} is damaged (sha256 {digest}, expected {ASSET_SHA256}); reinstall PocketLLM.")
+        raise PocketLLMError(
+            f"The GPT-2 vocabulary {ASSET} is damaged (sha256 {digest}, expected {ASSET_SHA256}). "
+            f"Reinstall PocketLLM or restore the file from its git repository.")
     ranks = {}
     for line in raw.splitlines():
         if line:

@@ -1,0 +1,64 @@
+"""Turning training events into a terminal progress bar (tqdm) and log lines."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+
+@contextmanager
+def ctrl_c_stops(stop_event: threading.Event):
+    """First Ctrl-C asks the loop to save and stop; a second one aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if stop_event.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        stop_event.set()
+        tqdm.write("stopping after this step and saving a checkpoint (Ctrl-C again to abort)...")
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def follow(events, quiet: bool = False) -> dict:
+    """Consume a Trainer's events, drawing a bar; return the last end event as a dict."""
+    bar = None
+    end = {}
+    for event in events:
+        d = event.to_dict()
+        kind = d["kind"]
+        if kind == "started":
+            bar = tqdm(total=d["total_steps"], initial=d["start_step"], unit="step", disable=quiet,
+                       dynamic_ncols=True, file=sys.stderr)
+            tqdm.write(f"training {d['parameters']:,} parameters on {d['device']} ({d['dtype']}), "
+                       f"{d['total_steps']} steps, {d['tokens_per_step']:,} tokens per step"
+                       + (f", {d['world_size']} processes" if d["world_size"] > 1 else ""))
+        elif kind == "step" and bar is not None:
+            bar.update(d["step"] - bar.n)
+            extras = {k: f"{v:.3f}" for k, v in d["metrics"].items()}
+            bar.set_postfix(loss=f"{d['train_loss']:.3f}", tok_s=f"{d['tokens_per_s']:,.0f}",
+                            lr=f"{d['lr']:.1e}", **extras, refresh=False)
+        elif kind == "eval":
+            parts = [f"{split} {k} {v:.4f}" for split in ("train", "val") for k, v in d[split].items()
+                     if k in ("loss", "accuracy")]
+            tqdm.write(f"step {d['step']:>5}  " + "  ".join(parts))
+        elif kind == "sample":
+            tqdm.write(f"step {d['step']:>5}  sample: {d['prompt']}{d['text']}".replace("\n", " ⏎ "))
+        elif kind == "checkpoint":
+            tqdm.write(f"step {d['step']:>5}  saved {d['path']}")
+        elif kind in ("finished", "stopped", "failed"):
+            end = d
+    if bar is not None:
+        bar.close()
+    return end

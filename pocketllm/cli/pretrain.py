@@ -1,0 +1,91 @@
+"""`pretrain`: train a language model on a text file (the seed's pretrain.py, and more)."""
+from __future__ import annotations
+
+import threading
+
+from ..training.trainer import TrainSettings
+
+
+def add_train_args(p, *, epochs=1, max_steps=None, batch_size=8, lr=5e-4, eval_every=50,
+                   sample_every=100):
+    """Flags of the training loop, shared by every training command."""
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
+    g.add_argument("--max_steps", type=int, default=max_steps,
+                   help=f"stop after this many optimizer steps (default {max_steps or 'all epochs'})")
+    g.add_argument("--batch_size", type=int, default=batch_size, help=f"examples per step (default {batch_size})")
+    g.add_argument("--grad_accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr})")
+    g.add_argument("--warmup_steps", type=int, default=None, help="linear warm-up steps (default 5%% of steps)")
+    g.add_argument("--weight_decay", type=float, default=0.1)
+    g.add_argument("--grad_clip", type=float, default=1.0, help="clip the gradient norm (0 = off)")
+    g.add_argument("--eval_every", type=int, default=eval_every, help=f"evaluate every N steps (default {eval_every})")
+    g.add_argument("--eval_batches", type=int, default=10, help="batches per evaluation (default 10)")
+    g.add_argument("--checkpoint_every", type=int, default=0, help="save every N steps (default: at the end)")
+    g.add_argument("--seed", type=int, default=123, help="random seed: same seed, same run (default 123)")
+    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    g.add_argument("--dtype", default="auto",
+                   help="auto (bf16 where the hardware has it), fp32, bf16, fp16 (GPU only)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster steps)")
+    g.add_argument("--run_dir", default=None, help="folder for this run's events and checkpoints")
+    g.add_argument("--overwrite", action="store_true", help="replace --model_path if it exists")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    return g
+
+
+def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
+    return TrainSettings(
+        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip, eval_every=args.eval_every,
+        eval_batches=args.eval_batches, sample_every=getattr(args, "sample_every", sample_every),
+        checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+        dtype=args.dtype, compile=args.compile)
+
+
+def register(sub):
+    p = sub.add_parser(
+        "pretrain", help="pretrain a language model on a UTF-8 text file",
+        description="Pretrain a GPT-2-class model from scratch (or continue one). The defaults "
+                    "train the cpu-small preset on the bundled Chinese classics for a few minutes "
+                    "on a laptop CPU. Works under torchrun for several processes.")
+    p.add_argument("--config", default="cpu-small",
+                   help="preset (cpu-tiny, cpu-small, cpu-medium, gpt2-124M, ...) or JSON config file")
+    p.add_argument("--data_path", default=None,
+                   help="UTF-8 text file (default: the bundled data/pretrain/zh_classics.txt)")
+    p.add_argument("--model_path", default=None,
+                   help="where to save the checkpoint (default: <run_dir>/model.safetensors)")
+    p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")
+    p.add_argument("--stride", type=int, default=None, help="tokens between window starts (default: context)")
+    p.add_argument("--val_fraction", type=float, default=0.1, help="held-out share of tokens (default 0.1)")
+    p.add_argument("--sample_every", type=int, default=50, help="write a sample every N steps (0 = never)")
+    p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
+    p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")
+    p.add_argument("--init_from", default=None, help="start from these weights (checkpoint or GPT-2 file)")
+    add_train_args(p, max_steps=150, lr=1e-3, eval_every=25)
+    p.set_defaults(run=run)
+
+
+def run(args):
+    from ..tasks.language_modeling import DEFAULT_CORPUS, PretrainSettings, prepare_pretraining
+    from ..training.distributed import shutdown
+    from ._progress import ctrl_c_stops, follow
+
+    settings = PretrainSettings(
+        data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config,
+        context_length=args.context_length, stride=args.stride, val_fraction=args.val_fraction,
+        sample_prompt=args.sample_prompt, model_path=args.model_path, run_dir=args.run_dir,
+        resume=args.resume, init_from=args.init_from, overwrite=args.overwrite,
+        train=train_settings_from_args(args))
+    stop = threading.Event()
+    trainer = prepare_pretraining(settings, stop_event=stop)
+    try:
+        with ctrl_c_stops(stop):
+            end = follow(trainer.run(), quiet=args.quiet or not trainer.dist.is_main)
+    finally:
+        shutdown()
+    if trainer.dist.is_main:
+        print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        print(f"run folder: {trainer.run_dir}   try: python -m pocketllm generate "
+              f"--model_path {trainer.model_path} --prompt \"{settings.sample_prompt}\"")
+    return 0 if end.get("kind") in ("finished", "stopped") else 1

@@ -1,0 +1,6 @@
+"""Data sources → examples: text corpora, classification tables, instruction records."""
+from .corpus import Corpus, TokenFile, TokenWindows, load_corpus, max_context_for, tokenize_file
+from .text import iter_text_chunks, read_text
+
+__all__ = ["Corpus", "TokenFile", "TokenWindows", "load_corpus", "max_context_for",
+           "tokenize_file", "iter_text_chunks", "read_text"]

@@ -1,0 +1,64 @@
+"""Reading the user's text files: UTF-8 only, with clear messages otherwise."""
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import PocketLLMError
+
+CHUNK_BYTES = 4 << 20  # read big corpora 4 MB at a time
+
+
+def _encoding_hint(raw: bytes) -> str:
+    for name, label in (("gb18030", "GBK/GB18030 (common for Chinese text on Windows)"),
+                        ("big5", "Big5"), ("utf-16", "UTF-16")):
+        try:
+            raw.decode(name)
+            return f" It looks like {label}."
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return ""
+
+
+def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
+    """Yield the file's text in pieces that end at a line break.
+
+    Accepts UTF-8 with or without a byte-order mark; anything else stops with a
+    message that says where the bad bytes are and how to convert the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PocketLLMError(f"Text file not found: {path}.")
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+    offset, pending = 0, ""
+    with open(path, "rb") as fh:
+        while True:
+            raw = fh.read(chunk_bytes)
+            final = not raw
+            try:
+                text = decoder.decode(raw, final=final)
+            except UnicodeDecodeError as exc:
+                hint = _encoding_hint(raw[: 1 << 16]) if offset == 0 else ""
+                raise PocketLLMError(
+                    f"{path.name} is not UTF-8 text (invalid byte at position {offset + exc.start:,}).{hint} "
+                    f"Save it as UTF-8 (for example `iconv -f GB18030 -t UTF-8 in.txt > out.txt`, "
+                    f"or 'Save as… UTF-8' in your editor) and try again.") from None
+            offset += len(raw)
+            text = pending + text
+            if final:
+                if text:
+                    yield text
+                return
+            cut = text.rfind("\n") + 1
+            if cut == 0 and len(text) < 4 * chunk_bytes:
+                pending = text  # no line break yet: keep collecting
+                continue
+            cut = cut or len(text)
+            yield text[:cut]
+            pending = text[cut:]
+
+
+def read_text(path) -> str:
+    """The whole file as text (for small files: previews, CSVs, JSON)."""
+    return "".join(iter_text_chunks(path))

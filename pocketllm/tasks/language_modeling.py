@@ -1,0 +1,191 @@
+"""Task: language modelling (pretraining) — predict every next token of a text."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import LANGUAGE_MODEL, load_model
+from ..config import ModelConfig
+from ..data.corpus import Corpus, load_corpus
+from ..errors import PocketLLMError
+from ..generation import Sampling, generate
+from ..model import GPTModel
+from ..training.trainer import STATE_FILE, Trainer, TrainSettings
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BUNDLED_CORPORA = {
+    "zh_classics": ROOT / "data" / "pretrain" / "zh_classics.txt",
+    "shakespeare": ROOT / "data" / "pretrain" / "shakespeare.txt",
+}
+DEFAULT_CORPUS = BUNDLED_CORPORA["zh_classics"]
+DEFAULT_CHECKPOINTS = ROOT / "checkpoints"
+
+
+class LanguageModelingTask:
+    name = "language_model"
+
+    def __init__(self, corpus: Corpus, sample_prompt: str = "", sample_tokens: int = 60,
+                 eval_batch_size: int = 8):
+        self.corpus = corpus
+        self.sample_prompt = sample_prompt
+        self.sample_tokens = sample_tokens
+        self.eval_batch_size = eval_batch_size
+
+    def num_train_examples(self) -> int:
+        return len(self.corpus.train)
+
+    def make_batch(self, indices, device) -> dict:
+        inputs, targets = self.corpus.train.batch(indices)
+        return {"inputs": inputs.to(device), "targets": targets.to(device)}
+
+    def batch_tokens(self, batch) -> int:
+        return batch["inputs"].numel()
+
+    def loss(self, model, batch):
+        logits = model(batch["inputs"])
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten())
+        return loss, {}
+
+    def evaluate(self, model, split: str, max_batches: int, device) -> dict:
+        windows = self.corpus.train if split == "train" else self.corpus.val
+        n = min(len(windows), max(1, max_batches) * self.eval_batch_size)
+        total, count = 0.0, 0
+        for start in range(0, n, self.eval_batch_size):
+            idx = list(range(start, min(n, start + self.eval_batch_size)))
+            inputs, targets = windows.batch(idx)
+            logits = model(inputs.to(device))
+            total += F.cross_entropy(logits.flatten(0, 1).float(), targets.to(device).flatten(),
+                                     reduction="sum").item()
+            count += targets.numel()
+        loss = total / max(1, count)
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50))}
+
+    def sample(self, model):
+        # A fixed seed, so successive samples differ only because the model learned.
+        text = generate(model, self.sample_prompt, self.sample_tokens,
+                        Sampling(temperature=0.8, top_k=40, seed=0))
+        return self.sample_prompt, text
+
+    def checkpoint_task(self) -> dict:
+        return dict(LANGUAGE_MODEL)
+
+    def finish(self, model, device) -> dict:
+        return {}
+
+
+@dataclass
+class PretrainSettings:
+    data_path: str = str(DEFAULT_CORPUS)
+    config: str = "cpu-small"           # preset name or JSON path (ignored when resuming/init_from)
+    context_length: int | None = None   # shrink the preset's context (≤ its position table)
+    stride: int | None = None           # default: the context length (no overlap)
+    val_fraction: float = 0.1
+    sample_prompt: str | None = None    # default: the first few characters of the corpus
+    model_path: str | None = None       # default: <run_dir>/model.safetensors
+    run_dir: str | None = None          # default: checkpoints/pretrain-<time>
+    resume: str | None = None           # a checkpoint of an earlier run to continue
+    init_from: str | None = None        # start from these weights (e.g. imported GPT-2)
+    overwrite: bool = False
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_run_dir(kind: str, root=None) -> Path:
+    root = Path(root or DEFAULT_CHECKPOINTS)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{kind}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{kind}-{stamp}-{n}"
+    return path
+
+
+def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=None) -> Path:
+    """The checkpoint path; never silently replaces a file the user already has."""
+    path = Path(model_path) if model_path else run_dir / "model.safetensors"
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")  # the seed's `model.pth` habit
+    same_as_resume = resuming_from is not None and Path(resuming_from).resolve() == path.resolve()
+    if path.exists() and not overwrite and not same_as_resume:
+        raise PocketLLMError(
+            f"{path} already exists and would be overwritten. Choose another --model_path, "
+            f"or pass --overwrite to replace it.")
+    return path
+
+
+def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
+    """Everything before the first step: data, model, run folder.  Returns the Trainer."""
+    settings.train.validate()
+    if settings.resume:
+        ckpt = load_model(settings.resume)
+        run_dir = Path(settings.run_dir) if settings.run_dir else Path(settings.resume).parent
+        saved = run_dir / "run.json"
+        if saved.is_file():  # continue with the run's own data and schedule
+            old = json.loads(saved.read_text(encoding="utf-8"))
+            settings.data_path = old.get("data_path", settings.data_path)
+            settings.stride = old.get("stride", settings.stride)
+            settings.val_fraction = old.get("val_fraction", settings.val_fraction)
+            settings.sample_prompt = old.get("sample_prompt", settings.sample_prompt)
+            settings.train = TrainSettings.from_dict({**old.get("train", {}),
+                                                      "max_steps": settings.train.max_steps
+                                                      or old.get("train", {}).get("max_steps")})
+        model, config = ckpt.model, ckpt.config
+        if ckpt.task_type != "language_model":
+            raise PocketLLMError(f"{settings.resume} is a {ckpt.task_type}, not a language model.")
+        if not (run_dir / STATE_FILE).is_file():
+            raise PocketLLMError(f"Cannot resume from {settings.resume}: no {STATE_FILE} beside it. "
+                                 f"Use --init_from to start a new run from its weights instead.")
+    else:
+        run_dir = Path(settings.run_dir) if settings.run_dir else default_run_dir("pretrain")
+        torch.manual_seed(settings.train.seed)
+        if settings.init_from:
+            ckpt = load_model(settings.init_from)
+            model, config = ckpt.model, ckpt.config
+        else:
+            config = ModelConfig.load(settings.config)
+            model = None
+        if settings.context_length:
+            if settings.context_length > config.context_length:
+                raise PocketLLMError(
+                    f"context_length {settings.context_length} is longer than the model's position "
+                    f"table ({config.context_length}); use {config.context_length} or less.")
+            if model is None:
+                config = config.replace(context_length=settings.context_length)
+        if model is None:
+            model = GPTModel(config)
+    context = settings.context_length or config.context_length
+    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, settings.resume)
+    corpus = load_corpus(settings.data_path, context, run_dir / "tokens",
+                         stride=settings.stride, val_fraction=settings.val_fraction)
+    prompt = settings.sample_prompt
+    if prompt is None:
+        prompt = first_words(settings.data_path)
+        settings.sample_prompt = prompt
+    task = LanguageModelingTask(corpus, prompt)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = settings.to_dict()
+    record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
+                   "corpus": corpus.summary(), "run_dir": str(run_dir)})
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    facts = {"task": "pretrain", "data": Path(settings.data_path).name}
+    return Trainer(model, task, settings.train, run_dir, model_path=model_path,
+                   stop_event=stop_event, resume_from=settings.resume, facts=facts)
+
+
+def first_words(path, chars: int = 12) -> str:
+    """A default sample prompt: the start of the corpus's first non-empty line."""
+    from ..data.text import iter_text_chunks
+    for chunk in iter_text_chunks(path, chunk_bytes=1 << 16):
+        for line in chunk.splitlines():
+            if line.strip():
+                return line.strip()[:chars]
+    return ""

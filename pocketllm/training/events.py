@@ -1,0 +1,124 @@
+"""The records a training run reports, one type per kind of news.
+
+The loop never prints; it yields these.  The CLI draws a progress bar from
+them, the run folder stores them one JSON object per line (`events.jsonl`),
+and the app plots them.  `to_dict()` / `event_from_dict()` make the round trip.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+
+@dataclass
+class Event:
+    kind: ClassVar[str] = "event"
+    time: float  # seconds since the epoch, when it happened
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass
+class Started(Event):
+    kind: ClassVar[str] = "started"
+    total_steps: int
+    steps_per_epoch: int
+    tokens_per_step: int
+    start_step: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    parameters: int = 0
+    world_size: int = 1
+
+
+@dataclass
+class Step(Event):
+    kind: ClassVar[str] = "step"
+    step: int
+    epoch: int
+    tokens_seen: int
+    train_loss: float
+    lr: float
+    grad_norm: float
+    tokens_per_s: float
+    elapsed: float
+    eta: float
+    metrics: dict = field(default_factory=dict)  # task extras, e.g. {"accuracy": 0.9}
+
+
+@dataclass
+class Eval(Event):
+    kind: ClassVar[str] = "eval"
+    step: int
+    epoch: int
+    tokens_seen: int
+    train: dict  # metrics on (part of) the training split, e.g. {"loss": 2.1, "accuracy": 0.8}
+    val: dict
+
+
+@dataclass
+class Sample(Event):
+    kind: ClassVar[str] = "sample"
+    step: int
+    tokens_seen: int
+    prompt: str
+    text: str
+
+
+@dataclass
+class CheckpointSaved(Event):
+    kind: ClassVar[str] = "checkpoint"
+    step: int
+    tokens_seen: int
+    path: str
+
+
+@dataclass
+class Finished(Event):
+    kind: ClassVar[str] = "finished"
+    step: int
+    tokens_seen: int
+    elapsed: float
+    message: str = ""
+    results: dict = field(default_factory=dict)  # task results, e.g. test accuracy
+
+
+@dataclass
+class Stopped(Finished):
+    kind: ClassVar[str] = "stopped"
+
+
+@dataclass
+class Failed(Event):
+    kind: ClassVar[str] = "failed"
+    step: int
+    message: str
+
+
+EVENT_TYPES = {cls.kind: cls for cls in (Started, Step, Eval, Sample, CheckpointSaved,
+                                         Finished, Stopped, Failed)}
+END_KINDS = ("finished", "stopped", "failed")
+
+
+def event_from_dict(data: dict) -> Event:
+    data = dict(data)
+    cls = EVENT_TYPES[data.pop("kind")]
+    return cls(**data)
+
+
+def read_events(path) -> list[dict]:
+    """The events of a run folder's `events.jsonl`, tolerating a half-written last line."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # the writer is mid-line; the rest arrives on the next read
+    return out

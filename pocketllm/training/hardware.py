@@ -1,0 +1,71 @@
+"""Where and in what precision to train: CUDA, Apple MPS or CPU; bf16 where it pays."""
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+
+import torch
+
+from ..errors import PocketLLMError
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PocketLLMError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PocketLLMError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise PocketLLMError("--device mps was asked for, but Apple MPS is not available; use --device cpu.")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AVX512-BF16 or AMX: the CPU multiplies bf16 natively (oneDNN uses it)."""
+    cpu = getattr(torch.backends, "cpu", None)
+    capability = cpu.get_cpu_capability() if cpu else ""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read(1 << 16)
+    except OSError:
+        pass
+    return "avx512_bf16" in flags or "amx_bf16" in flags or "AMX" in capability
+
+
+def pick_dtype(name: str | None, device: torch.device) -> torch.dtype:
+    """The autocast precision: bf16 where the hardware has it, else fp32."""
+    if name in (None, "", "auto"):
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if device.type == "cpu" and cpu_has_fast_bf16():
+            return torch.bfloat16
+        return torch.float32
+    table = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+             "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+    if name not in table:
+        raise PocketLLMError(f"Unknown dtype {name!r}; use auto, fp32, bf16 or fp16.")
+    dtype = table[name]
+    if dtype == torch.float16 and device.type == "cpu":
+        raise PocketLLMError("fp16 training needs a GPU; on the CPU use bf16 or fp32.")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Mixed precision: weights stay fp32, matmuls run in `dtype`."""
+    if dtype == torch.float32:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def set_threads(world_size: int = 1):
+    """Use the machine's cores, shared fairly between processes of one job."""
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // max(1, world_size)))

@@ -1,0 +1,353 @@
+"""THE training loop — one for every task.
+
+A task (language modelling, classification, instructions) says how many
+examples it has, how to turn a list of example indices into a batch, what the
+loss of a batch is, how to evaluate and what to sample.  The loop does the
+rest: batch order, AdamW, warm-up + cosine schedule, gradient accumulation
+and clipping, mixed precision, evaluation, samples, checkpoints, stop and
+resume, several processes — and reports everything as events.
+
+    trainer = Trainer(model, task, TrainSettings(max_steps=100), run_dir="checkpoints/run1")
+    for event in trainer.run():
+        print(event)
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from ..checkpoint import save_checkpoint
+from ..errors import PocketLLMError
+from . import events as ev
+from .distributed import Dist, init_from_env
+from .hardware import autocast, pick_device, pick_dtype, set_threads
+from .schedule import learning_rate
+
+STATE_FILE = "train_state.pt"
+
+
+class Task(Protocol):
+    """What the loop needs from a task.  Batches are built from example indices."""
+    name: str
+
+    def num_train_examples(self) -> int: ...
+    def make_batch(self, indices: list[int], device) -> dict: ...
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]: ...
+    def batch_tokens(self, batch: dict) -> int: ...
+    def evaluate(self, model, split: str, max_batches: int, device) -> dict: ...
+    def sample(self, model) -> tuple[str, str] | None: ...
+    def checkpoint_task(self) -> dict: ...
+    def finish(self, model, device) -> dict: ...
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 1
+    max_steps: int | None = None       # stop after this many optimizer steps (across epochs)
+    batch_size: int = 8                # examples per process per micro-step
+    grad_accum: int = 1                # micro-steps per optimizer step
+    lr: float = 5e-4
+    min_lr_ratio: float = 0.1          # the cosine ends at lr * min_lr_ratio
+    warmup_steps: int | None = None    # default: 5% of the steps
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0             # 0 = off
+    eval_every: int = 50
+    eval_batches: int = 10
+    sample_every: int = 100            # 0 = never
+    checkpoint_every: int = 0          # 0 = only at the end (and on stop)
+    log_every: int = 1
+    seed: int = 123
+    device: str = "auto"
+    dtype: str = "auto"
+    compile: bool = False
+
+    def validate(self):
+        problems = []
+        def need(cond, msg):
+            if not cond:
+                problems.append(msg)
+        need(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
+        need(self.max_steps is None or self.max_steps >= 1, f"max_steps must be at least 1 (got {self.max_steps})")
+        need(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
+        need(self.grad_accum >= 1, f"grad_accum must be at least 1 (got {self.grad_accum})")
+        need(math.isfinite(self.lr) and 0 < self.lr <= 1, f"lr must be between 0 and 1, e.g. 5e-4 (got {self.lr})")
+        need(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
+        need(self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be 0 or more (got {self.warmup_steps})")
+        need(self.weight_decay >= 0, f"weight_decay must be 0 or more (got {self.weight_decay})")
+        need(self.grad_clip >= 0, f"grad_clip must be 0 (off) or more (got {self.grad_clip})")
+        for name in ("eval_every", "sample_every", "checkpoint_every", "eval_batches"):
+            need(getattr(self, name) >= 0, f"{name} must be 0 or more (got {getattr(self, name)})")
+        need(self.log_every >= 1, f"log_every must be at least 1 (got {self.log_every})")
+        if problems:
+            raise PocketLLMError("Invalid training settings: " + "; ".join(problems) + ".")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainSettings":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def make_optimizer(model, lr: float, weight_decay: float, device: torch.device):
+    """AdamW; weight decay on matrices only (not on biases, norms' scales)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    extra = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, **extra)
+
+
+class Trainer:
+    def __init__(self, model, task: Task, settings: TrainSettings, run_dir, *,
+                 model_path=None, stop_event: threading.Event | None = None,
+                 resume_from=None, facts: dict | None = None):
+        self.settings = settings.validate()
+        self.task = task
+        self.run_dir = Path(run_dir)
+        self.model_path = Path(model_path) if model_path else self.run_dir / "model.safetensors"
+        self.stop_event = stop_event or threading.Event()
+        self.resume_from = Path(resume_from) if resume_from else None
+        self.base_facts = dict(facts or {})
+        self.device = pick_device(settings.device)
+        self.dtype = pick_dtype(settings.dtype, self.device)
+        self.dist: Dist = init_from_env(self.device)
+        self.model = model.to(self.device)
+        self.step = 0
+        self.tokens_seen = 0
+        self.epoch = 0
+        self.best_val = None
+        self.last = {}
+
+    # ---- plan ---------------------------------------------------------------
+    @property
+    def examples_per_step(self) -> int:
+        s = self.settings
+        return s.batch_size * s.grad_accum * self.dist.world_size
+
+    def steps_per_epoch(self) -> int:
+        n = self.task.num_train_examples()
+        steps = n // self.examples_per_step
+        if steps == 0:
+            raise PocketLLMError(
+                f"The training split has {n} example(s) but one step needs {self.examples_per_step} "
+                f"(batch_size × grad_accum × processes). Lower --batch_size or use more data.")
+        return steps
+
+    def total_steps(self) -> int:
+        total = self.steps_per_epoch() * self.settings.epochs
+        return min(total, self.settings.max_steps) if self.settings.max_steps else total
+
+    def _order(self, epoch: int) -> list[int]:
+        """The epoch's example order: a permutation seeded by (seed, epoch), the same on every rank."""
+        g = torch.Generator().manual_seed(self.settings.seed * 1000 + epoch)
+        return torch.randperm(self.task.num_train_examples(), generator=g).tolist()
+
+    def _micro_indices(self, order, step_in_epoch: int, micro: int) -> list[int]:
+        # Global batch of this step, split first by micro-step then by rank, so one
+        # process with batch B·N sees exactly the examples N processes with B see.
+        s, w = self.settings, self.dist.world_size
+        start = ((step_in_epoch * s.grad_accum + micro) * w + self.dist.rank) * s.batch_size
+        return order[start:start + s.batch_size]
+
+    # ---- the loop -----------------------------------------------------------
+    def run(self) -> Iterator[ev.Event]:
+        """Train, yielding events.  Rank 0 also appends them to run_dir/events.jsonl."""
+        start_time = time.time()
+        try:
+            yield from self._run(start_time)
+        except PocketLLMError as exc:
+            yield self._emit(ev.Failed(time.time(), self.step, str(exc)))
+            raise
+        except torch.OutOfMemoryError:
+            msg = ("Out of memory. Lower --batch_size or --context_length, or pick a smaller model.")
+            yield self._emit(ev.Failed(time.time(), self.step, msg))
+            raise PocketLLMError(msg) from None
+        except Exception as exc:
+            yield self._emit(ev.Failed(time.time(), self.step, f"{type(exc).__name__}: {exc}"))
+            raise
+
+    def _run(self, start_time) -> Iterator[ev.Event]:
+        s = self.settings
+        set_threads(self.dist.world_size)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(s.seed)
+        total = self.total_steps()
+        per_epoch = self.steps_per_epoch()
+        warmup = s.warmup_steps if s.warmup_steps is not None else max(1, total // 20)
+        self.model.train()
+        optimizer = make_optimizer(self.model, s.lr, s.weight_decay, self.device)
+        if self.resume_from:
+            self._load_state(optimizer)
+        model = ddp = self.model
+        if self.dist.enabled:
+            model = ddp = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if s.compile:
+            model = torch.compile(model)
+
+        yield self._emit(ev.Started(time.time(), total, per_epoch, self._step_tokens_estimate(),
+                                    self.step, str(self.device), str(self.dtype).removeprefix("torch."),
+                                    sum(p.numel() for p in self.model.parameters()),
+                                    self.dist.world_size))
+        t_last, tokens_last, loop_start_step = time.time(), self.tokens_seen, self.step
+        while self.step < total:
+            if self.dist.any(self.stop_event.is_set()):
+                yield from self._checkpoint(optimizer)
+                yield self._emit(ev.Stopped(time.time(), self.step, self.tokens_seen,
+                                            time.time() - start_time, "stopped by request"))
+                return
+            self.epoch, in_epoch = divmod(self.step, per_epoch)
+            order = self._order(self.epoch)
+            lr = learning_rate(self.step, total, s.lr, warmup, s.lr * s.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            loss_sum, step_tokens, extras = 0.0, 0, {}
+            for micro in range(s.grad_accum):
+                batch = self.task.make_batch(self._micro_indices(order, in_epoch, micro), self.device)
+                sync = micro == s.grad_accum - 1 or not self.dist.enabled
+                ctx = ddp.no_sync() if not sync else _null()
+                with ctx:
+                    with autocast(self.device, self.dtype):
+                        loss, metrics = self.task.loss(model, batch)
+                    (loss / s.grad_accum).backward()
+                loss_sum += loss.item() / s.grad_accum
+                step_tokens += self.task.batch_tokens(batch)
+                for k, v in metrics.items():
+                    extras[k] = extras.get(k, 0.0) + v / s.grad_accum
+            if not math.isfinite(loss_sum):
+                raise PocketLLMError(f"The loss became {loss_sum} at step {self.step}: training diverged. "
+                                     f"Lower --lr (now {s.lr}) and start again.")
+            if s.grad_clip > 0:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip))
+            else:
+                grad_norm = float(torch.linalg.vector_norm(torch.stack(
+                    [p.grad.norm() for p in self.model.parameters() if p.grad is not None])))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self.tokens_seen += step_tokens * self.dist.world_size
+            train_loss = self.dist.mean(loss_sum)
+            extras = {k: self.dist.mean(v) for k, v in extras.items()}
+            self.last["train_loss"] = train_loss
+
+            if self.step % s.log_every == 0 or self.step == total:
+                now = time.time()
+                rate = (self.tokens_seen - tokens_last) / max(now - t_last, 1e-9)
+                per_step = (now - start_time) / max(1, self.step - loop_start_step)
+                yield self._emit(ev.Step(now, self.step, self.epoch, self.tokens_seen, train_loss, lr,
+                                         grad_norm, rate, now - start_time,
+                                         per_step * (total - self.step), extras))
+                t_last, tokens_last = now, self.tokens_seen
+            if s.eval_every and (self.step % s.eval_every == 0 or self.step == total):
+                yield self._evaluate()
+            if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or self.step == total):
+                yield from self._sample()
+            if s.checkpoint_every and self.step % s.checkpoint_every == 0 and self.step < total:
+                yield from self._checkpoint(optimizer)
+
+        yield from self._checkpoint(optimizer)
+        results = self.task.finish(self.model, self.device) if self.dist.is_main else {}
+        if results and self.dist.is_main:
+            (self.run_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        yield self._emit(ev.Finished(time.time(), self.step, self.tokens_seen,
+                                     time.time() - start_time, "finished", results))
+
+    # ---- pieces -------------------------------------------------------------
+    def _step_tokens_estimate(self) -> int:
+        batch = self.task.make_batch(list(range(min(self.settings.batch_size,
+                                                    self.task.num_train_examples()))), "cpu")
+        return self.task.batch_tokens(batch) * self.settings.grad_accum * self.dist.world_size
+
+    def _evaluate(self) -> ev.Event:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad(), autocast(self.device, self.dtype):
+                train = self.task.evaluate(self.model, "train", self.settings.eval_batches, self.device)
+                val = self.task.evaluate(self.model, "val", self.settings.eval_batches, self.device)
+        finally:
+            self.model.train(was_training)
+        train = {k: self.dist.mean(v) for k, v in train.items()}
+        val = {k: self.dist.mean(v) for k, v in val.items()}
+        if "loss" in val and (self.best_val is None or val["loss"] < self.best_val):
+            self.best_val = val["loss"]
+        self.last.update({f"val_{k}": v for k, v in val.items()})
+        return self._emit(ev.Eval(time.time(), self.step, self.epoch, self.tokens_seen, train, val))
+
+    def _sample(self) -> Iterator[ev.Event]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            result = self.task.sample(self.model)
+        finally:
+            self.model.train(was_training)
+        if result is not None:
+            prompt, text = result
+            yield self._emit(ev.Sample(time.time(), self.step, self.tokens_seen, prompt, text))
+
+    def facts(self) -> dict:
+        facts = dict(self.base_facts)
+        facts.update({"steps": self.step, "tokens_seen": self.tokens_seen, "epoch": self.epoch,
+                      "run_dir": str(self.run_dir), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        facts.update({k: round(v, 5) for k, v in self.last.items()})
+        if self.best_val is not None:
+            facts["best_val_loss"] = round(self.best_val, 5)
+        return facts
+
+    def _checkpoint(self, optimizer) -> Iterator[ev.Event]:
+        if not self.dist.is_main:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts())
+        self.model.train(was_training)
+        state = {
+            "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
+            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+            "settings": asdict(self.settings), "model_path": str(self.model_path),
+        }
+        tmp = self.run_dir / f".{STATE_FILE}.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.run_dir / STATE_FILE)
+        yield self._emit(ev.CheckpointSaved(time.time(), self.step, self.tokens_seen, str(self.model_path)))
+
+    def _load_state(self, optimizer):
+        """Restore optimizer, schedule position, data position and random state."""
+        path = self.resume_from
+        state_path = path if path.name == STATE_FILE else path.parent / STATE_FILE
+        if not state_path.is_file():
+            raise PocketLLMError(f"Cannot resume: {state_path} is missing (it is written next to the "
+                                 f"checkpoint of every run).")
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.tokens_seen = int(state["tokens_seen"])
+        self.best_val = state.get("best_val")
+        torch.set_rng_state(state["rng"])
+
+    def _emit(self, event: ev.Event) -> ev.Event:
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        return event
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
