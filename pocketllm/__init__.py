@@ -9,6 +9,7 @@ from .describe import describe, parameter_breakdown
 from .errors import PocketLLMError
 from .generation import Sampling, generate, generate_ids, next_token_probs, stream
 from .gpt2 import export_hf, import_gpt2
+from . import inspect
 from .model import GPTModel, KVCache
 from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
 
@@ -18,5 +19,5 @@ __all__ = [
     "ModelConfig", "list_presets", "GPTModel", "KVCache", "Tokenizer", "get_tokenizer", "EOT_ID",
     "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "stream", "next_token_probs",
-    "describe", "parameter_breakdown", "PocketLLMError",
+    "describe", "parameter_breakdown", "PocketLLMError", "inspect",
 ]

@@ -218,6 +218,8 @@ def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads, gpt2)
         raise PocketLLMError(
             f"{path.name} is not a GPT-2 model: its tensors are named {sample}, ... "
             f"PocketLLM reads its own checkpoints, Hugging Face GPT-2 weights and the seed's .pth files.")
+    if num_heads is None and config is None:
+        num_heads = _hf_folder_heads(path)
     inferred = infer_config(tensors, num_heads or (config.num_heads if config else None), source=path.name)
     if config is None:
         config = inferred
@@ -234,6 +236,16 @@ def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads, gpt2)
         task = {"type": "classifier", "labels": labels}
     model = build_model(config, tensors, task, source=path.name)
     return Checkpoint(model, config, task, {}, source=source)
+
+
+def _hf_folder_heads(path: Path):
+    """The head count from a Hugging Face `config.json` beside the weights, if there is one."""
+    config_json = path.parent / "config.json"
+    try:
+        value = json.loads(config_json.read_text(encoding="utf-8")).get("n_head")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def infer_config(tensors: dict, num_heads: int | None = None, source: str = "weights") -> ModelConfig:

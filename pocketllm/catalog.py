@@ -1,0 +1,88 @@
+"""The checkpoints folder as a catalog: list, rename, delete — never outside the folder."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from .checkpoint import read_header
+from .config import ModelConfig
+from .errors import PocketLLMError
+
+
+def _inside(root: Path, path: Path) -> Path:
+    root, path = root.resolve(), Path(path).resolve()
+    if root != path and root not in path.parents:
+        raise PocketLLMError(f"{path} is outside the checkpoints folder {root}.")
+    return path
+
+
+def checkpoint_parameters(config: dict, task: dict) -> int:
+    cfg = ModelConfig.from_dict(config)
+    total = cfg.num_parameters()
+    if task.get("type") == "classifier":
+        n = len(task.get("labels", []))
+        head = cfg.vocab_size * cfg.emb_dim if not cfg.tie_embeddings else 0
+        total = total - head + n * cfg.emb_dim + n
+    return total
+
+
+def list_checkpoints(root) -> list[dict]:
+    """Every PocketLLM checkpoint under `root` (two levels deep), newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    rows = []
+    for path in list(root.glob("*.safetensors")) + list(root.glob("*/*.safetensors")):
+        if path.name.startswith("."):
+            continue
+        try:
+            header = read_header(path)
+            params = checkpoint_parameters(header["config"], header["task"])
+        except (PocketLLMError, ValueError, KeyError):
+            continue  # not ours (e.g. an exported Hugging Face file) or damaged
+        task, facts = header["task"], header["facts"]
+        score = ""
+        if "val_accuracy" in facts:
+            score = f"val acc {facts['val_accuracy']:.3f}"
+        elif "best_val_loss" in facts:
+            score = f"val loss {facts['best_val_loss']:.3f}"
+        stat = path.stat()
+        rows.append({
+            "name": str(path.relative_to(root)), "path": str(path),
+            "task": task.get("type", "language_model"), "parameters": params,
+            "size_mb": round(stat.st_size / 2**20, 1),
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)),
+            "score": score, "mtime": stat.st_mtime,
+        })
+    return sorted(rows, key=lambda r: r["mtime"], reverse=True)
+
+
+def rename_checkpoint(root, path, new_name: str) -> Path:
+    root = Path(root)
+    path = _inside(root, path)
+    new_name = new_name.strip()
+    if not new_name or "/" in new_name or "\\" in new_name or new_name.startswith("."):
+        raise PocketLLMError("A new name must be a plain file name, without / or a leading dot.")
+    if not new_name.endswith(".safetensors"):
+        new_name += ".safetensors"
+    target = _inside(root, path.with_name(new_name))
+    if target.exists():
+        raise PocketLLMError(f"{target.name} already exists; pick another name.")
+    path.rename(target)
+    return target
+
+
+def delete_checkpoint(root, path) -> None:
+    """Delete one checkpoint file (its run folder's other files stay)."""
+    path = _inside(Path(root), path)
+    if not path.is_file():
+        raise PocketLLMError(f"{path.name} does not exist.")
+    path.unlink()
+
+
+def delete_run(root, run_dir) -> None:
+    run_dir = _inside(Path(root), run_dir)
+    if run_dir == Path(root).resolve():
+        raise PocketLLMError("Refusing to delete the whole checkpoints folder.")
+    shutil.rmtree(run_dir)

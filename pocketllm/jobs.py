@@ -1,0 +1,170 @@
+"""Running one training job at a time in a worker thread, and reading run folders.
+
+The app (and anything else) starts a job with a `prepare` function that
+builds a Trainer — reading data and the model happens there, so bad input is
+reported at once.  The loop then runs in a worker thread; its events land in
+the run folder's `events.jsonl`.  Pages read the run folder, not the thread,
+so a reload, a second tab or a dropped connection sees the same live run.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import PocketLLMError
+from .training.events import END_KINDS, read_events
+from .training.trainer import Trainer
+
+
+class JobBusy(PocketLLMError):
+    """Another job is running; the message names it."""
+
+
+@dataclass
+class Job:
+    kind: str                 # "pretrain", "classify", "instruct"
+    run_dir: Path
+    model_path: Path
+    stop_event: threading.Event
+    started_at: float = field(default_factory=time.time)
+    thread: threading.Thread | None = None
+    status: str = "running"   # running → finished / stopped / failed
+    error: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+
+class JobRunner:
+    """One training job at a time for the whole process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._job: Job | None = None
+        self.last: Job | None = None
+
+    @property
+    def current(self) -> Job | None:
+        job = self._job
+        return job if job is not None and job.alive else None
+
+    def start(self, kind: str, prepare: Callable[[threading.Event], Trainer]) -> Job:
+        with self._lock:
+            running = self.current
+            if running is not None:
+                raise JobBusy(f"A {running.kind} job ({running.name}) is already running. "
+                              f"Stop it first, or wait for it to finish.")
+            stop = threading.Event()
+            trainer = prepare(stop)  # PocketLLMError here reaches the caller directly
+            job = Job(kind, trainer.run_dir, trainer.model_path, stop)
+            job.thread = threading.Thread(target=self._work, args=(job, trainer),
+                                          name=f"pocketllm-{kind}", daemon=True)
+            self._job = self.last = job
+            job.thread.start()
+            return job
+
+    @staticmethod
+    def _work(job: Job, trainer: Trainer):
+        try:
+            for event in trainer.run():
+                if event.kind in END_KINDS:
+                    job.status = event.kind
+                    job.error = getattr(event, "message", "") if event.kind == "failed" else ""
+        except Exception as exc:  # already recorded as a "failed" event by the trainer
+            job.status, job.error = "failed", str(exc)
+
+    def stop(self) -> bool:
+        """Ask the running job to save and stop; True if there was one."""
+        job = self.current
+        if job is None:
+            return False
+        job.stop_event.set()
+        return True
+
+    def wait(self, timeout: float | None = None) -> Job | None:
+        job = self._job
+        if job is not None and job.thread is not None:
+            job.thread.join(timeout)
+        return job
+
+
+@dataclass
+class RunView:
+    """What a page shows of a run: its settings, its events and how it stands."""
+    run_dir: Path
+    settings: dict
+    events: list[dict]
+    status: str  # running, finished, stopped, failed, interrupted, not started
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["kind"] == kind]
+
+    @property
+    def last_step(self) -> dict | None:
+        steps = self.of_kind("step")
+        return steps[-1] if steps else None
+
+    @property
+    def end(self) -> dict | None:
+        ends = [e for e in self.events if e["kind"] in END_KINDS]
+        return ends[-1] if ends else None
+
+    @property
+    def model_path(self) -> Path | None:
+        path = self.settings.get("model_path")
+        return Path(path) if path else None
+
+    @property
+    def results(self) -> dict:
+        path = self.run_dir / "results.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def read_run(run_dir, runner: JobRunner | None = None) -> RunView:
+    run_dir = Path(run_dir)
+    settings_path = run_dir / "run.json"
+    settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    events = read_events(run_dir / "events.jsonl")
+    # A resumed run appends to the same file: only the latest attempt counts for the status.
+    last_start = max((i for i, e in enumerate(events) if e["kind"] == "started"), default=None)
+    tail = events[last_start:] if last_start is not None else events
+    ends = [e for e in tail if e["kind"] in END_KINDS]
+    live = runner is not None and runner.current is not None and \
+        runner.current.run_dir.resolve() == run_dir.resolve()
+    if ends:
+        status = ends[-1]["kind"]
+    elif live:
+        status = "running"
+    elif events:
+        status = "interrupted"
+    else:
+        status = "running" if live else "not started"
+    return RunView(run_dir, settings, events, status)
+
+
+def list_runs(root, kind: str | None = None) -> list[Path]:
+    """Run folders under `root`, newest first (optionally only one kind of task)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = []
+    for d in root.iterdir():
+        meta = d / "run.json"
+        if d.is_dir() and meta.is_file():
+            if kind is not None:
+                try:
+                    if json.loads(meta.read_text(encoding="utf-8")).get("task") != kind:
+                        continue
+                except (OSError, ValueError):
+                    continue
+            runs.append(d)
+    return sorted(runs, key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)
