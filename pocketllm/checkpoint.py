@@ -301,7 +301,7 @@ def build_model(config: ModelConfig, tensors: dict, task: dict | None = None,
             + "; ".join(problems) + ". Use the config the weights were trained with.")
     dtypes = {t.dtype for t in tensors.values()}
     model.load_state_dict(tensors, strict=False, assign=True)
-    if config.tie_embeddings and task and task.get("type") != "classifier":
+    if config.tie_embeddings and not (task and task.get("type") == "classifier"):
         model.out_head.weight = model.tok_emb.weight
     if len(dtypes) > 1:  # e.g. a file with fp16 weights but fp32 norms: make it uniform
         model.float()

@@ -249,14 +249,10 @@ def cli_runs(reference, tmp_path_factory):
     """The commands run as a user runs them, in parallel subprocesses (each pays for torch)."""
     _, root = reference
     out = tmp_path_factory.mktemp("cli")
-    existing = out / "existing.safetensors"
-    existing.write_bytes(b"precious")
     binary = str(root / "bin" / "pytorch_model.bin")
-    commands = {
+    commands = {  # the other commands run in-process below (the same code, minus torch's start-up)
         "import": ["import-gpt2", "--from", binary, "--model_path", str(out / "imported.safetensors")],
-        "refuse": ["import-gpt2", "--from", binary, "--model_path", str(existing)],
         "generate_bin": ["generate", "--model_path", binary, "--prompt", "hi", "--max_new_tokens", "5"],
-        "export": ["export-hf", "--model_path", binary, "--out_dir", str(out / "hf")],
     }
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "HF_HUB_OFFLINE": "1"}
     procs = {name: subprocess.Popen([sys.executable, "-m", "pocketllm", *args], cwd=ROOT, env=env,
@@ -283,22 +279,23 @@ def test_cli_import_then_generate(reference, cli_runs, capsys):
     assert from_bin.startswith("hi") and from_bin == from_checkpoint  # same weights, same greedy text
 
 
-def test_cli_refuses_to_overwrite_without_flag(cli_runs, reference):
-    out, results = cli_runs
-    code, _, stderr = results["refuse"]
-    assert code != 0 and "already exists" in stderr and "--overwrite" in stderr
-    assert (out / "existing.safetensors").read_bytes() == b"precious"
+def test_cli_refuses_to_overwrite_without_flag(reference, tmp_path, capsys):
     _, root = reference
-    target = out / "existing.safetensors"
+    target = tmp_path / "existing.safetensors"
+    target.write_bytes(b"precious")
+    assert main(["import-gpt2", "--from", str(root / "bin" / "pytorch_model.bin"),
+                 "--model_path", str(target)]) != 0
+    stderr = capsys.readouterr().err
+    assert "already exists" in stderr and "--overwrite" in stderr
+    assert target.read_bytes() == b"precious"
     assert main(["import-gpt2", "--from", str(root / "bin" / "pytorch_model.bin"),
                  "--model_path", str(target), "--overwrite"]) == 0
     assert load_model(target).source == "pocketllm"
 
 
-def test_cli_export_hf(cli_runs, reference):
-    hf, _ = reference
-    out, results = cli_runs
-    code, _, stderr = results["export"]
-    assert code == 0, stderr
-    back = GPT2LMHeadModel.from_pretrained(out / "hf").eval()
+def test_cli_export_hf(reference, tmp_path):
+    hf, root = reference
+    assert main(["export-hf", "--model_path", str(root / "bin" / "pytorch_model.bin"),
+                 "--out_dir", str(tmp_path / "hf")]) == 0
+    back = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
     torch.testing.assert_close(hf_logits(back), hf_logits(hf), atol=1e-5, rtol=0)

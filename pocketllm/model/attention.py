@@ -43,9 +43,11 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x, cache=None, layer: int = 0, need_weights: bool = False):
         b, t, d = x.shape
-        q = self.split_heads(self.W_query(x))
-        k = self.split_heads(self.W_key(x))
-        v = self.split_heads(self.W_value(x))
+        if cache is not None and not torch.is_grad_enabled():
+            q, k, v = self.fused_qkv(x)  # generation: same numbers, one matmul instead of three
+        else:
+            q, k, v = self.W_query(x), self.W_key(x), self.W_value(x)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
         start = 0
         if cache is not None:
             start = cache.length
@@ -68,6 +70,24 @@ class MultiHeadAttention(nn.Module):
         out = self.out_proj(out)
         return (out, weights) if need_weights else out
 
+
+
+    # ---- inference-only speed-up ------------------------------------------
+    # Generating one token is bound by reading the weights and by per-operation
+    # overhead, so during generation the three projections run as one matmul on
+    # a concatenated copy of their weights.  The copy is rebuilt whenever a
+    # weight is replaced or changed in place (tracked by tensor version), so it
+    # never goes stale after training.  The plain code path above is the maths.
+    def fused_qkv(self, x):
+        parts = [self.W_query, self.W_key, self.W_value]
+        tensors = [p.weight for p in parts] + [p.bias for p in parts if p.bias is not None]
+        key = tuple((id(t), t._version, t.dtype, t.device) for t in tensors)
+        if getattr(self, "_fused_key", None) != key:
+            with torch.no_grad():
+                weight = torch.cat([p.weight for p in parts]).contiguous()
+                bias = torch.cat([p.bias for p in parts]) if parts[0].bias is not None else None
+            self._fused, self._fused_key = (weight, bias), key
+        return F.linear(x, *self._fused).chunk(3, dim=-1)
 
 def causal_mask(t: int, start: int, device) -> torch.Tensor:
     """True where query i (at position start+i) may attend key j (j <= start+i)."""
