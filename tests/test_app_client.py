@@ -1,0 +1,188 @@
+"""The app through its API, as gradio_client sees it: the app runs on a free loopback
+port with a temporary checkpoints folder (tests/app_fixtures.py)."""
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pocketllm import load_model
+from tests.app_fixtures import app, corpus_file, hf_gpt2_file, wait_for  # noqa: F401  (fixtures)
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+TINY = dict(preset="custom", layers=1, heads=2, width=32, context=32, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app[0], verbose=False)
+
+
+def start_tiny_run(client, steps=400):
+    return client.predict("upload", TINY["preset"], TINY["layers"], TINY["heads"], TINY["width"], TINY["context"],
+                          TINY["dropout"], steps, 4, 1e-3, 10, 25, 0, "fp32", "en", api_name="/pretrain_start")
+
+
+def figure_points(plot) -> int:
+    fig = json.loads(plot["plot"]) if isinstance(plot, dict) else plot
+    return sum(len(trace.get("x") or []) for trace in fig["data"])
+
+
+def test_preview_start_poll_stop(client, app, corpus_file):
+    state = app[1]
+    assert client.predict(handle_file(str(corpus_file)), "en", api_name="/pretrain_upload") == "upload"
+    preview = client.predict("upload", 32, "en", api_name="/pretrain_preview")
+    assert "tiny_corpus" in preview and "training windows" in preview
+    # Too short a corpus for the context: a readable message with a context that fits, no trace.
+    short = client.predict("upload", 4000, "en", api_name="/pretrain_preview")
+    assert "Shrink the context" in short and "Traceback" not in short
+
+    status = start_tiny_run(client)
+    assert "Training" in status
+    job = state.runner.current
+    assert job is not None and job.kind == "pretrain"
+
+    # A second start while the first runs says which job runs, instead of starting one.
+    busy = start_tiny_run(client)
+    assert job.name in busy and "already running" in busy
+
+    def polled_with_steps():
+        run_dir, stats, samples, download, status = client.predict("en", api_name="/pretrain_poll")
+        return (run_dir, stats) if stats and "tokens/s" in stats else None
+    plot, stats = wait_for(polled_with_steps, timeout=90)
+    assert figure_points(plot) > 0
+
+    assert "Stopping" in client.predict("en", api_name="/pretrain_stop")
+    state.runner.wait(60)
+    assert job.status == "stopped"
+    ckpt = load_model(job.model_path)  # the checkpoint was kept and loads
+    assert ckpt.config.num_layers == 1 and ckpt.config.emb_dim == 32
+    # The page offers it for download once the run has ended.
+    def offered():
+        out = client.predict("en", api_name="/pretrain_poll")
+        return out if out[3] else None
+    _, _, _, download, status = wait_for(offered, timeout=20)
+    assert "stopped" in status
+
+
+def test_resume_continues_the_stopped_run(client, app):
+    state = app[1]
+    if state.runner.last is None or state.runner.last.status != "stopped":
+        pytest.skip("needs the stopped run of the test above")
+    run = state.runner.last
+    done = json.loads((run.run_dir / "events.jsonl").read_text().splitlines()[-1]).get("step", 0)
+    status = client.predict(done + 3, "en", api_name="/pretrain_resume")
+    assert run.name in status
+    state.runner.wait(60)
+    steps = [json.loads(l) for l in (run.run_dir / "events.jsonl").read_text().splitlines()]
+    assert steps[-1]["kind"] == "finished" and steps[-1]["step"] == done + 3
+
+
+def test_generation_streams(client, app):
+    state = app[1]
+    models = state.checkpoints_table()
+    if not models:
+        pytest.skip("needs the run of the tests above")
+    path = models[0]["path"]
+    job = client.submit(path, "The", 1.0, 0, 1.0, 25, 1, "en", api_name="/generate")
+    outputs = []
+    for out in job:
+        outputs.append(out)
+    texts = [o[0] for o in outputs]
+    assert len(texts) >= 3, texts  # partial outputs arrive one by one
+    assert all(texts[i + 1].startswith(texts[i]) for i in range(len(texts) - 1))
+    assert len(texts[-1]) > len(texts[1])
+    # The same seed gives the same text; an empty prompt says so.
+    again = client.predict(path, "The", 1.0, 0, 1.0, 25, 1, "en", api_name="/generate")
+    assert again[0] == texts[-1]
+    empty = client.predict(path, "", 0.0, 0, 1.0, 5, 1, "en", api_name="/generate")
+    assert "empty" in empty[1]
+    with pytest.raises(Exception, match="No model chosen"):
+        client.predict(None, "x", 0.0, 0, 1.0, 5, 1, "en", api_name="/generate")
+
+
+def test_look_inside_follows_the_sliders(client, app):
+    models = app[1].checkpoints_table()
+    if not models:
+        pytest.skip("needs the run of the tests above")
+    path = models[0]["path"]
+    out = client.predict(path, "the quick brown fox", 1.0, 0, 1.0, 1, 0, "en", api_name="/look_inside")
+    strip, note, next_plot, params_plot, layer, head, attn, lens = out
+    assert "pl-tok" in strip and "fox" in strip
+    wide = json.loads(next_plot["plot"])
+    narrow = json.loads(client.predict(path, "the quick brown fox", 1.0, 3, 1.0, "en",
+                                       api_name="/next_token")["plot"])
+    after_wide = wide["data"][1]["x"]
+    after_narrow = narrow["data"][1]["x"]
+    assert after_wide != after_narrow  # top-k 3 cut the others...
+    assert sum(1 for p in after_narrow if p > 0) == 3  # ...and kept three
+    assert "✂" in "".join(narrow["data"][0]["y"])
+    assert json.loads(attn["plot"])["data"][0]["type"] == "heatmap"
+    assert json.loads(lens["plot"])["data"][0]["type"] == "heatmap"
+
+
+def test_weights_import_list_rename_export_delete(client, app, hf_gpt2_file):
+    state = app[1]
+    table, selected, msg = client.predict(handle_file(str(hf_gpt2_file)), "", "tiny-gpt2", "en",
+                                          api_name="/weights_import")
+    target = state.checkpoints / "imported" / "tiny-gpt2.safetensors"
+    assert target.is_file() and "Imported" in msg
+    assert "imported/tiny-gpt2.safetensors" in json.dumps(table)
+    # Importing again under the same name never overwrites.
+    with pytest.raises(Exception, match="already exists"):
+        client.predict(handle_file(str(hf_gpt2_file)), "", "tiny-gpt2", "en", api_name="/weights_import")
+    # Offline download by name: a clear message.
+    with pytest.raises(Exception, match="download"):
+        client.predict(None, "gpt2", "from-hub", "en", api_name="/weights_import")
+
+    info = client.predict(str(target), "en", api_name="/weights_info")
+    assert "huggingface-gpt2" in info or "pocketllm" in info
+
+    exported, msg = client.predict(str(target), "en", api_name="/weights_export")
+    archive = Path(exported["value"] if isinstance(exported, dict) else exported)
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    assert any(n.endswith("config.json") for n in names) and any(n.endswith("model.safetensors") for n in names)
+
+    table, selected, msg = client.predict(str(target), "renamed-gpt2", "en", api_name="/weights_rename")
+    renamed = state.checkpoints / "imported" / "renamed-gpt2.safetensors"
+    assert renamed.is_file() and not target.exists()
+
+    table, selected, msg = client.predict(str(renamed), "en", api_name="/weights_delete")
+    assert not renamed.exists() and "Deleted" in msg
+    assert "renamed-gpt2" not in json.dumps(table)
+
+
+def test_upload_checkpoint_validates_and_never_overwrites(client, app, tmp_path):
+    state = app[1]
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(Exception, match="not a readable"):
+        client.predict(handle_file(str(bad)), "en", api_name="/weights_upload")
+    models = [m for m in state.checkpoints_table() if m["task"] == "language_model"]
+    if not models:
+        pytest.skip("needs a checkpoint")
+    good = tmp_path / "mine.safetensors"
+    good.write_bytes(Path(models[0]["path"]).read_bytes())
+    client.predict(handle_file(str(good)), "en", api_name="/weights_upload")
+    assert (state.checkpoints / "uploads" / "mine.safetensors").is_file()
+    with pytest.raises(Exception, match="already exists"):
+        client.predict(handle_file(str(good)), "en", api_name="/weights_upload")
+
+
+def test_language_switch_relabels_and_translates_messages(client):
+    labels = client.predict("zh", api_name="/set_language")
+    text = json.dumps(labels, ensure_ascii=False)
+    assert "开始" in text and "续写" in text and "Start" not in text
+    assert "没有" in client.predict("zh", api_name="/pretrain_stop") or "停止" in \
+        client.predict("zh", api_name="/pretrain_stop")
+
+
+def test_every_string_has_both_languages():
+    from ui.i18n import missing_translations
+    assert missing_translations() == {"zh": [], "en": []}

@@ -1,0 +1,190 @@
+"""The app in a real browser: Playwright driving Debian's chromium (never a downloaded one).
+
+Screenshots of every tab, in English and Chinese, land in tests/screenshots/ (git-ignored).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pocketllm import load_model
+from tests.app_fixtures import app, corpus_file, hf_gpt2_file  # noqa: F401  (fixtures)
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US", accept_downloads=True)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def open_app(page, url, lang="en"):
+    page.goto(f"{url}?lang={lang}")
+    page.wait_for_selector("#tab-pretrain", state="attached", timeout=30_000)
+    page.wait_for_function("document.querySelector('#pretrain-preview') && "
+                           "document.querySelector('#pretrain-preview').innerText.length > 10", timeout=30_000)
+
+
+def tab(page, name_en_or_zh):
+    page.get_by_role("tab", name=name_en_or_zh).click()
+
+
+def shoot(page, name):
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def plot_data(page, elem_id):
+    return page.evaluate(f"() => {{ const el = document.querySelector('#{elem_id} .js-plotly-plot');"
+                         f" return el && el.data ? JSON.parse(JSON.stringify(el.data)) : null; }}")
+
+
+def set_number(page, elem_id, value):
+    box = page.locator(f"#{elem_id} input").first
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_page_loads_switches_language_and_shows_every_tab(page, app):
+    """The fast smoke: tabs, the language switch (and ?lang=), screenshots of each tab."""
+    url = app[0]
+    open_app(page, url, "en")
+    for lang, names in (("en", ["Pretrain", "Generate", "Classify", "Instruct", "Weights"]),
+                        ("zh", ["预训练", "生成", "分类", "指令微调", "权重"])):
+        if lang == "zh":
+            page.get_by_text("中文", exact=True).click()
+            page.get_by_role("tab", name="预训练").wait_for(timeout=15_000)
+        for key, name in zip(["pretrain", "generate", "classify", "instruct", "weights"], names):
+            tab(page, name)
+            page.wait_for_timeout(400)
+            shoot(page, f"{key}-{lang}")
+    # ?lang=zh opens the page in Chinese directly.
+    open_app(page, url, "zh")
+    page.get_by_role("tab", name="预训练").wait_for(timeout=15_000)
+    assert page.get_by_role("button", name="开始").is_visible()
+
+
+@pytest.mark.slow
+def test_pretrain_reload_stop_download(page, app, corpus_file, tmp_path):
+    url, state = app
+    open_app(page, url)
+    page.locator("#pretrain-upload input[type=file]").set_input_files(str(corpus_file))
+    page.wait_for_function("document.querySelector('#pretrain-preview').innerText.includes('tiny_corpus')",
+                           timeout=30_000)
+    set_number(page, "pretrain-context", 32)
+    set_number(page, "pretrain-batch", 4)
+    set_number(page, "pretrain-steps", 2000)
+    set_number(page, "pretrain-eval", 10)
+    set_number(page, "pretrain-sample", 20)
+    page.get_by_text("The same run from the command line").click()
+    page.wait_for_function("document.querySelector('#pretrain-cli') && document.querySelector('#pretrain-cli').innerText.includes('--max_steps 2000')",
+                           timeout=10_000)
+    page.locator("#pretrain-start").click()
+    has_points = ("() => { const el = document.querySelector('#pretrain-loss .js-plotly-plot');"
+                  " return el && el.data && el.data.length > 0 && el.data[0].x && el.data[0].x.length > 2; }")
+    page.wait_for_function(has_points, timeout=90_000)
+    assert "tokens/s" in page.locator("#pretrain-stats").inner_text()
+
+    page.reload()  # the live plot comes back from the run folder
+    page.wait_for_selector("#tab-pretrain", state="attached", timeout=30_000)
+    page.wait_for_function(has_points, timeout=30_000)
+    first = len(plot_data(page, "pretrain-loss")[0]["x"])
+    page.wait_for_function(f"() => document.querySelector('#pretrain-loss .js-plotly-plot').data[0].x.length > {first}",
+                           timeout=30_000)
+    shoot(page, "pretrain-training-en")
+
+    page.locator("#pretrain-stop").click()
+    page.locator("#pretrain-download").wait_for(state="visible", timeout=60_000)
+    with page.expect_download() as info:
+        page.locator("#pretrain-download").click()
+    saved = tmp_path / "downloaded.safetensors"
+    info.value.save_as(saved)
+    ckpt = load_model(saved)
+    assert ckpt.config.context_length == 32
+    shoot(page, "pretrain-stopped-en")
+
+
+@pytest.mark.slow
+def test_generate_and_look_inside(page, app):
+    url, state = app
+    if not [r for r in state.checkpoints_table() if r["task"] == "language_model"]:
+        pytest.skip("needs the checkpoint trained above")
+    open_app(page, url)
+    tab(page, "Generate")
+    page.get_by_role("button", name="Refresh").first.click()
+    page.wait_for_timeout(500)
+    page.locator("#gen-prompt textarea").fill("The quick brown fox")
+    set_number(page, "gen-max-new", 30)
+    page.locator("#gen-preset-creative").click()
+    page.wait_for_function("document.querySelector('#gen-temperature input[type=number]').value === '1.1'")
+    page.locator("#gen-go").click()
+    page.wait_for_function("document.querySelector('#gen-note').innerText.includes('Generated')", timeout=60_000)
+    assert len(page.locator("#gen-output textarea").input_value()) > 0
+    shoot(page, "generate-output-en")
+
+    page.get_by_text("Look inside the model").click()
+    page.locator("#gen-look").click()
+    page.wait_for_function("() => { const el = document.querySelector('#gen-next .js-plotly-plot');"
+                           " return el && el.data && el.data.length == 2; }", timeout=60_000)
+    before = plot_data(page, "gen-next")[1]["x"]
+    set_number(page, "gen-top-k", 2)
+    kept_two = ("() => { const el = document.querySelector('#gen-next .js-plotly-plot');"
+                " return el.data[1].x.filter(p => p > 0).length === 2; }")
+    page.wait_for_function(kept_two, timeout=30_000)
+    after = plot_data(page, "gen-next")[1]["x"]
+    assert after != before
+    assert page.locator("#gen-strip .pl-tok").count() >= 4
+    assert plot_data(page, "gen-attention")[0]["type"] == "heatmap"
+    assert plot_data(page, "gen-lens")[0]["type"] == "heatmap"
+    shoot(page, "generate-inside-en")
+
+
+@pytest.mark.slow
+def test_weights_import_export_delete(page, app, hf_gpt2_file, tmp_path):
+    url, state = app
+    open_app(page, url)
+    tab(page, "Weights")
+    page.locator("#w-import-name input, #w-import-name textarea").first.fill("browser-gpt2")
+    page.locator("#w-import-file input[type=file]").set_input_files(str(hf_gpt2_file))
+    page.wait_for_timeout(500)
+    page.locator("#w-import").click()
+    page.wait_for_function("document.querySelector('#w-message').innerText.includes('browser-gpt2')", timeout=60_000)
+    target = state.checkpoints / "imported" / "browser-gpt2.safetensors"
+    assert target.is_file()
+    assert "browser-gpt2" in page.locator("#w-table").inner_text()
+
+    page.locator("#w-export").click()
+    link = page.locator("#w-export-file a").first
+    link.wait_for(timeout=60_000)
+    with page.expect_download() as info:
+        link.click()
+    archive = tmp_path / "export.zip"
+    info.value.save_as(archive)
+    assert archive.stat().st_size > 1000
+    shoot(page, "weights-export-en")
+
+    page.locator("#w-delete").click()
+    page.locator("#w-confirm-yes").click()
+    page.wait_for_function("document.querySelector('#w-message').innerText.includes('Deleted')", timeout=30_000)
+    assert not target.exists()

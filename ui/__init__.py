@@ -1,0 +1,1 @@
+"""The Gradio app over the `pocketllm` core: `python launch.py`.  See ui/README.md."""

@@ -1,0 +1,122 @@
+"""The app: a language switch and the tabs, assembled from `TABS`.
+
+Each entry of `TABS` names a module `ui.tabs.<name>` with a `build(ctx)`
+function.  A module that does not exist yet shows as a placeholder tab, so
+adding `ui/tabs/<name>.py` (and `ui/strings/<name>.py`) is all it takes to
+fill it in.  See ui/README.md.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+from .i18n import LANGS, Page, normalize, t
+from .state import MAX_UPLOAD, AppState
+
+log = logging.getLogger("pocketllm.ui")
+
+TABS = ["pretrain", "generate", "classify", "instruct", "weights"]
+
+CSS = """
+.pl-strip { line-height: 2.1; font-size: 1.05rem; }
+.pl-tok { padding: 2px 3px; margin: 0 1px; border-radius: 4px; white-space: pre; }
+.pl-strip-note { color: #6b7280; font-size: 0.85rem; }
+#pl-lang { max-width: 260px; }
+"""
+
+# Sends the page's language to Python on load: ?lang=zh in the address first,
+# then the browser's language.
+DETECT_LANG_JS = """
+(current) => {
+  const asked = new URLSearchParams(window.location.search).get("lang");
+  return asked || navigator.language || current;
+}
+"""
+
+
+@dataclass
+class TabContext:
+    """What a tab's `build(ctx)` gets."""
+    state: AppState          # checkpoints folder, the job runner, the model cache
+    page: Page               # register translatable components: ctx.page.add(comp, label="key")
+    lang: gr.Radio           # the page language ("en"/"zh"): an input of every handler that reports
+    loads: list = field(default_factory=list)
+
+    def on_load(self, fn, inputs=None, outputs=None, **kwargs):
+        """Run `fn` when a page (re)loads and when the language changes (so text it
+        writes, e.g. a preview, follows the switch).  Include `ctx.lang` in `inputs`."""
+        self.loads.append((fn, inputs, outputs, kwargs))
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"ui.tabs.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"ui.tabs.{name}":
+            raise  # the tab exists but something it imports is missing: a real error
+        return None
+
+
+def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None) -> gr.Blocks:
+    """The whole page.  `lang` forces the language ("en"/"zh"); None follows the browser."""
+    state = AppState(checkpoints, temp_dir)
+    forced = normalize(lang) if lang else None
+    page = Page(lang=forced or "en")
+    L = page.text
+
+    with gr.Blocks(title="PocketLLM", analytics_enabled=False) as demo:
+        with gr.Row(equal_height=True):
+            page.add(gr.Markdown(L("common.title")), value="common.title")
+            lang_radio = gr.Radio([("English", "en"), ("中文", "zh")], value=page.lang, show_label=False,
+                                  container=False, elem_id="pl-lang", scale=0, min_width=200)
+        ctx = TabContext(state, page, lang_radio)
+        with gr.Tabs():
+            for name in TABS:
+                module = _module(name)
+                with page.add(gr.Tab(L(f"common.tab_{name}"), id=name, elem_id=f"tab-{name}"),
+                              label=f"common.tab_{name}"):
+                    if module is None:
+                        page.add(gr.Markdown(L("common.coming_soon")), value="common.coming_soon")
+                    else:
+                        module.build(ctx)
+        page.add(gr.Markdown(L("common.footer")), value="common.footer")
+
+        if forced:
+            demo.load(lambda: forced, None, lang_radio)
+        else:
+            demo.load(lambda v: normalize(v), lang_radio, lang_radio, js=DETECT_LANG_JS)
+        lang_radio.change(page.relabel, lang_radio, page.components, show_progress="hidden",
+                          api_name="set_language")
+        for fn, inputs, outputs, kwargs in ctx.loads:  # and again in the new language on a switch
+            demo.load(fn, inputs, outputs, show_progress="hidden", **kwargs)
+            lang_radio.change(fn, inputs, outputs, show_progress="hidden", **kwargs)
+
+    _hide_unnamed_endpoints(demo)
+    demo.pocketllm_state = state  # for launch.py and tests
+    return demo
+
+
+def _hide_unnamed_endpoints(demo: gr.Blocks):
+    """Events given an `api_name` are the app's API (gradio_client, tests); the rest
+    (relabelling, previews on every keystroke, ...) stay callable but unlisted."""
+    for fn in demo.fns.values():
+        auto = re.sub(r"[^a-zA-Z0-9_]", "", fn.name or "") or "unnamed"
+        if fn.api_name and re.fullmatch(re.escape(auto) + r"(_\d+)?", fn.api_name) \
+                and fn.api_visibility == "public":
+            fn.api_visibility = "undocumented"
+
+
+def launch_options(state: AppState) -> dict:
+    """Keyword arguments for `demo.launch` that the app needs whoever launches it."""
+    return dict(max_file_size=MAX_UPLOAD, allowed_paths=[str(state.checkpoints)], css=CSS,
+                show_error=False, footer_links=["gradio", "settings"])
+
+
+def prepare_queue(demo: gr.Blocks) -> gr.Blocks:
+    # Generations and look-inside share the CPU with training: two at a time at most.
+    return demo.queue(default_concurrency_limit=2)

@@ -1,0 +1,107 @@
+"""Page texts in English and Chinese, and the language switch.
+
+Texts live in `ui/strings/<module>.py`, each module defining two dicts, `EN` and
+`ZH`, with the same keys (by convention prefixed with the module name:
+"pretrain.start").  Every module in `ui/strings/` is loaded, so a new tab only
+adds its own strings file.
+
+How the language is chosen and switched
+--------------------------------------
+Gradio's `gr.I18n` translates labels in the browser from the browser's locale,
+but the Python side never learns which language was picked, so status lines
+and error messages could not follow it, and it has no switch of its own in the
+page.  So the page is relabelled from Python instead:
+
+- each tab registers its translatable components with `Page.add(component,
+  label=key, value=key, ...)`;
+- on page load a small script sends the browser language (or `?lang=zh` from
+  the address, or the `--lang` the app was launched with), and a language
+  selector at the top sends the user's choice; both call `Page.relabel`,
+  which returns a `gr.update` for every registered component;
+- the selector's value ("en" / "zh") is an input of every event that reports
+  something, so runtime messages use `t(lang, key)` too.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+LANGS = ("en", "zh")
+DEFAULT_LANG = "en"
+_TEXTS: dict[str, dict[str, str]] | None = None
+
+
+def _load() -> dict[str, dict[str, str]]:
+    global _TEXTS
+    if _TEXTS is None:
+        from . import strings
+        texts = {lang: {} for lang in LANGS}
+        for info in pkgutil.iter_modules(strings.__path__):
+            mod = importlib.import_module(f"{strings.__name__}.{info.name}")
+            for lang, table in (("en", mod.EN), ("zh", mod.ZH)):
+                clash = set(table) & set(texts[lang])
+                if clash:
+                    raise RuntimeError(f"ui/strings/{info.name}.py repeats keys {sorted(clash)}")
+                texts[lang].update(table)
+        _TEXTS = texts
+    return _TEXTS
+
+
+def normalize(lang) -> str:
+    """'zh-CN', 'zh_TW', 'ZH' -> 'zh'; anything unknown -> English."""
+    code = str(lang or "").strip().lower().replace("_", "-").split("-")[0]
+    return code if code in LANGS else DEFAULT_LANG
+
+
+def t(lang, key: str, **values) -> str:
+    """The text for `key` in `lang` (falling back to English, then to the key itself)."""
+    texts = _load()
+    text = texts[normalize(lang)].get(key) or texts["en"].get(key) or key
+    return text.format(**values) if values else text
+
+
+def missing_translations() -> dict[str, list[str]]:
+    """Keys present in one language and not the other (tests keep this empty)."""
+    texts = _load()
+    return {"zh": sorted(set(texts["en"]) - set(texts["zh"])),
+            "en": sorted(set(texts["zh"]) - set(texts["en"]))}
+
+
+@dataclass
+class _Entry:
+    component: gr.components.Component | gr.blocks.BlockContext
+    keys: dict            # property -> text key (label, value, info, placeholder)
+    choices: list | None  # [(text key, value), ...] for Radio / Dropdown
+
+
+@dataclass
+class Page:
+    """The translatable components of the page, relabelled together on a switch."""
+    lang: str = DEFAULT_LANG  # language the components are built with
+    entries: list[_Entry] = field(default_factory=list)
+
+    def add(self, component, *, choices: list | None = None, **keys):
+        """Register `component`; `keys` maps a property (label, value, info, placeholder)
+        to a text key; `choices` is a list of (text key, value) pairs.  Returns it."""
+        self.entries.append(_Entry(component, keys, choices))
+        return component
+
+    def text(self, key: str, **values) -> str:
+        return t(self.lang, key, **values)
+
+    @property
+    def components(self) -> list:
+        return [e.component for e in self.entries]
+
+    def relabel(self, lang) -> list:
+        lang = normalize(lang)
+        out = []
+        for e in self.entries:
+            props = {prop: t(lang, key) for prop, key in e.keys.items()}
+            if e.choices is not None:
+                props["choices"] = [(t(lang, key), value) for key, value in e.choices]
+            out.append(gr.update(**props))
+        return out

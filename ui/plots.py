@@ -1,0 +1,172 @@
+"""Plotly figures (and one HTML strip) built from event records and inspect data.
+
+Nothing here computes model facts: it draws what the core returned.  Every
+figure uses a font family with CJK glyphs so Chinese labels render, and a
+compact height that fits a laptop screen.  Axis labels for token positions
+are prefixed with the position ("3:的") because the same token can appear twice
+and plotly merges equal category labels.
+"""
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+
+from .i18n import t
+
+FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, Source Han Sans SC, sans-serif"
+BLUE, ORANGE, GREY, RED, GREEN = "#2563eb", "#ea580c", "#9ca3af", "#dc2626", "#16a34a"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360, **extra) -> go.Figure:
+    # Title on the first line, legend on the second, so they never overlap.
+    fig.update_layout(title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)), height=height,
+                      font=dict(family=FONT, size=12), template="plotly_white",
+                      margin=dict(l=60, r=20, t=78, b=48),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0),
+                      **extra)
+    return fig
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color=GREY),
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, "", height)
+
+
+def positions(labels: list[str]) -> list[str]:
+    """Unique axis labels: "0:␣the", "1:的(1/2)", ..."""
+    return [f"{i}:{label}" for i, label in enumerate(labels)]
+
+
+# ---- training ----------------------------------------------------------------
+
+def loss_figure(events: list[dict], lang="en") -> go.Figure:
+    """Train loss of every step and validation loss of every evaluation, against tokens seen."""
+    steps = [e for e in events if e["kind"] == "step"]
+    evals = [e for e in events if e["kind"] == "eval" and "loss" in e.get("val", {})]
+    if not steps and not evals:
+        return empty_figure(t(lang, "plots.no_points"))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in steps], y=[e["train_loss"] for e in steps],
+                             mode="lines", name=t(lang, "plots.train_loss"), line=dict(color=BLUE)))
+    if evals:
+        fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in evals], y=[e["val"]["loss"] for e in evals],
+                                 mode="lines+markers", name=t(lang, "plots.val_loss"),
+                                 line=dict(color=ORANGE)))
+    fig.update_xaxes(title=t(lang, "plots.tokens_seen"))
+    fig.update_yaxes(title=t(lang, "plots.loss"))
+    return _layout(fig, t(lang, "plots.loss_title"))
+
+
+def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy") -> go.Figure:
+    """`metric` (from `eval` events' train/val dicts, and `step` events' metrics)
+    against the step — for the classification and instruction tabs."""
+    steps = [e for e in events if e["kind"] == "step" and metric in e.get("metrics", {})]
+    evals = [e for e in events if e["kind"] == "eval"]
+    if not steps and not any(metric in e.get("val", {}) for e in evals):
+        return empty_figure(t(lang, "plots.no_points"))
+    fig = go.Figure()
+    if steps:
+        fig.add_trace(go.Scatter(x=[e["step"] for e in steps], y=[e["metrics"][metric] for e in steps],
+                                 mode="lines", name=t(lang, "plots.batch"), line=dict(color=GREY)))
+    for split, color in (("train", BLUE), ("val", ORANGE)):
+        pts = [e for e in evals if metric in e.get(split, {})]
+        if pts:
+            fig.add_trace(go.Scatter(x=[e["step"] for e in pts], y=[e[split][metric] for e in pts],
+                                     mode="lines+markers", name=t(lang, f"plots.{split}"),
+                                     line=dict(color=color)))
+    fig.update_xaxes(title=t(lang, "plots.step"))
+    fig.update_yaxes(title=metric, rangemode="tozero")
+    return _layout(fig, metric)
+
+
+# ---- look inside ---------------------------------------------------------------
+
+_STRIP_COLORS = ("#dbeafe", "#fde68a", "#bbf7d0", "#fbcfe8", "#e9d5ff", "#fed7aa")
+
+
+def token_strip(view, lang="en") -> str:
+    """The prompt as coloured tokens (HTML).  A character split over several tokens
+    shows once, with a dashed border; hovering a token shows its id and bytes."""
+    if view is None or not view.tokens:
+        return f"<div class='pl-strip'><i>{html.escape(t(lang, 'plots.no_tokens'))}</i></div>"
+    spans = []
+    for unit in view.units:
+        infos = [view.tokens[i] for i in unit.tokens]
+        tip = " · ".join(f"#{i.index} id {i.id} [{i.bytes}]" for i in infos)
+        color = _STRIP_COLORS[unit.index % len(_STRIP_COLORS)]
+        border = "1px dashed #6b7280" if unit.partial else "1px solid transparent"
+        dim = "opacity:0.45;" if infos[-1].index < view.dropped else ""
+        spans.append(f"<span class='pl-tok' title='{html.escape(tip)}' style='background:{color};"
+                     f"border:{border};{dim}'>{html.escape(unit.label)}</span>")
+    note = t(lang, "plots.strip_note", n=len(view.tokens), units=len(view.units))
+    return ("<div class='pl-strip'>" + "".join(spans) + "</div>"
+            f"<div class='pl-strip-note'>{html.escape(note)}</div>")
+
+
+def next_token_figure(nt, lang="en") -> go.Figure:
+    """The top candidates: the model's own probability (temperature 1, grey), and
+    what sampling draws from after temperature / top-k / top-p (blue).  Cut
+    candidates are red, marked ✂ and say which filter cut them."""
+    cands = list(nt.candidates)
+    labels = [f"{c.rank}. {c.label}" + ("  ✂" if not c.kept else "") for c in cands]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h",
+                         name=t(lang, "plots.prob_before"),
+                         marker=dict(color=[GREY if c.kept else RED for c in cands]),
+                         hovertext=[t(lang, "plots.cut_by", by=c.cut_by) if c.cut_by else "" for c in cands]))
+    fig.add_trace(go.Bar(y=labels, x=[c.prob_after for c in cands], orientation="h",
+                         name=t(lang, "plots.prob_after"), marker=dict(color=BLUE)))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(title=t(lang, "plots.probability"), range=[0, 1])
+    title = t(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
+              h=f"{nt.entropy:.2f}", h_after=f"{nt.entropy_after:.2f}")
+    return _layout(fig, title, height=max(320, 26 * len(cands) + 110), barmode="group")
+
+
+def attention_figure(maps, layer: int, head: int | None, lang="en") -> go.Figure:
+    """Block `layer` (1-based), head `head` (1-based; None = mean over heads)."""
+    z = maps.matrix(layer, head)
+    ticks = positions(maps.labels)
+    fig = go.Figure(go.Heatmap(z=z, x=ticks, y=ticks, colorscale="Blues", zmin=0, zmax=1,
+                               hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title=t(lang, "plots.query"), type="category")
+    fig.update_xaxes(title=t(lang, "plots.key"), type="category", tickangle=-45)
+    which = t(lang, "plots.mean_heads") if head is None else t(lang, "plots.head_n", n=head)
+    size = min(620, 160 + 22 * len(ticks))
+    return _layout(fig, t(lang, "plots.attention_title", layer=layer, which=which), height=size)
+
+
+def logit_lens_figure(lens, lang="en") -> go.Figure:
+    """Rows: embeddings, block 1..L; columns: prompt positions; cell: the token that
+    layer would predict next (text) and its probability (colour)."""
+    ticks = positions(lens.labels)
+    rows = [t(lang, "plots.embeddings") if name == "embeddings"
+            else t(lang, "plots.block_n", n=name.split()[-1]) for name in lens.layers]
+    fig = go.Figure(go.Heatmap(z=lens.top1_probs, x=ticks, y=rows, text=lens.top1_labels,
+                               texttemplate="%{text}", textfont=dict(family=FONT, size=11),
+                               colorscale="YlOrRd", zmin=0, zmax=1,
+                               hovertemplate="%{y} @ %{x}: %{text} (%{z:.2f})<extra></extra>"))
+    fig.update_xaxes(type="category", tickangle=-45, title=t(lang, "plots.position"))
+    fig.update_yaxes(type="category")
+    height = min(620, 140 + 34 * len(rows))
+    return _layout(fig, t(lang, "plots.lens_title"), height=height)
+
+
+def parameter_map_figure(pm, lang="en") -> go.Figure:
+    """Parameters per component (bars), with bytes and share in the hover."""
+    comps = pm.components
+    names = [t(lang, f"plots.comp_{c['component']}") for c in comps]
+    fig = go.Figure(go.Bar(
+        x=names, y=[c["parameters"] for c in comps], marker=dict(color=BLUE),
+        text=[f"{c['share']:.1%}" for c in comps], textposition="outside", cliponaxis=False,
+        customdata=[[c["bytes"] / 2**20, ", ".join(c["dtypes"])] for c in comps],
+        hovertemplate="%{x}: %{y:,} (%{customdata[0]:.1f} MB, %{customdata[1]})<extra></extra>"))
+    fig.update_yaxes(title=t(lang, "plots.parameters"), range=[0, 1.15 * max(c["parameters"] for c in comps)])
+    title = t(lang, "plots.params_title", total=f"{pm.total_parameters:,}",
+              mb=f"{pm.total_bytes / 2**20:.1f}", gflops=f"{pm.flops_per_token / 1e9:.3f}")
+    return _layout(fig, title, height=340)

@@ -1,0 +1,28 @@
+EN = {
+    "common.title": "## PocketLLM — build a GPT-2 from scratch, and look inside it",
+    "common.tab_pretrain": "Pretrain",
+    "common.tab_generate": "Generate",
+    "common.tab_classify": "Classify",
+    "common.tab_instruct": "Instruct",
+    "common.tab_weights": "Weights",
+    "common.coming_soon": "This tab is not built yet. Meanwhile, the command line has it: `python -m pocketllm --help`.",
+    "common.footer": "Uploads up to 200 MB. Everything runs on this computer; nothing is sent anywhere.",
+    "common.error_title": "Error",
+    "common.warning_title": "Note",
+    "common.out_of_memory": "Out of memory. Lower the batch size or the context length, or pick a smaller model.",
+    "common.unexpected": "Something went wrong ({kind}). The details are in the terminal that runs the app.",
+}
+ZH = {
+    "common.title": "## PocketLLM —— 从零构建 GPT-2，并看清它的内部",
+    "common.tab_pretrain": "预训练",
+    "common.tab_generate": "生成",
+    "common.tab_classify": "分类",
+    "common.tab_instruct": "指令微调",
+    "common.tab_weights": "权重",
+    "common.coming_soon": "这个标签页还没有做好。暂时可以用命令行：`python -m pocketllm --help`。",
+    "common.footer": "上传文件不超过 200 MB。一切都在本机运行，不会发送到任何地方。",
+    "common.error_title": "出错了",
+    "common.warning_title": "提示",
+    "common.out_of_memory": "内存不足。请调小批大小（batch size）或上下文长度，或换一个更小的模型。",
+    "common.unexpected": "出了点问题（{kind}）。详细信息在运行本应用的终端里。",
+}

@@ -1,0 +1,202 @@
+"""Generate tab: pick a checkpoint, write a prompt, set the sampling sliders, read the
+streamed text; and "Look inside": tokens, next-token candidates that follow the
+sliders, attention maps, the logit lens and the parameter map."""
+from __future__ import annotations
+
+import gradio as gr
+
+from pocketllm import Sampling, get_tokenizer, inspect, stream
+
+from .. import plots
+from ..errors import friendly
+from ..i18n import t
+
+PRESETS = {  # name -> temperature, top-k (0 = off), top-p (1 = off)
+    "greedy": (0.0, 0, 1.0),
+    "balanced": (0.7, 40, 0.95),
+    "creative": (1.1, 0, 0.98),
+}
+GENERATES = ("language_model", "instruct")
+CANDIDATES = 15
+
+
+def model_choices(state) -> list[tuple[str, str]]:
+    return [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
+            for r in state.checkpoints_table() if r["task"] in GENERATES]
+
+
+def sampling(temperature, top_k, top_p, seed=None) -> Sampling:
+    top_k = int(top_k or 0)
+    top_p = float(top_p if top_p is not None else 1.0)
+    seed = None if seed is None or seed == "" else int(seed)
+    return Sampling(temperature=float(temperature or 0), top_k=top_k or None,
+                    top_p=top_p if top_p < 1.0 else None, seed=seed)
+
+
+def prompt_note(prompt: str, context: int, lang) -> str:
+    n = len(get_tokenizer().encode(prompt or ""))
+    if n == 0:
+        return t(lang, "generate.note_empty")
+    if n > context:
+        return t(lang, "generate.note_long", n=n, context=context, dropped=n - context)
+    return t(lang, "generate.note_ok", n=n, context=context)
+
+
+def build(ctx):
+    page, state = ctx.page, ctx.state
+    L = page.text
+
+    page.add(gr.Markdown(L("generate.intro")), value="generate.intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
+            with gr.Row(equal_height=False):
+                model = page.add(gr.Dropdown([], label=L("generate.model"), scale=4, elem_id="gen-model", allow_custom_value=True),
+                                 label="generate.model")
+                refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm"), value="generate.refresh")
+            prompt = page.add(gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
+                                         elem_id="gen-prompt"), label="generate.prompt")
+            with gr.Row():
+                preset_buttons = {name: page.add(gr.Button(L(f"generate.preset_{name}"), size="sm",
+                                                           elem_id=f"gen-preset-{name}"),
+                                                 value=f"generate.preset_{name}") for name in PRESETS}
+            temperature = page.add(gr.Slider(0, 2, value=0.7, step=0.05, label=L("generate.temperature"),
+                                             info=L("generate.temperature_info"), elem_id="gen-temperature"),
+                                   label="generate.temperature", info="generate.temperature_info")
+            top_k = page.add(gr.Slider(0, 200, value=40, step=1, label=L("generate.top_k"),
+                                       info=L("generate.top_k_info"), elem_id="gen-top-k"),
+                             label="generate.top_k", info="generate.top_k_info")
+            top_p = page.add(gr.Slider(0.05, 1.0, value=0.95, step=0.01, label=L("generate.top_p"),
+                                       info=L("generate.top_p_info"), elem_id="gen-top-p"),
+                             label="generate.top_p", info="generate.top_p_info")
+            with gr.Row():
+                max_new = page.add(gr.Slider(1, 500, value=80, step=1, label=L("generate.max_new"),
+                                             elem_id="gen-max-new"), label="generate.max_new")
+                seed = page.add(gr.Number(123, label=L("generate.seed"), precision=0, info=L("generate.seed_info")),
+                                label="generate.seed", info="generate.seed_info")
+            with gr.Row():
+                go = page.add(gr.Button(L("generate.go"), variant="primary", elem_id="gen-go"), value="generate.go")
+                stop = page.add(gr.Button(L("generate.stop"), variant="stop", elem_id="gen-stop"),
+                                value="generate.stop")
+        with gr.Column(scale=3, min_width=320):
+            output = page.add(gr.Textbox(label=L("generate.output"), lines=14, max_lines=30, interactive=False,
+                                         elem_id="gen-output"), label="generate.output")
+            note = gr.Markdown(elem_id="gen-note")
+
+    with page.add(gr.Accordion(L("generate.inside_head"), open=False, elem_id="gen-inside"),
+                  label="generate.inside_head"):
+        page.add(gr.Markdown(L("generate.inside_intro")), value="generate.inside_intro")
+        look = page.add(gr.Button(L("generate.look"), variant="primary", elem_id="gen-look"), value="generate.look")
+        strip = gr.HTML(elem_id="gen-strip")
+        inside_note = gr.Markdown(elem_id="gen-inside-note")
+        with gr.Row(equal_height=False):
+            next_plot = gr.Plot(show_label=False, elem_id="gen-next")
+            params_plot = gr.Plot(show_label=False, elem_id="gen-params")
+        with gr.Row():
+            layer = page.add(gr.Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
+                             label="generate.layer")
+            head = page.add(gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
+                                        elem_id="gen-head"), label="generate.head")
+        with gr.Row(equal_height=False):
+            attn_plot = gr.Plot(show_label=False, elem_id="gen-attention")
+            lens_plot = gr.Plot(show_label=False, elem_id="gen-lens")
+    looked = gr.State(False)
+
+    # ---- models -------------------------------------------------------------------
+    def on_refresh(current):
+        choices = model_choices(state)
+        paths = [p for _, p in choices]
+        value = current if current in paths else (paths[0] if paths else None)
+        return gr.update(choices=choices, value=value)
+
+    refresh.click(on_refresh, model, model, api_name="generate_models")
+    ctx.on_load(on_refresh, model, model)
+
+    def load(path, lang):
+        if not path:
+            raise gr.Error(t(lang, "generate.no_model"), title=t(lang, "common.error_title"))
+        return state.models.get(state.inside(path))
+
+    # ---- generation -------------------------------------------------------------------
+    @friendly
+    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang):
+        ckpt = load(path, lang)
+        cfg = sampling(temperature, top_k, top_p, seed)
+        note_text = prompt_note(prompt, ckpt.config.context_length, lang)
+        text = ""
+        yield text, note_text
+        for piece in stream(ckpt.model, prompt or "", int(max_new), cfg):
+            text += piece
+            yield text, note_text
+        yield text, note_text + " " + t(lang, "generate.done", n=len(get_tokenizer().encode(text)))
+
+    gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang],
+                   [output, note], api_name="generate", concurrency_id="model_cpu")
+    stop.click(None, None, None, cancels=[gen])
+
+    for name, values in PRESETS.items():
+        preset_buttons[name].click(lambda v=values: v, None, [temperature, top_k, top_p],
+                                   api_name=f"preset_{name}")
+
+    # ---- look inside --------------------------------------------------------------------
+    def head_choices(n, lang):
+        return [(t(lang, "generate.mean_heads"), 0)] + [(t(lang, "generate.head_n", n=i), i)
+                                                        for i in range(1, n + 1)]
+
+    @friendly
+    def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang):
+        ckpt = load(path, lang)
+        model_ = ckpt
+        cfg = ckpt.config
+        sampling(temperature, top_k, top_p)  # validate the sliders as generation would
+        view = inspect.tokens(prompt or "", context_length=cfg.context_length)
+        nt = inspect.next_token(model_, prompt or "", float(temperature), int(top_k or 0) or None,
+                                float(top_p) if float(top_p) < 1 else None, n=CANDIDATES)
+        maps = inspect.attention(model_, prompt or "")
+        layer_n = min(max(1, int(layer_n or 1)), cfg.num_layers)
+        head_n = int(head_n or 0)
+        head_n = head_n if 0 < head_n <= cfg.num_heads else 0
+        lens = inspect.logit_lens(model_, prompt or "")
+        pm = inspect.parameter_map(model_)
+        return (True, plots.token_strip(view, lang), inside_text(nt, lang),
+                plots.next_token_figure(nt, lang), plots.parameter_map_figure(pm, lang),
+                gr.update(maximum=max(2, cfg.num_layers), value=layer_n, interactive=cfg.num_layers > 1),
+                gr.update(choices=head_choices(cfg.num_heads, lang), value=head_n),
+                plots.attention_figure(maps, layer_n, head_n or None, lang), plots.logit_lens_figure(lens, lang))
+
+    def inside_text(nt, lang) -> str:
+        notes = []
+        if nt.empty_prompt:
+            notes.append(t(lang, "generate.note_empty"))
+        if nt.dropped:
+            notes.append(t(lang, "generate.inside_dropped", dropped=nt.dropped))
+        return " ".join(notes)
+
+    @friendly
+    def on_next(on, path, prompt, temperature, top_k, top_p, lang):
+        if not on:
+            return gr.skip()
+        nt = inspect.next_token(load(path, lang), prompt or "", float(temperature), int(top_k or 0) or None,
+                                float(top_p) if float(top_p) < 1 else None, n=CANDIDATES)
+        return plots.next_token_figure(nt, lang)
+
+    @friendly
+    def on_attention(on, path, prompt, layer_n, head_n, lang):
+        if not on:
+            return gr.skip()
+        maps = inspect.attention(load(path, lang), prompt or "")
+        layer_n = min(max(1, int(layer_n or 1)), maps.num_layers)
+        head_n = int(head_n or 0)
+        return plots.attention_figure(maps, layer_n, head_n if 0 < head_n <= maps.num_heads else None, lang)
+
+    look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang],
+               [looked, strip, inside_note, next_plot, params_plot, layer, head, attn_plot, lens_plot],
+               api_name="look_inside", concurrency_id="model_cpu")
+    next_inputs = [looked, model, prompt, temperature, top_k, top_p, ctx.lang]
+    for slider in (temperature, top_k, top_p):
+        slider.change(on_next, next_inputs, next_plot, show_progress="hidden", trigger_mode="always_last",
+                      concurrency_id="model_cpu")
+    temperature.release(on_next, next_inputs, next_plot, show_progress="hidden", api_name="next_token",
+                        trigger_mode="always_last", concurrency_id="model_cpu")
+    for picker in (layer, head):
+        picker.change(on_attention, [looked, model, prompt, layer, head, ctx.lang], attn_plot,
+                      show_progress="hidden", trigger_mode="always_last", concurrency_id="model_cpu")

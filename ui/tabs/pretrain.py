@@ -1,0 +1,402 @@
+"""Pretrain tab: a corpus, a model size, hyper-parameters; Start / Stop / Resume; the
+live loss plot, speed and samples read from the run folder; the checkpoint to download;
+and the command line that repeats the run."""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from pocketllm import ModelConfig, PocketLLMError, list_presets
+from pocketllm.data.corpus import file_sha256, load_corpus
+from pocketllm.jobs import JobBusy
+from pocketllm.tasks.language_modeling import (BUNDLED_CORPORA, PretrainSettings, default_run_dir,
+                                               prepare_pretraining)
+from pocketllm.training.trainer import STATE_FILE, TrainSettings
+
+from .. import plots
+from ..errors import friendly
+from ..i18n import t
+
+KIND = "pretrain"
+CUSTOM = "custom"
+DTYPES = ["auto", "fp32", "bf16"]
+PREVIEW_CHARS = 300
+
+
+# ---- the memory estimate -------------------------------------------------------
+def training_memory(cfg: ModelConfig, batch_size: int) -> dict:
+    """A rough estimate of training memory in bytes, fp32:
+
+    - weights 4·N, gradients 4·N, AdamW's two moments 8·N  → 16·N;
+    - activations kept for the backward pass ≈ 4·B·T·(L·(16·d + 2·h·T) + 2·V):
+      per block and token about 16·d numbers (norm inputs, q/k/v, attention
+      output, the 4·d-wide feed-forward before and after GELU, residuals) plus
+      h·T attention scores and their softmax; then the logits and their
+      gradient, 2·V per token — the largest part for small models.
+    bf16 autocast roughly halves the activations.  (N parameters, B batch,
+    T context, L layers, d width, h heads, V vocabulary.)
+    """
+    n = cfg.num_parameters()
+    b, tt, d, h, v, l = batch_size, cfg.context_length, cfg.emb_dim, cfg.num_heads, cfg.vocab_size, cfg.num_layers
+    states = 16 * n
+    activations = 4 * b * tt * (l * (16 * d + 2 * h * tt) + 2 * v)
+    return {"parameters": n, "weights": 4 * n, "states": states, "activations": activations,
+            "total": states + activations}
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def config_from(preset, layers, heads, width, context, dropout) -> ModelConfig:
+    if preset and preset != CUSTOM:
+        base = ModelConfig.load(preset)
+        return base.replace(context_length=int(context)) if context and int(context) <= base.context_length else base
+    return ModelConfig(context_length=int(context), emb_dim=int(width), num_heads=int(heads),
+                       num_layers=int(layers), drop_rate=float(dropout))
+
+
+def corpus_path(source, uploaded) -> str:
+    if source == "upload":
+        if not uploaded:
+            raise PocketLLMError("No corpus uploaded yet.")
+        return uploaded
+    return str(BUNDLED_CORPORA[source])
+
+
+# ---- the command line ------------------------------------------------------------
+def cli_command(ctx, source, uploaded, preset, layers, heads, width, context, dropout, steps, batch,
+                lr, eval_every, sample_every, seed, dtype) -> str:
+    try:
+        data = corpus_path(source, uploaded)
+    except PocketLLMError:
+        data = "your_corpus.txt"
+    lines = []
+    args = ["python", "-m", "pocketllm", "pretrain"]
+    if preset and preset != CUSTOM:
+        args += ["--config", preset]
+        try:
+            if context and int(context) != ModelConfig.load(preset).context_length:
+                args += ["--context_length", str(int(context))]
+        except (PocketLLMError, ValueError):
+            pass
+    else:
+        try:
+            cfg = config_from(CUSTOM, layers, heads, width, context, dropout)
+            lines.append("cat > my_config.json <<'EOF'\n" + json.dumps(cfg.to_dict()) + "\nEOF")
+        except (PocketLLMError, ValueError, TypeError):
+            lines.append("# my_config.json: fix the model settings first")
+        args += ["--config", "my_config.json"]
+    args += ["--data_path", data, "--max_steps", str(int(steps or 0)), "--batch_size", str(int(batch or 0)),
+             "--lr", f"{float(lr or 0):g}", "--eval_every", str(int(eval_every or 0)),
+             "--sample_every", str(int(sample_every or 0)), "--seed", str(int(seed or 0)),
+             "--dtype", dtype or "auto", "--run_dir", str(ctx.state.checkpoints / "my-run")]
+    lines.append(" ".join(shlex.quote(a) for a in args))
+    return "\n".join(lines)
+
+
+# ---- reading a run ----------------------------------------------------------------
+def _status_line(view, lang) -> str:
+    name = view.run_dir.name
+    end = view.end
+    if view.status == "failed" and end:
+        return t(lang, "pretrain.status_failed", name=name, message=end.get("message", ""))
+    step = (view.last_step or {}).get("step", 0)
+    return t(lang, f"pretrain.status_{view.status.replace(' ', '_')}", name=name, step=step)
+
+
+def _stats(view, lang) -> str:
+    last = view.last_step
+    started = view.of_kind("started")
+    if not last:
+        return ""
+    total = started[-1]["total_steps"] if started else "?"
+    return t(lang, "pretrain.stats", step=last["step"], total=total, tokens=f"{last['tokens_seen']:,}",
+             rate=f"{last['tokens_per_s']:,.0f}", elapsed=_clock(last["elapsed"]),
+             eta=_clock(last["eta"]) if view.status == "running" else "—",
+             loss=f"{last['train_loss']:.3f}")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _samples(view, lang) -> str:
+    samples = view.of_kind("sample")
+    if not samples:
+        return t(lang, "pretrain.no_samples")
+    parts = []
+    for s in reversed(samples[-20:]):
+        head = t(lang, "pretrain.sample_head", step=s["step"], tokens=f"{s['tokens_seen']:,}")
+        text = (s["prompt"] + s["text"]).replace("```", "ʼʼʼ")
+        parts.append(f"**{head}**\n```text\n{text}\n```")
+    return "\n\n".join(parts)
+
+
+def _signature(run_dir: Path, lang) -> str:
+    events = run_dir / "events.jsonl"
+    stat = events.stat() if events.is_file() else None
+    return f"{run_dir}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{lang}"
+
+
+def _resumable(ctx) -> Path | None:
+    """The newest stopped (or interrupted) pretraining run that can continue."""
+    for run_dir in ctx.state.runs(KIND):
+        view = ctx.state.run_view(run_dir)
+        model = view.model_path
+        if view.status in ("stopped", "interrupted") and model and model.is_file() \
+                and (run_dir / STATE_FILE).is_file():
+            return run_dir
+    return None
+
+
+# ---- building the tab -----------------------------------------------------------------
+def build(ctx):
+    page, state = ctx.page, ctx.state
+    L = page.text
+    presets = list_presets()
+    start_preset = "cpu-tiny" if "cpu-tiny" in presets else presets[0]
+    base = ModelConfig.load(start_preset)
+
+    page.add(gr.Markdown(L("pretrain.intro")), value="pretrain.intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=280):
+            page.add(gr.Markdown(L("pretrain.data_head")), value="pretrain.data_head")
+            source = page.add(gr.Radio([(L("pretrain.src_zh"), "zh_classics"), (L("pretrain.src_en"), "shakespeare"),
+                                        (L("pretrain.src_upload"), "upload")], value="zh_classics",
+                                       label=L("pretrain.source")),
+                              label="pretrain.source",
+                              choices=[("pretrain.src_zh", "zh_classics"), ("pretrain.src_en", "shakespeare"),
+                                       ("pretrain.src_upload", "upload")])
+            upload = page.add(gr.File(label=L("pretrain.upload"), file_types=[".txt"], type="filepath",
+                                      elem_id="pretrain-upload"), label="pretrain.upload")
+            uploaded = gr.State("")
+            preview = gr.Markdown(elem_id="pretrain-preview")
+        with gr.Column(scale=1, min_width=280):
+            page.add(gr.Markdown(L("pretrain.model_head")), value="pretrain.model_head")
+            preset = page.add(gr.Dropdown([(p, p) for p in presets] + [(L("pretrain.custom"), CUSTOM)],
+                                          value=start_preset, label=L("pretrain.preset")),
+                              label="pretrain.preset",
+                              choices=[(p, p) for p in presets] + [("pretrain.custom", CUSTOM)])
+            with gr.Row():
+                layers = page.add(gr.Number(base.num_layers, label=L("pretrain.layers"), precision=0, minimum=1),
+                                  label="pretrain.layers")
+                heads = page.add(gr.Number(base.num_heads, label=L("pretrain.heads"), precision=0, minimum=1),
+                                 label="pretrain.heads")
+                width = page.add(gr.Number(base.emb_dim, label=L("pretrain.width"), precision=0, minimum=1),
+                                 label="pretrain.width")
+            with gr.Row():
+                context = page.add(gr.Number(base.context_length, label=L("pretrain.context"), precision=0,
+                                             minimum=2, elem_id="pretrain-context"), label="pretrain.context")
+                dropout = page.add(gr.Number(base.drop_rate, label=L("pretrain.dropout"), minimum=0, maximum=1),
+                                   label="pretrain.dropout")
+            model_facts = gr.Markdown(elem_id="pretrain-facts")
+        with gr.Column(scale=1, min_width=280):
+            page.add(gr.Markdown(L("pretrain.train_head")), value="pretrain.train_head")
+            with gr.Row():
+                steps = page.add(gr.Number(100, label=L("pretrain.steps"), precision=0, minimum=1,
+                                           elem_id="pretrain-steps"), label="pretrain.steps")
+                batch = page.add(gr.Number(8, label=L("pretrain.batch"), precision=0, minimum=1,
+                                           elem_id="pretrain-batch"), label="pretrain.batch")
+                lr = page.add(gr.Number(1e-3, label=L("pretrain.lr"), minimum=0), label="pretrain.lr")
+            with gr.Row():
+                eval_every = page.add(gr.Number(25, label=L("pretrain.eval_every"), precision=0, minimum=0,
+                                                elem_id="pretrain-eval"), label="pretrain.eval_every")
+                sample_every = page.add(gr.Number(50, label=L("pretrain.sample_every"), precision=0, minimum=0,
+                                                  elem_id="pretrain-sample"), label="pretrain.sample_every")
+                seed = page.add(gr.Number(123, label=L("pretrain.seed"), precision=0), label="pretrain.seed")
+            dtype = page.add(gr.Dropdown(DTYPES, value="auto", label=L("pretrain.dtype")), label="pretrain.dtype")
+
+    with gr.Row():
+        start = page.add(gr.Button(L("pretrain.start"), variant="primary", elem_id="pretrain-start"),
+                         value="pretrain.start")
+        stop = page.add(gr.Button(L("pretrain.stop"), variant="stop", elem_id="pretrain-stop"),
+                        value="pretrain.stop")
+        resume = page.add(gr.Button(L("pretrain.resume"), elem_id="pretrain-resume"), value="pretrain.resume")
+    status = gr.Markdown(elem_id="pretrain-status")
+    stats = gr.Markdown(elem_id="pretrain-stats")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            loss_plot = gr.Plot(plots.empty_figure(L("plots.no_points")), elem_id="pretrain-loss",
+                                show_label=False)
+        with gr.Column(scale=2):
+            page.add(gr.Markdown(L("pretrain.samples_head")), value="pretrain.samples_head")
+            samples = gr.Markdown(elem_id="pretrain-samples", max_height=360)
+    download = page.add(gr.DownloadButton(L("pretrain.download"), visible=False, elem_id="pretrain-download"),
+                        label="pretrain.download")
+    with page.add(gr.Accordion(L("pretrain.cli_head"), open=False), label="pretrain.cli_head"):
+        cli = gr.Code(language="shell", show_label=False, elem_id="pretrain-cli", interactive=False)
+
+    run_dir = gr.State("")
+    seen = gr.State("")
+    timer = gr.Timer(1.0)
+
+    model_inputs = [preset, layers, heads, width, context, dropout]
+    setting_inputs = [source, uploaded, *model_inputs, steps, batch, lr, eval_every, sample_every, seed, dtype]
+
+    # ---- corpus -----------------------------------------------------------------
+    @friendly
+    def on_upload(path, lang):
+        if not path:
+            return gr.skip(), gr.skip()
+        src = Path(path)
+        sha = file_sha256(src)[:12]
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in src.stem)[:60] or "corpus"
+        target = state.corpora / f"{name}-{sha}.txt"
+        if not target.exists():  # same content, same name: nothing to copy
+            shutil.copyfile(src, target)
+        return str(target), "upload"
+
+    @friendly
+    def on_preview(source, uploaded, context, lang):
+        if source == "upload" and not uploaded:
+            return t(lang, "pretrain.preview_need_upload")
+        path = corpus_path(source, uploaded)
+        ctx_len = int(context or 0)
+        if ctx_len < 2:
+            return t(lang, "pretrain.bad_context")
+        head = Path(path).read_bytes()[:PREVIEW_CHARS * 4].decode("utf-8", errors="ignore")[:PREVIEW_CHARS]
+        try:
+            corpus = load_corpus(path, ctx_len, state.token_cache)
+        except PocketLLMError as exc:
+            gr.Warning(str(exc), title=t(lang, "common.warning_title"))
+            return t(lang, "pretrain.preview_problem", message=str(exc))
+        s = corpus.summary()
+        text = head.replace("```", "ʼʼʼ")
+        return t(lang, "pretrain.preview", name=Path(path).name, chars=f"{s['characters']:,}",
+                 tokens=f"{s['tokens']:,}", train=f"{s['train_windows']:,}", val=f"{s['val_windows']:,}",
+                 context=ctx_len) + f"\n```text\n{text}\n```"
+
+    upload.upload(on_upload, [upload, ctx.lang], [uploaded, source], api_name="pretrain_upload") \
+        .then(on_preview, [source, uploaded, context, ctx.lang], preview)
+    source.change(on_preview, [source, uploaded, context, ctx.lang], preview, api_name="pretrain_preview")
+    context.change(on_preview, [source, uploaded, context, ctx.lang], preview, show_progress="hidden")
+
+    # ---- model ------------------------------------------------------------------
+    def on_preset(name):
+        if not name or name == CUSTOM:
+            return [gr.skip()] * 5
+        cfg = ModelConfig.load(name)
+        return cfg.num_layers, cfg.num_heads, cfg.emb_dim, cfg.context_length, cfg.drop_rate
+
+    def to_custom():
+        return CUSTOM
+
+    def on_facts(preset, layers, heads, width, context, dropout, batch, lang):
+        try:
+            cfg = config_from(preset, layers, heads, width, context, dropout)
+        except (PocketLLMError, ValueError, TypeError) as exc:
+            return t(lang, "pretrain.facts_invalid", message=str(exc))
+        mem = training_memory(cfg, int(batch or 1))
+        return t(lang, "pretrain.facts", params=f"{mem['parameters']:,}", weights=_gb(mem["weights"]),
+                 states=_gb(mem["states"]), acts=_gb(mem["activations"]), total=_gb(mem["total"]),
+                 batch=int(batch or 1))
+
+    preset.input(on_preset, preset, [layers, heads, width, context, dropout])
+    for box in (layers, heads, width, dropout):
+        box.input(to_custom, None, preset)
+    for comp in (*model_inputs, batch):
+        comp.change(on_facts, [*model_inputs, batch, ctx.lang], model_facts, show_progress="hidden")
+    for comp in setting_inputs:
+        comp.change(lambda *a: cli_command(ctx, *a), setting_inputs, cli, show_progress="hidden")
+
+    # ---- start, stop, resume ------------------------------------------------------
+    def train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype) -> TrainSettings:
+        return TrainSettings(max_steps=int(steps), batch_size=int(batch), lr=float(lr),
+                             eval_every=int(eval_every), sample_every=int(sample_every), seed=int(seed),
+                             dtype=dtype or "auto", eval_batches=5)
+
+    def launch(prepare, lang):
+        try:
+            job = state.runner.start(KIND, prepare)
+        except JobBusy:
+            job = state.runner.current
+            gr.Warning(t(lang, "pretrain.busy", kind=job.kind, name=job.name), title=t(lang, "common.warning_title"))
+            return gr.skip(), t(lang, "pretrain.busy", kind=job.kind, name=job.name)
+        return str(job.run_dir), t(lang, "pretrain.status_running", name=job.name, step=0)
+
+    @friendly
+    def on_start(source, uploaded, preset, layers, heads, width, context, dropout, steps, batch, lr,
+                 eval_every, sample_every, seed, dtype, lang):
+        data = corpus_path(source, uploaded)
+        cfg = config_from(preset, layers, heads, width, context, dropout)
+        train = train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype)
+        out = default_run_dir(KIND, state.checkpoints)
+
+        def prepare(stop_event):
+            if preset and preset != CUSTOM:
+                config, ctx_len = preset, cfg.context_length
+            else:  # the edited shape, saved in the run folder like any config file
+                out.mkdir(parents=True, exist_ok=True)
+                config = str(out / "model_config.json")
+                Path(config).write_text(json.dumps(cfg.to_dict(), indent=2))
+                ctx_len = None
+            settings = PretrainSettings(data_path=data, config=config, context_length=ctx_len,
+                                        run_dir=str(out), train=train)
+            return prepare_pretraining(settings, stop_event)
+
+        return launch(prepare, lang)
+
+    @friendly
+    def on_resume(steps, lang):
+        run = _resumable(ctx)
+        if run is None:
+            raise PocketLLMError(t(lang, "pretrain.nothing_to_resume"))
+        view = state.run_view(run)
+        done = (view.last_step or {}).get("step", 0)
+        if int(steps) <= done:
+            raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done))
+        settings = PretrainSettings(resume=str(view.model_path), run_dir=str(run),
+                                    train=TrainSettings(max_steps=int(steps)))
+        return launch(lambda stop_event: prepare_pretraining(settings, stop_event), lang)
+
+    def on_stop(lang):
+        job = state.runner.current
+        if job is None:
+            return t(lang, "pretrain.nothing_running")
+        state.runner.stop()
+        return t(lang, "pretrain.stopping", kind=job.kind, name=job.name)
+
+    start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="pretrain_start",
+                concurrency_limit=1, concurrency_id="start_job")
+    resume.click(on_resume, [steps, ctx.lang], [run_dir, status], api_name="pretrain_resume",
+                 concurrency_id="start_job")
+    stop.click(on_stop, ctx.lang, status, api_name="pretrain_stop", concurrency_limit=None)
+
+    # ---- the live view: read the run folder every second ------------------------------------
+    def on_tick(current, last_seen, lang):
+        job = state.runner.current
+        if job is not None and job.kind == KIND and str(job.run_dir) != current:
+            current = str(job.run_dir)  # a run started elsewhere (another tab, another person)
+        if not current:
+            latest = state.live_or_latest_run(KIND)
+            if latest is None:  # nothing to show yet, but in the page's language
+                sig = f"none|{lang}"
+                if sig == last_seen:
+                    return [gr.skip()] * 7
+                return ("", sig, plots.empty_figure(t(lang, "plots.no_points")), "", t(lang, "pretrain.no_samples"),
+                        gr.update(visible=False), "")
+            current = str(latest)
+        run = Path(current)
+        sig = _signature(run, lang) + f"|{state.runner.current is not None}"
+        if sig == last_seen:
+            return [gr.skip()] * 7
+        view = state.run_view(run)
+        model = view.model_path
+        ended = view.status in ("finished", "stopped", "failed") and model is not None and model.is_file()
+        return (current, sig, plots.loss_figure(view.events, lang), _stats(view, lang), _samples(view, lang),
+                gr.update(value=str(model) if ended else None, visible=ended), _status_line(view, lang))
+
+    tick_outputs = [run_dir, seen, loss_plot, stats, samples, download, status]
+    timer.tick(on_tick, [run_dir, seen, ctx.lang], tick_outputs, show_progress="hidden",
+               concurrency_limit=None, api_name="pretrain_poll")
+    ctx.lang.change(lambda: "", None, seen)  # redraw in the new language on the next tick
+
+    ctx.on_load(on_facts, [*model_inputs, batch, ctx.lang], model_facts)
+    ctx.on_load(lambda *a: cli_command(ctx, *a), setting_inputs, cli)
+    ctx.on_load(on_preview, [source, uploaded, context, ctx.lang], preview)

@@ -1,0 +1,217 @@
+"""Weights tab: every checkpoint in a table; load (describe), rename, delete (after a
+confirmation), download; import GPT-2 weights; export to the Hugging Face layout as a
+zip; upload a PocketLLM checkpoint."""
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from pocketllm import PocketLLMError, describe, export_hf, import_gpt2, load_model, read_header, save_checkpoint
+from pocketllm.catalog import delete_checkpoint, rename_checkpoint
+
+from ..errors import friendly
+from ..i18n import t
+
+COLUMNS = ["name", "task", "parameters", "size_mb", "created", "score"]
+
+
+def table(state, lang="en") -> pd.DataFrame:
+    rows = state.checkpoints_table()
+    frame = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
+    frame.columns = [t(lang, f"weights.col_{c}") for c in COLUMNS]
+    return frame
+
+
+def safe_name(name: str, fallback: str) -> str:
+    name = re.sub(r"[^\w.\-]+", "_", (name or "").strip()).strip("._") or fallback
+    return name.removesuffix(".safetensors")
+
+
+def build(ctx):
+    page, state = ctx.page, ctx.state
+    L = page.text
+
+    page.add(gr.Markdown(L("weights.intro")), value="weights.intro")
+    with gr.Row():
+        refresh = page.add(gr.Button(L("weights.refresh"), size="sm", elem_id="w-refresh"), value="weights.refresh")
+    grid = gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320)
+    with gr.Row(equal_height=True):
+        selected = page.add(gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
+                                        allow_custom_value=True),
+                            label="weights.selected")
+        info_btn = page.add(gr.Button(L("weights.load"), scale=1, elem_id="w-load"), value="weights.load")
+        download = page.add(gr.DownloadButton(L("weights.download"), scale=1, elem_id="w-download"),
+                            label="weights.download")
+        export_btn = page.add(gr.Button(L("weights.export"), scale=1, min_width=220, elem_id="w-export"), value="weights.export")
+    with gr.Row(equal_height=True):
+        new_name = page.add(gr.Textbox(label=L("weights.new_name"), scale=3, elem_id="w-new-name"),
+                            label="weights.new_name")
+        rename_btn = page.add(gr.Button(L("weights.rename"), scale=1, elem_id="w-rename"), value="weights.rename")
+        delete_btn = page.add(gr.Button(L("weights.delete"), variant="stop", scale=1, elem_id="w-delete"),
+                              value="weights.delete")
+    with gr.Row(visible=False) as confirm_row:
+        confirm_text = gr.Markdown(elem_id="w-confirm-text")
+        confirm_yes = page.add(gr.Button(L("weights.confirm_yes"), variant="stop", elem_id="w-confirm-yes"),
+                               value="weights.confirm_yes")
+        confirm_no = page.add(gr.Button(L("weights.confirm_no"), elem_id="w-confirm-no"), value="weights.confirm_no")
+    message = gr.Markdown(elem_id="w-message")
+    export_file = page.add(gr.File(label=L("weights.export_file"), visible=False, elem_id="w-export-file"),
+                           label="weights.export_file")
+    info = gr.Markdown(elem_id="w-info")
+
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            page.add(gr.Markdown(L("weights.import_head")), value="weights.import_head")
+            gpt2_file = page.add(gr.File(label=L("weights.import_file"), file_types=[".bin", ".safetensors"],
+                                         type="filepath", elem_id="w-import-file"), label="weights.import_file")
+            gpt2_source = page.add(gr.Textbox(label=L("weights.import_source"), placeholder="gpt2 / /path/to/model.safetensors",
+                                              elem_id="w-import-source"), label="weights.import_source")
+            gpt2_name = page.add(gr.Textbox("gpt2-imported", label=L("weights.import_name"), elem_id="w-import-name"),
+                                 label="weights.import_name")
+            import_btn = page.add(gr.Button(L("weights.import"), variant="primary", elem_id="w-import"),
+                                  value="weights.import")
+        with gr.Column():
+            page.add(gr.Markdown(L("weights.upload_head")), value="weights.upload_head")
+            upload = page.add(gr.File(label=L("weights.upload_file"), file_types=[".safetensors"], type="filepath",
+                                      elem_id="w-upload"), label="weights.upload_file")
+
+    # ---- listing and selecting -------------------------------------------------------
+    def choices():
+        return [(r["name"], r["path"]) for r in state.checkpoints_table()]
+
+    def on_list(current, lang):
+        opts = choices()
+        paths = [p for _, p in opts]
+        value = current if current in paths else (paths[0] if paths else None)
+        return table(state, lang), gr.update(choices=opts, value=value)
+
+    def on_select(evt: gr.SelectData):
+        rows = state.checkpoints_table()
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return rows[row]["path"] if 0 <= row < len(rows) else gr.skip()
+
+    def on_selected(path):
+        if not path or not Path(path).is_file():
+            return gr.update(value=None, interactive=False), gr.update(visible=False), ""
+        return gr.update(value=path, interactive=True), gr.update(visible=False), Path(path).stem
+
+    refresh.click(on_list, [selected, ctx.lang], [grid, selected], api_name="weights_list")
+    ctx.on_load(on_list, [selected, ctx.lang], [grid, selected])
+    grid.select(on_select, None, selected)
+    selected.change(on_selected, selected, [download, confirm_row, new_name], show_progress="hidden")
+
+    def listing(lang, current=None):
+        frame, drop = on_list(current, lang)
+        return frame, drop
+
+    # ---- load (describe), rename, delete ------------------------------------------------
+    @friendly
+    def on_info(path, lang):
+        if not path:
+            raise PocketLLMError(t(lang, "weights.pick_first"))
+        ckpt = state.models.get(state.inside(path))
+        ckpt.path = Path(path)
+        d = describe(ckpt)
+        lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in d["summary"].items()]
+        lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |", "|---|---:|---:|"]
+        lines += [f"| {r['component']} | {r['parameters']:,} | {r['share']:.1%} |" for r in d["components"]]
+        if ckpt.facts:
+            facts = ", ".join(f"{k}={v}" for k, v in ckpt.facts.items() if k != "run_dir")
+            lines += ["", f"**{t(lang, 'weights.facts')}**: {facts}"]
+        return "\n".join(lines)
+
+    @friendly
+    def on_rename(path, name, lang):
+        if not path:
+            raise PocketLLMError(t(lang, "weights.pick_first"))
+        target = rename_checkpoint(state.checkpoints, path, safe_name(name, ""))
+        state.models.forget(path)
+        frame, drop = listing(lang, str(target))
+        return frame, drop, t(lang, "weights.renamed", name=target.relative_to(state.checkpoints))
+
+    def on_delete_ask(path, lang):
+        if not path:
+            return gr.update(visible=False), t(lang, "weights.pick_first")
+        name = Path(path).relative_to(state.checkpoints)
+        return gr.update(visible=True), t(lang, "weights.confirm", name=name)
+
+    @friendly
+    def on_delete(path, lang):
+        if not path:
+            raise PocketLLMError(t(lang, "weights.pick_first"))
+        job = state.runner.current
+        if job is not None and Path(job.model_path).resolve() == Path(path).resolve():
+            raise PocketLLMError(t(lang, "weights.in_use", name=job.name))
+        delete_checkpoint(state.checkpoints, path)
+        state.models.forget(path)
+        frame, drop = listing(lang)
+        return frame, drop, gr.update(visible=False), t(lang, "weights.deleted",
+                                                        name=Path(path).relative_to(state.checkpoints))
+
+    info_btn.click(on_info, [selected, ctx.lang], info, api_name="weights_info")
+    rename_btn.click(on_rename, [selected, new_name, ctx.lang], [grid, selected, message], api_name="weights_rename")
+    delete_btn.click(on_delete_ask, [selected, ctx.lang], [confirm_row, confirm_text])
+    confirm_no.click(lambda: gr.update(visible=False), None, confirm_row)
+    confirm_yes.click(on_delete, [selected, ctx.lang], [grid, selected, confirm_row, message],
+                      api_name="weights_delete")
+
+    # ---- export ----------------------------------------------------------------------
+    @friendly
+    def on_export(path, lang):
+        if not path:
+            raise PocketLLMError(t(lang, "weights.pick_first"))
+        ckpt = state.models.get(state.inside(path))
+        folder = state.scratch("export") / (Path(path).stem + "-hf")
+        export_hf(ckpt.model, folder)
+        archive = folder.with_suffix(".zip")
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # weights do not compress
+            for item in sorted(folder.iterdir()):
+                zf.write(item, f"{folder.name}/{item.name}")
+        shutil.rmtree(folder)
+        return gr.update(value=str(archive), visible=True), t(lang, "weights.exported", name=archive.name)
+
+    export_btn.click(on_export, [selected, ctx.lang], [export_file, message], api_name="weights_export",
+                     concurrency_id="model_cpu")
+
+    # ---- import GPT-2, upload a checkpoint ----------------------------------------------------
+    def new_path(folder: str, name: str, lang) -> Path:
+        target = state.checkpoints / folder / f"{name}.safetensors"
+        if target.exists():
+            raise PocketLLMError(t(lang, "weights.exists", name=target.relative_to(state.checkpoints)))
+        return target
+
+    @friendly
+    def on_import(file, source, name, lang):
+        origin = file or (source or "").strip()
+        if not origin:
+            raise PocketLLMError(t(lang, "weights.import_need"))
+        target = new_path("imported", safe_name(name, "gpt2-imported"), lang)
+        ckpt = import_gpt2(origin)
+        ckpt.facts["imported_from"] = Path(file).name if file else origin
+        save_checkpoint(target, ckpt.model, ckpt.task, ckpt.facts, overwrite=False)
+        frame, drop = listing(lang, str(target))
+        return frame, drop, t(lang, "weights.imported", name=target.relative_to(state.checkpoints),
+                              params=f"{ckpt.config.num_parameters():,}")
+
+    @friendly
+    def on_upload(file, lang):
+        if not file:
+            return gr.skip(), gr.skip(), gr.skip()
+        header = read_header(file)  # ours? (a clear message if not)
+        load_model(file)  # and whole: every tensor fits its config
+        target = new_path("uploads", safe_name(Path(file).stem, "uploaded"), lang)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+        frame, drop = listing(lang, str(target))
+        return frame, drop, t(lang, "weights.uploaded", name=target.relative_to(state.checkpoints),
+                              task=header["task"].get("type", "language_model"))
+
+    import_btn.click(on_import, [gpt2_file, gpt2_source, gpt2_name, ctx.lang], [grid, selected, message],
+                     api_name="weights_import", concurrency_id="model_cpu")
+    upload.upload(on_upload, [upload, ctx.lang], [grid, selected, message], api_name="weights_upload")
