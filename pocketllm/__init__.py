@@ -10,6 +10,12 @@ from .errors import PocketLLMError
 from .generation import Sampling, generate, generate_ids, next_token_probs, stream
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
+from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
+from .data import Corpus, file_sha256, load_corpus, read_text, tokenize_file
+from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run
+from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, PretrainSettings, default_run_dir,
+                    prepare_pretraining)
+from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
 from .model import GPTModel, KVCache
 from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
 
@@ -20,4 +26,9 @@ __all__ = [
     "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "stream", "next_token_probs",
     "describe", "parameter_breakdown", "PocketLLMError", "inspect",
+    "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
+    "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
+    "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
+    "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA", "DEFAULT_CHECKPOINTS", "default_run_dir",
+    "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "read_events",
 ]

@@ -114,6 +114,22 @@ class ModelConfig:
         n = self.num_parameters() - self.context_length * self.emb_dim
         return 6 * n + 12 * self.num_layers * t * self.emb_dim
 
+    def training_memory(self, batch_size: int, seq_len: int | None = None) -> dict:
+        """A rough estimate of training memory in bytes (fp32).
+
+        - weights 4·N, gradients 4·N, AdamW's two moments 8·N → 16·N;
+        - activations kept for backward ≈ 4·B·T·(L·(16·d + 2·h·T) + 2·V): per block and
+          token about 16·d numbers (norm inputs, q/k/v, attention output, the 4·d-wide
+          feed-forward before and after GELU, residuals) plus h·T attention scores and
+          their softmax; then the logits and their gradient, 2·V per token — the largest
+          part for small models.  bf16 autocast roughly halves the activations.
+        """
+        n, t = self.num_parameters(), seq_len or self.context_length
+        b, d, h, v, layers = batch_size, self.emb_dim, self.num_heads, self.vocab_size, self.num_layers
+        activations = 4 * b * t * (layers * (16 * d + 2 * h * t) + 2 * v)
+        return {"parameters": n, "weights": 4 * n, "states": 16 * n, "activations": activations,
+                "total": 16 * n + activations}
+
 
 def _nearest_divisor(n: int, near: int) -> int:
     divisors = [k for k in range(1, n + 1) if n % k == 0]

@@ -12,8 +12,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 from pocketllm import load_model
-from pocketllm.catalog import list_checkpoints
-from pocketllm.jobs import JobRunner, list_runs, read_run
+from pocketllm import list_checkpoints
+from pocketllm import JobRunner, list_runs, read_run
 
 MAX_UPLOAD = "200mb"  # launch(max_file_size=...); said in the page by "common.upload_limit"
 

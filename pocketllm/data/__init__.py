@@ -1,6 +1,6 @@
 """Data sources → examples: text corpora, classification tables, instruction records."""
-from .corpus import Corpus, TokenFile, TokenWindows, load_corpus, max_context_for, tokenize_file
+from .corpus import Corpus, TokenFile, TokenWindows, file_sha256, load_corpus, max_context_for, tokenize_file
 from .text import iter_text_chunks, read_text
 
 __all__ = ["Corpus", "TokenFile", "TokenWindows", "load_corpus", "max_context_for",
-           "tokenize_file", "iter_text_chunks", "read_text"]
+           "tokenize_file", "file_sha256", "iter_text_chunks", "read_text"]

@@ -10,12 +10,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import ModelConfig, PocketLLMError, list_presets
-from pocketllm.data.corpus import file_sha256, load_corpus
-from pocketllm.jobs import JobBusy
-from pocketllm.tasks.language_modeling import (BUNDLED_CORPORA, PretrainSettings, default_run_dir,
-                                               prepare_pretraining)
-from pocketllm.training.trainer import STATE_FILE, TrainSettings
+from pocketllm import (BUNDLED_CORPORA, STATE_FILE, JobBusy, ModelConfig, PocketLLMError, PretrainSettings,
+                       TrainSettings, default_run_dir, file_sha256, list_presets, load_corpus,
+                       prepare_pretraining)
 
 from .. import plots
 from ..errors import friendly
@@ -28,26 +25,6 @@ PREVIEW_CHARS = 300
 
 
 # ---- the memory estimate -------------------------------------------------------
-def training_memory(cfg: ModelConfig, batch_size: int) -> dict:
-    """A rough estimate of training memory in bytes, fp32:
-
-    - weights 4·N, gradients 4·N, AdamW's two moments 8·N  → 16·N;
-    - activations kept for the backward pass ≈ 4·B·T·(L·(16·d + 2·h·T) + 2·V):
-      per block and token about 16·d numbers (norm inputs, q/k/v, attention
-      output, the 4·d-wide feed-forward before and after GELU, residuals) plus
-      h·T attention scores and their softmax; then the logits and their
-      gradient, 2·V per token — the largest part for small models.
-    bf16 autocast roughly halves the activations.  (N parameters, B batch,
-    T context, L layers, d width, h heads, V vocabulary.)
-    """
-    n = cfg.num_parameters()
-    b, tt, d, h, v, l = batch_size, cfg.context_length, cfg.emb_dim, cfg.num_heads, cfg.vocab_size, cfg.num_layers
-    states = 16 * n
-    activations = 4 * b * tt * (l * (16 * d + 2 * h * tt) + 2 * v)
-    return {"parameters": n, "weights": 4 * n, "states": states, "activations": activations,
-            "total": states + activations}
-
-
 def _gb(n: float) -> str:
     return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
@@ -292,7 +269,7 @@ def build(ctx):
             cfg = config_from(preset, layers, heads, width, context, dropout)
         except (PocketLLMError, ValueError, TypeError) as exc:
             return t(lang, "pretrain.facts_invalid", message=str(exc))
-        mem = training_memory(cfg, int(batch or 1))
+        mem = cfg.training_memory(int(batch or 1))
         return t(lang, "pretrain.facts", params=f"{mem['parameters']:,}", weights=_gb(mem["weights"]),
                  states=_gb(mem["states"]), acts=_gb(mem["activations"]), total=_gb(mem["total"]),
                  batch=int(batch or 1))

@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from pocketllm import PocketLLMError, describe, export_hf, import_gpt2, load_model, read_header, save_checkpoint
-from pocketllm.catalog import delete_checkpoint, rename_checkpoint
+from pocketllm import delete_checkpoint, rename_checkpoint
 
 from ..errors import friendly
 from ..i18n import t
