@@ -11,10 +11,12 @@ from .generation import Sampling, generate, generate_ids, next_token_probs, stre
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
 from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
-from .data import Corpus, file_sha256, load_corpus, read_text, tokenize_file
+from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
+                   read_table, read_text, tokenize_file)
 from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run
-from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, PretrainSettings, default_run_dir,
-                    prepare_pretraining)
+from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, ClassifySettings, InstructSettings, PretrainSettings,
+                    apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
+                    prepare_instruction, prepare_pretraining, respond, save_adapters, template_of)
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
 from .model import GPTModel, KVCache
 from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
@@ -31,4 +33,7 @@ __all__ = [
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
     "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA", "DEFAULT_CHECKPOINTS", "default_run_dir",
     "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "read_events",
+    "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
+    "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",
+    "respond", "template_of", "apply_lora", "merge_lora", "load_adapters", "save_adapters",
 ]

@@ -1,0 +1,291 @@
+"""Finetuning commands: `classify-train`, `classify`, `instruct-train`, `instruct`.
+
+They take the seed project's flags (`--config --data_path --model_path
+--gpt2_model_path`) and print the seed's interactive loops (`用户:` / `模型:`,
+`任务指令:` / `任务输入:` / `模型:`).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+from ..errors import PocketLLMError
+from ._common import add_sampling_args, sampling_from_args
+from .pretrain import add_train_args, train_settings_from_args
+
+
+def _add_base_args(p, what: str):
+    p.add_argument("--config", default=None,
+                   help="model preset or JSON: the shape of a fresh model when no base is given "
+                        "(default cpu-small), or of a seed .pth base")
+    p.add_argument("--data_path", default=None, help=what)
+    p.add_argument("--model_path", default=None,
+                   help="where to save the finetuned checkpoint (default: <run_dir>/model.safetensors)")
+    p.add_argument("--base_model", default=None,
+                   help="start from this model: a PocketLLM checkpoint, Hugging Face GPT-2 weights or a seed .pth")
+    p.add_argument("--gpt2_model_path", default=None,
+                   help="the seed's name for --base_model (e.g. pytorch_model.bin)")
+    p.add_argument("--lora_rank", type=int, default=None, help="LoRA adapter rank")
+    p.add_argument("--lora_alpha", type=float, default=16.0, help="LoRA scale numerator (default 16)")
+    p.add_argument("--no_adapter_file", action="store_true",
+                   help="with LoRA, do not also save the adapters apart (<model>.lora.safetensors)")
+
+
+def _base(args):
+    if args.base_model and args.gpt2_model_path and args.base_model != args.gpt2_model_path:
+        raise PocketLLMError("Give the base model once: --base_model or --gpt2_model_path, not both.")
+    return args.base_model or args.gpt2_model_path
+
+
+def _split(text: str, n: int = 3) -> tuple:
+    try:
+        parts = tuple(float(x) for x in text.replace("/", ",").split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != n:
+        raise PocketLLMError(f"--split takes {n} fractions for train,val,test, e.g. 0.7,0.1,0.2 (got {text!r}).")
+    total = sum(parts)
+    return tuple(p / total for p in parts) if total > 0 else parts
+
+
+def _train(trainer, quiet: bool) -> dict:
+    from ..training.distributed import shutdown
+    from ._progress import ctrl_c_stops, follow
+    try:
+        with ctrl_c_stops(trainer.stop_event):
+            end = follow(trainer.run(), quiet=quiet or not trainer.dist.is_main)
+    finally:
+        shutdown()
+    return end
+
+
+def _run_summary(trainer) -> dict:
+    import json
+    return json.loads((trainer.run_dir / "run.json").read_text(encoding="utf-8"))
+
+
+# ---- classify-train ----------------------------------------------------------------
+
+def register(sub):
+    p = sub.add_parser(
+        "classify-train", help="finetune a classifier (spam / not spam, or any labels) on a CSV/TSV table",
+        description="Give a language model a classification head and train it on a table of labelled "
+                    "texts (CSV or TSV, with or without a header; the text and label columns are "
+                    "detected). Prints the test accuracy and the confusion matrix at the end.")
+    _add_base_args(p, "CSV/TSV of label and text (default: the bundled data/classify/spam.csv)")
+    p.add_argument("--text_column", default=None, help="text column: header name or 0-based index (default: detected)")
+    p.add_argument("--label_column", default=None, help="label column: header name or 0-based index (default: detected)")
+    p.add_argument("--delimiter", default=None, help="column separator (default: detected; 'tab' for TSV)")
+    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto", help="does row 1 name the columns?")
+    p.add_argument("--balance", action="store_true", help="undersample every class to the size of the smallest")
+    p.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test fractions, stratified (default 0.7,0.1,0.2)")
+    p.add_argument("--trainable", default=None,
+                   help="what trains: head, last:N (or N), all, lora (default: last:1 with a base model, "
+                        "all for a fresh one; lora when --lora_rank is given)")
+    p.add_argument("--max_length", type=int, default=None, help="tokens kept per message (default: the context)")
+    add_train_args(p, epochs=3, batch_size=8, lr=5e-4, eval_every=50)
+    p.set_defaults(run=run_classify_train, eval_batches=5)
+
+    p = sub.add_parser("classify", help="classify messages with a finetuned classifier",
+                       description="Print the label of each message (and the probability of every class). "
+                                   "Without --text: an interactive loop.")
+    p.add_argument("--model_path", required=True, help="classifier checkpoint (or the seed's .pth)")
+    p.add_argument("--config", default=None, help="model config; only needed for the seed's .pth files")
+    p.add_argument("--text", action="append", default=None, help="a message to classify (repeatable)")
+    p.add_argument("--probs", action="store_true", help="also print every class's probability in the loop")
+    p.set_defaults(run=run_classify)
+
+    p = sub.add_parser(
+        "instruct-train", help="finetune a model to follow instructions (Alpaca-style JSON/JSONL)",
+        description="Train a language model on instruction records {instruction, input, output}. "
+                    "Afterwards it answers the held-out test prompts; the answers are saved next to "
+                    "the checkpoint and scored by exact match.")
+    _add_base_args(p, "JSON list or JSON Lines of records (default: the bundled data/instruct/tasks.json)")
+    p.add_argument("--template", default=None, choices=["alpaca", "short"],
+                   help="prompt template (default: alpaca, or the base's own)")
+    p.add_argument("--mask_prompt", action="store_true", help="learn only the responses (prompt targets = -100)")
+    p.add_argument("--max_length", "--allowed_max_length", dest="max_length", type=int, default=None,
+                   help="tokens kept per example (default: the context)")
+    p.add_argument("--split", default="0.85,0.05,0.1", help="train,val,test fractions by distinct prompt")
+    p.add_argument("--test_generate", type=int, default=100,
+                   help="answer this many test prompts at the end (default 100; 0 = none)")
+    p.add_argument("--sample_every", type=int, default=50, help="answer a val prompt every N steps (0 = never)")
+    add_train_args(p, epochs=2, batch_size=8, lr=1e-4, eval_every=50)
+    p.set_defaults(run=run_instruct_train, eval_batches=5)
+
+    p = sub.add_parser("instruct", help="give an instruction to an instruction-finetuned model",
+                       description="Answer one instruction (--instruction, --input) or run the interactive "
+                                   "loop. Greedy by default; the sampling flags of `generate` work too.")
+    p.add_argument("--model_path", required=True, help="instruction-finetuned checkpoint (or a seed .pth)")
+    p.add_argument("--config", default=None, help="model config; only needed for the seed's .pth files")
+    p.add_argument("--instruction", default=None, help="what to do; omit for the interactive loop")
+    p.add_argument("--input", default="", help="the input the instruction works on (optional)")
+    p.add_argument("--template", default=None, choices=["alpaca", "short"],
+                   help="prompt template (default: the one stored in the checkpoint)")
+    add_sampling_args(p)
+    p.set_defaults(run=run_instruct, max_new_tokens=100)
+
+
+def run_classify_train(args):
+    from ..tasks.classification import DEFAULT_TABLE, ClassifySettings, prepare_classification
+    if args.lora_rank and args.trainable not in (None, "lora"):
+        raise PocketLLMError(f"--lora_rank trains LoRA adapters, but --trainable says {args.trainable!r}; "
+                             f"drop one of them.")
+    trainable = args.trainable or ("lora" if args.lora_rank else None)
+    delimiter = {"tab": "\t", "\\t": "\t", "comma": ","}.get(args.delimiter, args.delimiter)
+    settings = ClassifySettings(
+        data_path=args.data_path or str(DEFAULT_TABLE), text_column=args.text_column,
+        label_column=args.label_column, delimiter=delimiter,
+        header={"auto": None, "yes": True, "no": False}[args.header], balance=args.balance,
+        split=_split(args.split), base_model=_base(args), config=args.config, trainable=trainable,
+        lora_rank=args.lora_rank or 8, lora_alpha=args.lora_alpha, keep_adapters=not args.no_adapter_file,
+        max_length=args.max_length, model_path=args.model_path, run_dir=args.run_dir,
+        overwrite=args.overwrite, train=train_settings_from_args(args, sample_every=0))
+    trainer = prepare_classification(settings, stop_event=threading.Event())
+    main = trainer.dist.is_main
+    if main:
+        info = _run_summary(trainer)
+        data = info["data"]
+        print(f"data: {data['source']} — {data['examples']} examples (text column {data['text_column']!r}, "
+              f"label column {data['label_column']!r}, {data['delimiter']}-separated"
+              f"{', header' if data['header'] else ', no header'})")
+        print("classes: " + ", ".join(f"{k} {v}" for k, v in data["balance_before"].items())
+              + (f" → balanced to {min(data['balance'].values())} each" if data["balanced"] else ""))
+        if data["dropped"]:
+            print("dropped rows: " + ", ".join(f"{n} {why}" for why, n in data["dropped"].items()))
+        print(f"split: " + ", ".join(f"{k} {v}" for k, v in data["splits"].items())
+              + f"; messages cut to {data['max_length']} tokens: {data['truncated']}")
+        print(f"trainable: {info['trainable']} ({info['trainable_parameters']:,} of "
+              f"{info['parameters']:,} parameters)")
+    end = _train(trainer, args.quiet)
+    if main:
+        results = end.get("results") or {}
+        if "test" in results:
+            print(format_report(results["test"]))
+        print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        if results.get("adapters_path"):
+            print(f"LoRA adapters also saved apart: {results['adapters_path']}")
+        print(f"try: python -m pocketllm classify --model_path {trainer.model_path} --text \"...\"")
+    return 0 if end.get("kind") in ("finished", "stopped") else 1
+
+
+def format_report(report: dict) -> str:
+    labels = report["confusion_matrix"]["labels"]
+    matrix = report["confusion_matrix"]["rows_true_cols_predicted"]
+    w = max(8, *(len(x) for x in labels)) + 2
+    lines = [f"test accuracy: {report['accuracy']:.2%} on {report['examples']} messages",
+             f"{'class':<{w}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for name, m in report["per_class"].items():
+        lines.append(f"{name:<{w}}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>9}")
+    lines.append("confusion matrix (rows: true label, columns: predicted):")
+    lines.append(" " * w + "".join(f"{x:>{w}}" for x in labels))
+    for name, row in zip(labels, matrix):
+        lines.append(f"{name:<{w}}" + "".join(f"{v:>{w}}" for v in row))
+    return "\n".join(lines)
+
+
+def run_classify(args):
+    from ..checkpoint import load_model
+    from ..tasks.classification import classify
+    ckpt = load_model(args.model_path, config=args.config)
+    if ckpt.task_type != "classifier":
+        raise PocketLLMError(f"{args.model_path} is a {ckpt.task_type}, not a classifier; train one with "
+                             f"`python -m pocketllm classify-train`.")
+    labels = ckpt.task["labels"]
+
+    def show(result, probs):
+        line = result["label"]
+        if probs:
+            line += "  (" + ", ".join(f"{k} {v:.3f}" for k, v in result["probs"].items()) + ")"
+        return line
+
+    if args.text:
+        for text, result in zip(args.text, classify(ckpt.model, args.text, labels)):
+            print(f"{show(result, True)}\t{text}" if len(args.text) > 1 else show(result, True))
+        return 0
+    print("Type a message and press Enter (Ctrl-D or an empty line to quit).")
+    while True:
+        try:
+            text = input("用户: ")
+        except EOFError:
+            break
+        if not text.strip():
+            break
+        print("模型: " + show(classify(ckpt.model, text, labels), args.probs))
+    return 0
+
+
+# ---- instructions --------------------------------------------------------------------
+
+def run_instruct_train(args):
+    from ..tasks.instruction import DEFAULT_INSTRUCTIONS, InstructSettings, prepare_instruction
+    settings = InstructSettings(
+        data_path=args.data_path or str(DEFAULT_INSTRUCTIONS), template=args.template,
+        mask_prompt=args.mask_prompt, max_length=args.max_length, split=_split(args.split),
+        test_generate=args.test_generate, base_model=_base(args), config=args.config,
+        lora_rank=args.lora_rank or 0, lora_alpha=args.lora_alpha, keep_adapters=not args.no_adapter_file,
+        model_path=args.model_path, run_dir=args.run_dir, overwrite=args.overwrite,
+        train=train_settings_from_args(args))
+    trainer = prepare_instruction(settings, stop_event=threading.Event())
+    main = trainer.dist.is_main
+    if main:
+        info = _run_summary(trainer)
+        data = info["data"]
+        print(f"data: {data['source']} — {data['valid']} records ({data['distinct_prompts']} distinct prompts); "
+              f"split: " + ", ".join(f"{k} {v}" for k, v in data["splits"].items()))
+        if data["invalid"]:
+            print(f"warning: {data['invalid']} record(s) skipped:", file=sys.stderr)
+            for problem in data["problems"][:10]:
+                print(f"  {problem}", file=sys.stderr)
+        t = info["template_text"]
+        shown = (t["head"] + t["input"] + t["response"]).replace("\n", "⏎\n    ")
+        print(f"prompt template ({t['name']}{', prompt masked from the loss' if settings.mask_prompt else ''}):\n"
+              f"    {shown}{{output}}<|endoftext|>")
+        if data["truncated"]:
+            print(f"{data['truncated']} example(s) longer than {data['max_length']} tokens are cut")
+        print(f"trainable: {info['trainable']} ({info['trainable_parameters']:,} of {info['parameters']:,} parameters)")
+    end = _train(trainer, args.quiet)
+    if main:
+        r = end.get("results") or {}
+        if "val_loss" in r:
+            print(f"val loss {r['val_loss']:.4f}" + (f", test loss {r['test_loss']:.4f}" if "test_loss" in r else ""))
+        if "exact_match" in r:
+            print(f"exact match on {r['test_generated']} test prompts: {r['exact_match']:.1%} "
+                  f"(answers in {r.get('responses_path')})")
+        print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        print(f"try: python -m pocketllm instruct --model_path {trainer.model_path}")
+    return 0 if end.get("kind") in ("finished", "stopped") else 1
+
+
+def run_instruct(args):
+    from ..checkpoint import load_model
+    from ..data.instructions import get_template
+    from ..tasks.instruction import respond, template_of
+    ckpt = load_model(args.model_path, config=args.config)
+    if ckpt.task_type == "classifier":
+        raise PocketLLMError(f"{args.model_path} is a classifier; use `python -m pocketllm classify`.")
+    template = get_template(args.template) if args.template else template_of(ckpt.task)
+    sampling = sampling_from_args(args)
+
+    def answer(instruction, inp):
+        for piece in respond(ckpt.model, instruction, inp, template, sampling, args.max_new_tokens):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+
+    if args.instruction is not None:
+        answer(args.instruction, args.input)
+        return 0
+    print("Type an instruction, then its input (may be empty). Ctrl-D or an empty instruction quits.")
+    while True:
+        try:
+            instruction = input("任务指令: ")
+            if not instruction.strip():
+                break
+            inp = input("任务输入: ")
+        except EOFError:
+            break
+        sys.stdout.write("模型: ")
+        answer(instruction, inp)
+        print()
+    return 0

@@ -1,0 +1,255 @@
+"""Instruction records → prompts → training batches.
+
+Records are Alpaca-style: `{"instruction": str, "input": str (optional), "output": str}`,
+in a JSON file (a list of records) or JSON Lines (one record per line).  Every
+record is checked; bad ones are reported by index and reason.
+
+A prompt template turns a record into the text the model sees.  The Alpaca one:
+
+    Below is an instruction that describes a task. Write a response that appropriately completes the request.
+
+    ### Instruction:
+    {instruction}
+
+    ### Input:            <- only when the input is not empty
+    {input}
+
+    ### Response:
+    {output}<|endoftext|>
+
+Batches (`collate`): each example is prompt + output + <|endoftext|>; the
+targets are the inputs shifted by one.  Pad to the longest example of the batch
+with <|endoftext|>; the end token after the response stays a target (so the
+model learns to stop), the padding after it gets -100 (ignored by the loss).
+With `mask_prompt`, the prompt's tokens get -100 too, so only the response is learned.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import PocketLLMError
+from ..tokenizer import EOT_ID
+from .text import read_text
+
+IGNORE = -100  # cross_entropy's ignore_index
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    head: str      # with {instruction}
+    input: str     # with {input}; used only when the input is not empty
+    response: str  # what comes right before the answer
+
+    def prompt(self, instruction: str, input: str = "") -> str:
+        text = self.head.format(instruction=instruction)
+        if input and input.strip():
+            text += self.input.format(input=input)
+        return text + self.response
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "head": self.head, "input": self.input, "response": self.response}
+
+    @classmethod
+    def from_dict(cls, data) -> "PromptTemplate":
+        if isinstance(data, str):
+            return get_template(data)
+        try:
+            return cls(str(data.get("name", "custom")), data["head"], data["input"], data["response"])
+        except (KeyError, AttributeError, TypeError):
+            raise PocketLLMError(f"Damaged prompt template in the checkpoint: {data!r}.") from None
+
+
+TEMPLATES = {
+    "alpaca": PromptTemplate(
+        "alpaca",
+        "Below is an instruction that describes a task. Write a response that appropriately "
+        "completes the request.\n\n### Instruction:\n{instruction}",
+        "\n\n### Input:\n{input}",
+        "\n\n### Response:\n"),
+    # Without the preamble: ~25 tokens shorter, which matters for a 128-token model.
+    "short": PromptTemplate("short", "### Instruction:\n{instruction}", "\n### Input:\n{input}",
+                            "\n### Response:\n"),
+}
+
+
+def get_template(name: str) -> PromptTemplate:
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise PocketLLMError(f"Unknown prompt template {name!r}; choose one of {', '.join(TEMPLATES)}.") from None
+
+
+# ---- records -----------------------------------------------------------------------
+
+@dataclass
+class Record:
+    instruction: str
+    input: str
+    output: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.instruction.strip(), self.input.strip())
+
+
+@dataclass
+class InstructionData:
+    records: list[Record]
+    problems: list[str] = field(default_factory=list)  # "record at index 7: no 'output'", ...
+    total: int = 0
+    source: str = ""
+
+    def summary(self) -> dict:
+        return {"source": self.source, "records": self.total, "valid": len(self.records),
+                "invalid": len(self.problems), "problems": self.problems[:20],
+                "distinct_prompts": len({r.key for r in self.records})}
+
+
+def check_record(item) -> tuple[Record | None, str | None]:
+    """A Record, or the reason this item is not one."""
+    if not isinstance(item, dict):
+        return None, f"is a {type(item).__name__}, not an object with instruction/output"
+    problems = []
+    instruction, inp, output = item.get("instruction"), item.get("input", ""), item.get("output")
+    if "instruction" not in item:
+        problems.append("no 'instruction'")
+    elif not isinstance(instruction, str):
+        problems.append(f"'instruction' is a {type(instruction).__name__}, not text")
+    elif not instruction.strip():
+        problems.append("'instruction' is empty")
+    if inp is None:
+        inp = ""
+    elif not isinstance(inp, str):
+        problems.append(f"'input' is a {type(inp).__name__}, not text")
+    if "output" not in item:
+        problems.append("no 'output'")
+    elif not isinstance(output, str):
+        problems.append(f"'output' is a {type(output).__name__}, not text")
+    elif not output.strip():
+        problems.append("'output' is empty")
+    if problems:
+        return None, "; ".join(problems)
+    return Record(instruction, inp, output), None
+
+
+def load_instructions(path) -> InstructionData:
+    """Read and check a JSON / JSON Lines file of instruction records."""
+    path = Path(path)
+    if not path.is_file():
+        raise PocketLLMError(f"Data file not found: {path}. Give a JSON or JSON Lines file (--data_path).")
+    text = read_text(path).strip()
+    if not text:
+        raise PocketLLMError(f"{path.name} is empty: it needs a list of instruction records.")
+    items, problems = [], []
+    unit = "record"
+    if text[0] == "{" or path.suffix.lower() == ".jsonl":
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None  # several lines: JSON Lines
+        if isinstance(whole, dict) and "instruction" not in whole:
+            _not_a_list(path, whole)
+        unit = "line"
+        for n, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                items.append((n + 1, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {n + 1}: not valid JSON ({exc.msg})")
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PocketLLMError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                                 f"column {exc.colno}.") from None
+        if not isinstance(data, list):
+            _not_a_list(path, data)
+        items = list(enumerate(data))
+    bad_lines = len(problems)  # JSON Lines that did not parse
+    records = []
+    for n, item in items:
+        record, why = check_record(item)
+        if record is None:
+            problems.append(f"{unit} {n}: {why}" if unit == "line" else f"record at index {n}: {why}")
+        else:
+            records.append(record)
+    total = len(items) + bad_lines
+    if not records:
+        shown = "; ".join(problems[:5]) if problems else "the list is empty"
+        raise PocketLLMError(f"{path.name} has no usable instruction records ({shown}). Each record "
+                             f"needs a non-empty 'instruction' and 'output' (and optionally 'input').")
+    return InstructionData(records, problems, total, str(path))
+
+
+def _not_a_list(path: Path, data):
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        raise PocketLLMError(f"{path.name} holds an object with a list under {next(iter(data))!r}; the "
+                             f"file itself must be the list of records: [{{...}}, {{...}}].")
+    what = f"an object with keys {', '.join(list(data)[:5])}" if isinstance(data, dict) \
+        else f"a {type(data).__name__}"
+    raise PocketLLMError(
+        f"{path.name} must be a list of records like [{{\"instruction\": ..., \"input\": ..., "
+        f"\"output\": ...}}, ...] (or JSON Lines, one record per line); it is {what}.")
+
+
+def split_records(records: list[Record], fractions=(0.85, 0.05, 0.1), seed: int = 123) -> list[list[Record]]:
+    """Split by distinct (instruction, input), so no test prompt is also a training prompt."""
+    if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise PocketLLMError(f"Split fractions must be 0 or more and add up to 1 (got {list(fractions)}).")
+    groups: dict[tuple, list[Record]] = {}
+    for r in records:
+        groups.setdefault(r.key, []).append(r)
+    keys = list(groups)
+    random.Random(seed).shuffle(keys)
+    out, start, acc = [], 0, 0.0
+    for k, f in enumerate(fractions):
+        acc += f
+        end = len(keys) if k == len(fractions) - 1 else round(acc * len(keys))
+        out.append([r for key in keys[start:end] for r in groups[key]])
+        start = end
+    return out
+
+
+# ---- tokens and batches ------------------------------------------------------------
+
+@dataclass
+class Example:
+    prompt_ids: list[int]
+    output_ids: list[int]
+
+
+def encode_record(record: Record, template: PromptTemplate, tokenizer) -> Example:
+    # Encoded apart, so the prompt is exactly what inference will feed the model.
+    return Example(tokenizer.encode(template.prompt(record.instruction, record.input)),
+                   tokenizer.encode(record.output))
+
+
+def collate(examples: list[Example], max_length: int | None = None, mask_prompt: bool = False,
+            pad_id: int = EOT_ID, ignore_index: int = IGNORE) -> dict:
+    """{"inputs", "targets"} tensors (batch, longest) for examples; see the module docstring."""
+    rows_in, rows_out = [], []
+    for ex in examples:
+        seq = ex.prompt_ids + ex.output_ids + [pad_id]
+        inputs, targets = seq[:-1], seq[1:]
+        if mask_prompt:
+            # targets[j] is seq[j + 1]; the prompt's tokens are seq[1 .. P-1] → targets[0 .. P-2].
+            n = max(0, len(ex.prompt_ids) - 1)
+            targets = [ignore_index] * n + targets[n:]
+        if max_length is not None:
+            inputs, targets = inputs[:max_length], targets[:max_length]
+        rows_in.append(inputs)
+        rows_out.append(targets)
+    longest = max(len(r) for r in rows_in)
+    x = torch.full((len(examples), longest), pad_id, dtype=torch.long)
+    y = torch.full((len(examples), longest), ignore_index, dtype=torch.long)
+    for i, (a, b) in enumerate(zip(rows_in, rows_out)):
+        x[i, :len(a)] = torch.tensor(a, dtype=torch.long)
+        y[i, :len(b)] = torch.tensor(b, dtype=torch.long)
+    return {"inputs": x, "targets": y}

@@ -1,0 +1,349 @@
+"""Task: classify messages (spam / not spam, or any labels) with a GPT model.
+
+The base language model gets a small head, `Linear(emb_dim, num_classes)`.  A
+message is read left to right, so its *last real token* has seen all of it: that
+position's output is the message's class scores.  Batches pad to the longest
+message of the batch (never to the whole context) with <|endoftext|>, and the
+scores are read at index `length - 1`, never at a pad — the causal mask keeps the
+pads after it from changing anything before them.
+
+What trains is a choice (`trainable`): "head", "last:N" or N (the last N blocks,
+the final norm and the head; default 1), "all", or "lora" (adapters on every
+block plus the head).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_model
+from ..config import ModelConfig
+from ..data.tables import read_table, stratified_split, undersample
+from ..errors import PocketLLMError
+from ..model import GPTModel
+from ..tokenizer import EOT_ID, get_tokenizer
+from ..training.trainer import Trainer, TrainSettings
+from .language_modeling import ROOT, default_run_dir, resolve_output
+from .lora import apply_lora, count_trainable, merge_lora, save_adapters
+
+DEFAULT_TABLE = ROOT / "data" / "classify" / "spam.csv"
+
+
+# ---- what trains -------------------------------------------------------------------
+
+def parse_trainable(spec) -> tuple[str, int]:
+    """"head" | "all" | "lora" | "last:N" | N  →  (kind, N)."""
+    text = str(spec).strip().lower()
+    if text in ("head", "all", "lora"):
+        return text, 0
+    if text.startswith("last:"):
+        text = text[5:]
+    if text.isdigit() and int(text) >= 0:
+        return ("head", 0) if int(text) == 0 else ("last", int(text))
+    raise PocketLLMError(f"--trainable must be head, last:N (or just N), all or lora; got {spec!r}.")
+
+
+def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float = 16.0) -> dict:
+    """Freeze all but the chosen parts (requires_grad); returns what trains, with counts."""
+    kind, n = parse_trainable(spec)
+    if kind == "lora":
+        apply_lora(model, lora_rank, lora_alpha, keep_trainable=("out_head",))
+    else:
+        for p in model.parameters():
+            p.requires_grad_(kind == "all")
+        if kind == "last":
+            if n > model.cfg.num_layers:
+                raise PocketLLMError(f"--trainable last:{n} asks for more blocks than the model has "
+                                     f"({model.cfg.num_layers}).")
+            for block in list(model.trf_blocks)[-n:]:
+                block.requires_grad_(True)
+            model.final_norm.requires_grad_(True)
+        model.out_head.requires_grad_(True)
+    trainable, total = count_trainable(model)
+    return {"trainable": kind if kind != "last" else f"last:{n}", "trainable_parameters": trainable,
+            "parameters": total}
+
+
+# ---- batches -----------------------------------------------------------------------
+
+def encode_texts(texts: list[str], max_length: int, tokenizer=None) -> list[list[int]]:
+    """Token ids per text, cut to max_length (the start of a message is kept)."""
+    tok = tokenizer or get_tokenizer()
+    out = []
+    for ids in tok.encode_batch(list(texts)):
+        out.append((ids or [EOT_ID])[:max_length])  # an empty text still has one token to read
+    return out
+
+
+def collate_classes(token_lists: list[list[int]], labels: list[int] | None = None,
+                    pad_id: int = EOT_ID) -> dict:
+    """{"inputs" (batch, longest), "lengths" (batch,), ["labels" (batch,)]}; pads on the right."""
+    longest = max(len(t) for t in token_lists)
+    inputs = torch.full((len(token_lists), longest), pad_id, dtype=torch.long)
+    for i, ids in enumerate(token_lists):
+        inputs[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    batch = {"inputs": inputs, "lengths": torch.tensor([len(t) for t in token_lists], dtype=torch.long)}
+    if labels is not None:
+        batch["labels"] = torch.tensor(labels, dtype=torch.long)
+    return batch
+
+
+def class_logits(model, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(batch, classes): the head's output at each message's last real token."""
+    logits = model(inputs)  # (batch, tokens, classes); the head is tiny, so all positions are cheap
+    rows = torch.arange(inputs.shape[0], device=inputs.device)
+    return logits[rows, lengths - 1].float()
+
+
+# ---- the task ---------------------------------------------------------------------
+
+class ClassificationTask:
+    name = "classifier"
+
+    def __init__(self, splits: dict[str, tuple[list[list[int]], list[int]]], labels: list[str],
+                 eval_batch_size: int = 16, trainable: dict | None = None, adapters_path=None,
+                 base: str | None = None):
+        self.splits = splits          # name -> (token lists, label ids)
+        self.labels = list(labels)
+        self.eval_batch_size = eval_batch_size
+        self.trainable = trainable or {}
+        self.adapters_path = Path(adapters_path) if adapters_path else None
+        self.base = base
+
+    def num_train_examples(self) -> int:
+        return len(self.splits["train"][1])
+
+    def _batch(self, split: str, indices, device) -> dict:
+        tokens, labels = self.splits[split]
+        batch = collate_classes([tokens[i] for i in indices], [labels[i] for i in indices])
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def make_batch(self, indices, device) -> dict:
+        return self._batch("train", indices, device)
+
+    def batch_tokens(self, batch) -> int:
+        return int(batch["lengths"].sum())
+
+    def loss(self, model, batch):
+        logits = class_logits(model, batch["inputs"], batch["lengths"])
+        loss = F.cross_entropy(logits, batch["labels"])
+        accuracy = (logits.argmax(-1) == batch["labels"]).float().mean().item()
+        return loss, {"accuracy": accuracy}
+
+    def predict_split(self, model, split: str, device, limit: int | None = None):
+        """(predicted ids, true ids, summed loss) over a split (or its first `limit` examples)."""
+        tokens, labels = self.splits[split]
+        n = len(labels) if limit is None else min(len(labels), limit)
+        # Similar lengths together: less padding, same answers (pads never change a prediction).
+        order = sorted(range(n), key=lambda i: len(tokens[i]))
+        preds, loss_sum = [0] * n, 0.0
+        for start in range(0, n, self.eval_batch_size):
+            idx = order[start:start + self.eval_batch_size]
+            batch = self._batch(split, idx, device)
+            logits = class_logits(model, batch["inputs"], batch["lengths"])
+            loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
+            for i, p in zip(idx, logits.argmax(-1).tolist()):
+                preds[i] = p
+        return preds, list(labels[:n]), loss_sum
+
+    def evaluate(self, model, split: str, max_batches: int, device) -> dict:
+        if not self.splits.get(split) or not self.splits[split][1]:
+            return {}
+        limit = max_batches * self.eval_batch_size if max_batches else None
+        preds, truth, loss_sum = self.predict_split(model, split, device, limit)
+        return {"loss": loss_sum / max(1, len(truth)),
+                "accuracy": sum(p == t for p, t in zip(preds, truth)) / max(1, len(truth))}
+
+    def sample(self, model):
+        return None
+
+    def checkpoint_task(self) -> dict:
+        return {"type": "classifier", "labels": list(self.labels)}
+
+    @torch.no_grad()
+    def finish(self, model, device) -> dict:
+        was_training = model.training
+        model.eval()
+        results = {"labels": list(self.labels), **self.trainable}
+        if self.adapters_path is not None:
+            save_adapters(self.adapters_path, model, self.base, self.checkpoint_task())
+            merge_lora(model)  # the saved checkpoint is already merged; now the model matches it
+            results["adapters_path"] = str(self.adapters_path)
+        for split in ("val", "test"):
+            if self.splits.get(split) and self.splits[split][1]:
+                preds, truth, loss_sum = self.predict_split(model, split, device)
+                results[f"{split}_loss"] = loss_sum / len(truth)
+                results[f"{split}_accuracy"] = sum(p == t for p, t in zip(preds, truth)) / len(truth)
+                if split == "test":
+                    results["test"] = classification_report(preds, truth, self.labels)
+        model.train(was_training)
+        return results
+
+
+def classification_report(preds: list[int], truth: list[int], labels: list[str]) -> dict:
+    """Accuracy, per-class precision/recall/F1/support and the confusion matrix (rows = truth)."""
+    k = len(labels)
+    matrix = [[0] * k for _ in range(k)]
+    for p, t in zip(preds, truth):
+        matrix[t][p] += 1
+    per_class = {}
+    for c, name in enumerate(labels):
+        tp = matrix[c][c]
+        predicted = sum(matrix[r][c] for r in range(k))
+        actual = sum(matrix[c])
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    n = max(1, len(truth))
+    return {"accuracy": sum(matrix[c][c] for c in range(k)) / n, "examples": len(truth),
+            "per_class": per_class,
+            "macro_f1": sum(v["f1"] for v in per_class.values()) / max(1, k),
+            "confusion_matrix": {"labels": list(labels), "rows_true_cols_predicted": matrix}}
+
+
+# ---- inference ---------------------------------------------------------------------
+
+@torch.no_grad()
+def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16,
+             max_length: int | None = None) -> list[dict]:
+    """For each text: {"label": best label, "probs": {label: probability, ...}}."""
+    single = isinstance(texts, str)
+    texts = [texts] if single else list(texts)
+    n_classes = model.out_head.out_features
+    if model.num_classes is None and n_classes == model.cfg.vocab_size:
+        raise PocketLLMError("This model is a language model, not a classifier; train one with "
+                             "`python -m pocketllm classify-train` first.")
+    labels = list(labels) if labels else [str(i) for i in range(n_classes)]
+    if len(labels) != n_classes:
+        raise PocketLLMError(f"{len(labels)} label names for a head with {n_classes} classes.")
+    was_training = model.training
+    model.eval()
+    device = model.tok_emb.weight.device
+    tokens = encode_texts(texts, max_length or model.cfg.context_length)
+    out = []
+    for start in range(0, len(tokens), batch_size):
+        batch = collate_classes(tokens[start:start + batch_size])
+        logits = class_logits(model, batch["inputs"].to(device), batch["lengths"].to(device))
+        for row in torch.softmax(logits, -1).tolist():
+            best = max(range(n_classes), key=lambda c: row[c])
+            out.append({"label": labels[best], "probs": {labels[c]: row[c] for c in range(n_classes)}})
+    model.train(was_training)
+    return out[0] if single else out
+
+
+# ---- preparing a run ------------------------------------------------------------------
+
+@dataclass
+class ClassifySettings:
+    data_path: str = str(DEFAULT_TABLE)
+    text_column: str | None = None      # header name or 0-based index; default: detected
+    label_column: str | None = None
+    delimiter: str | None = None        # default: detected
+    header: bool | None = None          # default: detected
+    balance: bool = False               # undersample every class to the smallest one
+    split: tuple = (0.7, 0.1, 0.2)      # train / val / test, stratified
+    base_model: str | None = None       # a checkpoint, HF GPT-2 weights or a seed .pth
+    config: str | None = None           # preset/JSON: the fresh model's shape, or the seed .pth's
+    trainable: str | None = None        # default: last:1 with a base, all without
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    keep_adapters: bool = True          # with LoRA: also save the adapters apart
+    max_length: int | None = None       # default: the model's context
+    model_path: str | None = None
+    run_dir: str | None = None
+    overwrite: bool = False
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(
+        epochs=3, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FRESH_CONFIG = "cpu-small"
+
+
+def load_base(base_model: str | None, config: str | None, purpose: str):
+    """(model, config, task, facts) of the base, or a fresh model of `config` when there is none."""
+    if not base_model:
+        cfg = ModelConfig.load(config or FRESH_CONFIG)
+        return GPTModel(cfg), cfg, {"type": "language_model"}, {}
+    ckpt = load_model(base_model, config=config)
+    if config and ckpt.source == "pocketllm":
+        wanted = ModelConfig.load(config)
+        diff = [f"{k} {getattr(ckpt.config, k)} vs {getattr(wanted, k)}"
+                for k in ("emb_dim", "num_layers", "num_heads", "vocab_size")
+                if getattr(ckpt.config, k) != getattr(wanted, k)]
+        if diff:
+            raise PocketLLMError(f"The base model {base_model} does not have the shape of --config "
+                                 f"{config} ({'; '.join(diff)}). Drop --config (a checkpoint knows its "
+                                 f"own shape) or choose a base of that shape.")
+    if ckpt.config.vocab_size < get_tokenizer().vocab_size:
+        raise PocketLLMError(f"The base model's vocabulary ({ckpt.config.vocab_size}) is smaller than "
+                             f"GPT-2's ({get_tokenizer().vocab_size}); {purpose} needs a GPT-2-vocabulary model.")
+    return ckpt.model, ckpt.config, ckpt.task, ckpt.facts
+
+
+def prepare_classification(settings: ClassifySettings, stop_event=None) -> Trainer:
+    """Data, base model, head, what trains, run folder.  Returns the Trainer."""
+    settings.train.validate()
+    run_dir = Path(settings.run_dir) if settings.run_dir else default_run_dir("classify")
+    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
+    table = read_table(settings.data_path, settings.text_column, settings.label_column,
+                       settings.delimiter, settings.header)
+    balance_before = table.balance()
+    if settings.balance:
+        table = table.subset(undersample(table.label_ids, settings.train.seed))
+
+    torch.manual_seed(settings.train.seed)
+    model, config, base_task, _ = load_base(settings.base_model, settings.config, "classification")
+    if base_task.get("type") == "instruct" or base_task.get("type") == "language_model":
+        model.set_classifier_head(len(table.labels))
+    elif base_task.get("type") == "classifier":
+        if list(base_task.get("labels", [])) != table.labels:
+            raise PocketLLMError(
+                f"{settings.base_model} is already a classifier for {base_task.get('labels')}, but this "
+                f"data has the labels {table.labels}. Start from a language model (a pretrained "
+                f"checkpoint or GPT-2 weights) instead.")
+    else:
+        raise PocketLLMError(f"{settings.base_model} is a {base_task.get('type')} model; give a language model.")
+    context = config.context_length
+    if settings.max_length is not None and not 1 <= settings.max_length <= context:
+        raise PocketLLMError(f"--max_length must be between 1 and the model's context ({context}).")
+    max_length = settings.max_length or context
+
+    trainable_spec = settings.trainable or ("last:1" if settings.base_model else "all")
+    trainable = set_trainable(model, trainable_spec, settings.lora_rank, settings.lora_alpha)
+    lora = trainable["trainable"] == "lora"
+    if lora:
+        trainable.update(lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha)
+
+    parts = stratified_split(table.label_ids, settings.split, settings.train.seed)
+    tokens = encode_texts(table.texts, max_length)
+    truncated = sum(len(t) == max_length for t in tokens)
+    splits = {name: ([tokens[i] for i in idx], [table.label_ids[i] for i in idx])
+              for name, idx in zip(("train", "val", "test"), parts)}
+    if not splits["train"][1]:
+        raise PocketLLMError("The training split is empty; use more data or a larger train fraction.")
+    adapters = model_path.with_name(model_path.stem + ".lora.safetensors") if lora and settings.keep_adapters else None
+    task = ClassificationTask(splits, table.labels, eval_batch_size=max(16, settings.train.batch_size),
+                              trainable=trainable, adapters_path=adapters, base=settings.base_model)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = settings.to_dict()
+    record.update({
+        "task": "classify", "model_config": config.to_dict(), "model_path": str(model_path),
+        "data": {**table.summary(), "balance_before": balance_before, "balanced": settings.balance,
+                 "max_length": max_length, "truncated": truncated,
+                 "splits": {k: len(v[1]) for k, v in splits.items()}},
+        **trainable, "run_dir": str(run_dir)})
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    facts = {"task": "classify", "data": Path(settings.data_path).name, "labels": table.labels,
+             "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
+             "trainable": trainable["trainable"]}
+    return Trainer(model, task, settings.train, run_dir, model_path=model_path,
+                   stop_event=stop_event, facts=facts)

@@ -1,0 +1,268 @@
+"""Task: follow instructions — finetune a language model on (instruction, input, output) records.
+
+The loss is next-token prediction on the formatted examples (see
+pocketllm/data/instructions.py for the template and the -100 masks).  After
+training the model answers the held-out test prompts (greedy); the answers are
+saved next to the checkpoint and scored by exact match.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collate, encode_record,
+                                 get_template, load_instructions, split_records)
+from ..errors import PocketLLMError
+from ..generation import Sampling, generate, stream
+from ..model import GPTModel
+from ..tokenizer import get_tokenizer
+from ..training.head_loss import linear_cross_entropy
+from ..training.trainer import Trainer, TrainSettings
+from .classification import load_base
+from .language_modeling import ROOT, default_run_dir, resolve_output
+from .lora import apply_lora, count_trainable, merge_lora, save_adapters
+
+DEFAULT_INSTRUCTIONS = ROOT / "data" / "instruct" / "tasks.json"
+
+
+def instruct_task(template: PromptTemplate) -> dict:
+    return {"type": "instruct", "template": template.to_dict()}
+
+
+def template_of(task: dict | None) -> PromptTemplate:
+    """The prompt template a checkpoint was trained with (Alpaca for plain language models)."""
+    if task and task.get("type") == "instruct" and task.get("template"):
+        return PromptTemplate.from_dict(task["template"])
+    return get_template("alpaca")
+
+
+def exact_match(generated: str, expected: str) -> bool:
+    return generated.strip() == expected.strip()
+
+
+def masked_next_token_loss(gpt: GPTModel, inputs, targets) -> tuple[torch.Tensor, int]:
+    """Mean loss over the targets that are not -100, and their count.
+
+    Only those rows go through the vocabulary-wide head (fused with the loss), so
+    padding and — with mask_prompt — the prompt cost nothing there.
+    """
+    hidden = gpt.features(inputs)
+    keep = targets != IGNORE
+    count = int(keep.sum())
+    if count == 0:  # nothing to learn in this batch: a zero that still has a graph
+        return hidden.sum() * 0.0, 0
+    return linear_cross_entropy(hidden[keep], gpt.out_head.weight, targets[keep]), count
+
+
+class MaskedNextTokenLoss(torch.nn.Module):
+    """The GPT as the training loop sees it: forward(inputs, targets) → loss (DDP wraps this)."""
+
+    def __init__(self, gpt: GPTModel):
+        super().__init__()
+        self.gpt = gpt
+
+    def forward(self, inputs, targets):
+        return masked_next_token_loss(self.gpt, inputs, targets)[0]
+
+
+class InstructionTask:
+    name = "instruct"
+
+    def __init__(self, splits: dict[str, list[Record]], template: PromptTemplate, max_length: int,
+                 mask_prompt: bool = False, eval_batch_size: int = 8, test_generate: int = 100,
+                 responses_path=None, adapters_path=None, base: str | None = None, extra: dict | None = None):
+        tok = get_tokenizer()
+        self.records = splits
+        self.examples = {k: [encode_record(r, template, tok) for r in v] for k, v in splits.items()}
+        self.template = template
+        self.max_length = max_length
+        self.mask_prompt = mask_prompt
+        self.eval_batch_size = eval_batch_size
+        self.test_generate = test_generate
+        self.responses_path = Path(responses_path) if responses_path else None
+        self.adapters_path = Path(adapters_path) if adapters_path else None
+        self.base = base
+        self.extra = extra or {}
+        longest = max((len(e.output_ids) for e in self.examples["train"]), default=32)
+        self.answer_tokens = min(256, longest + 8)  # room for the longest training answer
+
+    def _batch(self, examples: list[Example], device) -> dict:
+        batch = collate(examples, self.max_length, self.mask_prompt)
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def num_train_examples(self) -> int:
+        return len(self.examples["train"])
+
+    def make_batch(self, indices, device) -> dict:
+        return self._batch([self.examples["train"][i] for i in indices], device)
+
+    def batch_tokens(self, batch) -> int:
+        return int((batch["targets"] != IGNORE).sum())
+
+    def train_module(self, model):
+        return MaskedNextTokenLoss(model)
+
+    def loss(self, model, batch):
+        if isinstance(model, GPTModel):
+            return masked_next_token_loss(model, batch["inputs"], batch["targets"])[0], {}
+        return model(batch["inputs"], batch["targets"]), {}  # MaskedNextTokenLoss, maybe in DDP/compile
+
+    def evaluate(self, model, split: str, max_batches: int, device) -> dict:
+        examples = self.examples.get(split) or []
+        if not examples:
+            return {}
+        n = min(len(examples), max_batches * self.eval_batch_size) if max_batches else len(examples)
+        total, count = 0.0, 0
+        for start in range(0, n, self.eval_batch_size):
+            batch = self._batch(examples[start:min(n, start + self.eval_batch_size)], device)
+            mean, k = masked_next_token_loss(model, batch["inputs"], batch["targets"])
+            total += mean.item() * k
+            count += k
+        return {"loss": total / max(1, count)}
+
+    def sample(self, model):
+        pool = self.records.get("val") or self.records["train"]
+        r = pool[0]
+        prompt = self.template.prompt(r.instruction, r.input)
+        return prompt, generate(model, prompt, self.answer_tokens, Sampling())
+
+    def checkpoint_task(self) -> dict:
+        return instruct_task(self.template)
+
+    @torch.no_grad()
+    def finish(self, model, device) -> dict:
+        was_training = model.training
+        model.eval()
+        results = dict(self.extra)
+        if self.adapters_path is not None:
+            save_adapters(self.adapters_path, model, self.base, self.checkpoint_task())
+            merge_lora(model)
+            results["adapters_path"] = str(self.adapters_path)
+        for split in ("val", "test"):
+            scores = self.evaluate(model, split, 0, device)
+            if scores:
+                results[f"{split}_loss"] = scores["loss"]
+        test = self.records.get("test") or []
+        if test and self.test_generate:
+            answers = answer_records(model, test, self.template, self.test_generate, self.answer_tokens)
+            results.update(score_answers(answers))
+            if self.responses_path is not None:
+                self.responses_path.write_text(json.dumps(answers, indent=1, ensure_ascii=False),
+                                               encoding="utf-8")
+                results["responses_path"] = str(self.responses_path)
+        model.train(was_training)
+        return results
+
+
+def answer_records(model, records: list[Record], template: PromptTemplate, limit: int = 100,
+                   max_new_tokens: int = 64) -> list[dict]:
+    """Greedy answers to the first `limit` distinct prompts of `records`."""
+    seen, out = set(), []
+    for r in records:
+        if r.key in seen:
+            continue
+        seen.add(r.key)
+        text = generate(model, template.prompt(r.instruction, r.input), max_new_tokens, Sampling())
+        out.append({"instruction": r.instruction, "input": r.input, "expected": r.output,
+                    "generated": text, "correct": exact_match(text, r.output)})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def score_answers(answers: list[dict]) -> dict:
+    n = len(answers)
+    by_instruction: dict[str, list[bool]] = {}
+    for a in answers:
+        by_instruction.setdefault(a["instruction"], []).append(a["correct"])
+    return {"test_generated": n, "exact_match": sum(a["correct"] for a in answers) / max(1, n),
+            "exact_match_by_instruction": {k: sum(v) / len(v) for k, v in sorted(by_instruction.items())}}
+
+
+def respond(model, instruction: str, input: str = "", template: PromptTemplate | dict | str | None = None,
+            sampling: Sampling = Sampling(), max_new_tokens: int = 100) -> Iterator[str]:
+    """Stream the model's answer to an instruction (greedy unless `sampling` says otherwise)."""
+    if not instruction or not instruction.strip():
+        raise PocketLLMError("The instruction is empty; type what the model should do.")
+    if template is None:
+        template = get_template("alpaca")
+    elif not isinstance(template, PromptTemplate):
+        template = PromptTemplate.from_dict(template)
+    return stream(model, template.prompt(instruction, input or ""), max_new_tokens, sampling)
+
+
+# ---- preparing a run ------------------------------------------------------------------
+
+@dataclass
+class InstructSettings:
+    data_path: str = str(DEFAULT_INSTRUCTIONS)
+    template: str | None = None          # alpaca (default) or short; default: the base's own, if any
+    mask_prompt: bool = False            # learn only the responses
+    max_length: int | None = None        # cap on tokens per example (default: the context)
+    split: tuple = (0.85, 0.05, 0.1)     # train / val / test, by distinct prompt
+    test_generate: int = 100             # answer this many test prompts at the end (0 = none)
+    base_model: str | None = None
+    config: str | None = None
+    lora_rank: int = 0                   # 0 = train every weight; > 0 = LoRA adapters only
+    lora_alpha: float = 16.0
+    keep_adapters: bool = True
+    model_path: str | None = None
+    run_dir: str | None = None
+    overwrite: bool = False
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(
+        epochs=2, batch_size=8, lr=1e-4, eval_every=50, eval_batches=5, sample_every=50))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
+    settings.train.validate()
+    run_dir = Path(settings.run_dir) if settings.run_dir else default_run_dir("instruct")
+    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
+    data = load_instructions(settings.data_path)
+    torch.manual_seed(settings.train.seed)
+    model, config, base_task, _ = load_base(settings.base_model, settings.config, "instruction finetuning")
+    if base_task.get("type") == "classifier":
+        raise PocketLLMError(f"{settings.base_model} is a classifier (labels {base_task.get('labels')}); "
+                             f"instruction finetuning needs a language model.")
+    template = get_template(settings.template) if settings.template else template_of(base_task)
+    context = config.context_length
+    if settings.max_length is not None and not 2 <= settings.max_length <= context:
+        raise PocketLLMError(f"--max_length must be between 2 and the model's context ({context}).")
+    max_length = settings.max_length or context
+
+    lora = settings.lora_rank > 0
+    if lora:
+        apply_lora(model, settings.lora_rank, settings.lora_alpha, keep_trainable=())
+    trainable, total = count_trainable(model)
+    parts = dict(zip(("train", "val", "test"), split_records(data.records, settings.split, settings.train.seed)))
+    if not parts["train"]:
+        raise PocketLLMError("The training split is empty; use more records or a larger train fraction.")
+    responses = model_path.with_name(model_path.stem + ".test_responses.json")
+    adapters = model_path.with_name(model_path.stem + ".lora.safetensors") if lora and settings.keep_adapters else None
+    extra = {"trainable": "lora" if lora else "all", "trainable_parameters": trainable, "parameters": total,
+             "template": template.name}
+    task = InstructionTask(parts, template, max_length, settings.mask_prompt,
+                           eval_batch_size=max(8, settings.train.batch_size),
+                           test_generate=settings.test_generate, responses_path=responses,
+                           adapters_path=adapters, base=settings.base_model, extra=extra)
+    lengths = [len(e.prompt_ids) + len(e.output_ids) + 1 for e in task.examples["train"]]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = settings.to_dict()
+    record.update({"task": "instruct", "model_config": config.to_dict(), "model_path": str(model_path),
+                   "data": {**data.summary(), "splits": {k: len(v) for k, v in parts.items()},
+                            "max_length": max_length, "truncated": sum(n - 1 > max_length for n in lengths),
+                            "longest": max(lengths)},
+                   "template_text": template.to_dict(), **extra, "run_dir": str(run_dir)})
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    facts = {"task": "instruct", "data": Path(settings.data_path).name,
+             "base": settings.base_model or f"random init ({settings.config or 'cpu-small'})",
+             "trainable": extra["trainable"], "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return Trainer(model, task, settings.train, run_dir, model_path=model_path,
+                   stop_event=stop_event, facts=facts)
