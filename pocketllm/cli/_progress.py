@@ -31,17 +31,24 @@ def ctrl_c_stops(stop_event: threading.Event):
         signal.signal(signal.SIGINT, previous)
 
 
-def follow(events, quiet: bool = False) -> dict:
-    """Consume a Trainer's events, drawing a bar; return the last end event as a dict."""
+def follow(events, quiet: bool = False, silent: bool = False) -> dict:
+    """Consume a Trainer's events, drawing a bar; return the last end event as a dict.
+
+    silent: print nothing at all (the other processes of a torchrun job).
+    """
     bar = None
     end = {}
     for event in events:
         d = event.to_dict()
         kind = d["kind"]
+        if silent:
+            end = d if kind in ("finished", "stopped", "failed") else end
+            continue
         if kind == "started":
             bar = tqdm(total=d["total_steps"], initial=d["start_step"], unit="step", disable=quiet,
                        dynamic_ncols=True, file=sys.stderr)
-            tqdm.write(f"training {d['parameters']:,} parameters on {d['device']} ({d['dtype']}), "
+            where = d["device"] + (f", {d['threads']} threads" if d["device"] == "cpu" and d.get("threads") else "")
+            tqdm.write(f"training {d['parameters']:,} parameters on {where} ({d['dtype']}), "
                        f"{d['total_steps']} steps, {d['tokens_per_step']:,} tokens per step"
                        + (f", {d['world_size']} processes" if d["world_size"] > 1 else ""))
         elif kind == "step" and bar is not None:

@@ -27,6 +27,8 @@ def add_train_args(p, *, epochs=1, max_steps=None, batch_size=8, lr=5e-4, eval_e
     g.add_argument("--dtype", default="auto",
                    help="auto (bf16 where the hardware has it), fp32, bf16, fp16 (GPU only)")
     g.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster steps)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (default 0: all cores, shared between torchrun processes)")
     g.add_argument("--run_dir", default=None, help="folder for this run's events and checkpoints")
     g.add_argument("--overwrite", action="store_true", help="replace --model_path if it exists")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -40,7 +42,7 @@ def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
         weight_decay=args.weight_decay, grad_clip=args.grad_clip, eval_every=args.eval_every,
         eval_batches=args.eval_batches, sample_every=getattr(args, "sample_every", sample_every),
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-        dtype=args.dtype, compile=args.compile)
+        dtype=args.dtype, compile=args.compile, threads=getattr(args, "threads", 0))
 
 
 def register(sub):
@@ -81,7 +83,7 @@ def run(args):
     trainer = prepare_pretraining(settings, stop_event=stop)
     try:
         with ctrl_c_stops(stop):
-            end = follow(trainer.run(), quiet=args.quiet or not trainer.dist.is_main)
+            end = follow(trainer.run(), quiet=args.quiet, silent=not trainer.dist.is_main)
     finally:
         shutdown()
     if trainer.dist.is_main:

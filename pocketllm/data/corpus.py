@@ -71,8 +71,11 @@ def tokenize_file(path, cache_dir) -> TokenFile:
         tmp.unlink(missing_ok=True)
         raise PocketLLMError(f"{path.name} is empty: there is no text to train on.")
     os.replace(tmp, bin_path)
-    meta_path.write_text(json.dumps({"source": str(path), "sha256": sha,
-                                     "num_tokens": num_tokens, "num_chars": num_chars}))
+    # Written whole then renamed: a reader never sees half a record.
+    meta_tmp = meta_path.with_name(meta_path.name + f".{os.getpid()}.tmp")
+    meta_tmp.write_text(json.dumps({"source": str(path), "sha256": sha,
+                                    "num_tokens": num_tokens, "num_chars": num_chars}))
+    os.replace(meta_tmp, meta_path)
     return TokenFile(bin_path, num_tokens, num_chars, sha)
 
 

@@ -16,6 +16,9 @@ from ..data.corpus import Corpus, load_corpus
 from ..errors import PocketLLMError
 from ..generation import Sampling, generate
 from ..model import GPTModel
+from ..training.distributed import init_from_env
+from ..training.hardware import pick_device
+from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import STATE_FILE, Trainer, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -25,6 +28,32 @@ BUNDLED_CORPORA = {
 }
 DEFAULT_CORPUS = BUNDLED_CORPORA["zh_classics"]
 DEFAULT_CHECKPOINTS = ROOT / "checkpoints"
+
+
+class NextTokenLoss(torch.nn.Module):
+    """A GPT whose forward returns the next-token loss, the head fused with the loss.
+
+    The full (tokens × vocabulary) logits never exist at once — for a small
+    model they cost more time than all the transformer blocks together.
+    """
+
+    def __init__(self, gpt: GPTModel):
+        super().__init__()
+        self.gpt = gpt
+
+    def forward(self, inputs, targets):
+        return linear_cross_entropy(self.gpt.features(inputs), self.gpt.out_head.weight, targets)
+
+
+def _computes_loss(model) -> bool:
+    """True for a NextTokenLoss, also inside DDP or torch.compile."""
+    for _ in range(4):
+        if isinstance(model, NextTokenLoss):
+            return True
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if model is None:
+            return False
+    return False
 
 
 class LanguageModelingTask:
@@ -47,8 +76,13 @@ class LanguageModelingTask:
     def batch_tokens(self, batch) -> int:
         return batch["inputs"].numel()
 
+    def train_module(self, model):
+        return NextTokenLoss(model)
+
     def loss(self, model, batch):
-        logits = model(batch["inputs"])
+        if _computes_loss(model):
+            return model(batch["inputs"], batch["targets"]), {}
+        logits = model(batch["inputs"])  # a plain GPTModel also works
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten())
         return loss, {}
 
@@ -59,9 +93,9 @@ class LanguageModelingTask:
         for start in range(0, n, self.eval_batch_size):
             idx = list(range(start, min(n, start + self.eval_batch_size)))
             inputs, targets = windows.batch(idx)
-            logits = model(inputs.to(device))
-            total += F.cross_entropy(logits.flatten(0, 1).float(), targets.to(device).flatten(),
-                                     reduction="sum").item()
+            mean = linear_cross_entropy(model.features(inputs.to(device)), model.out_head.weight,
+                                        targets.to(device))
+            total += mean.item() * targets.numel()
             count += targets.numel()
         loss = total / max(1, count)
         return {"loss": loss, "perplexity": math.exp(min(loss, 50))}
@@ -125,9 +159,13 @@ def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=Non
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     """Everything before the first step: data, model, run folder.  Returns the Trainer."""
     settings.train.validate()
+    # Under torchrun: join the group now, so that every process agrees on the run folder.
+    ranks = init_from_env(pick_device(settings.train.device))
     if settings.resume:
         ckpt = load_model(settings.resume)
-        run_dir = Path(settings.run_dir) if settings.run_dir else Path(settings.resume).parent
+        run_dir = Path(settings.run_dir) if settings.run_dir else _run_dir_of(settings.resume, ckpt.facts)
+        if not settings.model_path:
+            settings.model_path = settings.resume  # continue in the same file
         saved = run_dir / "run.json"
         if saved.is_file():  # continue with the run's own data and schedule
             old = json.loads(saved.read_text(encoding="utf-8"))
@@ -142,10 +180,12 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
         if ckpt.task_type != "language_model":
             raise PocketLLMError(f"{settings.resume} is a {ckpt.task_type}, not a language model.")
         if not (run_dir / STATE_FILE).is_file():
-            raise PocketLLMError(f"Cannot resume from {settings.resume}: no {STATE_FILE} beside it. "
-                                 f"Use --init_from to start a new run from its weights instead.")
+            raise PocketLLMError(f"Cannot resume from {settings.resume}: its run folder ({run_dir}) has no "
+                                 f"{STATE_FILE}; pass the run's --run_dir, or "
+                                 f"use --init_from to start a new run from its weights instead.")
     else:
-        run_dir = Path(settings.run_dir) if settings.run_dir else default_run_dir("pretrain")
+        run_dir = (Path(settings.run_dir) if settings.run_dir
+                   else Path(ranks.share(str(default_run_dir("pretrain")))))
         torch.manual_seed(settings.train.seed)
         if settings.init_from:
             ckpt = load_model(settings.init_from)
@@ -164,8 +204,12 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
             model = GPTModel(config)
     context = settings.context_length or config.context_length
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, settings.resume)
+    if not ranks.is_main:
+        ranks.barrier()  # rank 0 tokenizes; the others then read its cache
     corpus = load_corpus(settings.data_path, context, run_dir / "tokens",
                          stride=settings.stride, val_fraction=settings.val_fraction)
+    if ranks.is_main:
+        ranks.barrier()
     prompt = settings.sample_prompt
     if prompt is None:
         prompt = first_words(settings.data_path)
@@ -175,10 +219,20 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     record = settings.to_dict()
     record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
                    "corpus": corpus.summary(), "run_dir": str(run_dir)})
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    if ranks.is_main:
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     facts = {"task": "pretrain", "data": Path(settings.data_path).name}
-    return Trainer(model, task, settings.train, run_dir, model_path=model_path,
-                   stop_event=stop_event, resume_from=settings.resume, facts=facts)
+    return Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
+                   resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts)
+
+
+def _run_dir_of(checkpoint, facts: dict) -> Path:
+    """The run folder that saved a checkpoint: beside it, or the one its facts name."""
+    beside = Path(checkpoint).parent
+    named = facts.get("run_dir")
+    if not (beside / STATE_FILE).is_file() and named and (Path(named) / STATE_FILE).is_file():
+        return Path(named)
+    return beside
 
 
 def first_words(path, chars: int = 12) -> str:

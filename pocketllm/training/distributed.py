@@ -45,6 +45,19 @@ class Dist:
         return bool(t.item())
 
 
+    def share(self, value):
+        """Rank 0's value of a small Python object, on every process."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
+
+    def barrier(self):
+        if self.enabled:
+            dist.barrier()
+
+
 def init_from_env(device: torch.device) -> Dist:
     """Join the process group when started by torchrun; a single process otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -32,6 +32,7 @@ class Started(Event):
     dtype: str = "float32"
     parameters: int = 0
     world_size: int = 1
+    threads: int = 0  # CPU threads of each process
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import nullcontext
 
 import torch
@@ -65,7 +66,46 @@ def autocast(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def set_threads(world_size: int = 1):
-    """Use the machine's cores, shared fairly between processes of one job."""
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // max(1, world_size)))
+def busy_cores(seconds: float = 0.25) -> float | None:
+    """How many cores other programs keep busy right now (Linux; None elsewhere).
+
+    Sampled from /proc/stat while this process sleeps, so our own work does not count.
+    """
+    def read():
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:9]]
+        return sum(values), values[3] + values[4]  # all, idle + iowait
+    try:
+        total0, idle0 = read()
+        time.sleep(seconds)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
+def set_threads(world_size: int = 1, threads: int = 0) -> int:
+    """Pick and set the CPU threads for this process; returns how many.
+
+    PyTorch's thread team waits at the end of every operation for its slowest
+    member.  When another program already keeps a core busy, a thread placed
+    there is descheduled and the whole team waits: on a 2-core machine with
+    one core taken, 2 threads train 2× slower than 1.  So by default we leave
+    out the cores that other programs are using when training starts.
+    """
+    if threads > 0:
+        torch.set_num_threads(threads)
+        return threads
+    try:
+        cores = len(os.sched_getaffinity(0))  # respects taskset / container CPU sets
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    share = max(1, cores // max(1, world_size))
+    if world_size == 1 and cores > 1:
+        busy = busy_cores()
+        if busy is not None:
+            share = max(1, min(share, round(cores - busy)))
+    torch.set_num_threads(share)
+    return share

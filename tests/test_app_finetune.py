@@ -1,0 +1,176 @@
+"""The Classify and Instruct tabs through the app's API, as gradio_client sees them: the app
+runs on a free loopback port with a temporary checkpoints folder (tests/app_fixtures.py), and
+a tiny language model saved there is the base of every run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pocketllm import GPTModel, ModelConfig, load_model, save_checkpoint
+from tests.app_fixtures import app, wait_for  # noqa: F401  (fixtures)
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+SPAM = ["win a free prize now", "free money click here now", "claim your free cash prize", "cheap pills win big now",
+        "you won a free cruise click", "urgent free prize claim now"]
+HAM = ["see you at lunch tomorrow", "the meeting moved to noon", "can you send the report",
+       "dinner with mom on sunday", "notes from the class today", "call me when you land"]
+
+
+def tiny_base(folder, name="tiny-base"):
+    """A language model of GPT-2's vocabulary, as small as a model gets: 1 block, width 32."""
+    import torch
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=50257, context_length=64, emb_dim=32, num_heads=2, num_layers=1, drop_rate=0.0)
+    path = folder / f"{name}.safetensors"
+    save_checkpoint(path, GPTModel(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app[0], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def base(app):
+    return str(tiny_base(app[1].checkpoints))
+
+
+@pytest.fixture(scope="module")
+def spam_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cls") / "tiny_spam.csv"
+    rows = ["label,text"] + [f"spam,{t}" for t in SPAM * 3] + [f"ham,{t}" for t in HAM * 3] + ["ham,", ",orphan text"]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def figure_points(plot) -> int:
+    fig = json.loads(plot["plot"]) if isinstance(plot, dict) else plot
+    return sum(len(trace.get("x") or []) for trace in fig["data"])
+
+
+def figure(plot) -> dict:
+    return json.loads(plot["plot"]) if isinstance(plot, dict) else plot
+
+
+def wait_end(state, timeout=120):
+    job = state.runner.last
+    state.runner.wait(timeout)
+    assert job.status in ("finished", "stopped"), job.error
+    return job
+
+
+# ---- classify ---------------------------------------------------------------------------
+
+def test_classify_preview_train_report_and_classify(client, app, base, spam_csv):
+    state = app[1]
+    assert client.predict(handle_file(str(spam_csv)), "en", api_name="/classify_upload")[0] == "upload"
+    md, balance_plot, sample, text_col, label_col = client.predict("upload", "", "", False, "en",
+                                                                   api_name="/classify_preview")
+    assert "tiny_spam" in md and "36" in md  # 38 data rows, 36 usable
+    assert "empty text" in md and "missing label" in md  # rows dropped are said, with the reason
+    bars = figure(balance_plot)["data"][0]
+    assert dict(zip(bars["x"], bars["y"])) == {"ham": 18, "spam": 18}
+    assert len(sample["data"]) > 0
+
+    status = client.predict("upload", "", "", False, base, "last", 1, 8, 16, 0, 1, 0, 4, 5e-3, 2, 7, "en",
+                            api_name="/classify_start")
+    assert "Training" in status
+    job = state.runner.current or state.runner.last
+    assert job.kind == "classify"
+    wait_end(state)
+
+    def finished():
+        out = client.predict("en", api_name="/classify_poll")
+        return out if "finished" in out[3] and "Test accuracy" in out[4] else None
+    loss, acc, stats, status, report, per_class, confusion, download, classifier = wait_for(finished, timeout=30)
+    assert figure_points(loss) > 0 and figure_points(acc) > 0
+    cm = figure(confusion)["data"][0]
+    assert cm["type"] == "heatmap" and sorted(cm["x"]) == ["ham", "spam"]
+    assert sum(map(sum, cm["text"])) == 8  # the test split: 20% of 36, stratified
+    assert {r[0] for r in per_class["data"]} == {"ham", "spam"}
+    assert download  # the checkpoint is offered
+    ckpt = load_model(job.model_path)
+    assert ckpt.task["labels"] == ["ham", "spam"]
+
+    label = client.predict(str(job.model_path), "win a free prize now", "en", api_name="/classify_message")
+    probs = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(probs) == {"ham", "spam"} and abs(sum(probs.values()) - 1) < 1e-4
+    assert label["label"] == max(probs, key=probs.get)
+
+
+def test_classify_bad_inputs_are_readable(client, app, base, tmp_path):
+    one_class = tmp_path / "one_class.csv"
+    one_class.write_text("label,text\n" + "\n".join(f"ham,message number {i}" for i in range(10)), encoding="utf-8")
+    client.predict(handle_file(str(one_class)), "en", api_name="/classify_upload")
+    md = client.predict("upload", "", "", False, "en", api_name="/classify_preview")[0]
+    assert "two classes" in md and "Traceback" not in md
+    with pytest.raises(Exception) as err:  # starting on it: the same message, as a page error
+        client.predict("upload", "", "", False, base, "head", 1, 8, 16, 0, 1, 0, 4, 5e-3, 2, 7, "en",
+                       api_name="/classify_start")
+    assert "two classes" in str(err.value) and "Traceback" not in str(err.value)
+    with pytest.raises(Exception) as err:  # a language model is not a classifier
+        client.predict(base, "hello", "en", api_name="/classify_message")
+    assert "not a classifier" in str(err.value)
+
+
+# ---- instruct -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    words = ["cat", "dog", "sun", "pen", "map", "cup", "box", "hat", "car", "bed", "fox", "owl"]
+    recs = [{"instruction": "Reverse the word.", "input": w, "output": w[::-1]} for w in words]
+    recs += [{"instruction": "Upper-case the word.", "input": w, "output": w.upper()} for w in words[:8]]
+    recs.append({"instruction": "No output here."})  # reported, not fatal
+    path = tmp_path_factory.mktemp("ins") / "tiny_tasks.json"
+    path.write_text(json.dumps(recs), encoding="utf-8")
+    return path
+
+
+def test_instruct_preview_train_answers_and_stream(client, app, base, records):
+    state = app[1]
+    state.runner.wait(120)  # one job at a time
+    assert client.predict(handle_file(str(records)), "en", api_name="/instruct_upload") == "upload"
+    md = client.predict("upload", "short", "en", api_name="/instruct_preview")
+    assert "**20** usable" in md and "1 skipped" in md and "no 'output'" in md
+    assert "### Instruction:\nReverse the word." in md and "tac<|endoftext|>" in md  # the template applied
+
+    status = client.predict("upload", base, "short", False, False, 8, 16, 0, 1, 0, 4, 1e-3, 2, 0, 10, 7, "en",
+                            api_name="/instruct_start")
+    assert "Training" in status
+    job = wait_end(state)
+    assert job.kind == "instruct"
+
+    def finished():
+        out = client.predict("en", api_name="/instruct_poll")
+        return out if "finished" in out[2] and "Exact match" in out[4] else None
+    loss, stats, status, samples, results, answers, download, model = wait_for(finished, timeout=30)
+    assert figure_points(loss) > 0
+    assert answers["data"] and len(answers["headers"]) == 5  # expected vs generated per held-out prompt
+    saved = json.loads(job.model_path.with_name(job.model_path.stem + ".test_responses.json").read_text())
+    assert [r[2] for r in answers["data"]] == [a["expected"] for a in saved]
+    assert load_model(job.model_path).task["type"] == "instruct"
+
+    # The response streams: several updates, each extending the last.
+    stream = client.submit(str(job.model_path), "Reverse the word.", "cat", 0, 12, "en",
+                           api_name="/instruct_respond")
+    updates = [u[0] for u in stream]
+    assert len(updates) >= 3 and all(b.startswith(a) for a, b in zip(updates, updates[1:]))
+    prompt = stream.outputs()[-1][1]
+    assert prompt.startswith("### Instruction:\nReverse the word.")  # the checkpoint's own template
+
+
+def test_instruct_bad_json_is_readable(client, tmp_path):
+    not_a_list = tmp_path / "object.json"
+    not_a_list.write_text(json.dumps({"name": "my tasks", "count": 2}), encoding="utf-8")
+    client.predict(handle_file(str(not_a_list)), "en", api_name="/instruct_upload")
+    md = client.predict("upload", "alpaca", "en", api_name="/instruct_preview")
+    assert "must be a list of records" in md and "Traceback" not in md
+    zh = client.predict("upload", "alpaca", "zh", api_name="/instruct_preview")
+    assert "⚠️" in zh
+    with pytest.raises(Exception) as err:
+        client.predict("", "Reverse the word.", "cat", 0, 5, "en", api_name="/instruct_respond")
+    assert "No instruction model chosen" in str(err.value)
