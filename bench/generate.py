@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 PROMPT = "The history of the printing press begins"
-CONFIGS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("transformers", "fp32"), ("transformers", "bf16")]
+CONFIGS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("pocketllm", "int8"),
+           ("transformers", "fp32"), ("transformers", "bf16")]
 
 
 def rss_kb() -> int:
@@ -47,7 +48,7 @@ def worker(args) -> dict:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": None}[args.dtype]
     from pocketllm import get_tokenizer
     prompt_ids = get_tokenizer().encode(PROMPT)
     if args.impl == "transformers":
@@ -57,7 +58,8 @@ def worker(args) -> dict:
     before = rss_kb()
     if args.impl == "pocketllm":
         from pocketllm import Sampling, generate_ids, load_model
-        model = load_model(Path(args.workdir) / "model.safetensors", dtype=dtype).model
+        from pocketllm.quantize import to_precision
+        model = to_precision(load_model(Path(args.workdir) / "model.safetensors").model, args.dtype)
 
         def run(n):
             return list(generate_ids(model, prompt_ids, n, Sampling(), stop_ids=()))
@@ -157,16 +159,17 @@ def main():
         print()
         for d in ("fp32", "bf16"):
             print(f"pocketllm/transformers {d}: {med[('pocketllm', d)] / med[('transformers', d)]:.2f}x")
-        best = max(("fp32", "bf16"), key=lambda d: med[("pocketllm", d)])
-        print(f"best pocketllm ({best}) / best transformers: {med[('pocketllm', best)] / best_hf:.2f}x "
-              f"(target 1.5x)")
+        for d in ("fp32", "bf16", "int8"):
+            print(f"pocketllm {d} / best transformers: {med[('pocketllm', d)] / best_hf:.2f}x (target 1.5x)")
 
     n = args.compare_tokens
-    print(f"\ngreedy bf16 vs fp32, first {n} tokens of the same prompt (random weights):")
-    for impl in dict.fromkeys(c[0] for c in configs):
-        a, b = results[(impl, "fp32")][0]["ids"], results[(impl, "bf16")][0]["ids"]
+    print(f"\ngreedy output vs the same side's fp32, first {n} tokens of the same prompt (random weights):")
+    for impl, d in configs:
+        if d == "fp32":
+            continue
+        a, b = results[(impl, "fp32")][0]["ids"], results[(impl, d)][0]["ids"]
         same = agreement(a, b)
-        print(f"  {impl:<12} {'match' if same == len(a) else 'differ'}: {same}/{len(a)} leading tokens agree")
+        print(f"  {impl:<12} {d}: {'match' if same == len(a) else 'differ'}, {same}/{len(a)} leading tokens agree")
     if args.only is None:
         a, b = results[("pocketllm", "fp32")][0]["ids"], results[("transformers", "fp32")][0]["ids"]
         print(f"  pocketllm fp32 vs transformers fp32: {agreement(a, b)}/{len(a)} leading tokens agree")

@@ -31,10 +31,16 @@ def parse_dtype(name: str | None):
     try:
         return DTYPES[name]
     except KeyError:
-        raise PocketLLMError(f"Unknown dtype {name!r}; use one of fp32, bf16, fp16.") from None
+        raise PocketLLMError(f"Unknown dtype {name!r}; use one of fp32, bf16, int8, fp16.") from None
 
 
 def open_model(args, device="cpu"):
-    """Load --model_path (with --config for the seed's .pth files)."""
+    """Load --model_path (with --config for the seed's .pth files) at --dtype (int8: quantized)."""
+    name = getattr(args, "dtype", None)
+    if name == "int8":
+        from ..quantize import to_precision
+        ckpt = load_model(args.model_path, config=getattr(args, "config", None), device=device)
+        to_precision(ckpt.model, "int8")
+        return ckpt
     return load_model(args.model_path, config=getattr(args, "config", None), device=device,
-                      dtype=parse_dtype(getattr(args, "dtype", None)))
+                      dtype=parse_dtype(name))

@@ -53,7 +53,7 @@ def _train(trainer, quiet: bool) -> dict:
     from ._progress import ctrl_c_stops, follow
     try:
         with ctrl_c_stops(trainer.stop_event):
-            end = follow(trainer.run(), quiet=quiet or not trainer.dist.is_main)
+            end = follow(trainer.run(), quiet=quiet, silent=not trainer.dist.is_main)
     finally:
         shutdown()
     return end

@@ -15,7 +15,9 @@ def register(sub):
     p.add_argument("--config", default=None,
                    help="model config (preset name or JSON); only needed for the seed's .pth files")
     p.add_argument("--prompt", default=None, help="text to continue; omit for an interactive loop")
-    p.add_argument("--dtype", default=None, help="fp32 (default) or bf16 (faster on recent CPUs)")
+    p.add_argument("--dtype", default=None,
+                   help="fp32 (default), bf16 (half the memory), or int8 (weight-only quantized: "
+                        "fastest on a CPU, output differs slightly)")
     add_sampling_args(p)
     p.set_defaults(run=run)
 

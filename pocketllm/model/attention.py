@@ -36,6 +36,7 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(emb_dim, emb_dim)
         self.drop_rate = drop_rate
         self.dropout = nn.Dropout(drop_rate)
+        self.qkv_int8 = None  # an int8 copy of q/k/v side by side (pocketllm.quantize), inference only
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape  # (batch, tokens, emb) -> (batch, heads, tokens, head_dim)
@@ -43,7 +44,9 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x, cache=None, layer: int = 0, need_weights: bool = False):
         b, t, d = x.shape
-        if cache is not None and not torch.is_grad_enabled():
+        if self.qkv_int8 is not None:  # set by pocketllm.quantize for int8 generation
+            q, k, v = self.qkv_int8(x).chunk(3, dim=-1)
+        elif cache is not None and not torch.is_grad_enabled():
             q, k, v = self.fused_qkv(x)  # generation: same numbers, one matmul instead of three
         else:
             q, k, v = self.W_query(x), self.W_key(x), self.W_value(x)
@@ -70,8 +73,6 @@ class MultiHeadAttention(nn.Module):
         out = self.out_proj(out)
         return (out, weights) if need_weights else out
 
-
-
     # ---- inference-only speed-up ------------------------------------------
     # Generating one token is bound by reading the weights and by per-operation
     # overhead, so during generation the three projections run as one matmul on
@@ -88,6 +89,7 @@ class MultiHeadAttention(nn.Module):
                 bias = torch.cat([p.bias for p in parts]) if parts[0].bias is not None else None
             self._fused, self._fused_key = (weight, bias), key
         return F.linear(x, *self._fused).chunk(3, dim=-1)
+
 
 def causal_mask(t: int, start: int, device) -> torch.Tensor:
     """True where query i (at position start+i) may attend key j (j <= start+i)."""

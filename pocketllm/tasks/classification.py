@@ -27,7 +27,7 @@ from ..errors import PocketLLMError
 from ..model import GPTModel
 from ..tokenizer import EOT_ID, get_tokenizer
 from ..training.trainer import Trainer, TrainSettings
-from .language_modeling import ROOT, default_run_dir, resolve_output
+from .language_modeling import ROOT, agreed_run_dir, resolve_output
 from .lora import apply_lora, count_trainable, merge_lora, save_adapters
 
 DEFAULT_TABLE = ROOT / "data" / "classify" / "spam.csv"
@@ -291,7 +291,7 @@ def load_base(base_model: str | None, config: str | None, purpose: str):
 def prepare_classification(settings: ClassifySettings, stop_event=None) -> Trainer:
     """Data, base model, head, what trains, run folder.  Returns the Trainer."""
     settings.train.validate()
-    run_dir = Path(settings.run_dir) if settings.run_dir else default_run_dir("classify")
+    run_dir, ranks = agreed_run_dir(settings.run_dir, "classify", settings.train.device)
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
     table = read_table(settings.data_path, settings.text_column, settings.label_column,
                        settings.delimiter, settings.header)
@@ -341,7 +341,8 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
                  "max_length": max_length, "truncated": truncated,
                  "splits": {k: len(v[1]) for k, v in splits.items()}},
         **trainable, "run_dir": str(run_dir)})
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    if ranks.is_main:
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     facts = {"task": "classify", "data": Path(settings.data_path).name, "labels": table.labels,
              "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
              "trainable": trainable["trainable"]}

@@ -24,7 +24,7 @@ from ..tokenizer import get_tokenizer
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import Trainer, TrainSettings
 from .classification import load_base
-from .language_modeling import ROOT, default_run_dir, resolve_output
+from .language_modeling import ROOT, agreed_run_dir, resolve_output
 from .lora import apply_lora, count_trainable, merge_lora, save_adapters
 
 DEFAULT_INSTRUCTIONS = ROOT / "data" / "instruct" / "tasks.json"
@@ -223,7 +223,7 @@ class InstructSettings:
 
 def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     settings.train.validate()
-    run_dir = Path(settings.run_dir) if settings.run_dir else default_run_dir("instruct")
+    run_dir, ranks = agreed_run_dir(settings.run_dir, "instruct", settings.train.device)
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
     data = load_instructions(settings.data_path)
     torch.manual_seed(settings.train.seed)
@@ -260,7 +260,8 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
                             "max_length": max_length, "truncated": sum(n - 1 > max_length for n in lengths),
                             "longest": max(lengths)},
                    "template_text": template.to_dict(), **extra, "run_dir": str(run_dir)})
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    if ranks.is_main:
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     facts = {"task": "instruct", "data": Path(settings.data_path).name,
              "base": settings.base_model or f"random init ({settings.config or 'cpu-small'})",
              "trainable": extra["trainable"], "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -156,6 +156,14 @@ def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=Non
     return path
 
 
+def agreed_run_dir(run_dir, kind: str, device_name: str):
+    """The run folder, the same on every torchrun process (rank 0 picks a new one)."""
+    ranks = init_from_env(pick_device(device_name))
+    if run_dir:
+        return Path(run_dir), ranks
+    return Path(ranks.share(str(default_run_dir(kind)))), ranks
+
+
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     """Everything before the first step: data, model, run folder.  Returns the Trainer."""
     settings.train.validate()
