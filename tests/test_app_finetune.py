@@ -96,6 +96,10 @@ def test_classify_preview_train_report_and_classify(client, app, base, spam_csv)
     ckpt = load_model(job.model_path)
     assert ckpt.task["labels"] == ["ham", "spam"]
 
+    # A second browser tab (a new session) sees the same run: the page reads the run folder.
+    other = Client(app[0], verbose=False).predict("zh", api_name="/classify_poll")
+    assert job.name in other[3] and "测试准确率" in other[4]
+
     label = client.predict(str(job.model_path), "win a free prize now", "en", api_name="/classify_message")
     probs = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(probs) == {"ham", "spam"} and abs(sum(probs.values()) - 1) < 1e-4
@@ -174,3 +178,19 @@ def test_instruct_bad_json_is_readable(client, tmp_path):
     with pytest.raises(Exception) as err:
         client.predict("", "Reverse the word.", "cat", 0, 5, "en", api_name="/instruct_respond")
     assert "No instruction model chosen" in str(err.value)
+
+
+def test_one_job_at_a_time_names_the_running_one_and_stops(client, app, base):
+    state = app[1]
+    state.runner.wait(120)
+    client.predict("bundled", "short", "en", api_name="/instruct_preview")
+    status = client.predict("bundled", base, "short", False, False, 8, 16, 32, 100, 100000, 2, 1e-3, 0, 0, 0, 7,
+                            "en", api_name="/instruct_start")
+    job = state.runner.current
+    assert job is not None and job.name in status
+    busy = client.predict("bundled", "", "", False, base, "head", 1, 8, 16, 0, 1, 0, 4, 5e-3, 2, 7, "zh",
+                          api_name="/classify_start")
+    assert job.name in busy and "停止" in busy  # names the running job, in the page's language, offers Stop
+    assert "Stopping" in client.predict("en", api_name="/classify_stop")
+    state.runner.wait(60)
+    assert job.status == "stopped" and load_model(job.model_path).task["type"] == "instruct"

@@ -170,3 +170,39 @@ def parameter_map_figure(pm, lang="en") -> go.Figure:
     title = t(lang, "plots.params_title", total=f"{pm.total_parameters:,}",
               mb=f"{pm.total_bytes / 2**20:.1f}", gflops=f"{pm.flops_per_token / 1e9:.3f}")
     return _layout(fig, title, height=340)
+
+
+# ---- finetuning (classify tab) -------------------------------------------------------
+
+def class_balance_figure(before: dict, after: dict | None = None, lang="en") -> go.Figure:
+    """Examples per class in the file (and after balancing, when asked)."""
+    if not before:
+        return empty_figure(t(lang, "plots.no_points"), height=240)
+    names = list(before)
+    fig = go.Figure(go.Bar(x=names, y=[before[n] for n in names], name=t(lang, "classify.plot_before"),
+                           marker=dict(color=BLUE), text=[before[n] for n in names], textposition="outside",
+                           cliponaxis=False))
+    if after:
+        fig.add_trace(go.Bar(x=names, y=[after.get(n, 0) for n in names], name=t(lang, "classify.plot_after"),
+                             marker=dict(color=ORANGE), text=[after.get(n, 0) for n in names],
+                             textposition="outside", cliponaxis=False))
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(title=t(lang, "classify.plot_examples"), range=[0, 1.2 * max(before.values())])
+    return _layout(fig, t(lang, "classify.plot_balance"), height=260, barmode="group")
+
+
+def confusion_figure(report: dict | None, lang="en") -> go.Figure:
+    """The confusion matrix of a classification report (rows: true label, columns: predicted)."""
+    cm = (report or {}).get("confusion_matrix")
+    if not cm:
+        return empty_figure(t(lang, "classify.no_results").strip("_"), height=300)
+    labels, matrix = cm["labels"], cm["rows_true_cols_predicted"]
+    totals = [max(1, sum(row)) for row in matrix]
+    share = [[v / total for v in row] for row, total in zip(matrix, totals)]  # colour: share of the true class
+    fig = go.Figure(go.Heatmap(z=share, x=labels, y=labels, text=matrix, texttemplate="%{text}",
+                               textfont=dict(family=FONT, size=14), colorscale="Blues", zmin=0, zmax=1,
+                               showscale=False,
+                               hovertemplate="%{y} → %{x}: %{text} (%{z:.0%})<extra></extra>"))
+    fig.update_xaxes(type="category", title=t(lang, "classify.plot_predicted"), side="bottom")
+    fig.update_yaxes(type="category", title=t(lang, "classify.plot_true"), autorange="reversed")
+    return _layout(fig, t(lang, "classify.plot_confusion"), height=min(520, 200 + 40 * len(labels)))
