@@ -14,7 +14,7 @@ from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_che
 from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
 from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run
-from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, ClassifySettings, InstructSettings, PretrainSettings,
+from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
                     prepare_instruction, prepare_pretraining, respond, save_adapters, template_of)
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
@@ -31,7 +31,7 @@ __all__ = [
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
-    "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA", "DEFAULT_CHECKPOINTS", "default_run_dir",
+    "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
     "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "read_events",
     "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",

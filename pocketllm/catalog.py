@@ -1,6 +1,7 @@
 """The checkpoints folder as a catalog: list, rename, delete — never outside the folder."""
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from .checkpoint import read_header
 from .config import ModelConfig
 from .errors import PocketLLMError
+from .jobs import write_json_atomic
 
 
 def _inside(root: Path, path: Path) -> Path:
@@ -58,9 +60,21 @@ def list_checkpoints(root) -> list[dict]:
     return sorted(rows, key=lambda r: r["mtime"], reverse=True)
 
 
-def rename_checkpoint(root, path, new_name: str) -> Path:
-    root = Path(root)
+def _checkpoint_in(root: Path, path, protect=None) -> Path:
+    """A PocketLLM checkpoint inside `root` that is not the running job's file."""
     path = _inside(root, path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        raise PocketLLMError(f"{path.name} is not a checkpoint (.safetensors) in {root}.")
+    read_header(path)  # raises a clear error for anything that is not ours
+    if protect is not None and Path(protect).resolve() == path:
+        raise PocketLLMError(f"{path.name} belongs to the training job that is running; stop it first.")
+    return path
+
+
+def rename_checkpoint(root, path, new_name: str, protect=None) -> Path:
+    """Rename a checkpoint in place; its run folder's run.json follows the new name."""
+    root = Path(root)
+    path = _checkpoint_in(root, path, protect)
     new_name = new_name.strip()
     if not new_name or "/" in new_name or "\\" in new_name or new_name.startswith("."):
         raise PocketLLMError("A new name must be a plain file name, without / or a leading dot.")
@@ -70,14 +84,18 @@ def rename_checkpoint(root, path, new_name: str) -> Path:
     if target.exists():
         raise PocketLLMError(f"{target.name} already exists; pick another name.")
     path.rename(target)
+    run_json = path.parent / "run.json"
+    if run_json.is_file():  # keep the run's download and resume pointing at the file
+        record = json.loads(run_json.read_text(encoding="utf-8"))
+        if record.get("model_path") and Path(record["model_path"]).resolve() == path:
+            record["model_path"] = str(target)
+            write_json_atomic(run_json, record)
     return target
 
 
-def delete_checkpoint(root, path) -> None:
+def delete_checkpoint(root, path, protect=None) -> None:
     """Delete one checkpoint file (its run folder's other files stay)."""
-    path = _inside(Path(root), path)
-    if not path.is_file():
-        raise PocketLLMError(f"{path.name} does not exist.")
+    path = _checkpoint_in(Path(root), path, protect)
     path.unlink()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint import Checkpoint, load_model
+from .checkpoint import Checkpoint, _hf_folder_heads, load_model
 from .errors import PocketLLMError
 from .model import GPTModel
 
@@ -168,13 +168,7 @@ def download(name: str, cache_dir=None) -> Path:
 def import_gpt2(name_or_path: str, *, device="cpu", dtype=None, cache_dir=None) -> Checkpoint:
     """Load OpenAI GPT-2 weights (any size; the shape is read from the tensors)."""
     path = resolve_source(name_or_path, cache_dir)
-    num_heads = None
-    config_json = path.parent / "config.json"
-    if config_json.is_file():  # a Hugging Face folder says its head count
-        try:
-            num_heads = json.loads(config_json.read_text()).get("n_head")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass
+    num_heads = _hf_folder_heads(path)  # a Hugging Face folder says its head count
     ckpt = load_model(path, device=device, dtype=dtype, num_heads=num_heads)
     if ckpt.source != "huggingface-gpt2":
         raise PocketLLMError(f"{path.name} is not a Hugging Face GPT-2 file (it is {ckpt.source}).")

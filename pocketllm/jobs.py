@@ -20,6 +20,22 @@ from .training.events import END_KINDS, read_events
 from .training.trainer import Trainer
 
 
+def write_json_atomic(path, data) -> None:
+    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class JobBusy(PocketLLMError):
     """Another job is running; the message names it."""
 
@@ -125,14 +141,13 @@ class RunView:
 
     @property
     def results(self) -> dict:
-        path = self.run_dir / "results.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return _read_json(self.run_dir / "results.json")
 
 
 def read_run(run_dir, runner: JobRunner | None = None) -> RunView:
     run_dir = Path(run_dir)
     settings_path = run_dir / "run.json"
-    settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.is_file() else {}
+    settings = _read_json(settings_path)
     events = read_events(run_dir / "events.jsonl")
     # A resumed run appends to the same file: only the latest attempt counts for the status.
     last_start = max((i for i, e in enumerate(events) if e["kind"] == "started"), default=None)

@@ -191,3 +191,13 @@ def test_cli_instruct_train_then_instruct(tmp_path, tiny_json, capsys, monkeypat
                  "--temperature", "0.8", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "任务指令: 任务输入: 模型: " in out and out.count("任务指令:") == 2
+
+
+def test_a_template_with_stray_fields_is_refused_with_a_clear_message():
+    from pocketllm.data.instructions import PromptTemplate
+    good = {"name": "x", "head": "Q: {instruction}", "input": " ({input})", "response": "\nA: "}
+    assert PromptTemplate.from_dict(good).head == "Q: {instruction}"
+    for bad in ({**good, "head": "Q: {instruction} {__class__}"}, {**good, "response": "A: {0}"},
+                {**good, "input": "{input"}):
+        with pytest.raises(PocketLLMError, match="Damaged prompt template"):
+            PromptTemplate.from_dict(bad)

@@ -61,6 +61,15 @@ def test_resume_continues_a_run_whose_checkpoint_lies_outside_its_run_folder(fil
     assert read_header(files / "out.safetensors")["facts"]["steps"] == 5
 
 
+def test_resume_with_no_steps_left_says_so_and_writes_nothing(files, capsys):
+    assert main(args(files)) == 0
+    before = (files / "run" / "events.jsonl").read_bytes()
+    resume = ["pretrain", "--resume", str(files / "out.safetensors"), "--max_steps", "3", "--quiet"]
+    assert main(resume) == 2
+    assert "already at step 3 of 3" in capsys.readouterr().err
+    assert (files / "run" / "events.jsonl").read_bytes() == before  # the finished run stays finished
+
+
 def test_existing_model_path_is_not_overwritten_unless_asked(files, capsys):
     target = files / "out.safetensors"
     target.write_bytes(b"precious")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +61,20 @@ class PromptTemplate:
         if isinstance(data, str):
             return get_template(data)
         try:
-            return cls(str(data.get("name", "custom")), data["head"], data["input"], data["response"])
+            template = cls(str(data.get("name", "custom")), data["head"], data["input"], data["response"])
         except (KeyError, AttributeError, TypeError):
             raise PocketLLMError(f"Damaged prompt template in the checkpoint: {data!r}.") from None
+        # The parts are filled with str.format: they may name exactly these fields, nothing else.
+        for part, allowed in ((template.head, {"instruction"}), (template.input, {"input"}),
+                              (template.response, set())):
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(part) if f is not None}
+            except (ValueError, TypeError):
+                fields = {"?"}
+            if not fields <= allowed:
+                raise PocketLLMError(f"Damaged prompt template in the checkpoint: {part!r} may only use "
+                                     f"{', '.join('{' + a + '}' for a in allowed) or 'no {fields}'}.")
+        return template
 
 
 TEMPLATES = {

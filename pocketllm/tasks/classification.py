@@ -24,6 +24,7 @@ from ..checkpoint import load_model
 from ..config import ModelConfig
 from ..data.tables import read_table, stratified_split, undersample
 from ..errors import PocketLLMError
+from ..jobs import write_json_atomic
 from ..model import GPTModel
 from ..tokenizer import EOT_ID, get_tokenizer
 from ..training.trainer import Trainer, TrainSettings
@@ -342,7 +343,7 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
                  "splits": {k: len(v[1]) for k, v in splits.items()}},
         **trainable, "run_dir": str(run_dir)})
     if ranks.is_main:
-        (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+        write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "classify", "data": Path(settings.data_path).name, "labels": table.labels,
              "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
              "trainable": trainable["trainable"]}

@@ -18,6 +18,7 @@ import torch
 from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collate, encode_record,
                                  get_template, load_instructions, split_records)
 from ..errors import PocketLLMError
+from ..jobs import write_json_atomic
 from ..generation import Sampling, generate, stream
 from ..model import GPTModel
 from ..tokenizer import get_tokenizer
@@ -261,7 +262,7 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
                             "longest": max(lengths)},
                    "template_text": template.to_dict(), **extra, "run_dir": str(run_dir)})
     if ranks.is_main:
-        (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+        write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "instruct", "data": Path(settings.data_path).name,
              "base": settings.base_model or f"random init ({settings.config or 'cpu-small'})",
              "trainable": extra["trainable"], "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

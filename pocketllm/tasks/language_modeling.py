@@ -14,6 +14,7 @@ from ..checkpoint import LANGUAGE_MODEL, load_model
 from ..config import ModelConfig
 from ..data.corpus import Corpus, load_corpus
 from ..errors import PocketLLMError
+from ..jobs import write_json_atomic
 from ..generation import Sampling, generate
 from ..model import GPTModel
 from ..training.distributed import init_from_env
@@ -176,14 +177,21 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
             settings.model_path = settings.resume  # continue in the same file
         saved = run_dir / "run.json"
         if saved.is_file():  # continue with the run's own data and schedule
-            old = json.loads(saved.read_text(encoding="utf-8"))
+            try:
+                old = json.loads(saved.read_text(encoding="utf-8"))
+            except ValueError:
+                raise PocketLLMError(f"{saved} is damaged; cannot resume that run.") from None
             settings.data_path = old.get("data_path", settings.data_path)
             settings.stride = old.get("stride", settings.stride)
             settings.val_fraction = old.get("val_fraction", settings.val_fraction)
             settings.sample_prompt = old.get("sample_prompt", settings.sample_prompt)
-            settings.train = TrainSettings.from_dict({**old.get("train", {}),
-                                                      "max_steps": settings.train.max_steps
-                                                      or old.get("train", {}).get("max_steps")})
+            # The run's schedule and batches stay; where it runs (device, precision,
+            # threads) and how long it goes on are this invocation's choice.
+            now = settings.train
+            settings.train = TrainSettings.from_dict({
+                **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
+                "device": now.device, "dtype": now.dtype, "compile": now.compile,
+                **({"threads": now.threads} if hasattr(now, "threads") else {})})
         model, config = ckpt.model, ckpt.config
         if ckpt.task_type != "language_model":
             raise PocketLLMError(f"{settings.resume} is a {ckpt.task_type}, not a language model.")
@@ -228,7 +236,7 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
                    "corpus": corpus.summary(), "run_dir": str(run_dir)})
     if ranks.is_main:
-        (run_dir / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+        write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "pretrain", "data": Path(settings.data_path).name}
     return Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
                    resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts)

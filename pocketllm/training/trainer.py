@@ -140,6 +140,8 @@ class Trainer:
         self.epoch = 0
         self.best_val = None
         self.last = {}
+        if self.resume_from is not None:
+            self._check_steps_left()
 
     # ---- plan ---------------------------------------------------------------
     @property
@@ -337,6 +339,21 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(self.run_dir / STATE_FILE)
         yield self._emit(ev.CheckpointSaved(time.time(), self.step, self.tokens_seen, str(self.model_path)))
+
+    def _state_path(self) -> Path:
+        path = self.resume_from
+        return path if path.name == STATE_FILE else path.parent / STATE_FILE
+
+    def _check_steps_left(self):
+        """Refuse before anything is written when the resumed run has no steps left."""
+        path = self._state_path()
+        if not path.is_file():
+            return  # _load_state explains
+        done = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+        total = self.total_steps()
+        if done >= total:
+            raise PocketLLMError(f"This run is already at step {done} of {total}; to continue it, pass a "
+                                 f"larger --max_steps (or more --epochs).")
 
     def _load_state(self, optimizer):
         """Restore optimizer, schedule position, data position and random state."""
