@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -43,16 +44,20 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from ui.app import build_app, launch_options, prepare_queue
 
-    demo = prepare_queue(build_app(args.checkpoints, lang=args.lang, temp_dir=app_temp / "files"))
-    port = free_port(args.host, args.port)
-    shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
-    print(f"PocketLLM: open http://{shown}:{port} in your browser "
-          f"(checkpoints: {demo.pocketllm_state.checkpoints}).", flush=True)
     try:
-        demo.launch(server_name=args.host, server_port=port, share=args.share, inbrowser=False, quiet=True,
-                    **launch_options(demo.pocketllm_state))
+        demo = prepare_queue(build_app(args.checkpoints, lang=args.lang, temp_dir=app_temp / "files",
+                                       host=args.host, share=args.share))
+        port = free_port(args.host, args.port)
+        shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+        print(f"PocketLLM: open http://{shown}:{port} in your browser "
+              f"(checkpoints: {demo.pocketllm_state.checkpoints}).", flush=True)
+        try:
+            demo.launch(server_name=args.host, server_port=port, share=args.share, inbrowser=False, quiet=True,
+                        **launch_options(demo.pocketllm_state))
+        finally:
+            demo.pocketllm_state.cleanup()
     finally:
-        demo.pocketllm_state.cleanup()
+        shutil.rmtree(app_temp, ignore_errors=True)  # uploads (gradio/) and exports (files/)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ def test_generation_streams(client, app):
     if not models:
         pytest.skip("needs the run of the tests above")
     path = models[0]["path"]
+    client.predict(None, api_name="/generate_models")  # the picker takes only what it lists
     job = client.submit(path, "The", 1.0, 0, 1.0, 25, 1, "en", api_name="/generate")
     outputs = []
     for out in job:
@@ -111,6 +112,7 @@ def test_look_inside_follows_the_sliders(client, app):
     if not models:
         pytest.skip("needs the run of the tests above")
     path = models[0]["path"]
+    client.predict(None, api_name="/generate_models")
     out = client.predict(path, "the quick brown fox", 1.0, 0, 1.0, 1, 0, "en", api_name="/look_inside")
     strip, note, next_plot, params_plot, layer, head, attn, lens = out
     assert "pl-tok" in strip and "fox" in strip
@@ -186,3 +188,28 @@ def test_language_switch_relabels_and_translates_messages(client):
 def test_every_string_has_both_languages():
     from ui.i18n import missing_translations
     assert missing_translations() == {"zh": [], "en": []}
+
+
+def test_look_inside_reads_the_prompts_end_and_caches_attention(tmp_path):
+    """Attention and logit lens read at most the prompt's last 64 tokens (whole characters);
+    the maps are kept per (model file, prompt) so the block/head pickers only re-slice."""
+    from pocketllm import get_tokenizer
+    from ui.tabs.generate import INSIDE_TOKENS, AttentionCache, prompt_tail
+    tok = get_tokenizer()
+    for prompt in ("short prompt", "学而时习之，不亦说乎。" * 20, "🙂 and text " * 40):
+        tail, cut = prompt_tail(prompt)
+        n = len(tok.encode(prompt))
+        assert prompt.endswith(tail) and len(tok.encode(tail)) <= INSIDE_TOKENS
+        assert (cut == 0) == (n <= INSIDE_TOKENS) and "\ufffd" not in tail
+        assert cut == n - len(tok.encode(tail))
+
+    cache, calls = AttentionCache(size=2), []
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"v1")
+    compute = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert cache.get(model, "p", compute) == cache.get(model, "p", compute) == 1  # a picker change: no rerun
+    cache.get(model, "other prompt", compute)
+    assert len(calls) == 2
+    import os
+    os.utime(model, ns=(1, 1))  # the file replaced: computed again
+    assert cache.get(model, "p", compute) == 3

@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from .i18n import LANGS, Page, normalize, t
-from .state import MAX_UPLOAD, AppState
+from .state import MAX_UPLOAD, AppState, is_loopback
 
 log = logging.getLogger("pocketllm.ui")
 
@@ -62,9 +62,12 @@ def _module(name: str):
         return None
 
 
-def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None) -> gr.Blocks:
-    """The whole page.  `lang` forces the language ("en"/"zh"); None follows the browser."""
-    state = AppState(checkpoints, temp_dir)
+def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None, host="127.0.0.1",
+              share=False) -> gr.Blocks:
+    """The whole page.  `lang` forces the language ("en"/"zh"); None follows the browser.
+    `host` and `share` are how it will be launched: files on the server may be named by
+    path in the page only when it listens on this computer alone."""
+    state = AppState(checkpoints, temp_dir, local_paths=is_loopback(host) and not share)
     forced = normalize(lang) if lang else None
     page = Page(lang=forced or "en")
     L = page.text
@@ -103,12 +106,15 @@ def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None)
 
 def _hide_unnamed_endpoints(demo: gr.Blocks):
     """Events given an `api_name` are the app's API (gradio_client, tests); the rest
-    (relabelling, previews on every keystroke, ...) stay callable but unlisted."""
+    (relabelling, previews on every keystroke, ...) are made private: unlisted, and not
+    callable by name from gradio_client.  The page itself still calls them (by index),
+    and so could anyone who speaks the page's protocol: Gradio does not refuse those
+    calls, so every handler checks what it is given (`AppState.checkpoint`)."""
     for fn in demo.fns.values():
         auto = re.sub(r"[^a-zA-Z0-9_]", "", fn.name or "") or "unnamed"
         if fn.api_name and re.fullmatch(re.escape(auto) + r"(_\d+)?", fn.api_name) \
                 and fn.api_visibility == "public":
-            fn.api_visibility = "undocumented"
+            fn.api_visibility = "private"
 
 
 def launch_options(state: AppState) -> dict:

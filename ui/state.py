@@ -11,11 +11,21 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from pocketllm import load_model
+from pocketllm import PocketLLMError, load_model, read_header
 from pocketllm import list_checkpoints
 from pocketllm import JobRunner, list_runs, read_run
 
-MAX_UPLOAD = "200mb"  # launch(max_file_size=...); said in the page by "common.upload_limit"
+from .i18n import t
+
+# launch(max_file_size=...): GPT-2 355M's pytorch_model.bin is 1.4 GB; said in the page
+# ("common.footer", "weights.upload_file"); bigger files are given as a local path.
+MAX_UPLOAD = "2gb"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host) -> bool:
+    host = str(host or "").strip().lower()
+    return host in LOOPBACK or host.startswith("127.")
 
 
 class ModelCache:
@@ -27,9 +37,12 @@ class ModelCache:
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path):
+    def get(self, path, lang="en"):
         path = Path(path).resolve()
-        key = (str(path), path.stat().st_mtime_ns)
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except FileNotFoundError:  # deleted or renamed in another browser tab
+            raise PocketLLMError(t(lang, "common.gone", name=path.name)) from None
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -52,13 +65,17 @@ class ModelCache:
 
 
 class AppState:
-    def __init__(self, checkpoints, temp_dir=None):
+    """`local_paths`: whether the page may name files on the server by path (GPT-2
+    import): only when the app listens on this computer alone and has no share link."""
+
+    def __init__(self, checkpoints, temp_dir=None, local_paths=True):
         self.checkpoints = Path(checkpoints).resolve()
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.temp = Path(temp_dir or tempfile.mkdtemp(prefix="pocketllm-app-")).resolve()
         self.temp.mkdir(parents=True, exist_ok=True)
         self.runner = JobRunner()
         self.models = ModelCache(2)
+        self.local_paths = local_paths
 
     # ---- folders ---------------------------------------------------------------
     @property
@@ -77,12 +94,51 @@ class AppState:
         path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.temp))
         return path
 
-    def inside(self, path) -> Path:
-        """`path` resolved, if it lies in the checkpoints folder (else ValueError)."""
-        path = Path(path).resolve()
+    def inside(self, path, lang="en") -> Path:
+        """`path` resolved, if it lies in the checkpoints folder (else PocketLLMError)."""
+        try:
+            path = Path(path).resolve()
+        except (TypeError, ValueError, OSError):  # not a path at all (e.g. a NUL byte)
+            raise PocketLLMError(t(lang, "common.outside", name=str(path)[:80])) from None
         if path != self.checkpoints and self.checkpoints not in path.parents:
-            raise ValueError(f"{path} is outside {self.checkpoints}")
+            raise PocketLLMError(t(lang, "common.outside", name=path.name))
         return path
+
+    def checkpoint(self, path, lang="en") -> Path:
+        """`path` resolved, if it is an existing PocketLLM checkpoint (.safetensors) in the
+        checkpoints folder.  Every path that comes from the page goes through here (or
+        `download`): a handler may be called with any string, not only the listed ones."""
+        if not path or not isinstance(path, (str, Path)):
+            raise PocketLLMError(t(lang, "common.pick_checkpoint"))
+        path = self.inside(path, lang)
+        if path.suffix != ".safetensors":
+            raise PocketLLMError(t(lang, "common.not_checkpoint", name=path.name))
+        if not path.is_file():
+            raise PocketLLMError(t(lang, "common.gone", name=path.name))
+        try:
+            read_header(path)
+        except PocketLLMError:
+            raise PocketLLMError(t(lang, "common.not_checkpoint", name=path.name)) from None
+        return path
+
+    def download(self, path, lang="en") -> Path:
+        """A file the page may hand out: a checkpoint of the folder or a file the app wrote
+        in its own temp folder (exports)."""
+        try:
+            resolved = Path(path).resolve() if isinstance(path, (str, Path)) and path else None
+        except (ValueError, OSError):
+            resolved = None
+        if resolved is not None and self.temp in resolved.parents and resolved.is_file():
+            return resolved
+        return self.checkpoint(path, lang)
+
+    def load(self, path, lang="en"):
+        """The checkpoint at `path` (checked as `checkpoint` does), loaded and cached."""
+        return self.models.get(self.checkpoint(path, lang), lang)
+
+    def running_checkpoint(self) -> Path | None:
+        job = self.runner.current
+        return Path(job.model_path).resolve() if job is not None and job.model_path else None
 
     # ---- runs and checkpoints -----------------------------------------------
     def checkpoints_table(self) -> list[dict]:

@@ -36,6 +36,8 @@ EN = {
     "generate.mean_heads": "mean of all heads",
     "generate.head_n": "head {n}",
     "generate.inside_dropped": "The first {dropped} tokens are beyond the context and not seen (shown faded).",
+    "generate.inside_tail": "Attention and the logit lens show the prompt's last {n} tokens ({cut} earlier tokens "
+                            "left out, to stay quick and readable); the next-token candidates read the whole prompt.",
 }
 ZH = {
     "generate.intro": "选一个模型，写下文本的开头，让模型续写。滑块决定它如何挑选每一个下一个词元。",
@@ -73,4 +75,6 @@ ZH = {
     "generate.mean_heads": "所有头的平均",
     "generate.head_n": "第 {n} 个头",
     "generate.inside_dropped": "开头的 {dropped} 个词元超出了上下文，模型看不到（显示为淡色）。",
+    "generate.inside_tail": "注意力图和 logit lens 只显示提示词的最后 {n} 个词元（前面的 {cut} 个略去，以保持快速、易读）；"
+                            "下一个词元的候选读的是完整的提示词。",
 }

@@ -9,6 +9,9 @@ EN = {
     "pretrain.upload": "Upload a UTF-8 .txt file (up to 200 MB)",
     "pretrain.preview_need_upload": "Upload a .txt file to see its preview.",
     "pretrain.bad_context": "The context length must be at least 2 tokens.",
+    "pretrain.context_too_long": "The {preset} preset reads at most {max} tokens, so a context of {context} does not "
+                                 "fit: lower the context length to {max} or less, or pick “custom” to build a "
+                                 "longer model.",
     "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens. With a context of {context}: "
                         "{train} training windows, {val} validation windows.",
     "pretrain.preview_problem": "⚠️ {message}",
@@ -64,6 +67,8 @@ ZH = {
     "pretrain.upload": "上传 UTF-8 编码的 .txt 文件（不超过 200 MB）",
     "pretrain.preview_need_upload": "上传一个 .txt 文件即可预览。",
     "pretrain.bad_context": "上下文长度至少为 2 个词元。",
+    "pretrain.context_too_long": "预设 {preset} 最多读 {max} 个词元，上下文 {context} 放不下：请把上下文长度调到 {max} "
+                                 "或更小，或选择“自定义”来构建更长上下文的模型。",
     "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元。上下文为 {context} 时："
                         "{train} 个训练窗口，{val} 个验证窗口。",
     "pretrain.preview_problem": "⚠️ {message}",

@@ -22,17 +22,25 @@ EN = {
     "weights.renamed": "Renamed to **{name}**.",
     "weights.deleted": "Deleted **{name}**.",
     "weights.in_use": "This checkpoint belongs to the running job {name}; stop it first.",
+    "weights.not_renamed": "Give a new name first.",
+    "weights.bad_name": "“{name}” is not a plain file name: a new name has no folder (/ \\ ..) and no leading dot.",
     "weights.exported": "Exported **{name}** — download it below.",
     "weights.import_head": "### Import OpenAI GPT-2 weights",
-    "weights.import_file": "pytorch_model.bin or model.safetensors (Hugging Face GPT-2)",
-    "weights.import_source": "…or a local path, or a name to download when online (gpt2, gpt2-medium, …)",
+    "weights.import_file": "pytorch_model.bin or model.safetensors (Hugging Face GPT-2, up to 2 GB)",
+    "weights.import_source": "…or a name to download when online (gpt2, gpt2-medium, …), or a path on this "
+                             "computer — for files over 2 GB (gpt2-large, gpt2-xl); paths work only when "
+                             "the app listens on 127.0.0.1 (the default)",
+    "weights.no_local_paths": "This app is reachable from other computers (or by a share link), so it does not "
+                              "read files by path. Upload the weights file (up to 2 GB) or give a model name; "
+                              "for bigger files start the app with the default --host 127.0.0.1 on the "
+                              "computer that has the file.",
     "weights.import_name": "Save as",
     "weights.import": "Import",
     "weights.import_need": "Upload a GPT-2 weights file, or give a path or a name.",
     "weights.imported": "Imported {params} parameters → **{name}**.",
     "weights.exists": "{name} already exists; choose another name.",
     "weights.upload_head": "### Upload a PocketLLM checkpoint",
-    "weights.upload_file": "A .safetensors checkpoint saved by PocketLLM (up to 200 MB)",
+    "weights.upload_file": "A .safetensors checkpoint saved by PocketLLM (up to 2 GB)",
     "weights.uploaded": "Added **{name}** ({task}).",
 }
 ZH = {
@@ -58,16 +66,22 @@ ZH = {
     "weights.renamed": "已重命名为 **{name}**。",
     "weights.deleted": "已删除 **{name}**。",
     "weights.in_use": "这个检查点属于正在运行的任务 {name}，请先停止它。",
+    "weights.not_renamed": "请先填写新名称。",
+    "weights.bad_name": "“{name}”不是一个简单的文件名：新名称不能带文件夹（/ \\ ..），也不能以点开头。",
     "weights.exported": "已导出 **{name}** —— 在下方下载。",
     "weights.import_head": "### 导入 OpenAI GPT-2 权重",
-    "weights.import_file": "pytorch_model.bin 或 model.safetensors（Hugging Face GPT-2）",
-    "weights.import_source": "……或本地路径，或联网时可下载的名称（gpt2、gpt2-medium……）",
+    "weights.import_file": "pytorch_model.bin 或 model.safetensors（Hugging Face GPT-2，不超过 2 GB）",
+    "weights.import_source": "……或联网时可下载的名称（gpt2、gpt2-medium……），或本机上的路径——超过 2 GB 的文件"
+                             "（gpt2-large、gpt2-xl）请用路径；只有应用监听 127.0.0.1（默认）时才能用路径",
+    "weights.no_local_paths": "这个应用可以被其他电脑访问（或开了分享链接），所以不按路径读取文件。请上传权重文件"
+                              "（不超过 2 GB）或填写模型名称；更大的文件请在存放它的电脑上用默认的 --host 127.0.0.1 "
+                              "启动应用。",
     "weights.import_name": "保存为",
     "weights.import": "导入",
     "weights.import_need": "请上传 GPT-2 权重文件，或填写路径或名称。",
     "weights.imported": "已导入 {params} 个参数 → **{name}**。",
     "weights.exists": "{name} 已存在，请换一个名称。",
     "weights.upload_head": "### 上传 PocketLLM 检查点",
-    "weights.upload_file": "PocketLLM 保存的 .safetensors 检查点（不超过 200 MB）",
+    "weights.upload_file": "PocketLLM 保存的 .safetensors 检查点（不超过 2 GB）",
     "weights.uploaded": "已添加 **{name}**（{task}）。",
 }

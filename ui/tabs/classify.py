@@ -6,130 +6,24 @@ from __future__ import annotations
 
 import csv
 import io
-import shlex
-import shutil
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (ClassifySettings, JobBusy, ModelConfig, PocketLLMError, TrainSettings, classify,
-                       default_run_dir, file_sha256, list_presets, prepare_classification, read_header,
-                       read_table)
-from pocketllm.tasks.classification import DEFAULT_TABLE
+from pocketllm import (DEFAULT_TABLE, ClassifySettings, PocketLLMError, TrainSettings, classify, default_run_dir,
+                       prepare_classification, read_table)
 
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
+from ..runs import (base_choices, base_facts, base_model, clock, default_base, ended_model, follow, keep_upload,
+                    launch, number, shell_lines, split_base, status_line, stop_job, tick_signature)
 
 KIND = "classify"
-FRESH = "fresh:"          # base-model value prefix: a random-init model of a preset
-BASE_TASKS = ("language_model", "instruct")
 TRAINABLE = ["head", "last", "all", "lora"]
 PREVIEW_ROWS = 6
 TEXT_PREVIEW = 120
-
-
-# ---- choices shared with the instruct tab -------------------------------------------
-def base_choices(state, lang, tasks=BASE_TASKS) -> list[tuple[str, str]]:
-    """Checkpoints of `tasks` (newest first), then a fresh model of every preset."""
-    rows = [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.checkpoints_table() if r["task"] in tasks]
-    return rows + [(t(lang, "classify.fresh", preset=p), FRESH + p) for p in list_presets()]
-
-
-def default_base(choices: list[tuple[str, str]], current=None) -> str | None:
-    values = [v for _, v in choices]
-    if current in values:
-        return current
-    if values and not values[0].startswith(FRESH):
-        return values[0]  # the newest trained model: finetuning a pretrained base works best
-    return FRESH + "cpu-tiny" if FRESH + "cpu-tiny" in values else (values[0] if values else None)
-
-
-def split_base(value) -> tuple[str | None, str | None]:
-    """(base_model path, config preset) for the settings."""
-    if not value:
-        raise PocketLLMError("No base model chosen: pick a checkpoint or a fresh model.")
-    if value.startswith(FRESH):
-        return None, value[len(FRESH):]
-    return value, None
-
-
-def base_facts(state, value, lang) -> str:
-    try:
-        base, preset = split_base(value)
-        if base:
-            state.inside(base)
-            cfg = ModelConfig.from_dict(read_header(base)["config"])
-            name = Path(base).relative_to(state.checkpoints).as_posix()
-        else:
-            cfg, name = ModelConfig.load(preset), preset
-    except (PocketLLMError, ValueError, OSError, KeyError) as exc:
-        return f"⚠️ {exc}"
-    return t(lang, "classify.base_facts", name=name, layers=cfg.num_layers, width=cfg.emb_dim,
-             context=cfg.context_length, params=f"{cfg.num_parameters():,}")
-
-
-def keep_upload(state, path, suffix_ok) -> str:
-    """Copy an upload into checkpoints/corpora/ (named by content), so a run can reread it."""
-    src = Path(path)
-    suffix = src.suffix.lower() if src.suffix.lower() in suffix_ok else suffix_ok[0]
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in src.stem)[:60] or "data"
-    target = state.corpora / f"{name}-{file_sha256(src)[:12]}{suffix}"
-    if not target.exists():
-        shutil.copyfile(src, target)
-    return str(target)
-
-
-def clock(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def signature(run_dir: Path, *extra) -> str:
-    events = run_dir / "events.jsonl"
-    stat = events.stat() if events.is_file() else None
-    return "|".join([str(run_dir), str(stat.st_size if stat else 0), str(stat.st_mtime_ns if stat else 0),
-                     *map(str, extra)])
-
-
-def status_line(view, lang, prefix) -> str:
-    name = view.run_dir.name
-    if view.status == "failed" and view.end:
-        return t(lang, f"{prefix}.status_failed", name=name, message=view.end.get("message", ""))
-    step = (view.last_step or {}).get("step", 0)
-    return t(lang, f"{prefix}.status_{view.status.replace(' ', '_')}", name=name, step=step)
-
-
-def launch(state, kind, prepare, lang, prefix):
-    """Start the job; if one runs already, say which (Stop is next to Start)."""
-    try:
-        job = state.runner.start(kind, prepare)
-    except JobBusy:
-        job = state.runner.current
-        if job is None:  # it ended between the check and now: try once more
-            job = state.runner.start(kind, prepare)
-        else:
-            message = t(lang, f"{prefix}.busy", kind=job.kind, name=job.name)
-            gr.Warning(message, title=t(lang, "common.warning_title"))
-            return gr.skip(), message
-    return str(job.run_dir), t(lang, f"{prefix}.status_running", name=job.name, step=0)
-
-
-def stop_job(state, lang, prefix) -> str:
-    job = state.runner.current
-    if job is None:
-        return t(lang, f"{prefix}.nothing_running")
-    state.runner.stop()
-    return t(lang, f"{prefix}.stopping", kind=job.kind, name=job.name)
-
-
-def number(value, default, cast=int):
-    try:
-        return cast(value) if value is not None and value != "" else default
-    except (TypeError, ValueError):
-        raise PocketLLMError(f"{value!r} is not a number.") from None
 
 
 # ---- the table ---------------------------------------------------------------------
@@ -171,10 +65,10 @@ def cli_command(state, source, uploaded, text_col, label_col, balance, base, tra
     if balance:
         args.append("--balance")
     try:
-        base_model, preset = split_base(base)
+        base_path, preset = split_base(base)
     except PocketLLMError:
-        base_model, preset = None, "cpu-tiny"
-    args += ["--base_model", base_model] if base_model else ["--config", preset]
+        base_path, preset = None, "cpu-tiny"
+    args += ["--base_model", base_path] if base_path else ["--config", preset]
     spec = trainable_spec(trainable, last_n)
     args += ["--trainable", spec]
     if spec == "lora":
@@ -242,20 +136,6 @@ def accuracy_figure(events, lang):
     return fig
 
 
-def shell_lines(args: list[str]) -> str:
-    """The command, one flag (and its value) per line, so it reads in a narrow box."""
-    head, rest = [], list(args)
-    while rest and not rest[0].startswith("--"):
-        head.append(rest.pop(0))
-    lines = [" ".join(shlex.quote(a) for a in head)]
-    while rest:
-        flag = [rest.pop(0)]
-        if rest and not rest[0].startswith("--"):
-            flag.append(rest.pop(0))
-        lines.append("  " + " ".join(shlex.quote(a) for a in flag))
-    return " \\\n".join(lines)
-
-
 def classifier_choices(state) -> list[tuple[str, str]]:
     return [(f"{r['name']}  ·  {r['score'] or r['created']}", r["path"])
             for r in state.checkpoints_table() if r["task"] == "classifier"]
@@ -294,7 +174,7 @@ def build(ctx):
             page.add(gr.Markdown(L("classify.model_head")), value="classify.model_head")
             with gr.Row(equal_height=False):
                 base = page.add(gr.Dropdown(choices0, value=default_base(choices0), label=L("classify.base"),
-                                            scale=4, elem_id="cls-base", allow_custom_value=True), label="classify.base")
+                                            scale=4, elem_id="cls-base", allow_custom_value=False), label="classify.base")
                 refresh = page.add(gr.Button(L("classify.refresh"), size="sm", scale=1, min_width=80),
                                    value="classify.refresh")
             facts = gr.Markdown(elem_id="cls-base-facts")
@@ -348,7 +228,7 @@ def build(ctx):
         with gr.Column(scale=3, min_width=300):
             with gr.Row(equal_height=False):
                 classifier = page.add(gr.Dropdown([], label=L("classify.classifier"), scale=4, elem_id="cls-model",
-                                                  allow_custom_value=True), label="classify.classifier")
+                                                  allow_custom_value=False), label="classify.classifier")
                 refresh_cls = page.add(gr.Button(L("classify.refresh"), size="sm", scale=1, min_width=80),
                                        value="classify.refresh")
             message = page.add(gr.Textbox(lines=3, label=L("classify.message"),
@@ -374,7 +254,7 @@ def build(ctx):
     def on_upload(path, lang):
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        kept = keep_upload(state, path, [".csv", ".tsv", ".txt"])
+        kept = keep_upload(state, path, [".csv", ".tsv", ".txt"], fallback="data")
         # A new file: its columns are detected afresh.
         return kept, "upload", gr.update(value=""), gr.update(value="")
 
@@ -446,16 +326,14 @@ def build(ctx):
     def on_start(source, uploaded, text_col, label_col, balance, base, trainable, last_n, rank, alpha,
                  max_length, epochs, max_steps, batch, lr, eval_every, seed, lang):
         data = table_path(source, uploaded)
-        base_model, preset = split_base(base)
-        if base_model:
-            state.inside(base_model)
+        base_path, preset = base_model(state, base, lang)
         train = TrainSettings(epochs=number(epochs, 1), max_steps=number(max_steps, 0) or None,
                               batch_size=number(batch, 8), lr=number(lr, 5e-4, float),
                               eval_every=number(eval_every, 0), eval_batches=5, sample_every=0,
                               seed=number(seed, 123))
         settings = ClassifySettings(
             data_path=data, text_column=column_spec(text_col), label_column=column_spec(label_col),
-            balance=bool(balance), base_model=base_model, config=preset,
+            balance=bool(balance), base_model=base_path, config=preset,
             trainable=trainable_spec(trainable, last_n), lora_rank=number(rank, 8),
             lora_alpha=number(alpha, 16.0, float), max_length=number(max_length, 0) or None,
             run_dir=str(default_run_dir(KIND, state.checkpoints)), train=train)
@@ -469,27 +347,21 @@ def build(ctx):
 
     # ---- the live view ----------------------------------------------------------------------
     def on_tick(current, last_seen, offered_path, lang):
-        job = state.runner.current
-        if job is not None and job.kind == KIND and str(job.run_dir) != current:
-            current = str(job.run_dir)  # a run started elsewhere (another tab, another person)
+        current = follow(state, KIND, current)
         if not current:
-            latest = state.live_or_latest_run(KIND)
-            if latest is None:
-                sig = f"none|{lang}"
-                if sig == last_seen:
-                    return [gr.skip()] * 12
-                summary, table, cm = report_parts({}, lang)
-                empty = plots.empty_figure(t(lang, "plots.no_points"))
-                return ("", sig, offered_path, empty, empty, "", "", summary, table, cm,
-                        gr.update(visible=False), gr.skip())
-            current = str(latest)
-        run = Path(current)
-        sig = signature(run, lang, state.runner.current is not None)
+            sig = f"none|{lang}"
+            if sig == last_seen:
+                return [gr.skip()] * 12
+            summary, table, cm = report_parts({}, lang)
+            empty = plots.empty_figure(t(lang, "plots.no_points"))
+            return ("", sig, offered_path, empty, empty, "", "", summary, table, cm,
+                    gr.update(visible=False), gr.skip())
+        sig = tick_signature(state, current, lang)
         if sig == last_seen:
             return [gr.skip()] * 12
-        view = state.run_view(run)
-        model = view.model_path
-        ended = view.status in ("finished", "stopped", "failed") and model is not None and model.is_file()
+        view = state.run_view(Path(current))
+        model = ended_model(state, view)
+        ended = model is not None
         summary, table, cm = report_parts(run_results(view) if ended else {}, lang)
         pick = gr.skip()
         if ended and str(model) != offered_path:  # offer the new classifier in the "try" box once
@@ -515,7 +387,7 @@ def build(ctx):
     def on_classify(path, text, lang):
         if not path:
             raise PocketLLMError(t(lang, "classify.no_classifier"))
-        ckpt = state.models.get(state.inside(path))
+        ckpt = state.load(path, lang)  # only a checkpoint of the folder
         if ckpt.task_type != "classifier":
             raise PocketLLMError(f"{Path(path).name} is a {ckpt.task_type}, not a classifier; "
                                  f"train one above first.")

@@ -3,6 +3,11 @@ streamed text; and "Look inside": tokens, next-token candidates that follow the
 sliders, attention maps, the logit lens and the parameter map."""
 from __future__ import annotations
 
+import codecs
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
 import gradio as gr
 
 from pocketllm import Sampling, get_tokenizer, inspect, stream
@@ -18,6 +23,10 @@ PRESETS = {  # name -> temperature, top-k (0 = off), top-p (1 = off)
 }
 GENERATES = ("language_model", "instruct")
 CANDIDATES = 15
+# Attention and logit lens read at most this many tokens (the prompt's end): their cost
+# grows with tokens² (600 MB for GPT-2 124M at 1024 tokens) and a bigger map is unreadable.
+INSIDE_TOKENS = 64
+CACHED_MAPS = 4
 
 
 def model_choices(state) -> list[tuple[str, str]]:
@@ -42,6 +51,47 @@ def prompt_note(prompt: str, context: int, lang) -> str:
     return t(lang, "generate.note_ok", n=n, context=context)
 
 
+def prompt_tail(prompt: str, n: int = INSIDE_TOKENS) -> tuple[str, int]:
+    """The end of `prompt` that is at most `n` tokens, cut at a character boundary,
+    and how many tokens were left out before it."""
+    tok = get_tokenizer()
+    ids = tok.encode(prompt or "")
+    if len(ids) <= n:
+        return prompt or "", 0
+    for keep in range(n, 0, -1):
+        raw = b"".join(tok.token_bytes(i) for i in ids[-keep:])
+        # Skip a character's tail bytes left by the cut; keep only whole characters.
+        text = codecs.getincrementaldecoder("utf-8")(errors="ignore").decode(raw.lstrip(bytes(range(0x80, 0xC0))),
+                                                                             final=True)
+        fed = len(tok.encode(text))
+        if fed <= n:
+            return text, len(ids) - fed
+    return "", len(ids)
+
+
+class AttentionCache:
+    """The last few attention maps, by (model file, its version, prompt): moving the
+    block / head pickers only re-slices them."""
+
+    def __init__(self, size: int = CACHED_MAPS):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, prompt: str, compute):
+        key = (str(path), path.stat().st_mtime_ns, prompt)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        maps = compute()
+        with self._lock:
+            self._items[key] = maps
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return maps
+
+
 def build(ctx):
     page, state = ctx.page, ctx.state
     L = page.text
@@ -50,7 +100,8 @@ def build(ctx):
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             with gr.Row(equal_height=False):
-                model = page.add(gr.Dropdown([], label=L("generate.model"), scale=4, elem_id="gen-model", allow_custom_value=True),
+                model = page.add(gr.Dropdown([], label=L("generate.model"), scale=4, elem_id="gen-model",
+                                             allow_custom_value=False),
                                  label="generate.model")
                 refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm"), value="generate.refresh")
             prompt = page.add(gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
@@ -114,7 +165,7 @@ def build(ctx):
     def load(path, lang):
         if not path:
             raise gr.Error(t(lang, "generate.no_model"), title=t(lang, "common.error_title"))
-        return state.models.get(state.inside(path))
+        return state.load(path, lang)  # only a checkpoint of the folder
 
     # ---- generation -------------------------------------------------------------------
     @friendly
@@ -142,33 +193,43 @@ def build(ctx):
         return [(t(lang, "generate.mean_heads"), 0)] + [(t(lang, "generate.head_n", n=i), i)
                                                         for i in range(1, n + 1)]
 
+    maps_cache = AttentionCache()
+
+    def attention_maps(path, prompt, lang):
+        """(attention maps of the prompt's last INSIDE_TOKENS tokens, tokens left out)."""
+        ckpt = load(path, lang)
+        tail, cut = prompt_tail(prompt or "")
+        maps = maps_cache.get(Path(path).resolve(), tail, lambda: inspect.attention(ckpt, tail))
+        return maps, tail, cut
+
     @friendly
     def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang):
         ckpt = load(path, lang)
-        model_ = ckpt
         cfg = ckpt.config
         sampling(temperature, top_k, top_p)  # validate the sliders as generation would
         view = inspect.tokens(prompt or "", context_length=cfg.context_length)
-        nt = inspect.next_token(model_, prompt or "", float(temperature), int(top_k or 0) or None,
-                                float(top_p) if float(top_p) < 1 else None, n=CANDIDATES)
-        maps = inspect.attention(model_, prompt or "")
+        nt = inspect.next_token(ckpt, prompt or "", float(temperature), int(top_k or 0) or None,
+                                float(top_p) if float(top_p) < 1 else None, n=CANDIDATES)  # the whole prompt
+        maps, tail, cut = attention_maps(path, prompt, lang)
         layer_n = min(max(1, int(layer_n or 1)), cfg.num_layers)
         head_n = int(head_n or 0)
         head_n = head_n if 0 < head_n <= cfg.num_heads else 0
-        lens = inspect.logit_lens(model_, prompt or "")
-        pm = inspect.parameter_map(model_)
-        return (True, plots.token_strip(view, lang), inside_text(nt, lang),
+        lens = inspect.logit_lens(ckpt, tail)
+        pm = inspect.parameter_map(ckpt)
+        return (True, plots.token_strip(view, lang), inside_text(nt, cut, lang),
                 plots.next_token_figure(nt, lang), plots.parameter_map_figure(pm, lang),
                 gr.update(maximum=max(2, cfg.num_layers), value=layer_n, interactive=cfg.num_layers > 1),
                 gr.update(choices=head_choices(cfg.num_heads, lang), value=head_n),
                 plots.attention_figure(maps, layer_n, head_n or None, lang), plots.logit_lens_figure(lens, lang))
 
-    def inside_text(nt, lang) -> str:
+    def inside_text(nt, cut, lang) -> str:
         notes = []
         if nt.empty_prompt:
             notes.append(t(lang, "generate.note_empty"))
         if nt.dropped:
             notes.append(t(lang, "generate.inside_dropped", dropped=nt.dropped))
+        if cut:
+            notes.append(t(lang, "generate.inside_tail", n=INSIDE_TOKENS, cut=cut))
         return " ".join(notes)
 
     @friendly
@@ -183,7 +244,7 @@ def build(ctx):
     def on_attention(on, path, prompt, layer_n, head_n, lang):
         if not on:
             return gr.skip()
-        maps = inspect.attention(load(path, lang), prompt or "")
+        maps, _, _ = attention_maps(path, prompt, lang)  # cached: a picker change only re-slices
         layer_n = min(max(1, int(layer_n or 1)), maps.num_layers)
         head_n = int(head_n or 0)
         return plots.attention_figure(maps, layer_n, head_n if 0 < head_n <= maps.num_heads else None, lang)

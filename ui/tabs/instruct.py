@@ -11,15 +11,14 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (TEMPLATES, InstructSettings, PocketLLMError, Sampling, TrainSettings, default_run_dir,
-                       get_template, load_instructions, prepare_instruction, respond, template_of)
-from pocketllm.tasks.instruction import DEFAULT_INSTRUCTIONS
+from pocketllm import (DEFAULT_INSTRUCTIONS, TEMPLATES, InstructSettings, PocketLLMError, Sampling, TrainSettings,
+                       default_run_dir, get_template, load_instructions, prepare_instruction, respond, template_of)
 
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
-from .classify import (base_choices, base_facts, clock, default_base, keep_upload, launch, number, shell_lines,
-                       signature, split_base, status_line, stop_job)
+from ..runs import (base_choices, base_facts, base_model, clock, default_base, ended_model, follow, keep_upload,
+                    launch, number, shell_lines, split_base, status_line, stop_job, tick_signature)
 
 KIND = "instruct"
 SHOWN_RECORDS = 3
@@ -47,10 +46,10 @@ def cli_command(state, source, uploaded, base, template, mask, lora, rank, alpha
         data = "your_records.json"
     args = ["python", "-m", "pocketllm", "instruct-train", "--data_path", data]
     try:
-        base_model, preset = split_base(base)
+        base_path, preset = split_base(base)
     except PocketLLMError:
-        base_model, preset = None, "cpu-tiny"
-    args += ["--base_model", base_model] if base_model else ["--config", preset]
+        base_path, preset = None, "cpu-tiny"
+    args += ["--base_model", base_path] if base_path else ["--config", preset]
     args += ["--template", template or "alpaca"]
     if mask:
         args.append("--mask_prompt")
@@ -152,7 +151,7 @@ def build(ctx):
             page.add(gr.Markdown(L("instruct.model_head")), value="instruct.model_head")
             with gr.Row(equal_height=False):
                 base = page.add(gr.Dropdown(choices0, value=default_base(choices0), label=L("instruct.base"),
-                                            scale=4, elem_id="ins-base", allow_custom_value=True), label="instruct.base")
+                                            scale=4, elem_id="ins-base", allow_custom_value=False), label="instruct.base")
                 refresh = page.add(gr.Button(L("instruct.refresh"), size="sm", scale=1, min_width=80),
                                    value="instruct.refresh")
             facts = gr.Markdown(elem_id="ins-base-facts")
@@ -213,7 +212,7 @@ def build(ctx):
         with gr.Column(scale=1, min_width=300):
             with gr.Row(equal_height=False):
                 model = page.add(gr.Dropdown([], label=L("instruct.model"), scale=4, elem_id="ins-model",
-                                             allow_custom_value=True), label="instruct.model")
+                                             allow_custom_value=False), label="instruct.model")
                 refresh_models = page.add(gr.Button(L("instruct.refresh"), size="sm", scale=1, min_width=80),
                                           value="instruct.refresh")
             instruction = page.add(gr.Textbox(L("instruct.instruction_default"), lines=2,
@@ -253,7 +252,7 @@ def build(ctx):
     def on_upload(path, lang):
         if not path:
             return gr.skip(), gr.skip()
-        return keep_upload(state, path, [".json", ".jsonl"]), "upload"
+        return keep_upload(state, path, [".json", ".jsonl"], fallback="data"), "upload"
 
     @friendly
     def on_preview(source, uploaded, template, lang):
@@ -300,9 +299,7 @@ def build(ctx):
     def on_start(source, uploaded, base, template, mask, lora, rank, alpha, max_length, epochs, max_steps, batch,
                  lr, eval_every, sample_every, test_generate, seed, lang):
         path = data_path(source, uploaded)
-        base_model, preset = split_base(base)
-        if base_model:
-            state.inside(base_model)
+        base_path, preset = base_model(state, base, lang)
         train = TrainSettings(epochs=number(epochs, 1), max_steps=number(max_steps, 0) or None,
                               batch_size=number(batch, 8), lr=number(lr, 5e-4, float),
                               eval_every=number(eval_every, 0), eval_batches=5,
@@ -310,7 +307,7 @@ def build(ctx):
         settings = InstructSettings(
             data_path=path, template=template or "alpaca", mask_prompt=bool(mask),
             max_length=number(max_length, 0) or None, test_generate=number(test_generate, 0),
-            base_model=base_model, config=preset, lora_rank=number(rank, 8) if lora else 0,
+            base_model=base_path, config=preset, lora_rank=number(rank, 8) if lora else 0,
             lora_alpha=number(alpha, 16.0, float), run_dir=str(default_run_dir(KIND, state.checkpoints)),
             train=train)
         return launch(state, KIND, lambda stop_event: prepare_instruction(settings, stop_event), lang, "instruct")
@@ -322,26 +319,20 @@ def build(ctx):
 
     # ---- the live view ------------------------------------------------------------------------
     def on_tick(current, last_seen, offered_path, lang):
-        job = state.runner.current
-        if job is not None and job.kind == KIND and str(job.run_dir) != current:
-            current = str(job.run_dir)
+        current = follow(state, KIND, current)
         if not current:
-            latest = state.live_or_latest_run(KIND)
-            if latest is None:
-                sig = f"none|{lang}"
-                if sig == last_seen:
-                    return [gr.skip()] * 11
-                summary, table = results_parts_empty(lang)
-                return ("", sig, offered_path, plots.empty_figure(t(lang, "plots.no_points")), "", "",
-                        t(lang, "instruct.no_samples"), summary, table, gr.update(visible=False), gr.skip())
-            current = str(latest)
-        run = Path(current)
-        sig = signature(run, lang, state.runner.current is not None)
+            sig = f"none|{lang}"
+            if sig == last_seen:
+                return [gr.skip()] * 11
+            summary, table = results_parts_empty(lang)
+            return ("", sig, offered_path, plots.empty_figure(t(lang, "plots.no_points")), "", "",
+                    t(lang, "instruct.no_samples"), summary, table, gr.update(visible=False), gr.skip())
+        sig = tick_signature(state, current, lang)
         if sig == last_seen:
             return [gr.skip()] * 11
-        view = state.run_view(run)
-        path = view.model_path
-        ended = view.status in ("finished", "stopped", "failed") and path is not None and path.is_file()
+        view = state.run_view(Path(current))
+        path = ended_model(state, view)
+        ended = path is not None
         summary, table = results_parts(view, lang) if ended else results_parts_empty(lang)
         pick = gr.skip()
         if ended and str(path) != offered_path:  # offer the new model in the "give an instruction" panel once
@@ -370,7 +361,7 @@ def build(ctx):
     def on_respond(path, instruction, input_text, temperature, max_new, lang):
         if not path:
             raise PocketLLMError(t(lang, "instruct.no_model"))
-        ckpt = state.models.get(state.inside(path))
+        ckpt = state.load(path, lang)  # only a checkpoint of the folder
         if ckpt.task_type == "classifier":
             raise PocketLLMError(f"{Path(path).name} is a classifier; pick an instruction model.")
         tpl = template_of(ckpt.task)

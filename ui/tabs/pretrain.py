@@ -3,25 +3,26 @@ live loss plot, speed and samples read from the run folder; the checkpoint to do
 and the command line that repeats the run."""
 from __future__ import annotations
 
+import codecs
 import json
 import shlex
-import shutil
 from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (BUNDLED_CORPORA, STATE_FILE, JobBusy, ModelConfig, PocketLLMError, PretrainSettings,
-                       TrainSettings, default_run_dir, file_sha256, list_presets, load_corpus,
-                       prepare_pretraining)
+from pocketllm import (BUNDLED_CORPORA, STATE_FILE, ModelConfig, PocketLLMError, PretrainSettings, TrainSettings,
+                       default_run_dir, list_presets, load_corpus, prepare_pretraining)
 
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
+from ..runs import clock, ended_model, follow, keep_upload, launch, status_line, stop_job, tick_signature
 
 KIND = "pretrain"
 CUSTOM = "custom"
 DTYPES = ["auto", "fp32", "bf16"]
 PREVIEW_CHARS = 300
+EVAL_BATCHES = 5  # the app evaluates on fewer batches than the CLI's default, to stay lively on a CPU
 
 
 # ---- the memory estimate -------------------------------------------------------
@@ -29,10 +30,15 @@ def _gb(n: float) -> str:
     return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def config_from(preset, layers, heads, width, context, dropout) -> ModelConfig:
+def config_from(preset, layers, heads, width, context, dropout, lang="en") -> ModelConfig:
     if preset and preset != CUSTOM:
         base = ModelConfig.load(preset)
-        return base.replace(context_length=int(context)) if context and int(context) <= base.context_length else base
+        if not context:
+            return base
+        if int(context) > base.context_length:  # its position table has no rows beyond it
+            raise PocketLLMError(t(lang, "pretrain.context_too_long", preset=preset, context=int(context),
+                                   max=base.context_length))
+        return base.replace(context_length=int(context))
     return ModelConfig(context_length=int(context), emb_dim=int(width), num_heads=int(heads),
                        num_layers=int(layers), drop_rate=float(dropout))
 
@@ -57,7 +63,10 @@ def cli_command(ctx, source, uploaded, preset, layers, heads, width, context, dr
     if preset and preset != CUSTOM:
         args += ["--config", preset]
         try:
-            if context and int(context) != ModelConfig.load(preset).context_length:
+            longest = ModelConfig.load(preset).context_length
+            if context and int(context) > longest:
+                lines.append(f"# the context length of {preset} is at most {longest}")
+            elif context and int(context) != longest:
                 args += ["--context_length", str(int(context))]
         except (PocketLLMError, ValueError):
             pass
@@ -70,22 +79,14 @@ def cli_command(ctx, source, uploaded, preset, layers, heads, width, context, dr
         args += ["--config", "my_config.json"]
     args += ["--data_path", data, "--max_steps", str(int(steps or 0)), "--batch_size", str(int(batch or 0)),
              "--lr", f"{float(lr or 0):g}", "--eval_every", str(int(eval_every or 0)),
-             "--sample_every", str(int(sample_every or 0)), "--seed", str(int(seed or 0)),
+             "--eval_batches", str(EVAL_BATCHES), "--sample_every", str(int(sample_every or 0)),
+             "--seed", str(int(seed or 0)),
              "--dtype", dtype or "auto", "--run_dir", str(ctx.state.checkpoints / "my-run")]
     lines.append(" ".join(shlex.quote(a) for a in args))
     return "\n".join(lines)
 
 
 # ---- reading a run ----------------------------------------------------------------
-def _status_line(view, lang) -> str:
-    name = view.run_dir.name
-    end = view.end
-    if view.status == "failed" and end:
-        return t(lang, "pretrain.status_failed", name=name, message=end.get("message", ""))
-    step = (view.last_step or {}).get("step", 0)
-    return t(lang, f"pretrain.status_{view.status.replace(' ', '_')}", name=name, step=step)
-
-
 def _stats(view, lang) -> str:
     last = view.last_step
     started = view.of_kind("started")
@@ -93,14 +94,9 @@ def _stats(view, lang) -> str:
         return ""
     total = started[-1]["total_steps"] if started else "?"
     return t(lang, "pretrain.stats", step=last["step"], total=total, tokens=f"{last['tokens_seen']:,}",
-             rate=f"{last['tokens_per_s']:,.0f}", elapsed=_clock(last["elapsed"]),
-             eta=_clock(last["eta"]) if view.status == "running" else "—",
+             rate=f"{last['tokens_per_s']:,.0f}", elapsed=clock(last["elapsed"]),
+             eta=clock(last["eta"]) if view.status == "running" else "—",
              loss=f"{last['train_loss']:.3f}")
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _samples(view, lang) -> str:
@@ -113,12 +109,6 @@ def _samples(view, lang) -> str:
         text = (s["prompt"] + s["text"]).replace("```", "ʼʼʼ")
         parts.append(f"**{head}**\n```text\n{text}\n```")
     return "\n\n".join(parts)
-
-
-def _signature(run_dir: Path, lang) -> str:
-    events = run_dir / "events.jsonl"
-    stat = events.stat() if events.is_file() else None
-    return f"{run_dir}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{lang}"
 
 
 def _resumable(ctx) -> Path | None:
@@ -221,13 +211,7 @@ def build(ctx):
     def on_upload(path, lang):
         if not path:
             return gr.skip(), gr.skip()
-        src = Path(path)
-        sha = file_sha256(src)[:12]
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in src.stem)[:60] or "corpus"
-        target = state.corpora / f"{name}-{sha}.txt"
-        if not target.exists():  # same content, same name: nothing to copy
-            shutil.copyfile(src, target)
-        return str(target), "upload"
+        return keep_upload(state, path, [".txt"], fallback="corpus"), "upload"
 
     @friendly
     def on_preview(source, uploaded, context, lang):
@@ -237,12 +221,15 @@ def build(ctx):
         ctx_len = int(context or 0)
         if ctx_len < 2:
             return t(lang, "pretrain.bad_context")
-        head = Path(path).read_bytes()[:PREVIEW_CHARS * 4].decode("utf-8", errors="ignore")[:PREVIEW_CHARS]
         try:
-            corpus = load_corpus(path, ctx_len, state.token_cache)
+            corpus = load_corpus(path, ctx_len, state.token_cache)  # checks the text is UTF-8
         except PocketLLMError as exc:
             gr.Warning(str(exc), title=t(lang, "common.warning_title"))
             return t(lang, "pretrain.preview_problem", message=str(exc))
+        with open(path, "rb") as fh:  # the first few KB only: a corpus may be 2 GB
+            raw = fh.read(PREVIEW_CHARS * 4)
+        # Not final: a character cut by the read stays out instead of turning into "�".
+        head = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(raw, final=False)[:PREVIEW_CHARS]
         s = corpus.summary()
         text = head.replace("```", "ʼʼʼ")
         return t(lang, "pretrain.preview", name=Path(path).name, chars=f"{s['characters']:,}",
@@ -266,7 +253,7 @@ def build(ctx):
 
     def on_facts(preset, layers, heads, width, context, dropout, batch, lang):
         try:
-            cfg = config_from(preset, layers, heads, width, context, dropout)
+            cfg = config_from(preset, layers, heads, width, context, dropout, lang)
         except (PocketLLMError, ValueError, TypeError) as exc:
             return t(lang, "pretrain.facts_invalid", message=str(exc))
         mem = cfg.training_memory(int(batch or 1))
@@ -286,22 +273,13 @@ def build(ctx):
     def train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype) -> TrainSettings:
         return TrainSettings(max_steps=int(steps), batch_size=int(batch), lr=float(lr),
                              eval_every=int(eval_every), sample_every=int(sample_every), seed=int(seed),
-                             dtype=dtype or "auto", eval_batches=5)
-
-    def launch(prepare, lang):
-        try:
-            job = state.runner.start(KIND, prepare)
-        except JobBusy:
-            job = state.runner.current
-            gr.Warning(t(lang, "pretrain.busy", kind=job.kind, name=job.name), title=t(lang, "common.warning_title"))
-            return gr.skip(), t(lang, "pretrain.busy", kind=job.kind, name=job.name)
-        return str(job.run_dir), t(lang, "pretrain.status_running", name=job.name, step=0)
+                             dtype=dtype or "auto", eval_batches=EVAL_BATCHES)
 
     @friendly
     def on_start(source, uploaded, preset, layers, heads, width, context, dropout, steps, batch, lr,
                  eval_every, sample_every, seed, dtype, lang):
         data = corpus_path(source, uploaded)
-        cfg = config_from(preset, layers, heads, width, context, dropout)
+        cfg = config_from(preset, layers, heads, width, context, dropout, lang)
         train = train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype)
         out = default_run_dir(KIND, state.checkpoints)
 
@@ -317,7 +295,7 @@ def build(ctx):
                                         run_dir=str(out), train=train)
             return prepare_pretraining(settings, stop_event)
 
-        return launch(prepare, lang)
+        return launch(state, KIND, prepare, lang, "pretrain")
 
     @friendly
     def on_resume(steps, lang):
@@ -330,14 +308,10 @@ def build(ctx):
             raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done))
         settings = PretrainSettings(resume=str(view.model_path), run_dir=str(run),
                                     train=TrainSettings(max_steps=int(steps)))
-        return launch(lambda stop_event: prepare_pretraining(settings, stop_event), lang)
+        return launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, "pretrain")
 
     def on_stop(lang):
-        job = state.runner.current
-        if job is None:
-            return t(lang, "pretrain.nothing_running")
-        state.runner.stop()
-        return t(lang, "pretrain.stopping", kind=job.kind, name=job.name)
+        return stop_job(state, lang, "pretrain")
 
     start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="pretrain_start",
                 concurrency_limit=1, concurrency_id="start_job")
@@ -347,27 +321,21 @@ def build(ctx):
 
     # ---- the live view: read the run folder every second ------------------------------------
     def on_tick(current, last_seen, lang):
-        job = state.runner.current
-        if job is not None and job.kind == KIND and str(job.run_dir) != current:
-            current = str(job.run_dir)  # a run started elsewhere (another tab, another person)
-        if not current:
-            latest = state.live_or_latest_run(KIND)
-            if latest is None:  # nothing to show yet, but in the page's language
-                sig = f"none|{lang}"
-                if sig == last_seen:
-                    return [gr.skip()] * 7
-                return ("", sig, plots.empty_figure(t(lang, "plots.no_points")), "", t(lang, "pretrain.no_samples"),
-                        gr.update(visible=False), "")
-            current = str(latest)
-        run = Path(current)
-        sig = _signature(run, lang) + f"|{state.runner.current is not None}"
+        current = follow(state, KIND, current)
+        if not current:  # nothing to show yet, but in the page's language
+            sig = f"none|{lang}"
+            if sig == last_seen:
+                return [gr.skip()] * 7
+            return ("", sig, plots.empty_figure(t(lang, "plots.no_points")), "", t(lang, "pretrain.no_samples"),
+                    gr.update(visible=False), "")
+        sig = tick_signature(state, current, lang)
         if sig == last_seen:
             return [gr.skip()] * 7
-        view = state.run_view(run)
-        model = view.model_path
-        ended = view.status in ("finished", "stopped", "failed") and model is not None and model.is_file()
+        view = state.run_view(Path(current))
+        model = ended_model(state, view)
+        ended = model is not None
         return (current, sig, plots.loss_figure(view.events, lang), _stats(view, lang), _samples(view, lang),
-                gr.update(value=str(model) if ended else None, visible=ended), _status_line(view, lang))
+                gr.update(value=str(model) if ended else None, visible=ended), status_line(view, lang, "pretrain"))
 
     tick_outputs = [run_dir, seen, loss_plot, stats, samples, download, status]
     timer.tick(on_tick, [run_dir, seen, ctx.lang], tick_outputs, show_progress="hidden",

@@ -16,6 +16,7 @@ from pocketllm import delete_checkpoint, rename_checkpoint
 
 from ..errors import friendly
 from ..i18n import t
+from ..state import AppState
 
 COLUMNS = ["name", "task", "parameters", "size_mb", "created", "score"]
 
@@ -32,6 +33,37 @@ def safe_name(name: str, fallback: str) -> str:
     return name.removesuffix(".safetensors")
 
 
+def new_file_name(name, lang) -> str:
+    """A rename's new name: a plain file name (no folder, no leading dot), else refused."""
+    name = (name or "").strip()
+    if not name:
+        raise PocketLLMError(t(lang, "weights.not_renamed"))
+    if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
+        raise PocketLLMError(t(lang, "weights.bad_name", name=name))
+    return safe_name(name, "")
+
+
+def not_running(state: AppState, path: Path, lang) -> Path:
+    """`path`, unless it is the checkpoint the running job writes."""
+    job = state.runner.current
+    if job is not None and state.running_checkpoint() == path:
+        raise PocketLLMError(t(lang, "weights.in_use", name=job.name))
+    return path
+
+
+def import_source(state: AppState, source: str, lang) -> str:
+    """A model name, or a path on the server only when the page is this computer's alone:
+    otherwise anyone who reaches the page could read server files as "weights"."""
+    try:
+        exists = Path(source).exists()
+    except (ValueError, OSError):  # not even a valid path
+        exists = True
+    looks_like_path = exists or any(c in source for c in "/\\~:") or source.startswith(".")
+    if looks_like_path and not state.local_paths:
+        raise PocketLLMError(t(lang, "weights.no_local_paths"))
+    return source
+
+
 def build(ctx):
     page, state = ctx.page, ctx.state
     L = page.text
@@ -42,7 +74,7 @@ def build(ctx):
     grid = gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320)
     with gr.Row(equal_height=True):
         selected = page.add(gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
-                                        allow_custom_value=True),
+                                        allow_custom_value=False),
                             label="weights.selected")
         info_btn = page.add(gr.Button(L("weights.load"), scale=1, elem_id="w-load"), value="weights.load")
         download = page.add(gr.DownloadButton(L("weights.download"), scale=1, elem_id="w-download"),
@@ -95,15 +127,19 @@ def build(ctx):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         return rows[row]["path"] if 0 <= row < len(rows) else gr.skip()
 
-    def on_selected(path):
-        if not path or not Path(path).is_file():
+    @friendly
+    def on_selected(path, lang):
+        if not path:
             return gr.update(value=None, interactive=False), gr.update(visible=False), ""
-        return gr.update(value=path, interactive=True), gr.update(visible=False), Path(path).stem
+        path = state.download(path, lang)  # never hand out anything but a checkpoint of the folder
+        return gr.update(value=str(path), interactive=True), gr.update(visible=False), path.stem
 
     refresh.click(on_list, [selected, ctx.lang], [grid, selected], api_name="weights_list")
     ctx.on_load(on_list, [selected, ctx.lang], [grid, selected])
     grid.select(on_select, None, selected)
-    selected.change(on_selected, selected, [download, confirm_row, new_name], show_progress="hidden")
+    # Named so tests can check it refuses what is not a checkpoint; the handler is the guard.
+    selected.change(on_selected, [selected, ctx.lang], [download, confirm_row, new_name], show_progress="hidden",
+                    api_name="weights_select", api_visibility="undocumented")
 
     def listing(lang, current=None):
         frame, drop = on_list(current, lang)
@@ -114,8 +150,9 @@ def build(ctx):
     def on_info(path, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
-        ckpt = state.models.get(state.inside(path))
-        ckpt.path = Path(path)
+        path = state.checkpoint(path, lang)
+        ckpt = state.load(path, lang)
+        ckpt.path = path
         d = describe(ckpt)
         lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in d["summary"].items()]
@@ -130,34 +167,37 @@ def build(ctx):
     def on_rename(path, name, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
-        target = rename_checkpoint(state.checkpoints, path, safe_name(name, ""))
+        path = not_running(state, state.checkpoint(path, lang), lang)
+        # The core refuses the running job's file too, and updates the run's run.json.
+        target = rename_checkpoint(state.checkpoints, path, new_file_name(name, lang),
+                                   protect=state.running_checkpoint())
         state.models.forget(path)
         frame, drop = listing(lang, str(target))
         return frame, drop, t(lang, "weights.renamed", name=target.relative_to(state.checkpoints))
 
+    @friendly
     def on_delete_ask(path, lang):
         if not path:
             return gr.update(visible=False), t(lang, "weights.pick_first")
-        name = Path(path).relative_to(state.checkpoints)
-        return gr.update(visible=True), t(lang, "weights.confirm", name=name)
+        path = not_running(state, state.checkpoint(path, lang), lang)
+        return gr.update(visible=True), t(lang, "weights.confirm", name=path.relative_to(state.checkpoints))
 
     @friendly
     def on_delete(path, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
-        job = state.runner.current
-        if job is not None and Path(job.model_path).resolve() == Path(path).resolve():
-            raise PocketLLMError(t(lang, "weights.in_use", name=job.name))
-        delete_checkpoint(state.checkpoints, path)
+        path = not_running(state, state.checkpoint(path, lang), lang)
+        delete_checkpoint(state.checkpoints, path, protect=state.running_checkpoint())
         state.models.forget(path)
         frame, drop = listing(lang)
         return frame, drop, gr.update(visible=False), t(lang, "weights.deleted",
-                                                        name=Path(path).relative_to(state.checkpoints))
+                                                        name=path.relative_to(state.checkpoints))
 
     info_btn.click(on_info, [selected, ctx.lang], info, api_name="weights_info")
     rename_btn.click(on_rename, [selected, new_name, ctx.lang], [grid, selected, message], api_name="weights_rename")
-    delete_btn.click(on_delete_ask, [selected, ctx.lang], [confirm_row, confirm_text])
-    confirm_no.click(lambda: gr.update(visible=False), None, confirm_row)
+    delete_btn.click(on_delete_ask, [selected, ctx.lang], [confirm_row, confirm_text], api_name="weights_delete_ask",
+                     api_visibility="undocumented")
+    confirm_no.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
     confirm_yes.click(on_delete, [selected, ctx.lang], [grid, selected, confirm_row, message],
                       api_name="weights_delete")
 
@@ -166,8 +206,9 @@ def build(ctx):
     def on_export(path, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
-        ckpt = state.models.get(state.inside(path))
-        folder = state.scratch("export") / (Path(path).stem + "-hf")
+        path = state.checkpoint(path, lang)
+        ckpt = state.load(path, lang)
+        folder = state.scratch("export") / (path.stem + "-hf")
         export_hf(ckpt.model, folder)
         archive = folder.with_suffix(".zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # weights do not compress
@@ -188,7 +229,7 @@ def build(ctx):
 
     @friendly
     def on_import(file, source, name, lang):
-        origin = file or (source or "").strip()
+        origin = file or import_source(state, (source or "").strip(), lang)
         if not origin:
             raise PocketLLMError(t(lang, "weights.import_need"))
         target = new_path("imported", safe_name(name, "gpt2-imported"), lang)
