@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from ..errors import PocketLLMError
 from .block import TransformerBlock
 from .kv_cache import KVCache
 from .layer_norm import LayerNorm
@@ -73,8 +74,9 @@ class GPTModel(nn.Module):
     def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
         t = idx.shape[1]
         if start + t > self.cfg.context_length:
-            raise ValueError(
-                f"{start + t} tokens exceed the model's context of {self.cfg.context_length}")
+            raise PocketLLMError(
+                f"{start + t} tokens exceed the model's context of {self.cfg.context_length}; "
+                f"keep the last {self.cfg.context_length} tokens or use a model with a longer context.")
         pos = torch.arange(start, start + t, device=idx.device)
         return self.drop_emb(self.tok_emb(idx) + self.pos_emb(pos))
 
