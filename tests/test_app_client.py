@@ -213,3 +213,37 @@ def test_look_inside_reads_the_prompts_end_and_caches_attention(tmp_path):
     import os
     os.utime(model, ns=(1, 1))  # the file replaced: computed again
     assert cache.get(model, "p", compute) == 3
+
+
+def test_pretrain_command_line_is_the_same_run(tmp_path):
+    """The command repeats the app's run: its evaluation batches too; a preset's context
+    can only shrink (the app refuses a longer one with the maximum, like the CLI)."""
+    from types import SimpleNamespace
+    from pocketllm import ModelConfig, PocketLLMError
+    from ui.tabs.pretrain import EVAL_BATCHES, cli_command, config_from
+    ctx = SimpleNamespace(state=SimpleNamespace(checkpoints=tmp_path))
+    longest = ModelConfig.load("cpu-tiny").context_length
+    settings = (100, 8, 1e-3, 25, 50, 123, "auto")
+
+    cmd = cli_command(ctx, "shakespeare", "", "cpu-tiny", 1, 2, 32, longest // 2, 0.0, *settings)
+    assert f"--eval_batches {EVAL_BATCHES}" in cmd and f"--context_length {longest // 2}" in cmd
+    assert config_from("cpu-tiny", 1, 2, 32, longest // 2, 0.0).context_length == longest // 2
+
+    too_long = cli_command(ctx, "shakespeare", "", "cpu-tiny", 1, 2, 32, longest * 2, 0.0, *settings)
+    assert "--context_length" not in too_long and f"at most {longest}" in too_long
+    with pytest.raises(PocketLLMError, match=f"at most {longest} tokens"):
+        config_from("cpu-tiny", 1, 2, 32, longest * 2, 0.0)
+
+
+def test_a_checkpoint_deleted_elsewhere_says_so(tmp_path):
+    from pocketllm import GPTModel, ModelConfig, PocketLLMError, save_checkpoint
+    from ui.state import AppState
+    state = AppState(tmp_path / "checkpoints", tmp_path / "temp")
+    path = state.checkpoints / "m.safetensors"
+    save_checkpoint(path, GPTModel(ModelConfig(vocab_size=64, context_length=8, emb_dim=8, num_heads=1,
+                                               num_layers=1)))
+    assert state.load(path).config.emb_dim == 8
+    path.unlink()
+    for load in (state.load, state.models.get):
+        with pytest.raises(PocketLLMError, match="no longer exists; press Refresh"):
+            load(path)

@@ -7,7 +7,7 @@ EN = {
     "instruct.src_bundled": "Checkable tasks (bundled: reverse, sort, add, …; English and Chinese)",
     "instruct.src_upload": "My own JSON / JSON Lines",
     "instruct.upload": "Upload a JSON list or JSON Lines of {\"instruction\", \"input\", \"output\"} records "
-                       "(up to 200 MB)",
+                       "(up to 2 GB)",
     "instruct.preview_need_upload": "Upload a JSON or JSON Lines file to see its preview.",
     "instruct.preview": "**{name}**: {total} records → **{valid}** usable ({distinct} distinct prompts), "
                         "{invalid} skipped.",
@@ -91,7 +91,7 @@ ZH = {
     "instruct.src_bundled": "可检验的任务（自带：倒序、排序、加法……；中英文）",
     "instruct.src_upload": "我自己的 JSON / JSON Lines",
     "instruct.upload": "上传 JSON 列表或 JSON Lines，每条记录包含 {\"instruction\", \"input\", \"output\"}"
-                       "（不超过 200 MB）",
+                       "（不超过 2 GB）",
     "instruct.preview_need_upload": "上传一个 JSON 或 JSON Lines 文件即可预览。",
     "instruct.preview": "**{name}**：共 {total} 条记录 → **{valid}** 条可用（{distinct} 个不同的提示），"
                         "跳过 {invalid} 条。",

@@ -6,7 +6,7 @@ EN = {
     "pretrain.src_zh": "Chinese classics (bundled)",
     "pretrain.src_en": "Shakespeare (bundled)",
     "pretrain.src_upload": "My own .txt file",
-    "pretrain.upload": "Upload a UTF-8 .txt file (up to 200 MB)",
+    "pretrain.upload": "Upload a UTF-8 .txt file (up to 2 GB)",
     "pretrain.preview_need_upload": "Upload a .txt file to see its preview.",
     "pretrain.bad_context": "The context length must be at least 2 tokens.",
     "pretrain.context_too_long": "The {preset} preset reads at most {max} tokens, so a context of {context} does not "
@@ -64,7 +64,7 @@ ZH = {
     "pretrain.src_zh": "中文古典（自带）",
     "pretrain.src_en": "莎士比亚（自带）",
     "pretrain.src_upload": "我自己的 .txt 文件",
-    "pretrain.upload": "上传 UTF-8 编码的 .txt 文件（不超过 200 MB）",
+    "pretrain.upload": "上传 UTF-8 编码的 .txt 文件（不超过 2 GB）",
     "pretrain.preview_need_upload": "上传一个 .txt 文件即可预览。",
     "pretrain.bad_context": "上下文长度至少为 2 个词元。",
     "pretrain.context_too_long": "预设 {preset} 最多读 {max} 个词元，上下文 {context} 放不下：请把上下文长度调到 {max} "
