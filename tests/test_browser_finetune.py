@@ -122,7 +122,10 @@ def test_train_and_use_an_instruction_model(page, app, base):
     page.wait_for_timeout(300)  # let the slider's new value reach the page state before the click
     page.locator("#ins-go").click()
     page.wait_for_function("document.querySelector('#ins-response-note').innerText.trim().length > 0", timeout=30_000)
-    assert page.locator("#ins-response textarea").input_value(), (page.locator("#ins-response-note").inner_text(), page.locator("#ins-temperature input").first.input_value())
+    # A barely trained model may end at once; then the page must say so instead of staying blank.
+    answer = page.locator("#ins-response textarea").input_value()
+    note = page.locator("#ins-response-note").inner_text()
+    assert answer.strip() or "no visible answer" in note, (answer, note)
     shoot(page, "instruct-used-en")
 
     page.get_by_text("中文", exact=True).click()
