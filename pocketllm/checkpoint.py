@@ -80,6 +80,7 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
         save_file(tensors, str(tmp), metadata=metadata)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except OSError as exc:  # disk full, no permission, folder gone: the old file is untouched
         raise PocketLLMError(
@@ -90,6 +91,13 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _file_mode() -> int:
+    """The permissions a plainly created file gets (rw for all, less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 # ---- reading -----------------------------------------------------------------

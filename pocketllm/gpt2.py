@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint import Checkpoint, _hf_folder_heads, load_model
+from .checkpoint import Checkpoint, _file_mode, _hf_folder_heads, load_model
 from .errors import PocketLLMError
 from .model import GPTModel
 
@@ -130,6 +130,7 @@ def export_hf(model: GPTModel, out_dir, *, overwrite: bool = False) -> Path:
     tensors = {k: v.float() for k, v in pocketllm_to_hf(model).items()}
     tmp = out_dir / f".model.safetensors.{os.getpid()}.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, _file_mode())
     os.replace(tmp, target)
     (out_dir / "config.json").write_text(json.dumps(hf_config(model), indent=2) + "\n")
     return out_dir
@@ -151,9 +152,24 @@ def resolve_source(name_or_path: str, cache_dir=None) -> Path:
         f"{name_or_path} is neither a file nor a known model name ({', '.join(HUB_NAMES)}).")
 
 
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+    """A quick connection test, so offline users get the message at once, not after retries."""
+    import socket
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def download(name: str, cache_dir=None) -> Path:
     """Fetch `model.safetensors` of an OpenAI GPT-2 size from the Hugging Face hub."""
     repo = HUB_NAMES[name]
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False") or not _reachable("huggingface.co"):
+        raise PocketLLMError(
+            f"Could not download {name}: huggingface.co cannot be reached (offline?). Download "
+            f"https://huggingface.co/{repo}/resolve/main/model.safetensors (or pytorch_model.bin) "
+            f"on a machine with internet, copy it here and pass its path instead.")
     try:
         from huggingface_hub import hf_hub_download
         return Path(hf_hub_download(repo, "model.safetensors", cache_dir=cache_dir))

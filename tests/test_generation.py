@@ -171,3 +171,22 @@ def test_tokenizer_and_generation_work_with_the_network_unreachable(lively_model
     assert tok.decode(tok.encode("离线也能用")) == "离线也能用"
     text = generate(lively_model, "Hello", 8, Sampling(temperature=1.0, seed=0), tokenizer=tok)
     assert isinstance(text, str) and text
+
+
+def test_generation_after_a_fused_adamw_step_uses_the_new_weights():
+    """The fused q/k/v copy must not outlive an optimizer step (fused AdamW keeps tensor versions)."""
+    from pocketllm import ModelConfig, GPTModel
+    torch.manual_seed(0)
+    model = GPTModel(ModelConfig(vocab_size=50257, context_length=32, emb_dim=32, num_heads=4,
+                                 num_layers=2, drop_rate=0.0, qkv_bias=True))
+    model.eval()
+    list(generate_ids(model, [1, 2, 3], 12, stop_ids=()))  # builds the fused copy
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.05, fused=True)
+    x = torch.randint(0, 50257, (2, 16))
+    torch.nn.functional.cross_entropy(model(x).flatten(0, 1), x.flatten()).backward()
+    opt.step()
+    model.eval()
+    cached = list(generate_ids(model, [1, 2, 3], 12, stop_ids=()))
+    uncached = list(generate_ids(model, [1, 2, 3], 12, stop_ids=(), use_cache=False))
+    assert cached == uncached

@@ -299,3 +299,18 @@ def test_cli_export_hf(reference, tmp_path):
                  "--out_dir", str(tmp_path / "hf")]) == 0
     back = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
     torch.testing.assert_close(hf_logits(back), hf_logits(hf), atol=1e-5, rtol=0)
+
+
+def test_download_fails_fast_with_a_clear_message_when_the_hub_is_unreachable(monkeypatch):
+    import socket
+    import time
+    from pocketllm import PocketLLMError, import_gpt2
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+
+    def refuse(*args, **kwargs):
+        raise OSError("Name or service not known")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    start = time.perf_counter()
+    with pytest.raises(PocketLLMError, match="cannot be reached.*pass its path"):
+        import_gpt2("gpt2-medium")
+    assert time.perf_counter() - start < 2  # no retries

@@ -61,6 +61,15 @@ def test_resume_continues_a_run_whose_checkpoint_lies_outside_its_run_folder(fil
     assert read_header(files / "out.safetensors")["facts"]["steps"] == 5
 
 
+def test_max_steps_goes_past_one_epoch_and_resume_extends_a_run(files, capsys):
+    # ~150 windows of 16 tokens, batch 64 → 2 steps per epoch: 5 steps need 3 epochs.
+    assert main(args(files, steps=5)[:-1] + ["--batch_size", "64", "--quiet"]) == 0
+    steps = [r for r in read_events(files / "run" / "events.jsonl") if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5] and steps[-1]["epoch"] == 2
+    assert main(["pretrain", "--resume", str(files / "out.safetensors"), "--max_steps", "7", "--quiet"]) == 0
+    assert "finished at step 7" in capsys.readouterr().out
+
+
 def test_resume_with_no_steps_left_says_so_and_writes_nothing(files, capsys):
     assert main(args(files)) == 0
     before = (files / "run" / "events.jsonl").read_bytes()

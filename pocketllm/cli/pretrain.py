@@ -12,7 +12,8 @@ def add_train_args(p, *, epochs=1, max_steps=None, batch_size=8, lr=5e-4, eval_e
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
     g.add_argument("--max_steps", type=int, default=max_steps,
-                   help=f"stop after this many optimizer steps (default {max_steps or 'all epochs'})")
+                   help=f"train exactly this many optimizer steps, repeating the data as needed; "
+                        f"overrides --epochs (default {max_steps or 'all epochs'})")
     g.add_argument("--batch_size", type=int, default=batch_size, help=f"examples per step (default {batch_size})")
     g.add_argument("--grad_accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
     g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr})")

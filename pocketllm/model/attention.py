@@ -79,6 +79,13 @@ class MultiHeadAttention(nn.Module):
     # a concatenated copy of their weights.  The copy is rebuilt whenever a
     # weight is replaced or changed in place (tracked by tensor version), so it
     # never goes stale after training.  The plain code path above is the maths.
+    def train(self, mode: bool = True):
+        # A fused optimizer (AdamW(fused=True)) updates weights in place without bumping
+        # their version, so the copy is also dropped whenever the model changes mode —
+        # the trainer switches to eval for samples and back to train after.
+        self._fused_key = None
+        return super().train(mode)
+
     def fused_qkv(self, x):
         parts = [self.W_query, self.W_key, self.W_value]
         tensors = [p.weight for p in parts] + [p.bias for p in parts if p.bias is not None]

@@ -235,11 +235,14 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     record = settings.to_dict()
     record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
                    "corpus": corpus.summary(), "run_dir": str(run_dir)})
+    facts = {"task": "pretrain", "data": Path(settings.data_path).name}
+    # The Trainer checks the settings against the data (and a resume's steps left) first,
+    # so a refused run leaves the run folder as it was.
+    trainer = Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
+                      resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts)
     if ranks.is_main:
         write_json_atomic(run_dir / "run.json", record)
-    facts = {"task": "pretrain", "data": Path(settings.data_path).name}
-    return Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
-                   resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts)
+    return trainer
 
 
 def _run_dir_of(checkpoint, facts: dict) -> Path:
@@ -252,10 +255,14 @@ def _run_dir_of(checkpoint, facts: dict) -> Path:
 
 
 def first_words(path, chars: int = 12) -> str:
-    """A default sample prompt: the start of the corpus's first non-empty line."""
+    """A default sample prompt: the start of the corpus's first non-empty line (whole words)."""
     from ..data.text import iter_text_chunks
     for chunk in iter_text_chunks(path, chunk_bytes=1 << 16):
         for line in chunk.splitlines():
-            if line.strip():
-                return line.strip()[:chars]
+            line = line.strip()
+            if line:
+                if len(line) <= chars:
+                    return line
+                cut = line.rfind(" ", 0, chars + 1)  # no word cut in half (Chinese has no spaces)
+                return line[:cut] if cut > 0 else line[:chars]
     return ""

@@ -159,8 +159,11 @@ class Trainer:
         return steps
 
     def total_steps(self) -> int:
-        total = self.steps_per_epoch() * self.settings.epochs
-        return min(total, self.settings.max_steps) if self.settings.max_steps else total
+        """max_steps when given (the data is then repeated as often as needed), else the epochs."""
+        if self.settings.max_steps:
+            self.steps_per_epoch()  # still says clearly when one step needs more data than there is
+            return self.settings.max_steps
+        return self.steps_per_epoch() * self.settings.epochs
 
     def _order(self, epoch: int) -> list[int]:
         """The epoch's example order: a permutation seeded by (seed, epoch), the same on every rank."""
