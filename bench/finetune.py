@@ -146,8 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--trainable", default="all", help="classifier recipe, the same for (a) and (b)")
     p.add_argument("--cls_epochs", type=int, default=3)
     p.add_argument("--cls_lr", type=float, default=1e-3)
-    p.add_argument("--instruct_epochs", type=int, default=2)
-    p.add_argument("--instruct_lr", type=float, default=1e-3)
+    p.add_argument("--instruct_epochs", type=int, default=8)
+    p.add_argument("--instruct_lr", type=float, default=2e-3)
     p.add_argument("--template", default="short", choices=["alpaca", "short"])
     p.add_argument("--mask_prompt", action=argparse.BooleanOptionalAction, default=True,
                    help="learn only the responses (default on)")
