@@ -49,6 +49,7 @@ def test_uci_style_tsv_without_header_is_detected(tmp_path):
     table = read_table(write(tmp_path, "SMSSpamCollection", text))
     assert table.delimiter == "\t" and not table.header
     assert (table.text_column, table.label_column) == ("column 1", "column 0")
+    assert table.columns == ["column 0", "column 1"]
     assert table.labels == ["ham", "spam"] and table.balance() == {"ham": 3, "spam": 2}
     assert table.texts[2] == "Wah lucky man... Then can save money... Hee..."
     assert table.texts[3] == 'He said "hi, there'
@@ -66,6 +67,7 @@ def test_csv_with_header_columns_found_in_any_order_and_by_override(tmp_path):
     path = write(tmp_path, "t.csv", text)
     table = read_table(path)
     assert table.header and (table.text_column, table.label_column) == ("message", "category")
+    assert table.columns == ["id", "message", "category"] == table.subset([0]).columns
     assert table.labels == ["a", "b"] and table.texts[0] == "a somewhat longer message, number 0"
     by_index = read_table(path, text_column="1", label_column=2)
     assert by_index.label_ids == table.label_ids

@@ -40,6 +40,7 @@ class Table:
     rows: int                         # data rows in the file
     dropped: dict = field(default_factory=dict)  # reason -> count
     source: str = ""
+    columns: list[str] = field(default_factory=list)  # every column's name (header, or "column N")
 
     def __len__(self):
         return len(self.texts)
@@ -58,7 +59,7 @@ class Table:
     def subset(self, indices) -> "Table":
         return Table([self.texts[i] for i in indices], self.labels, [self.label_ids[i] for i in indices],
                      self.text_column, self.label_column, self.delimiter, self.header, self.rows,
-                     dict(self.dropped), self.source)
+                     dict(self.dropped), self.source, list(self.columns))
 
 
 # ---- parsing -------------------------------------------------------------------
@@ -226,7 +227,7 @@ def read_table(path, text_column=None, label_column=None, delimiter: str | None 
             f"does not look like a label. Name the label column with --label_column.")
     index = {name: i for i, name in enumerate(names_sorted)}
     return Table(texts, names_sorted, [index[lab] for lab in labels], names[ti], names[li], delim,
-                 has_header, len(rows), dict(dropped), str(path))
+                 has_header, len(rows), dict(dropped), str(path), list(names))
 
 
 # ---- balancing and splitting ---------------------------------------------------------

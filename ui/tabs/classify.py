@@ -4,8 +4,6 @@ from the run folder; the test report and confusion matrix; a box to classify a m
 the checkpoint to download; and the command line that repeats the run."""
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import gradio as gr
@@ -37,13 +35,7 @@ def table_path(source, uploaded) -> str:
 
 def column_names(table) -> list[str]:
     """Every column of the table, as read_table names them (header names, or "column N")."""
-    with open(table.source, encoding="utf-8-sig", newline="") as fh:
-        first = fh.readline()
-    row = first.rstrip("\r\n").split("\t") if table.delimiter == "\t" else \
-        next(csv.reader(io.StringIO(first), delimiter=table.delimiter), [])
-    if table.header:
-        return [v.strip() or f"column {j}" for j, v in enumerate(row)]
-    return [f"column {j}" for j in range(len(row))]
+    return list(table.columns)
 
 
 def column_spec(value):
