@@ -169,3 +169,16 @@ def shell_lines(args: list[str]) -> str:
             flag.append(rest.pop(0))
         lines.append("  " + " ".join(shlex.quote(a) for a in flag))
     return " \\\n".join(lines)
+
+
+def wire_base_picker(state, ctx, base, refresh, facts, api_name: str):
+    """The base-model dropdown of a finetuning tab: Refresh fills it, a choice shows its facts.
+
+    Returns the refresh handler, for the tab's page-load hook."""
+    def on_refresh(current, lang):
+        choices = base_choices(state, lang)
+        return gr.update(choices=choices, value=default_base(choices, current))
+
+    refresh.click(on_refresh, [base, ctx.lang], base, api_name=api_name)
+    base.change(lambda v, lang: base_facts(state, v, lang), [base, ctx.lang], facts, show_progress="hidden")
+    return on_refresh

@@ -16,7 +16,8 @@ from .. import plots
 from ..errors import friendly
 from ..i18n import t
 from ..runs import (base_choices, base_facts, base_model, clock, default_base, ended_model, follow, keep_upload,
-                    launch, number, shell_lines, split_base, status_line, stop_job, tick_signature)
+                    launch, number, shell_lines, split_base, status_line, stop_job, tick_signature,
+                    wire_base_picker)
 
 KIND = "classify"
 TRAINABLE = ["head", "last", "all", "lora"]
@@ -304,12 +305,7 @@ def build(ctx):
     preview_api.click(on_preview, preview_inputs, preview_outputs_list, api_name="classify_preview")
 
     # ---- model --------------------------------------------------------------------------
-    def on_refresh(current, lang):
-        choices = base_choices(state, lang)
-        return gr.update(choices=choices, value=default_base(choices, current))
-
-    refresh.click(on_refresh, [base, ctx.lang], base, api_name="classify_bases")
-    base.change(lambda v, lang: base_facts(state, v, lang), [base, ctx.lang], facts, show_progress="hidden")
+    on_refresh = wire_base_picker(state, ctx, base, refresh, facts, api_name="classify_bases")
     for comp in setting_inputs:
         comp.change(lambda *a: cli_command(state, *a), setting_inputs, cli, show_progress="hidden")
 
