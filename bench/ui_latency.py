@@ -66,7 +66,7 @@ def main():
     client = Client(f"http://127.0.0.1:{port}/", verbose=False)
 
     def generate():
-        client.predict(str(model_path), "To be, or not to be", 0.0, 0, 1.0, 20, 1, "en", api_name="/generate")
+        client.predict(str(model_path), "To be, or not to be", 0.0, 0, 1.0, 20, 1, "en", "fp32", api_name="/generate")
 
     def listing():
         client.predict(None, "en", api_name="/weights_list")

@@ -19,6 +19,7 @@ from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, 
                     prepare_instruction, prepare_pretraining, respond, save_adapters, template_of)
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
 from .model import GPTModel, KVCache
+from .quantize import PRECISIONS, quantize_int8, to_precision
 from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
 
 __version__ = "0.1.0"
@@ -27,7 +28,7 @@ __all__ = [
     "ModelConfig", "list_presets", "GPTModel", "KVCache", "Tokenizer", "get_tokenizer", "EOT_ID",
     "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "stream", "next_token_probs",
-    "describe", "parameter_breakdown", "PocketLLMError", "inspect",
+    "describe", "parameter_breakdown", "PocketLLMError", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",

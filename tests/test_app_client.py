@@ -105,6 +105,12 @@ def test_generation_streams(client, app):
     assert "empty" in empty[1]
     with pytest.raises(Exception, match="No model chosen"):
         client.predict(None, "x", 0.0, 0, 1.0, 5, 1, "en", api_name="/generate")
+    # Faster precisions generate too, from a separately cached copy (fp32 stays exact).
+    for precision in ("bf16", "int8"):
+        text, note = client.predict(path, "The", 0.0, 0, 1.0, 10, 1, "en", precision, api_name="/generate")
+        assert isinstance(text, str) and note
+    assert {k[2] for k in state.models._items} == {"bf16", "int8"}  # the two most recent loads
+    assert client.predict(path, "The", 1.0, 0, 1.0, 25, 1, "en", "fp32", api_name="/generate")[0] == texts[-1]
 
 
 def test_look_inside_follows_the_sliders(client, app):

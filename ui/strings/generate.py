@@ -1,4 +1,10 @@
 EN = {
+    "generate.precision": "Precision",
+    "generate.precision_info": "How the weights are stored while generating: int8 is the fastest on a CPU "
+                               "(about 1.5× bf16 for GPT-2 124M) and differs slightly from fp32.",
+    "generate.precision_fp32": "fp32 (exact)",
+    "generate.precision_bf16": "bf16 (half the memory)",
+    "generate.precision_int8": "int8 (fastest on a CPU)",
     "generate.intro": "Pick a model, write the start of a text, and let the model continue it. "
                       "The sliders decide how it picks each next token.",
     "generate.model": "Model (from the checkpoints folder)",
@@ -40,6 +46,12 @@ EN = {
                             "left out, to stay quick and readable); the next-token candidates read the whole prompt.",
 }
 ZH = {
+    "generate.precision": "精度",
+    "generate.precision_info": "生成时权重的存储方式：int8 在 CPU 上最快（GPT-2 124M 约为 bf16 的 1.5 倍），"
+                               "结果与 fp32 略有差别。",
+    "generate.precision_fp32": "fp32（精确）",
+    "generate.precision_bf16": "bf16（内存减半）",
+    "generate.precision_int8": "int8（CPU 上最快）",
     "generate.intro": "选一个模型，写下文本的开头，让模型续写。滑块决定它如何挑选每一个下一个词元。",
     "generate.model": "模型（来自检查点文件夹）",
     "generate.refresh": "刷新",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import Sampling, get_tokenizer, inspect, stream
+from pocketllm import PRECISIONS, Sampling, get_tokenizer, inspect, stream
 
 from .. import plots
 from ..errors import friendly
@@ -124,6 +124,11 @@ def build(ctx):
                                              elem_id="gen-max-new"), label="generate.max_new")
                 seed = page.add(gr.Number(123, label=L("generate.seed"), precision=0, info=L("generate.seed_info")),
                                 label="generate.seed", info="generate.seed_info")
+            precision = page.add(gr.Radio([(L(f"generate.precision_{p}"), p) for p in PRECISIONS], value="fp32",
+                                          label=L("generate.precision"), info=L("generate.precision_info"),
+                                          elem_id="gen-precision"),
+                                 label="generate.precision", info="generate.precision_info",
+                                 choices=[(f"generate.precision_{p}", p) for p in PRECISIONS])
             with gr.Row():
                 go = page.add(gr.Button(L("generate.go"), variant="primary", elem_id="gen-go"), value="generate.go")
                 stop = page.add(gr.Button(L("generate.stop"), variant="stop", elem_id="gen-stop"),
@@ -162,15 +167,17 @@ def build(ctx):
     refresh.click(on_refresh, model, model, api_name="generate_models")
     ctx.on_load(on_refresh, model, model)
 
-    def load(path, lang):
+    def load(path, lang, precision="fp32"):
         if not path:
             raise gr.Error(t(lang, "generate.no_model"), title=t(lang, "common.error_title"))
-        return state.load(path, lang)  # only a checkpoint of the folder
+        return state.load(path, lang, precision)  # only a checkpoint of the folder
 
     # ---- generation -------------------------------------------------------------------
     @friendly
-    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang):
-        ckpt = load(path, lang)
+    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32"):
+        if precision not in PRECISIONS:
+            precision = "fp32"
+        ckpt = load(path, lang, precision)
         cfg = sampling(temperature, top_k, top_p, seed)
         note_text = prompt_note(prompt, ckpt.config.context_length, lang)
         text = ""
@@ -180,7 +187,7 @@ def build(ctx):
             yield text, note_text
         yield text, note_text + " " + t(lang, "generate.done", n=len(get_tokenizer().encode(text)))
 
-    gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang],
+    gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision],
                    [output, note], api_name="generate", concurrency_id="model_cpu")
     stop.click(None, None, None, cancels=[gen])
 
