@@ -9,7 +9,7 @@ from pathlib import Path
 from .checkpoint import read_header
 from .config import ModelConfig
 from .errors import PocketLLMError
-from .jobs import write_json_atomic
+from .files import write_json_atomic
 
 
 def _inside(root: Path, path: Path) -> Path:

@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .errors import PocketLLMError
+from .files import atomic_write
 from .model import GPTModel
 
 FORMAT_VERSION = "1"
@@ -75,29 +76,14 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
         "facts": json.dumps(facts, ensure_ascii=False),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), fsync=True)
     except OSError as exc:  # disk full, no permission, folder gone: the old file is untouched
         raise PocketLLMError(
             f"Could not write {path} ({exc.strerror or exc}). "
             + ("The previous file there is unchanged. " if path.exists() else "")
             + "Free some disk space or choose another folder.") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-def _file_mode() -> int:
-    """The permissions a plainly created file gets (rw for all, less the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 # ---- reading -----------------------------------------------------------------

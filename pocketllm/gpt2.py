@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint import Checkpoint, _file_mode, _hf_folder_heads, load_model
+from .checkpoint import Checkpoint, _hf_folder_heads, load_model
 from .errors import PocketLLMError
+from .files import atomic_write
 from .model import GPTModel
 
 HUB_NAMES = {  # name -> Hugging Face repository
@@ -128,10 +129,7 @@ def export_hf(model: GPTModel, out_dir, *, overwrite: bool = False) -> Path:
         raise PocketLLMError(f"{target} already exists; choose another --out_dir or pass --overwrite.")
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.float() for k, v in pocketllm_to_hf(model).items()}
-    tmp = out_dir / f".model.safetensors.{os.getpid()}.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    os.chmod(tmp, _file_mode())
-    os.replace(tmp, target)
+    atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
     (out_dir / "config.json").write_text(json.dumps(hf_config(model), indent=2) + "\n")
     return out_dir
 

@@ -20,14 +20,6 @@ from .training.events import END_KINDS, read_events
 from .training.trainer import Trainer
 
 
-def write_json_atomic(path, data) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-
-
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -162,7 +154,7 @@ def read_run(run_dir, runner: JobRunner | None = None) -> RunView:
     elif events:
         status = "interrupted"
     else:
-        status = "running" if live else "not started"
+        status = "not started"
     return RunView(run_dir, settings, events, status)
 
 
@@ -175,11 +167,7 @@ def list_runs(root, kind: str | None = None) -> list[Path]:
     for d in root.iterdir():
         meta = d / "run.json"
         if d.is_dir() and meta.is_file():
-            if kind is not None:
-                try:
-                    if json.loads(meta.read_text(encoding="utf-8")).get("task") != kind:
-                        continue
-                except (OSError, ValueError):
-                    continue
+            if kind is not None and _read_json(meta).get("task") != kind:
+                continue
             runs.append(d)
     return sorted(runs, key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)

@@ -1,14 +1,11 @@
 """Helpers shared by the CLI commands (argument groups, model loading)."""
 from __future__ import annotations
 
-import torch
 
 from ..checkpoint import load_model
 from ..errors import PocketLLMError
+from ..training.hardware import DTYPES
 
-DTYPES = {"fp32": torch.float32, "float32": torch.float32,
-          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-          "fp16": torch.float16, "float16": torch.float16}
 
 
 def add_sampling_args(p, temperature_default=0.0):

@@ -24,7 +24,7 @@ from ..checkpoint import load_model
 from ..config import ModelConfig
 from ..data.tables import read_table, stratified_split, undersample
 from ..errors import PocketLLMError
-from ..jobs import write_json_atomic
+from ..files import write_json_atomic
 from ..model import GPTModel
 from ..tokenizer import EOT_ID, get_tokenizer
 from ..training.trainer import Trainer, TrainSettings

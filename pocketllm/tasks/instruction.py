@@ -18,7 +18,7 @@ import torch
 from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collate, encode_record,
                                  get_template, load_instructions, split_records)
 from ..errors import PocketLLMError
-from ..jobs import write_json_atomic
+from ..files import write_json_atomic
 from ..generation import Sampling, generate, stream
 from ..model import GPTModel
 from ..tokenizer import get_tokenizer

@@ -14,7 +14,7 @@ from ..checkpoint import LANGUAGE_MODEL, load_model
 from ..config import ModelConfig
 from ..data.corpus import Corpus, load_corpus
 from ..errors import PocketLLMError
-from ..jobs import write_json_atomic
+from ..files import write_json_atomic
 from ..generation import Sampling, generate
 from ..model import GPTModel
 from ..training.distributed import init_from_env
@@ -191,7 +191,7 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
             settings.train = TrainSettings.from_dict({
                 **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
                 "device": now.device, "dtype": now.dtype, "compile": now.compile,
-                **({"threads": now.threads} if hasattr(now, "threads") else {})})
+                "threads": now.threads})
         model, config = ckpt.model, ckpt.config
         if ckpt.task_type != "language_model":
             raise PocketLLMError(f"{settings.resume} is a {ckpt.task_type}, not a language model.")

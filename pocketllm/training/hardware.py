@@ -41,6 +41,10 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags or "AMX" in capability
 
 
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+          "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
 def pick_dtype(name: str | None, device: torch.device) -> torch.dtype:
     """The autocast precision: bf16 where the hardware has it, else fp32."""
     if name in (None, "", "auto"):
@@ -49,11 +53,9 @@ def pick_dtype(name: str | None, device: torch.device) -> torch.dtype:
         if device.type == "cpu" and cpu_has_fast_bf16():
             return torch.bfloat16
         return torch.float32
-    table = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-             "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-    if name not in table:
+    if name not in DTYPES:
         raise PocketLLMError(f"Unknown dtype {name!r}; use auto, fp32, bf16 or fp16.")
-    dtype = table[name]
+    dtype = DTYPES[name]
     if dtype == torch.float16 and device.type == "cpu":
         raise PocketLLMError("fp16 training needs a GPU; on the CPU use bf16 or fp32.")
     return dtype

@@ -17,6 +17,7 @@ import json
 import math
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -26,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import save_checkpoint
 from ..errors import PocketLLMError
+from ..files import atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
 from .hardware import autocast, pick_device, pick_dtype, set_threads
@@ -236,7 +238,7 @@ class Trainer:
             for micro in range(s.grad_accum):
                 batch = self.task.make_batch(self._micro_indices(order, in_epoch, micro), self.device)
                 sync = micro == s.grad_accum - 1 or not self.dist.enabled
-                ctx = ddp.no_sync() if not sync else _null()
+                ctx = ddp.no_sync() if not sync else nullcontext()
                 with ctx:
                     with autocast(self.device, self.dtype):
                         loss, metrics = self.task.loss(model, batch)
@@ -279,7 +281,7 @@ class Trainer:
         yield from self._checkpoint(optimizer)
         results = self.task.finish(self.model, self.device) if self.dist.is_main else {}
         if results and self.dist.is_main:
-            (self.run_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+            write_json_atomic(self.run_dir / "results.json", results)
         yield self._emit(ev.Finished(time.time(), self.step, self.tokens_seen,
                                      time.time() - start_time, "finished", results))
 
@@ -338,9 +340,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "settings": asdict(self.settings), "model_path": str(self.model_path),
         }
-        tmp = self.run_dir / f".{STATE_FILE}.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.run_dir / STATE_FILE)
+        atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         yield self._emit(ev.CheckpointSaved(time.time(), self.step, self.tokens_seen, str(self.model_path)))
 
     def _state_path(self) -> Path:
@@ -360,8 +360,7 @@ class Trainer:
 
     def _load_state(self, optimizer):
         """Restore optimizer, schedule position, data position and random state."""
-        path = self.resume_from
-        state_path = path if path.name == STATE_FILE else path.parent / STATE_FILE
+        state_path = self._state_path()
         if not state_path.is_file():
             raise PocketLLMError(f"Cannot resume: {state_path} is missing (it is written next to the "
                                  f"checkpoint of every run).")
@@ -380,11 +379,3 @@ class Trainer:
             with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         return event
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
