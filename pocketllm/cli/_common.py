@@ -1,11 +1,9 @@
 """Helpers shared by the CLI commands (argument groups, model loading)."""
 from __future__ import annotations
 
-
 from ..checkpoint import load_model
 from ..errors import PocketLLMError
 from ..training.hardware import DTYPES
-
 
 
 def add_sampling_args(p, temperature_default=0.0):
