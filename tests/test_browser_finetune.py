@@ -121,7 +121,9 @@ def test_train_and_use_an_instruction_model(page, app, base):
     set_number(page, "ins-temperature", 1)  # sampled: a barely trained model still says something
     page.wait_for_timeout(300)  # let the slider's new value reach the page state before the click
     page.locator("#ins-go").click()
-    page.wait_for_function("document.querySelector('#ins-response-note').innerText.trim().length > 0", timeout=30_000)
+    # Wait for the closing note (Gradio's own "processing" overlay also puts text in the box).
+    page.wait_for_function("/Done:|no visible answer/.test(document.querySelector('#ins-response-note').innerText)",
+                           timeout=60_000)
     # A barely trained model may end at once; then the page must say so instead of staying blank.
     answer = page.locator("#ins-response textarea").input_value()
     note = page.locator("#ins-response-note").inner_text()
