@@ -29,7 +29,7 @@ from ..model import GPTModel
 from ..tokenizer import EOT_ID, get_tokenizer
 from ..training.trainer import Trainer, TrainSettings
 from .language_modeling import ROOT, agreed_run_dir, resolve_output
-from .lora import apply_lora, count_trainable, merge_lora, save_adapters
+from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
 
 DEFAULT_TABLE = ROOT / "data" / "classify" / "spam.csv"
 
@@ -171,9 +171,7 @@ class ClassificationTask:
         model.eval()
         results = {"labels": list(self.labels), **self.trainable}
         if self.adapters_path is not None:
-            save_adapters(self.adapters_path, model, self.base, self.checkpoint_task())
-            merge_lora(model)  # the saved checkpoint is already merged; now the model matches it
-            results["adapters_path"] = str(self.adapters_path)
+            results.update(finish_adapters(self.adapters_path, model, self.base, self.checkpoint_task()))
         for split in ("val", "test"):
             if self.splits.get(split) and self.splits[split][1]:
                 preds, truth, loss_sum = self.predict_split(model, split, device)
@@ -330,7 +328,7 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
               for name, idx in zip(("train", "val", "test"), parts)}
     if not splits["train"][1]:
         raise PocketLLMError("The training split is empty; use more data or a larger train fraction.")
-    adapters = model_path.with_name(model_path.stem + ".lora.safetensors") if lora and settings.keep_adapters else None
+    adapters = adapters_path_for(model_path) if lora and settings.keep_adapters else None
     task = ClassificationTask(splits, table.labels, eval_batch_size=max(16, settings.train.batch_size),
                               trainable=trainable, adapters_path=adapters, base=settings.base_model)
 

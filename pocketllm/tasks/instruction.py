@@ -24,9 +24,9 @@ from ..model import GPTModel
 from ..tokenizer import get_tokenizer
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import Trainer, TrainSettings
-from .classification import load_base
+from .classification import FRESH_CONFIG, load_base
 from .language_modeling import ROOT, agreed_run_dir, resolve_output
-from .lora import apply_lora, count_trainable, merge_lora, save_adapters
+from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
 
 DEFAULT_INSTRUCTIONS = ROOT / "data" / "instruct" / "tasks.json"
 
@@ -141,9 +141,7 @@ class InstructionTask:
         model.eval()
         results = dict(self.extra)
         if self.adapters_path is not None:
-            save_adapters(self.adapters_path, model, self.base, self.checkpoint_task())
-            merge_lora(model)
-            results["adapters_path"] = str(self.adapters_path)
+            results.update(finish_adapters(self.adapters_path, model, self.base, self.checkpoint_task()))
         for split in ("val", "test"):
             scores = self.evaluate(model, split, 0, device)
             if scores:
@@ -246,7 +244,7 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     if not parts["train"]:
         raise PocketLLMError("The training split is empty; use more records or a larger train fraction.")
     responses = model_path.with_name(model_path.stem + ".test_responses.json")
-    adapters = model_path.with_name(model_path.stem + ".lora.safetensors") if lora and settings.keep_adapters else None
+    adapters = adapters_path_for(model_path) if lora and settings.keep_adapters else None
     extra = {"trainable": "lora" if lora else "all", "trainable_parameters": trainable, "parameters": total,
              "template": template.name}
     task = InstructionTask(parts, template, max_length, settings.mask_prompt,
@@ -264,7 +262,7 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     if ranks.is_main:
         write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "instruct", "data": Path(settings.data_path).name,
-             "base": settings.base_model or f"random init ({settings.config or 'cpu-small'})",
+             "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
              "trainable": extra["trainable"], "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     return Trainer(model, task, settings.train, run_dir, model_path=model_path,
                    stop_event=stop_event, facts=facts)

@@ -153,6 +153,20 @@ def adapter_tensors(model) -> dict[str, torch.Tensor]:
     return out
 
 
+def adapters_path_for(model_path) -> Path:
+    """Where the adapters of a LoRA run are kept apart: beside the checkpoint."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".lora.safetensors")
+
+
+def finish_adapters(path, model, base: str | None, task: dict) -> dict:
+    """At the end of a LoRA run: save the adapters apart, then merge them into the model
+    (the checkpoint the loop saved is already merged; now the model in memory matches it)."""
+    save_adapters(path, model, base, task)
+    merge_lora(model)
+    return {"adapters_path": str(path)}
+
+
 def save_adapters(path, model, base: str | None = None, task: dict | None = None) -> Path:
     """Write the adapters (and other trainable tensors) to a small .safetensors file."""
     layers = lora_layers(model)
