@@ -49,8 +49,8 @@ def worker(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": None}[args.dtype]
-    from pocketllm import get_tokenizer
-    prompt_ids = get_tokenizer().encode(PROMPT)
+    from pocketllm import gpt2_tokenizer
+    prompt_ids = gpt2_tokenizer().encode(PROMPT)
     if args.impl == "transformers":
         import transformers
         transformers.logging.set_verbosity_error()

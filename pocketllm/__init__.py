@@ -7,32 +7,34 @@ from .checkpoint import LANGUAGE_MODEL, Checkpoint, build_model, load_model, rea
 from .config import ModelConfig, list_presets
 from .describe import describe, parameter_breakdown
 from .errors import PocketLLMError
-from .generation import Sampling, generate, generate_ids, next_token_probs, stream
+from .generation import Sampling, generate, generate_ids, model_and_tokenizer, next_token_probs, stream
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
 from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
 from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
 from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run
-from .tasks import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
+from .tasks import (BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
                     prepare_instruction, prepare_pretraining, respond, save_adapters, template_of)
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
 from .model import GPTModel, KVCache
 from .quantize import PRECISIONS, quantize_int8, to_precision
-from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
+from .tokenizer import (DEFAULT_KIND, DEFAULT_VOCAB_SIZE, EOT_ID, KINDS as TOKENIZER_KINDS, Tokenizer,
+                        gpt2_tokenizer, tokenizer_from_spec, train_tokenizer)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ModelConfig", "list_presets", "GPTModel", "KVCache", "Tokenizer", "get_tokenizer", "EOT_ID",
+    "ModelConfig", "list_presets", "GPTModel", "KVCache", "Tokenizer", "gpt2_tokenizer", "EOT_ID",
+    "TOKENIZER_KINDS", "DEFAULT_KIND", "DEFAULT_VOCAB_SIZE", "tokenizer_from_spec", "train_tokenizer",
     "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
-    "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "stream", "next_token_probs",
+    "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream", "next_token_probs",
     "describe", "parameter_breakdown", "PocketLLMError", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
-    "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
+    "PretrainSettings", "prepare_pretraining", "train_corpus_tokenizer", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
     "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "read_events",
     "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",

@@ -5,7 +5,11 @@ The file holds the weights, and in its metadata header:
 - `task`:   what the model is for — {"type": "language_model"},
             {"type": "classifier", "labels": [...]} or
             {"type": "instruct", "template": "..."},
-- `facts`:  training facts (steps, tokens seen, last losses, when).
+- `facts`:  training facts (steps, tokens seen, last losses, when),
+- `tokenizer`: how the model reads text (`Tokenizer.to_spec()`: the kind, and
+            for vocabularies trained on a corpus their whole `tokenizer.json`).
+            A file without one — older checkpoints, Hugging Face GPT-2 files and
+            the seed's `.pth` files — reads text as GPT-2 does.
 
 Writes go to a temp file in the same folder and are renamed into place, so a
 crash mid-save never leaves a broken file where a good one stood.
@@ -31,6 +35,7 @@ from .config import ModelConfig
 from .errors import PocketLLMError
 from .files import atomic_write
 from .model import GPTModel
+from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_spec
 
 FORMAT_VERSION = "1"
 LANGUAGE_MODEL = {"type": "language_model"}
@@ -44,6 +49,7 @@ class Checkpoint:
     facts: dict = field(default_factory=dict)
     path: Path | None = None
     source: str = "pocketllm"  # or "huggingface-gpt2", "seed-pth"
+    tokenizer: Tokenizer = field(default_factory=gpt2_tokenizer)
 
     @property
     def task_type(self) -> str:
@@ -53,8 +59,10 @@ class Checkpoint:
 # ---- saving ------------------------------------------------------------------
 
 def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict | None = None,
-                    *, overwrite: bool = True) -> Path:
+                    *, overwrite: bool = True, tokenizer: Tokenizer | None = None) -> Path:
     path = Path(path)
+    if tokenizer is not None:  # None: a bare model, read as GPT-2 by convention (as older files are)
+        check_tokenizer_fits(tokenizer, model.cfg, str(path.name))
     if path.suffix != ".safetensors":
         raise PocketLLMError(f"Checkpoints are saved as .safetensors files; got {path.name}.")
     if path.exists() and not overwrite:
@@ -75,6 +83,8 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
         "task": json.dumps(task, ensure_ascii=False),
         "facts": json.dumps(facts, ensure_ascii=False),
     }
+    if tokenizer is not None:
+        metadata["tokenizer"] = json.dumps(tokenizer.to_spec(), ensure_ascii=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), fsync=True)
@@ -86,6 +96,17 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
     return path
 
 
+def check_tokenizer_fits(tokenizer: Tokenizer, config: ModelConfig, source: str = "model"):
+    """A trained vocabulary must match the embedding row for row; GPT-2's may sit in a padded one."""
+    fits = (tokenizer.vocab_size == config.vocab_size if tokenizer.kind != "gpt2"
+            else tokenizer.vocab_size <= config.vocab_size)
+    if not fits:
+        raise PocketLLMError(
+            f"{source}: the {tokenizer.kind} tokenizer has {tokenizer.vocab_size:,} tokens but the model's "
+            f"embedding has {config.vocab_size:,} rows; they must match. The file was changed or put "
+            f"together from different models; save the model with the tokenizer it was trained with.")
+
+
 # ---- reading -----------------------------------------------------------------
 
 def read_header(path) -> dict:
@@ -94,10 +115,12 @@ def read_header(path) -> dict:
     meta = _safetensors_metadata(path)
     if meta.get("pocketllm") is None:
         raise PocketLLMError(f"{path.name} is a safetensors file but not a PocketLLM checkpoint.")
+    spec = json.loads(meta.get("tokenizer") or "{}") or {"kind": "gpt2"}
     return {
         "config": json.loads(meta["config"]),
         "task": json.loads(meta.get("task", "{}")) or dict(LANGUAGE_MODEL),
         "facts": json.loads(meta.get("facts", "{}")),
+        "tokenizer": spec.get("kind", "gpt2"),  # the kind only; load_model builds the tokenizer
     }
 
 
@@ -195,9 +218,12 @@ def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
         facts = json.loads(meta.get("facts") or "{}")
     except (KeyError, json.JSONDecodeError) as exc:
         raise PocketLLMError(f"{path.name} has a damaged PocketLLM header ({exc}).") from None
+    tokenizer = tokenizer_from_spec(meta.get("tokenizer"))
+    if meta.get("tokenizer"):  # older files name none; they read GPT-2's tokens as they always did
+        check_tokenizer_fits(tokenizer, config, path.name)
     tensors = _read_safetensors(path)
     model = build_model(config, tensors, task, source=path.name)
-    return Checkpoint(model, config, task, facts)
+    return Checkpoint(model, config, task, facts, tokenizer=tokenizer)
 
 
 def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads, gpt2) -> Checkpoint:

@@ -5,6 +5,11 @@ Each step turns the model's last logits into a probability distribution
 (greedy when temperature is 0), and feeds only that token back in, thanks to
 the key/value cache.  `stream` yields text pieces as soon as they are whole
 characters, so Chinese never shows a half-decoded `�`.
+
+The text side comes from the model's own tokenizer: pass a `Checkpoint` (from
+`load_model`, which carries it) or `tokenizer=`.  With `valid_utf8` on (the
+default), sampling never picks a token that would leave a broken character
+(`tokenizer/utf8.py`), so a barely trained byte-level model still writes text.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from typing import Iterable, Iterator
 import torch
 
 from .errors import PocketLLMError
-from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
+from .tokenizer import BOUNDARY, Tokenizer, gpt2_tokenizer
+from .tokenizer.gpt2 import VOCAB_SIZE as GPT2_VOCAB
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Sampling:
     top_k: int | None = None   # keep only the k most likely tokens
     top_p: float | None = None  # keep the smallest set whose probability reaches p
     seed: int | None = None
+    valid_utf8: bool = True    # only pick tokens that keep the text valid UTF-8 (no `�`)
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -61,14 +68,40 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 0.0, top_k: int 
     return probs
 
 
+def model_and_tokenizer(model, tokenizer: Tokenizer | None = None, *, required: bool = True):
+    """(GPTModel, its tokenizer) from a Checkpoint or a bare model.
+
+    A bare model with GPT-2's 50,257-row vocabulary reads GPT-2's tokens (the
+    book's set-up); any other bare model needs `tokenizer=`.
+    """
+    if hasattr(model, "model") and hasattr(model, "tokenizer"):  # a Checkpoint
+        return model.model, tokenizer or model.tokenizer
+    if tokenizer is None and model.cfg.vocab_size == GPT2_VOCAB:
+        tokenizer = gpt2_tokenizer()
+    if tokenizer is None and required:
+        raise PocketLLMError(
+            f"This model has a {model.cfg.vocab_size:,}-token vocabulary, not GPT-2's, so its tokenizer must "
+            f"be given: load it with load_model() (the checkpoint carries it) or pass tokenizer=.")
+    return model, tokenizer
+
+
 @torch.inference_mode()
 def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, sampling: Sampling = Sampling(),
-                 stop_ids: Iterable[int] = (EOT_ID,), use_cache: bool = True) -> Iterator[int]:
-    """Yield new token ids one by one.  A prompt longer than the context keeps its last part."""
+                 stop_ids: Iterable[int] | None = None, use_cache: bool = True,
+                 tokenizer: Tokenizer | None = None) -> Iterator[int]:
+    """Yield new token ids one by one.  A prompt longer than the context keeps its last part.
+
+    `stop_ids` default to the tokenizer's end-of-text; an empty prompt starts
+    after end-of-text, as every training text does.
+    """
+    model, tok = model_and_tokenizer(model, tokenizer, required=False)
     if max_new_tokens < 0:
         raise PocketLLMError(f"max_new_tokens must be 0 or more (got {max_new_tokens}).")
+    eot = tok.eot_id if tok is not None else None
     context = model.cfg.context_length
-    ids = list(prompt_ids) or [EOT_ID]  # GPT-2 starts a text after <|endoftext|>
+    ids = list(prompt_ids) or ([eot] if eot is not None else [])
+    if not ids:
+        raise PocketLLMError("The prompt is empty and the model has no tokenizer to start from; give a prompt.")
     ids = ids[-context:]
     device = model.tok_emb.weight.device
     generator = None
@@ -78,7 +111,9 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
             generator.seed()
         else:
             generator.manual_seed(int(sampling.seed))
-    stops = set(stop_ids)
+    stops = set(stop_ids) if stop_ids is not None else ({eot} if eot is not None else set())
+    guard = tok.utf8_guard if tok is not None and sampling.valid_utf8 else None
+    state, masks = BOUNDARY, {}
     cache = model.new_cache(1) if use_cache else None
 
     def window_logits():
@@ -89,6 +124,10 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
 
     logits = window_logits()
     for _ in range(max_new_tokens):
+        if guard is not None:
+            if state not in masks:
+                masks[state] = guard.mask_for(state, logits.shape[-1]).to(device)
+            logits = logits.masked_fill(~masks[state], float("-inf"))
         if sampling.greedy:
             token = int(logits.argmax())
         else:
@@ -97,6 +136,8 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         yield token
         if token in stops:
             return
+        if guard is not None:
+            state = guard.advance(state, token)
         ids.append(token)
         if cache is not None and cache.length < context:
             logits = model(torch.tensor([[token]], device=device), cache=cache, last_only=True)[0, -1]
@@ -107,11 +148,12 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
 def stream(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),
            tokenizer: Tokenizer | None = None, stop_at_eot: bool = True) -> Iterator[str]:
     """Yield the continuation of `prompt` as text pieces (whole characters only)."""
-    tok = tokenizer or get_tokenizer()
+    model, tok = model_and_tokenizer(model, tokenizer)
     decoder = tok.stream_decoder()
-    stops = (EOT_ID,) if stop_at_eot else ()
-    for token in generate_ids(model, tok.encode(prompt), max_new_tokens, sampling, stop_ids=stops):
-        if token == EOT_ID and stop_at_eot:
+    stops = (tok.eot_id,) if stop_at_eot else ()
+    for token in generate_ids(model, tok.encode(prompt), max_new_tokens, sampling, stop_ids=stops,
+                              tokenizer=tok):
+        if token == tok.eot_id and stop_at_eot:
             break
         piece = decoder.push(token)
         if piece:

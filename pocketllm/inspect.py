@@ -8,7 +8,9 @@ strings (attention weights as one numpy array), ready for a table or a chart:
                   temperature / top-k / top-p filters that generation applies;
 - `attention`     attention weights per layer and head;
 - `logit_lens`    what each layer would predict if the model stopped there;
-- `parameter_map` where the parameters, bytes and FLOPs are.
+- `parameter_map` where the parameters, bytes and FLOPs are;
+- `tokenizer_view` how a tokenizer cuts a text: pieces, tokens per character,
+                  its longest and most used tokens.
 
 The same rules as generation hold everywhere: a prompt longer than the context
 keeps its last part (`dropped` says how many tokens went), and an empty prompt
@@ -32,9 +34,9 @@ from torch import nn
 
 from .describe import parameter_breakdown
 from .errors import PocketLLMError
-from .generation import Sampling, next_token_probs
+from .generation import Sampling, model_and_tokenizer, next_token_probs
 from .model import GPTModel
-from .tokenizer import EOT_ID, Tokenizer, get_tokenizer
+from .tokenizer import BOUNDARY, Tokenizer
 
 _VISIBLE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
 
@@ -88,13 +90,15 @@ class TokenView:
         return asdict(self)
 
 
-def tokens(prompt: str, tokenizer: Tokenizer | None = None,
-           context_length: int | None = None) -> TokenView:
-    """The prompt as tokens.  GPT-2 works on bytes, so a Chinese character (3 UTF-8
-    bytes) may be split over two tokens; such tokens are grouped into one unit and
-    marked `partial`.  Joining the units' texts gives back the prompt."""
+def tokens(prompt: str, tokenizer, context_length: int | None = None) -> TokenView:
+    """The prompt as tokens of `tokenizer` (a Tokenizer, or a Checkpoint: its tokenizer).
+    Byte-level tokenizers work on bytes, so a Chinese character (3 UTF-8 bytes) may
+    be split over two tokens; such tokens are grouped into one unit and marked
+    `partial`.  Joining the units' texts gives back the prompt."""
     _check_prompt(prompt)
-    tok = tokenizer or get_tokenizer()
+    tok = getattr(tokenizer, "tokenizer", tokenizer)
+    if not isinstance(tok, Tokenizer):
+        raise PocketLLMError("inspect.tokens needs the model's tokenizer (or its Checkpoint).")
     ids = tok.encode(prompt)
     dropped = max(0, len(ids) - context_length) if context_length else 0
     infos, units = _token_infos(ids, tok)
@@ -161,6 +165,13 @@ class PromptRun:
     empty_prompt: bool    # the prompt was empty, so the model read <|endoftext|> alone
 
 
+def _model_and_tokenizer(model, tokenizer: Tokenizer | None) -> tuple[GPTModel, Tokenizer]:
+    """The language model inside `model` (a Checkpoint or a GPTModel) and its tokenizer."""
+    lm = _language_model(model)
+    _, tok = model_and_tokenizer(model if hasattr(model, "tokenizer") else lm, tokenizer)
+    return lm, tok
+
+
 def _language_model(model) -> GPTModel:
     if hasattr(model, "model") and hasattr(model, "task_type"):  # a Checkpoint
         if model.task_type == "classifier":
@@ -200,7 +211,7 @@ def _prepare(model: GPTModel, prompt: str, tok: Tokenizer) -> tuple[torch.Tensor
     _check_prompt(prompt)
     ids = tok.encode(prompt)
     empty = not ids
-    ids = ids or [EOT_ID]  # as generation does: GPT-2 starts a text after <|endoftext|>
+    ids = ids or [tok.eot_id]  # as generation does: a text starts after <|endoftext|>
     dropped = max(0, len(ids) - model.cfg.context_length)
     ids = ids[dropped:]  # as generation does: keep the last part
     infos, units = _token_infos(ids, tok)
@@ -222,7 +233,9 @@ class Candidate:
     prob_scaled: float    # after temperature only
     prob_after: float     # after temperature, top-k and top-p: what sampling draws from
     kept: bool
-    cut_by: str | None    # None if kept, else "top_k", "top_p" or "temperature 0" (greedy)
+    # None if kept, else "utf8" (it would leave a broken character, see tokenizer/utf8.py),
+    # "top_k", "top_p" or "temperature 0" (greedy)
+    cut_by: str | None
 
 
 @dataclass
@@ -237,6 +250,9 @@ class NextToken(PromptRun):
     other_prob_after: float
     entropy: float        # in bits, of the plain distribution
     entropy_after: float  # in bits, after the filters
+    valid_utf8: bool = True   # the rule that never starts a token with half a character
+    utf8_removed: int = 0     # vocabulary tokens that rule removed (pieces of characters)
+    utf8_removed_mass: float = 0.0  # their plain probability
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -244,23 +260,27 @@ class NextToken(PromptRun):
 
 def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, n: int = 20,
-               tokenizer: Tokenizer | None = None) -> NextToken:
+               tokenizer: Tokenizer | None = None, valid_utf8: bool = True) -> NextToken:
     """The `n` most likely next tokens, with their probabilities before and after the
     sampling filters.  The filtered probabilities come from
-    `pocketllm.generation.next_token_probs`, so they are exactly what generation
-    samples from; `cut_by` tells which filter removed a candidate."""
-    model = _language_model(model)
+    `pocketllm.generation.next_token_probs` after the same valid-UTF-8 rule, so
+    they are exactly what generation samples from; `cut_by` tells which rule
+    removed a candidate."""
+    model, tok = _model_and_tokenizer(model, tokenizer)
     Sampling(temperature, top_k, top_p)  # same validation and messages as generation
     if not isinstance(n, int) or n < 1:
         raise PocketLLMError(f"n (how many candidates to show) must be at least 1 (got {n!r}).")
-    tok = tokenizer or get_tokenizer()
     idx, run = _prepare(model, prompt, tok)
     with _evaluating(model):
         logits = model(idx, last_only=True)[0, -1].float()
     plain = torch.softmax(logits, -1)
-    scaled = next_token_probs(logits, temperature)
-    after = next_token_probs(logits, temperature, top_k, top_p)
-    after_k = next_token_probs(logits, temperature, top_k)
+    # A prompt is whole characters, so the text after it is at a character boundary.
+    allowed = (tok.utf8_guard.mask_for(BOUNDARY, logits.shape[-1]) if valid_utf8
+               else torch.ones_like(logits, dtype=torch.bool))
+    ruled = logits.masked_fill(~allowed, float("-inf"))
+    scaled = next_token_probs(ruled, temperature)
+    after = next_token_probs(ruled, temperature, top_k, top_p)
+    after_k = next_token_probs(ruled, temperature, top_k)
     n = min(n, logits.shape[-1])
     top = torch.topk(plain, n)
     candidates = []
@@ -268,7 +288,8 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
         kept = bool(after[i] > 0)
         cut_by = None
         if not kept:
-            cut_by = "temperature 0" if temperature == 0 else ("top_k" if after_k[i] == 0 else "top_p")
+            cut_by = ("utf8" if not allowed[i] else "temperature 0" if temperature == 0
+                      else "top_k" if after_k[i] == 0 else "top_p")
         raw = tok.token_bytes(i)
         text = raw.decode("utf-8", errors="replace")
         label = visible(text) if _whole(raw) else "<" + raw.hex(" ") + ">"
@@ -281,7 +302,8 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
         kept_tokens=int(kept_mask.sum()), kept_mass=float(plain[kept_mask].sum()),
         other_prob=max(0.0, 1.0 - float(plain[listed].sum())),
         other_prob_after=max(0.0, 1.0 - float(after[listed].sum())),
-        entropy=_entropy_bits(plain), entropy_after=_entropy_bits(after))
+        entropy=_entropy_bits(plain), entropy_after=_entropy_bits(after), valid_utf8=bool(valid_utf8),
+        utf8_removed=int((~allowed).sum()), utf8_removed_mass=float(plain[~allowed].sum()))
 
 
 def _entropy_bits(p: torch.Tensor) -> float:
@@ -324,8 +346,8 @@ def attention(model, prompt: str, tokenizer: Tokenizer | None = None) -> Attenti
 
     They take layers × heads × tokens² × 4 bytes: 600 MB for GPT-2 124M at its full
     1024-token context, a few KB for a sentence."""
-    model = _language_model(model)
-    idx, run = _prepare(model, prompt, tokenizer or get_tokenizer())
+    model, tok = _model_and_tokenizer(model, tokenizer)
+    idx, run = _prepare(model, prompt, tok)
     with _evaluating(model):
         maps = model.trace(idx).attentions
     t = idx.shape[1]
@@ -363,10 +385,9 @@ def logit_lens(model, prompt: str, top: int = 1, tokenizer: Tokenizer | None = N
     """For each layer and position, the token the model would predict if it stopped
     after that layer: final LayerNorm + output head applied to that layer's residual
     stream.  The last layer is the model's own prediction."""
-    model = _language_model(model)
+    model, tok = _model_and_tokenizer(model, tokenizer)
     if not isinstance(top, int) or top < 1:
         raise PocketLLMError(f"top must be at least 1 (got {top!r}).")
-    tok = tokenizer or get_tokenizer()
     idx, run = _prepare(model, prompt, tok)
     top = min(top, model.cfg.vocab_size)
     label_of = {}
@@ -458,3 +479,51 @@ def parameter_map(model, context: int | None = None) -> ParameterMap:
         total_bytes=sum(r["bytes"] for r in rows), tied=model.is_tied, context=t, flops=flops,
         matmul_parameters=attn + ffn + head, flops_per_token=forward,
         train_flops_per_token=3 * forward)
+
+
+# ---- the tokenizer ---------------------------------------------------------------
+
+@dataclass
+class TokenizerView:
+    kind: str
+    vocab_size: int
+    description: str
+    sample: TokenView           # the first lines of the text, as tokens
+    characters: int             # of the whole text
+    tokens: int
+    tokens_per_char: float      # 1.0 for char; GPT-2 needs about 2 for Chinese
+    unseen_chars: int           # characters spelled as bytes (char kind) or split into byte pieces
+    longest: list[str]          # the longest tokens (in characters), whitespace made visible
+    most_used: list[tuple[str, int]]  # (token, times used in the text)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tokenizer_view(tokenizer, text: str, sample_chars: int = 200, top: int = 12) -> TokenizerView:
+    """How `tokenizer` (a Tokenizer or a Checkpoint) reads `text`."""
+    tok = getattr(tokenizer, "tokenizer", tokenizer)
+    if not isinstance(tok, Tokenizer):
+        raise PocketLLMError("tokenizer_view needs a Tokenizer (or a Checkpoint).")
+    _check_prompt(text)
+    sample = text[:sample_chars]
+    cut = sample.rfind("\n")
+    sample = sample[:cut] if cut > sample_chars // 2 else sample
+    view = tokens(sample, tok)
+    ids = tok.encode(text)
+    counts: dict[int, int] = {}
+    for i in ids:
+        counts[i] = counts.get(i, 0) + 1
+
+    def label(i: int) -> str:
+        raw = tok.token_bytes(i)
+        return visible(raw.decode("utf-8")) if _whole(raw) else "<" + raw.hex(" ") + ">"
+
+    whole = [i for i in range(tok.vocab_size) if i != tok.eot_id and _whole(tok.token_bytes(i))
+             and visible(tok.token_bytes(i).decode("utf-8")).isprintable()]
+    longest = sorted(whole, key=lambda i: (-len(tok.token_bytes(i).decode("utf-8")), i))[:top]
+    most_used = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    split = sum(len(u.tokens) for u in tokens(text[:20000], tok).units if u.partial)
+    return TokenizerView(tok.kind, tok.vocab_size, tok.describe(), view, len(text), len(ids),
+                         len(ids) / max(1, len(text)), split, [label(i) for i in longest],
+                         [(label(i), n) for i, n in most_used])

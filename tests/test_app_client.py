@@ -199,9 +199,9 @@ def test_every_string_has_both_languages():
 def test_look_inside_reads_the_prompts_end_and_caches_attention(tmp_path):
     """Attention and logit lens read at most the prompt's last 64 tokens (whole characters);
     the maps are kept per (model file, prompt) so the block/head pickers only re-slice."""
-    from pocketllm import get_tokenizer
+    from pocketllm import gpt2_tokenizer
     from ui.tabs.generate import INSIDE_TOKENS, AttentionCache, prompt_tail
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     for prompt in ("short prompt", "学而时习之，不亦说乎。" * 20, "🙂 and text " * 40):
         tail, cut = prompt_tail(prompt)
         n = len(tok.encode(prompt))

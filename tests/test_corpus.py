@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pocketllm import ModelConfig, get_tokenizer
+from pocketllm import ModelConfig, gpt2_tokenizer
 from pocketllm.data import corpus as corpus_mod
 from pocketllm.data import load_corpus, tokenize_file
 from pocketllm.data.corpus import TokenWindows
@@ -17,12 +17,12 @@ def test_tokens_are_a_memory_mapped_uint16_file_reused_from_the_cache(tmp_path, 
     first = tokenize_file(src, tmp_path / "cache")
     arr = first.array()
     assert isinstance(arr, np.memmap) and arr.dtype == np.uint16
-    assert arr.tolist() == get_tokenizer().encode(TEXT)
+    assert arr.tolist() == gpt2_tokenizer().encode(TEXT)
     assert first.path.stat().st_size == 2 * first.num_tokens
 
     def no_tokenizer():
         raise AssertionError("the cache should have been used")
-    monkeypatch.setattr(corpus_mod, "get_tokenizer", no_tokenizer)
+    monkeypatch.setattr(corpus_mod, "gpt2_tokenizer", no_tokenizer)
     again = tokenize_file(src, tmp_path / "cache")
     assert again.path == first.path and again.num_tokens == first.num_tokens
 

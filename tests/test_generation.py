@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pocketllm import (EOT_ID, GPTModel, ModelConfig, Sampling, Tokenizer, generate, generate_ids,
-                       get_tokenizer, next_token_probs, stream)
+                       gpt2_tokenizer, next_token_probs, stream)
 from pocketllm import tokenizer as tokenizer_module
 
 CONTEXT = 24
@@ -146,7 +146,7 @@ class ScriptedLM(torch.nn.Module):
 
 
 def test_streamed_chinese_never_shows_half_a_character():
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     text = "你好，世界！我们一起从零构建大模型。"
     ids = tok.encode(text)
     assert any("\ufffd" in tok.decode([i]) for i in ids), "no split character: the test would be weak"

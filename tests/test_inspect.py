@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pocketllm import EOT_ID, GPTModel, ModelConfig, PocketLLMError, get_tokenizer, load_model, \
+from pocketllm import EOT_ID, GPTModel, ModelConfig, PocketLLMError, gpt2_tokenizer, load_model, \
     next_token_probs, save_checkpoint
 from pocketllm import inspect as look
 from pocketllm.cli import main
@@ -12,7 +12,7 @@ PROMPT = "Hello world, 我爱你们"
 
 
 def ids_of(model, text):
-    return torch.tensor([get_tokenizer().encode(text)], device=model.tok_emb.weight.device)
+    return torch.tensor([gpt2_tokenizer().encode(text)], device=model.tok_emb.weight.device)
 
 
 @torch.no_grad()
@@ -38,7 +38,7 @@ def peaked_model(tiny_model):
 def test_tokens_group_byte_pieces_into_characters():
     prompt = "我爱你 hello, 世界🙂!"
     view = look.tokens(prompt)
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     assert view.ids == tok.encode(prompt)
     assert view.text == prompt
     assert [i for u in view.units for i in u.ids] == view.ids
@@ -127,7 +127,7 @@ def test_empty_prompt_starts_from_endoftext(tiny_model):
 def test_long_prompt_keeps_its_last_part(tiny_model):
     ctx = tiny_model.cfg.context_length
     prompt = "爱" + " a" * (ctx - 1)  # 爱 is three byte tokens, so the cut splits it
-    full = get_tokenizer().encode(prompt)
+    full = gpt2_tokenizer().encode(prompt)
     assert len(full) == ctx + 2
     res = look.next_token(tiny_model, prompt, n=3)
     assert res.dropped == 2 and res.ids == full[-ctx:] and not res.empty_prompt
@@ -145,7 +145,7 @@ def test_long_prompt_keeps_its_last_part(tiny_model):
 
 def test_attention_rows_sum_to_one_and_are_causal(tiny_model):
     res = look.attention(tiny_model, PROMPT)
-    n = len(get_tokenizer().encode(PROMPT))
+    n = len(gpt2_tokenizer().encode(PROMPT))
     w = torch.from_numpy(res.weights)
     assert w.shape == (2, 4, n, n) and len(res.labels) == n
     assert torch.allclose(w.sum(-1), torch.ones(2, 4, n), atol=1e-5)

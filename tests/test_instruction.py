@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from pocketllm import GPTModel, ModelConfig, PocketLLMError, get_tokenizer, load_model, save_checkpoint
+from pocketllm import GPTModel, ModelConfig, PocketLLMError, gpt2_tokenizer, load_model, save_checkpoint
 from pocketllm.cli import main
 from pocketllm.data.instructions import (TEMPLATES, Example, Record, collate, encode_record, load_instructions,
                                          split_records)
@@ -63,7 +63,7 @@ def test_alpaca_template_and_the_tokens_of_a_real_record():
     assert alpaca.prompt("Reverse the word.", "cat") == head + "\n\n### Input:\ncat\n\n### Response:\n"
     assert alpaca.prompt("Reverse the word.", "") == head + "\n\n### Response:\n"
     assert TEMPLATES["short"].prompt("Say hi.") == "### Instruction:\nSay hi.\n### Response:\n"
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     ex = encode_record(Record("Reverse the word.", "cat", "tac"), alpaca, tok)
     assert tok.decode(ex.prompt_ids) == alpaca.prompt("Reverse the word.", "cat")
     assert tok.decode(ex.output_ids) == "tac"

@@ -6,27 +6,27 @@ from pathlib import Path
 import pytest
 
 import pocketllm.tokenizer as tokmod
-from pocketllm import EOT_ID, PocketLLMError, get_tokenizer
+from pocketllm import EOT_ID, PocketLLMError, gpt2_tokenizer
 
 
 @pytest.fixture
 def fresh_build():
     """Forget the cached encoding so the test sees it built from scratch, and again afterwards."""
     tokmod.get_encoding.cache_clear()
-    tokmod.get_tokenizer.cache_clear()
+    tokmod.gpt2_tokenizer.cache_clear()
     yield
     tokmod.get_encoding.cache_clear()
-    tokmod.get_tokenizer.cache_clear()
+    tokmod.gpt2_tokenizer.cache_clear()
 
 
 def test_known_ids():
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     assert tok.encode("Hello, world") == [15496, 11, 995]
     assert tok.decode([15496, 11, 995]) == "Hello, world"
 
 
 def test_vocabulary_size_and_end_of_text():
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     assert tok.vocab_size == 50257 and tok._enc.n_vocab == 50257
     assert EOT_ID == tok.eot_id == 50256
     assert tok.encode("<|endoftext|>") == [50256]
@@ -41,7 +41,7 @@ def test_vocabulary_size_and_end_of_text():
     "",
 ])
 def test_round_trip(text):
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     ids = tok.encode(text)
     assert all(0 <= i < 50257 for i in ids)
     assert tok.decode(ids) == text
@@ -50,7 +50,7 @@ def test_round_trip(text):
 
 
 def test_stream_decoder_never_shows_half_a_character():
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     text = "齐天大圣大闹天宫，🐒 hello 世界"
     ids = tok.encode(text)
     assert len(ids) > len(text.replace(" ", "")) // 2  # GPT-2 splits these characters into pieces
@@ -70,7 +70,7 @@ def test_damaged_vocabulary_fails_clearly(tmp_path, monkeypatch, fresh_build):
     damaged.write_bytes(bytes(data))
     monkeypatch.setattr(tokmod, "ASSET", damaged)
     with pytest.raises(PocketLLMError, match="damaged.*sha256"):
-        tokmod.get_tokenizer()
+        tokmod.gpt2_tokenizer()
 
 
 def test_builds_offline_without_any_cache(tmp_path, monkeypatch, fresh_build):
@@ -88,7 +88,7 @@ def test_builds_offline_without_any_cache(tmp_path, monkeypatch, fresh_build):
     default_cache = Path(tempfile.gettempdir()) / "data-gym-cache"
     before = sorted(default_cache.iterdir()) if default_cache.is_dir() else None
 
-    tok = tokmod.get_tokenizer()
+    tok = tokmod.gpt2_tokenizer()
     assert tok.encode("Hello, world") == [15496, 11, 995]
     assert tok.decode(tok.encode("离线也能用")) == "离线也能用"
 
@@ -107,4 +107,4 @@ def test_does_not_go_through_tiktoken_downloads(monkeypatch, fresh_build):
     monkeypatch.setattr(tiktoken, "get_encoding", refuse)
     monkeypatch.setattr(tiktoken.load, "read_file_cached", refuse)
     monkeypatch.setattr(tiktoken.load, "load_tiktoken_bpe", refuse)
-    assert tokmod.get_tokenizer().encode("Hello, world") == [15496, 11, 995]
+    assert tokmod.gpt2_tokenizer().encode("Hello, world") == [15496, 11, 995]

@@ -1,19 +1,25 @@
 """A text corpus as token windows for language modelling.
 
-The text is tokenized once and stored as a memory-mapped array of uint16
-token ids (GPT-2's 50,257 ids fit), cached under a name derived from the
-content's hash — so a 1 GB corpus costs 2 bytes per token on disk and almost
-nothing in RAM, and a second run on the same text skips tokenizing.
+The text is tokenized once with the model's own tokenizer and stored as a
+memory-mapped array of token ids (uint16 when the vocabulary fits, as every
+tokenizer here does; uint32 otherwise), cached under a name derived from the
+content's hash, the tokenizer's fingerprint and the split — so a 1 GB corpus
+costs 2 bytes per token on disk and almost nothing in RAM, and a second run on
+the same text with the same tokenizer skips tokenizing.
 
-The tokens are split into train and validation parts (the last
-`val_fraction` of the tokens is held out), then cut into windows of
-`context_length + 1` tokens, starting every `stride` tokens: the inputs are
-the first `context_length`, the targets the same shifted by one.
+The text is split into train and validation parts by characters (the last
+`val_fraction` of the characters is held out) before tokenizing, so a
+tokenizer trained on the training part never saw the validation text, and
+bits per character can be computed exactly for each part.  The token ids are
+then cut into windows of `context_length + 1` tokens, starting every `stride`
+tokens: the inputs are the first `context_length`, the targets the same
+shifted by one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +28,33 @@ import numpy as np
 import torch
 
 from ..errors import PocketLLMError
-from ..tokenizer import get_tokenizer
-from .text import iter_text_chunks
+from ..tokenizer import Tokenizer
+from .text import iter_split
+
+
+def id_dtype(vocab_size: int):
+    """The narrowest unsigned integer that holds every token id."""
+    return np.uint16 if vocab_size <= 1 << 16 else np.uint32
 
 
 @dataclass
 class TokenFile:
-    path: Path          # the .bin file of uint16 ids
+    path: Path          # the .bin file of token ids
     num_tokens: int
     num_chars: int
     sha256: str         # of the source bytes
+    split_at: int = 0   # first validation token
+    train_chars: int = 0
+    dtype: str = "uint16"
+
+    @property
+    def val_chars(self) -> int:
+        return self.num_chars - self.train_chars
 
     def array(self) -> np.ndarray:
         if self.num_tokens == 0:
-            return np.zeros(0, dtype=np.uint16)
-        return np.memmap(self.path, dtype=np.uint16, mode="r", shape=(self.num_tokens,))
+            return np.zeros(0, dtype=self.dtype)
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.num_tokens,))
 
 
 def file_sha256(path) -> str:
@@ -47,36 +65,44 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def tokenize_file(path, cache_dir) -> TokenFile:
-    """Tokenize a UTF-8 text file into `cache_dir/tokens-<sha>.bin` (reused when present)."""
+def tokenize_file(path, cache_dir, tokenizer: Tokenizer, val_fraction: float = 0.0) -> TokenFile:
+    """Tokenize a UTF-8 text file into `cache_dir/tokens-<text>-<tokenizer>-<split>.bin`
+    (reused when present).  The held-out characters are tokenized separately."""
     path = Path(path)
     sha = file_sha256(path)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    bin_path = cache_dir / f"tokens-{sha[:16]}.bin"
+    bin_path = cache_dir / f"tokens-{sha[:16]}-{tokenizer.fingerprint[:12]}-v{round(val_fraction * 1000):03d}.bin"
     meta_path = bin_path.with_suffix(".json")
     if bin_path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
-        return TokenFile(bin_path, meta["num_tokens"], meta["num_chars"], sha)
-    tok = get_tokenizer()
+        return TokenFile(bin_path, meta["num_tokens"], meta["num_chars"], sha, meta["split_at"],
+                         meta["train_chars"], meta["dtype"])
+    dtype = id_dtype(tokenizer.vocab_size)
     tmp = bin_path.with_name(bin_path.name + f".{os.getpid()}.tmp")
-    num_tokens = num_chars = 0
+    num_tokens = num_chars = train_chars = 0
+    split_at = None
     with open(tmp, "wb") as out:
-        for chunk in iter_text_chunks(path):
+        for part, chunk in iter_split(path, val_fraction):
+            if part == "val" and split_at is None:
+                split_at = num_tokens
             num_chars += len(chunk)
-            ids = np.asarray(tok.encode(chunk), dtype=np.uint16)
+            train_chars += len(chunk) if part == "train" else 0
+            ids = np.asarray(tokenizer.encode(chunk), dtype=dtype)
             ids.tofile(out)
             num_tokens += len(ids)
     if num_chars == 0 or not num_tokens:
         tmp.unlink(missing_ok=True)
         raise PocketLLMError(f"{path.name} is empty: there is no text to train on.")
+    split_at = num_tokens if split_at is None else split_at
     os.replace(tmp, bin_path)
     # Written whole then renamed: a reader never sees half a record.
     meta_tmp = meta_path.with_name(meta_path.name + f".{os.getpid()}.tmp")
-    meta_tmp.write_text(json.dumps({"source": str(path), "sha256": sha,
-                                    "num_tokens": num_tokens, "num_chars": num_chars}))
+    meta_tmp.write_text(json.dumps({"source": str(path), "sha256": sha, "tokenizer": tokenizer.fingerprint,
+                                    "num_tokens": num_tokens, "num_chars": num_chars, "split_at": split_at,
+                                    "train_chars": train_chars, "dtype": np.dtype(dtype).name}))
     os.replace(meta_tmp, meta_path)
-    return TokenFile(bin_path, num_tokens, num_chars, sha)
+    return TokenFile(bin_path, num_tokens, num_chars, sha, split_at, train_chars, np.dtype(dtype).name)
 
 
 class TokenWindows:
@@ -108,40 +134,54 @@ class Corpus:
     val: TokenWindows
     context_length: int
     split_at: int  # first validation token
+    tokenizer: Tokenizer | None = None
+
+    def tokens_per_char(self, split: str) -> float:
+        """Tokens per character of a split: nats/token × this ÷ ln 2 = bits per character."""
+        tf = self.tokens
+        if split == "train":
+            return self.split_at / max(1, tf.train_chars)
+        return (tf.num_tokens - self.split_at) / max(1, tf.val_chars)
+
+    def bits_per_char(self, loss_nats_per_token: float, split: str = "val") -> float:
+        """The tokenizer-independent yardstick: how many bits the model needs per character."""
+        return loss_nats_per_token * self.tokens_per_char(split) / math.log(2)
 
     def summary(self) -> dict:
         return {"characters": self.tokens.num_chars, "tokens": self.tokens.num_tokens,
+                "tokens_per_char": round(self.tokens.num_tokens / max(1, self.tokens.num_chars), 4),
                 "train_tokens": self.split_at, "val_tokens": self.tokens.num_tokens - self.split_at,
                 "train_windows": len(self.train), "val_windows": len(self.val),
                 "context_length": self.context_length}
 
 
-def max_context_for(num_tokens: int, val_fraction: float) -> int:
+def max_context_for(num_tokens: int, val_fraction: float, split_at: int | None = None) -> int:
     """The longest context for which both splits hold at least one window."""
-    val = int(num_tokens * val_fraction) if val_fraction > 0 else 0
-    train = num_tokens - val
-    return max(0, min(train, val if val_fraction > 0 else train) - 1)
+    if split_at is None:
+        split_at = num_tokens - (int(num_tokens * val_fraction) if val_fraction > 0 else 0)
+    val = num_tokens - split_at
+    return max(0, min(split_at, val if val_fraction > 0 else split_at) - 1)
 
 
-def load_corpus(path, context_length: int, cache_dir, *, stride: int | None = None,
+def load_corpus(path, context_length: int, cache_dir, tokenizer: Tokenizer, *, stride: int | None = None,
                 val_fraction: float = 0.1) -> Corpus:
-    """Tokenize (or reuse the cache), split by tokens and cut into windows."""
+    """Tokenize with `tokenizer` (or reuse the cache), split and cut into windows."""
     if not 0 <= val_fraction < 1:
         raise PocketLLMError(f"val_fraction must be in [0, 1) (got {val_fraction}).")
     stride = stride or context_length
     if stride < 1:
         raise PocketLLMError(f"stride must be at least 1 (got {stride}).")
-    tf = tokenize_file(path, cache_dir)
+    tf = tokenize_file(path, cache_dir, tokenizer, val_fraction)
     tokens = tf.array()
-    split_at = tf.num_tokens - int(tf.num_tokens * val_fraction)
+    split_at = tf.split_at
     train = TokenWindows(tokens[:split_at], context_length, stride)
     val = TokenWindows(tokens[split_at:], context_length, stride)
     if len(train) == 0 or (val_fraction > 0 and len(val) == 0):
-        fit = max_context_for(tf.num_tokens, val_fraction)
+        fit = max_context_for(tf.num_tokens, val_fraction, split_at)
         need = (context_length + 1) / (val_fraction if val_fraction > 0 else 1)
         raise PocketLLMError(
             f"{Path(path).name} has {tf.num_tokens:,} tokens; with context_length={context_length} "
             f"and {val_fraction:.0%} held out for validation it needs at least {int(need) + 1:,}. "
             + (f"Shrink the context (--context_length {fit} or less) or use a longer text."
                if fit >= 8 else "Use a longer text."))
-    return Corpus(tf, train, val, context_length, split_at)
+    return Corpus(tf, train, val, context_length, split_at, tokenizer)

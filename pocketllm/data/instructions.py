@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from ..errors import PocketLLMError
-from ..tokenizer import EOT_ID
+from ..tokenizer import EOT_ID  # GPT-2's, for examples built by hand
 from .text import read_text
 
 IGNORE = -100  # cross_entropy's ignore_index
@@ -235,20 +235,23 @@ def split_records(records: list[Record], fractions=(0.85, 0.05, 0.1), seed: int 
 class Example:
     prompt_ids: list[int]
     output_ids: list[int]
+    end_id: int = EOT_ID  # the tokenizer's <|endoftext|>: it closes the answer and pads the batch
 
 
 def encode_record(record: Record, template: PromptTemplate, tokenizer) -> Example:
     # Encoded apart, so the prompt is exactly what inference will feed the model.
     return Example(tokenizer.encode(template.prompt(record.instruction, record.input)),
-                   tokenizer.encode(record.output))
+                   tokenizer.encode(record.output), tokenizer.eot_id)
 
 
 def collate(examples: list[Example], max_length: int | None = None, mask_prompt: bool = False,
-            pad_id: int = EOT_ID, ignore_index: int = IGNORE) -> dict:
+            pad_id: int | None = None, ignore_index: int = IGNORE) -> dict:
     """{"inputs", "targets"} tensors (batch, longest) for examples; see the module docstring."""
+    if pad_id is None:
+        pad_id = examples[0].end_id
     rows_in, rows_out = [], []
     for ex in examples:
-        seq = ex.prompt_ids + ex.output_ids + [pad_id]
+        seq = ex.prompt_ids + ex.output_ids + [ex.end_id]
         inputs, targets = seq[:-1], seq[1:]
         if mask_prompt:
             # targets[j] is seq[j + 1]; the prompt's tokens are seq[1 .. P-1] → targets[0 .. P-2].

@@ -62,3 +62,34 @@ def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
 def read_text(path) -> str:
     """The whole file as text (for small files: previews, CSVs, JSON)."""
     return "".join(iter_text_chunks(path))
+
+
+def split_point(path, val_fraction: float) -> tuple[int, int]:
+    """(characters in the file, index of the first held-out character)."""
+    total = sum(len(chunk) for chunk in iter_text_chunks(path))
+    return total, total - int(total * val_fraction)
+
+
+def iter_split(path, val_fraction: float) -> Iterator[tuple[str, str]]:
+    """The file's text as ("train" | "val", piece): the last `val_fraction` of the
+    characters is held out.  Splitting by characters, before any tokenizer sees the
+    text, lets a tokenizer be trained on the training part alone."""
+    _, split = split_point(path, val_fraction)
+    seen = 0
+    for chunk in iter_text_chunks(path):
+        if seen + len(chunk) <= split:
+            yield "train", chunk
+        elif seen >= split:
+            yield "val", chunk
+        else:
+            cut = split - seen
+            yield "train", chunk[:cut]
+            yield "val", chunk[cut:]
+        seen += len(chunk)
+
+
+def iter_train_text(path, val_fraction: float) -> Iterator[str]:
+    """Only the training part of the file (what a tokenizer may learn from)."""
+    for part, text in iter_split(path, val_fraction):
+        if part == "train" and text:
+            yield text

@@ -1,13 +1,14 @@
 """What differs per task: language modelling, classification, instructions (and LoRA)."""
 from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, DEFAULT_CORPUS, LanguageModelingTask,
-                                PretrainSettings, default_run_dir, prepare_pretraining, resolve_output)
+                                PretrainSettings, default_run_dir, prepare_pretraining, resolve_output,
+                                train_corpus_tokenizer)
 from .classification import (DEFAULT_TABLE, ClassificationTask, ClassifySettings, classification_report, classify,
                              prepare_classification, set_trainable)
 from .instruction import DEFAULT_INSTRUCTIONS, InstructionTask, InstructSettings, prepare_instruction, respond, template_of
 from .lora import LoRALinear, apply_lora, load_adapters, merge_lora, save_adapters
 
 __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA",
-           "DEFAULT_CORPUS", "DEFAULT_CHECKPOINTS", "default_run_dir", "resolve_output",
+           "DEFAULT_CORPUS", "DEFAULT_CHECKPOINTS", "default_run_dir", "resolve_output", "train_corpus_tokenizer",
            "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "ClassificationTask", "ClassifySettings", "classification_report", "classify",
            "prepare_classification", "set_trainable", "InstructionTask", "InstructSettings",
            "prepare_instruction", "respond", "template_of", "LoRALinear", "apply_lora", "load_adapters",

@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_model
+from ..checkpoint import Checkpoint, load_model
 from ..config import ModelConfig
 from ..data.tables import read_table, stratified_split, undersample
 from ..errors import PocketLLMError
 from ..files import write_json_atomic
 from ..model import GPTModel
-from ..tokenizer import EOT_ID, get_tokenizer
+from ..generation import model_and_tokenizer
+from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.trainer import Trainer, TrainSettings
 from .language_modeling import ROOT, agreed_run_dir, resolve_output
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
@@ -71,18 +72,20 @@ def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float =
 
 # ---- batches -----------------------------------------------------------------------
 
-def encode_texts(texts: list[str], max_length: int, tokenizer=None) -> list[list[int]]:
+def encode_texts(texts: list[str], max_length: int, tokenizer: Tokenizer) -> list[list[int]]:
     """Token ids per text, cut to max_length (the start of a message is kept)."""
-    tok = tokenizer or get_tokenizer()
     out = []
-    for ids in tok.encode_batch(list(texts)):
-        out.append((ids or [EOT_ID])[:max_length])  # an empty text still has one token to read
+    for ids in tokenizer.encode_batch(list(texts)):
+        out.append((ids or [tokenizer.eot_id])[:max_length])  # an empty text still has one token to read
     return out
 
 
 def collate_classes(token_lists: list[list[int]], labels: list[int] | None = None,
-                    pad_id: int = EOT_ID) -> dict:
-    """{"inputs" (batch, longest), "lengths" (batch,), ["labels" (batch,)]}; pads on the right."""
+                    pad_id: int = 0) -> dict:
+    """{"inputs" (batch, longest), "lengths" (batch,), ["labels" (batch,)]}; pads on the right.
+
+    The pad id never matters: attention is causal, and only each message's last
+    real token is read, which sees nothing to its right."""
     longest = max(len(t) for t in token_lists)
     inputs = torch.full((len(token_lists), longest), pad_id, dtype=torch.long)
     for i, ids in enumerate(token_lists):
@@ -107,7 +110,8 @@ class ClassificationTask:
 
     def __init__(self, splits: dict[str, tuple[list[list[int]], list[int]]], labels: list[str],
                  eval_batch_size: int = 16, trainable: dict | None = None, adapters_path=None,
-                 base: str | None = None):
+                 base: str | None = None, tokenizer: Tokenizer | None = None):
+        self.tokenizer = tokenizer or gpt2_tokenizer()  # the base model's, saved with the classifier
         self.splits = splits          # name -> (token lists, label ids)
         self.labels = list(labels)
         self.eval_batch_size = eval_batch_size
@@ -209,8 +213,11 @@ def classification_report(preds: list[int], truth: list[int], labels: list[str])
 
 @torch.no_grad()
 def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16,
-             max_length: int | None = None) -> list[dict]:
-    """For each text: {"label": best label, "probs": {label: probability, ...}}."""
+             max_length: int | None = None, tokenizer: Tokenizer | None = None) -> list[dict]:
+    """For each text: {"label": best label, "probs": {label: probability, ...}}.
+
+    `model` is a Checkpoint (which knows its tokenizer) or a model with `tokenizer=`."""
+    model, tokenizer = model_and_tokenizer(model, tokenizer)
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
     n_classes = model.out_head.out_features
@@ -223,7 +230,7 @@ def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16
     was_training = model.training
     model.eval()
     device = model.tok_emb.weight.device
-    tokens = encode_texts(texts, max_length or model.cfg.context_length)
+    tokens = encode_texts(texts, max_length or model.cfg.context_length, tokenizer)
     out = []
     for start in range(0, len(tokens), batch_size):
         batch = collate_classes(tokens[start:start + batch_size])
@@ -266,11 +273,12 @@ class ClassifySettings:
 FRESH_CONFIG = "cpu-small"
 
 
-def load_base(base_model: str | None, config: str | None, purpose: str):
-    """(model, config, task, facts) of the base, or a fresh model of `config` when there is none."""
+def load_base(base_model: str | None, config: str | None, purpose: str) -> Checkpoint:
+    """The base model as a Checkpoint (with its tokenizer, which the finetuned model keeps),
+    or a fresh model of `config` reading GPT-2's tokens when there is none."""
     if not base_model:
         cfg = ModelConfig.load(config or FRESH_CONFIG)
-        return GPTModel(cfg), cfg, {"type": "language_model"}, {}
+        return Checkpoint(GPTModel(cfg), cfg, {"type": "language_model"}, {}, source="fresh")
     ckpt = load_model(base_model, config=config)
     if config and ckpt.source == "pocketllm":
         wanted = ModelConfig.load(config)
@@ -281,10 +289,11 @@ def load_base(base_model: str | None, config: str | None, purpose: str):
             raise PocketLLMError(f"The base model {base_model} does not have the shape of --config "
                                  f"{config} ({'; '.join(diff)}). Drop --config (a checkpoint knows its "
                                  f"own shape) or choose a base of that shape.")
-    if ckpt.config.vocab_size < get_tokenizer().vocab_size:
-        raise PocketLLMError(f"The base model's vocabulary ({ckpt.config.vocab_size}) is smaller than "
-                             f"GPT-2's ({get_tokenizer().vocab_size}); {purpose} needs a GPT-2-vocabulary model.")
-    return ckpt.model, ckpt.config, ckpt.task, ckpt.facts
+    if ckpt.config.vocab_size < ckpt.tokenizer.vocab_size:
+        raise PocketLLMError(f"The base model's vocabulary ({ckpt.config.vocab_size}) is smaller than its "
+                             f"{ckpt.tokenizer.kind} tokenizer's ({ckpt.tokenizer.vocab_size}); {purpose} needs "
+                             f"a model whose embedding covers its tokenizer.")
+    return ckpt
 
 
 def prepare_classification(settings: ClassifySettings, stop_event=None) -> Trainer:
@@ -299,7 +308,8 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
         table = table.subset(undersample(table.label_ids, settings.train.seed))
 
     torch.manual_seed(settings.train.seed)
-    model, config, base_task, _ = load_base(settings.base_model, settings.config, "classification")
+    base = load_base(settings.base_model, settings.config, "classification")
+    model, config, base_task, tokenizer = base.model, base.config, base.task, base.tokenizer
     if base_task.get("type") == "instruct" or base_task.get("type") == "language_model":
         model.set_classifier_head(len(table.labels))
     elif base_task.get("type") == "classifier":
@@ -322,7 +332,7 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
         trainable.update(lora_rank=settings.lora_rank, lora_alpha=settings.lora_alpha)
 
     parts = stratified_split(table.label_ids, settings.split, settings.train.seed)
-    tokens = encode_texts(table.texts, max_length)
+    tokens = encode_texts(table.texts, max_length, tokenizer)
     truncated = sum(len(t) == max_length for t in tokens)
     splits = {name: ([tokens[i] for i in idx], [table.label_ids[i] for i in idx])
               for name, idx in zip(("train", "val", "test"), parts)}
@@ -330,7 +340,8 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
         raise PocketLLMError("The training split is empty; use more data or a larger train fraction.")
     adapters = adapters_path_for(model_path) if lora and settings.keep_adapters else None
     task = ClassificationTask(splits, table.labels, eval_batch_size=max(16, settings.train.batch_size),
-                              trainable=trainable, adapters_path=adapters, base=settings.base_model)
+                              trainable=trainable, adapters_path=adapters, base=settings.base_model,
+                              tokenizer=tokenizer)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     record = settings.to_dict()
@@ -344,6 +355,6 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
         write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "classify", "data": Path(settings.data_path).name, "labels": table.labels,
              "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
-             "trainable": trainable["trainable"]}
+             "trainable": trainable["trainable"], "tokenizer": tokenizer.kind}
     return Trainer(model, task, settings.train, run_dir, model_path=model_path,
                    stop_event=stop_event, facts=facts)

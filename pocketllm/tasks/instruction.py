@@ -21,7 +21,7 @@ from ..errors import PocketLLMError
 from ..files import write_json_atomic
 from ..generation import Sampling, generate, stream
 from ..model import GPTModel
-from ..tokenizer import get_tokenizer
+from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import Trainer, TrainSettings
 from .classification import FRESH_CONFIG, load_base
@@ -76,8 +76,9 @@ class InstructionTask:
 
     def __init__(self, splits: dict[str, list[Record]], template: PromptTemplate, max_length: int,
                  mask_prompt: bool = False, eval_batch_size: int = 8, test_generate: int = 100,
-                 responses_path=None, adapters_path=None, base: str | None = None, extra: dict | None = None):
-        tok = get_tokenizer()
+                 responses_path=None, adapters_path=None, base: str | None = None, extra: dict | None = None,
+                 tokenizer: Tokenizer | None = None):
+        tok = self.tokenizer = tokenizer or gpt2_tokenizer()  # the base model's, kept by the finetuned one
         self.records = splits
         self.examples = {k: [encode_record(r, template, tok) for r in v] for k, v in splits.items()}
         self.template = template
@@ -130,7 +131,7 @@ class InstructionTask:
         pool = self.records.get("val") or self.records["train"]
         r = pool[0]
         prompt = self.template.prompt(r.instruction, r.input)
-        return prompt, generate(model, prompt, self.answer_tokens, Sampling())
+        return prompt, generate(model, prompt, self.answer_tokens, Sampling(), tokenizer=self.tokenizer)
 
     def checkpoint_task(self) -> dict:
         return instruct_task(self.template)
@@ -148,7 +149,8 @@ class InstructionTask:
                 results[f"{split}_loss"] = scores["loss"]
         test = self.records.get("test") or []
         if test and self.test_generate:
-            answers = answer_records(model, test, self.template, self.test_generate, self.answer_tokens)
+            answers = answer_records(model, test, self.template, self.test_generate, self.answer_tokens,
+                                     tokenizer=self.tokenizer)
             results.update(score_answers(answers))
             if self.responses_path is not None:
                 self.responses_path.write_text(json.dumps(answers, indent=1, ensure_ascii=False),
@@ -159,14 +161,15 @@ class InstructionTask:
 
 
 def answer_records(model, records: list[Record], template: PromptTemplate, limit: int = 100,
-                   max_new_tokens: int = 64) -> list[dict]:
+                   max_new_tokens: int = 64, tokenizer: Tokenizer | None = None) -> list[dict]:
     """Greedy answers to the first `limit` distinct prompts of `records`."""
     seen, out = set(), []
     for r in records:
         if r.key in seen:
             continue
         seen.add(r.key)
-        text = generate(model, template.prompt(r.instruction, r.input), max_new_tokens, Sampling())
+        text = generate(model, template.prompt(r.instruction, r.input), max_new_tokens, Sampling(),
+                        tokenizer=tokenizer)
         out.append({"instruction": r.instruction, "input": r.input, "expected": r.output,
                     "generated": text, "correct": exact_match(text, r.output)})
         if len(out) >= limit:
@@ -184,15 +187,18 @@ def score_answers(answers: list[dict]) -> dict:
 
 
 def respond(model, instruction: str, input: str = "", template: PromptTemplate | dict | str | None = None,
-            sampling: Sampling = Sampling(), max_new_tokens: int = 100) -> Iterator[str]:
-    """Stream the model's answer to an instruction (greedy unless `sampling` says otherwise)."""
+            sampling: Sampling = Sampling(), max_new_tokens: int = 100,
+            tokenizer: Tokenizer | None = None) -> Iterator[str]:
+    """Stream the model's answer to an instruction (greedy unless `sampling` says otherwise).
+
+    `model` is a Checkpoint (it knows its tokenizer and template) or a model with `tokenizer=`."""
     if not instruction or not instruction.strip():
         raise PocketLLMError("The instruction is empty; type what the model should do.")
     if template is None:
         template = get_template("alpaca")
     elif not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template)
-    return stream(model, template.prompt(instruction, input or ""), max_new_tokens, sampling)
+    return stream(model, template.prompt(instruction, input or ""), max_new_tokens, sampling, tokenizer)
 
 
 # ---- preparing a run ------------------------------------------------------------------
@@ -226,7 +232,8 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
     data = load_instructions(settings.data_path)
     torch.manual_seed(settings.train.seed)
-    model, config, base_task, _ = load_base(settings.base_model, settings.config, "instruction finetuning")
+    base = load_base(settings.base_model, settings.config, "instruction finetuning")
+    model, config, base_task, tokenizer = base.model, base.config, base.task, base.tokenizer
     if base_task.get("type") == "classifier":
         raise PocketLLMError(f"{settings.base_model} is a classifier (labels {base_task.get('labels')}); "
                              f"instruction finetuning needs a language model.")
@@ -250,7 +257,7 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     task = InstructionTask(parts, template, max_length, settings.mask_prompt,
                            eval_batch_size=max(8, settings.train.batch_size),
                            test_generate=settings.test_generate, responses_path=responses,
-                           adapters_path=adapters, base=settings.base_model, extra=extra)
+                           adapters_path=adapters, base=settings.base_model, extra=extra, tokenizer=tokenizer)
     lengths = [len(e.prompt_ids) + len(e.output_ids) + 1 for e in task.examples["train"]]
     run_dir.mkdir(parents=True, exist_ok=True)
     record = settings.to_dict()
@@ -263,6 +270,6 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
         write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "instruct", "data": Path(settings.data_path).name,
              "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
-             "trainable": extra["trainable"], "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+             "trainable": extra["trainable"], "tokenizer": tokenizer.kind, "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     return Trainer(model, task, settings.train, run_dir, model_path=model_path,
                    stop_event=stop_event, facts=facts)

@@ -20,6 +20,8 @@ from ..model import GPTModel
 from ..training.distributed import init_from_env
 from ..training.hardware import pick_device
 from ..training.head_loss import linear_cross_entropy
+from ..data.text import iter_train_text
+from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
 from ..training.trainer import STATE_FILE, Trainer, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -63,6 +65,7 @@ class LanguageModelingTask:
     def __init__(self, corpus: Corpus, sample_prompt: str = "", sample_tokens: int = 60,
                  eval_batch_size: int = 8):
         self.corpus = corpus
+        self.tokenizer: Tokenizer = corpus.tokenizer
         self.sample_prompt = sample_prompt
         self.sample_tokens = sample_tokens
         self.eval_batch_size = eval_batch_size
@@ -99,12 +102,13 @@ class LanguageModelingTask:
             total += mean.item() * targets.numel()
             count += targets.numel()
         loss = total / max(1, count)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50))}
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50)),
+                "bits_per_char": self.corpus.bits_per_char(loss, split)}
 
     def sample(self, model):
         # A fixed seed, so successive samples differ only because the model learned.
         text = generate(model, self.sample_prompt, self.sample_tokens,
-                        Sampling(temperature=0.8, top_k=40, seed=0))
+                        Sampling(temperature=0.8, top_k=40, seed=0), tokenizer=self.tokenizer)
         return self.sample_prompt, text
 
     def checkpoint_task(self) -> dict:
@@ -118,6 +122,8 @@ class LanguageModelingTask:
 class PretrainSettings:
     data_path: str = str(DEFAULT_CORPUS)
     config: str = "cpu-small"           # preset name or JSON path (ignored when resuming/init_from)
+    tokenizer: str | None = None        # gpt2 | bpe | char for a fresh model (default DEFAULT_KIND)
+    vocab_size: int | None = None       # of a bpe/char tokenizer (default DEFAULT_VOCAB_SIZE[kind])
     context_length: int | None = None   # shrink the preset's context (≤ its position table)
     stride: int | None = None           # default: the context length (no overlap)
     val_fraction: float = 0.1
@@ -192,7 +198,7 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
                 **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
                 "device": now.device, "dtype": now.dtype, "compile": now.compile,
                 "threads": now.threads})
-        model, config = ckpt.model, ckpt.config
+        model, config, tokenizer = ckpt.model, ckpt.config, ckpt.tokenizer
         if ckpt.task_type != "language_model":
             raise PocketLLMError(f"{settings.resume} is a {ckpt.task_type}, not a language model.")
         if not (run_dir / STATE_FILE).is_file():
@@ -205,10 +211,15 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
         torch.manual_seed(settings.train.seed)
         if settings.init_from:
             ckpt = load_model(settings.init_from)
-            model, config = ckpt.model, ckpt.config
+            model, config, tokenizer = ckpt.model, ckpt.config, ckpt.tokenizer
+            if settings.tokenizer and settings.tokenizer != tokenizer.kind:
+                raise PocketLLMError(
+                    f"{settings.init_from} reads text with its own {tokenizer.kind} tokenizer; a model cannot "
+                    f"change tokenizer. Leave out --tokenizer, or train a new model without --init_from.")
         else:
             config = ModelConfig.load(settings.config)
             model = None
+            tokenizer = None
         if settings.context_length:
             if settings.context_length > config.context_length:
                 raise PocketLLMError(
@@ -217,12 +228,16 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
             if model is None:
                 config = config.replace(context_length=settings.context_length)
         if model is None:
+            tokenizer = train_corpus_tokenizer(settings.data_path, settings.tokenizer, settings.vocab_size,
+                                               settings.val_fraction)
+            config = config.replace(vocab_size=tokenizer.vocab_size)
             model = GPTModel(config)
+    settings.tokenizer, settings.vocab_size = tokenizer.kind, tokenizer.vocab_size
     context = settings.context_length or config.context_length
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, settings.resume)
     if not ranks.is_main:
         ranks.barrier()  # rank 0 tokenizes; the others then read its cache
-    corpus = load_corpus(settings.data_path, context, run_dir / "tokens",
+    corpus = load_corpus(settings.data_path, context, run_dir / "tokens", tokenizer,
                          stride=settings.stride, val_fraction=settings.val_fraction)
     if ranks.is_main:
         ranks.barrier()
@@ -235,7 +250,9 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     record = settings.to_dict()
     record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
                    "corpus": corpus.summary(), "run_dir": str(run_dir)})
-    facts = {"task": "pretrain", "data": Path(settings.data_path).name}
+    facts = {"task": "pretrain", "data": Path(settings.data_path).name, "tokenizer": tokenizer.kind,
+             "vocab_size": tokenizer.vocab_size,
+             "val_tokens_per_char": round(corpus.tokens_per_char("val"), 5)}
     # The Trainer checks the settings against the data (and a resume's steps left) first,
     # so a refused run leaves the run folder as it was.
     trainer = Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
@@ -243,6 +260,17 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     if ranks.is_main:
         write_json_atomic(run_dir / "run.json", record)
     return trainer
+
+
+def train_corpus_tokenizer(data_path, kind: str | None = None, vocab_size: int | None = None,
+                           val_fraction: float = 0.1) -> Tokenizer:
+    """The tokenizer of a fresh model: learned from the corpus's training part only."""
+    kind = kind or DEFAULT_KIND
+    if vocab_size is None:
+        vocab_size = DEFAULT_VOCAB_SIZE.get(kind)
+    check_vocab_size(kind, vocab_size)
+    return train_tokenizer(iter_train_text(data_path, val_fraction), kind, vocab_size,
+                           source=f"The training part of {Path(data_path).name}")
 
 
 def _run_dir_of(checkpoint, facts: dict) -> Path:

@@ -58,6 +58,9 @@ class Eval(Event):
     tokens_seen: int
     train: dict  # metrics on (part of) the training split, e.g. {"loss": 2.1, "accuracy": 0.8}
     val: dict
+    # Validation loss in bits per character (language models): loss × tokens ÷ characters ÷ ln 2.
+    # Unlike nats per token it does not depend on the tokenizer, so runs compare fairly.
+    val_bits_per_char: float | None = None
 
 
 @dataclass

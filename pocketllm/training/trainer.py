@@ -42,8 +42,10 @@ class Task(Protocol):
     Optional: `train_module(model) -> nn.Module` wraps the model for training
     steps (e.g. to fuse the output head with the loss); the loop then passes
     that module — possibly inside DDP or torch.compile — to `loss`.
+    `tokenizer` is how the model reads text; it is saved in every checkpoint.
     """
     name: str
+    tokenizer: object
 
     def num_train_examples(self) -> int: ...
     def make_batch(self, indices: list[int], device) -> dict: ...
@@ -305,7 +307,8 @@ class Trainer:
         if "loss" in val and (self.best_val is None or val["loss"] < self.best_val):
             self.best_val = val["loss"]
         self.last.update({f"val_{k}": v for k, v in val.items()})
-        return self._emit(ev.Eval(time.time(), self.step, self.epoch, self.tokens_seen, train, val))
+        return self._emit(ev.Eval(time.time(), self.step, self.epoch, self.tokens_seen, train, val,
+                                  val.get("bits_per_char")))
 
     def _sample(self) -> Iterator[ev.Event]:
         was_training = self.model.training
@@ -332,7 +335,8 @@ class Trainer:
             return
         was_training = self.model.training
         self.model.eval()
-        save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts())
+        save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts(),
+                        tokenizer=getattr(self.task, "tokenizer", None))
         self.model.train(was_training)
         state = {
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import PRECISIONS, Sampling, get_tokenizer, inspect, stream
+from pocketllm import PRECISIONS, Sampling, gpt2_tokenizer, inspect, stream
 
 from .. import plots
 from ..errors import friendly
@@ -43,7 +43,7 @@ def sampling(temperature, top_k, top_p, seed=None) -> Sampling:
 
 
 def prompt_note(prompt: str, context: int, lang) -> str:
-    n = len(get_tokenizer().encode(prompt or ""))
+    n = len(gpt2_tokenizer().encode(prompt or ""))
     if n == 0:
         return t(lang, "generate.note_empty")
     if n > context:
@@ -54,7 +54,7 @@ def prompt_note(prompt: str, context: int, lang) -> str:
 def prompt_tail(prompt: str, n: int = INSIDE_TOKENS) -> tuple[str, int]:
     """The end of `prompt` that is at most `n` tokens, cut at a character boundary,
     and how many tokens were left out before it."""
-    tok = get_tokenizer()
+    tok = gpt2_tokenizer()
     ids = tok.encode(prompt or "")
     if len(ids) <= n:
         return prompt or "", 0
@@ -185,7 +185,7 @@ def build(ctx):
         for piece in stream(ckpt.model, prompt or "", int(max_new), cfg):
             text += piece
             yield text, note_text
-        yield text, note_text + " " + t(lang, "generate.done", n=len(get_tokenizer().encode(text)))
+        yield text, note_text + " " + t(lang, "generate.done", n=len(gpt2_tokenizer().encode(text)))
 
     gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision],
                    [output, note], api_name="generate", concurrency_id="model_cpu")

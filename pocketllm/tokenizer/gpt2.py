@@ -1,4 +1,4 @@
-"""GPT-2's byte-pair tokenizer, offline.
+"""The `gpt2` kind: GPT-2's byte-pair tokenizer, offline.
 
 `tiktoken.get_encoding("gpt2")` downloads its vocabulary at first use and
 caches it in a machine-wide temp folder.  PocketLLM carries the same
@@ -10,18 +10,17 @@ touches the network or a shared cache.
 from __future__ import annotations
 
 import base64
-import codecs
 import functools
 import hashlib
 from pathlib import Path
 
 import tiktoken
 
-from .errors import PocketLLMError
+from ..errors import PocketLLMError
+from .base import EOT_TEXT, Tokenizer
 
-ASSET = Path(__file__).resolve().parent / "assets" / "gpt2.tiktoken"
+ASSET = Path(__file__).resolve().parent.parent / "assets" / "gpt2.tiktoken"
 ASSET_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
-EOT_TEXT = "<|endoftext|>"
 EOT_ID = 50256
 VOCAB_SIZE = 50257
 # The split pattern of OpenAI's r50k_base / gpt2 encodings (a fact of the format).
@@ -46,9 +45,10 @@ def get_encoding() -> tiktoken.Encoding:
         special_tokens={EOT_TEXT: EOT_ID}, explicit_n_vocab=VOCAB_SIZE)
 
 
-class Tokenizer:
-    """Text <-> token ids.  `<|endoftext|>` in user text is kept as the special token."""
+class GPT2Tokenizer(Tokenizer):
+    """OpenAI GPT-2's 50,257-token byte-level BPE (what its published weights read)."""
 
+    kind = "gpt2"
     eot_id = EOT_ID
     vocab_size = VOCAB_SIZE
 
@@ -62,34 +62,19 @@ class Tokenizer:
         return self._enc.encode_batch(texts, allowed_special={EOT_TEXT})
 
     def decode(self, ids) -> str:
-        return self._enc.decode(list(ids), errors="replace")
+        return self._enc.decode([int(i) for i in ids], errors="replace")
 
     def token_bytes(self, token_id: int) -> bytes:
         return self._enc.decode_single_token_bytes(int(token_id))
 
-    def stream_decoder(self) -> "StreamDecoder":
-        return StreamDecoder(self)
+    def to_spec(self) -> dict:
+        return {"kind": "gpt2"}
 
-
-class StreamDecoder:
-    """Turns token ids into text one at a time without ever showing half a character.
-
-    A Chinese character is three UTF-8 bytes and GPT-2 often splits it across
-    tokens; an incremental UTF-8 decoder holds the partial bytes back until the
-    character is complete.
-    """
-
-    def __init__(self, tokenizer: Tokenizer):
-        self._tok = tokenizer
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def push(self, token_id: int) -> str:
-        return self._utf8.decode(self._tok.token_bytes(token_id))
-
-    def flush(self) -> str:
-        return self._utf8.decode(b"", final=True)
+    def describe(self) -> str:
+        return f"gpt2 (OpenAI GPT-2 BPE, {self.vocab_size:,} tokens)"
 
 
 @functools.lru_cache(maxsize=1)
-def get_tokenizer() -> Tokenizer:
-    return Tokenizer()
+def gpt2_tokenizer() -> GPT2Tokenizer:
+    """The one GPT-2 tokenizer object (its vocabulary is read once)."""
+    return GPT2Tokenizer()

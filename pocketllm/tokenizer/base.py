@@ -1,0 +1,91 @@
+"""What every tokenizer is: text <-> ids, each id a run of bytes, and a spec to save."""
+from __future__ import annotations
+
+import codecs
+import functools
+import hashlib
+import json
+
+from .utf8 import Utf8Guard
+
+EOT_TEXT = "<|endoftext|>"
+
+
+class Tokenizer:
+    """Text <-> token ids.  `<|endoftext|>` in user text is kept as the special token.
+
+    Subclasses provide `kind`, `vocab_size`, `eot_id`, `encode`, `token_bytes`
+    and `to_spec`; every id stands for a fixed run of bytes, so decoding is
+    joining bytes, whatever the kind.
+    """
+
+    kind: str = "?"
+    vocab_size: int
+    eot_id: int
+
+    # ---- to be provided -------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def token_bytes(self, token_id: int) -> bytes:
+        raise NotImplementedError
+
+    def to_spec(self) -> dict:
+        """A JSON-able description from which `tokenizer_from_spec` rebuilds this tokenizer."""
+        raise NotImplementedError
+
+    # ---- shared ---------------------------------------------------------------
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def decode(self, ids) -> str:
+        return b"".join(self.token_bytes(int(i)) for i in ids).decode("utf-8", errors="replace")
+
+    def stream_decoder(self) -> "StreamDecoder":
+        return StreamDecoder(self)
+
+    @functools.cached_property
+    def all_token_bytes(self) -> list[bytes]:
+        return [self.token_bytes(i) for i in range(self.vocab_size)]
+
+    @functools.cached_property
+    def utf8_guard(self) -> Utf8Guard:
+        """Which tokens keep the output valid UTF-8, per decoder state (computed once)."""
+        return Utf8Guard(self.all_token_bytes)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Short hash of the spec: the same tokenizer, the same fingerprint (cache keys)."""
+        blob = json.dumps(self.to_spec(), sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.vocab_size:,} tokens)"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Tokenizer) and self.fingerprint == other.fingerprint
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return f"<Tokenizer {self.describe()}>"
+
+
+class StreamDecoder:
+    """Turns token ids into text one at a time without ever showing half a character.
+
+    A Chinese character is three UTF-8 bytes and a byte-level token may hold only
+    part of it; an incremental UTF-8 decoder holds the partial bytes back until
+    the character is complete.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        self._tok = tokenizer
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token_id: int) -> str:
+        return self._utf8.decode(self._tok.token_bytes(token_id))
+
+    def flush(self) -> str:
+        return self._utf8.decode(b"", final=True)
