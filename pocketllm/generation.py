@@ -158,9 +158,12 @@ def stream(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sa
         piece = decoder.push(token)
         if piece:
             yield piece
-    tail = decoder.flush()
-    if tail:
-        yield tail
+    if not sampling.valid_utf8:  # the old behaviour: an unfinished character shows as �
+        tail = decoder.flush()
+        if tail:
+            yield tail
+    # With the rule on, anything still held back is the start of a character that the
+    # token budget cut off; whole characters only, so it is left out.
 
 
 def generate(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),

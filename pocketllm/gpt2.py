@@ -105,7 +105,7 @@ def pocketllm_to_hf(model: GPTModel) -> dict:
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def hf_config(model: GPTModel) -> dict:
+def hf_config(model: GPTModel, eot_id: int = 50256) -> dict:
     c = model.cfg
     return {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
@@ -113,13 +113,20 @@ def hf_config(model: GPTModel) -> dict:
         "n_embd": c.emb_dim, "n_layer": c.num_layers, "n_head": c.num_heads, "n_inner": None,
         "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
         "resid_pdrop": c.drop_rate, "embd_pdrop": c.drop_rate, "attn_pdrop": c.drop_rate,
-        "initializer_range": 0.02, "bos_token_id": 50256, "eos_token_id": 50256,
+        "initializer_range": 0.02, "bos_token_id": eot_id, "eos_token_id": eot_id,
         "tie_word_embeddings": model.is_tied, "torch_dtype": "float32",
     }
 
 
-def export_hf(model: GPTModel, out_dir, *, overwrite: bool = False) -> Path:
-    """Write `config.json` + `model.safetensors` that GPT2LMHeadModel.from_pretrained loads."""
+def export_hf(model, out_dir, *, overwrite: bool = False, tokenizer=None) -> Path:
+    """Write `config.json` + `model.safetensors` that GPT2LMHeadModel.from_pretrained loads,
+    and the tokenizer's files that AutoTokenizer.from_pretrained loads.
+
+    `model` is a Checkpoint (its tokenizer goes along) or a GPTModel (+ `tokenizer=`;
+    a GPT-2-sized bare model gets GPT-2's)."""
+    from .generation import model_and_tokenizer
+    from .tokenizer.hf_export import write_hf_tokenizer
+    model, tokenizer = model_and_tokenizer(model, tokenizer)
     if model.num_classes is not None:
         raise PocketLLMError("Only language models can be exported to the GPT-2 layout; "
                              "this checkpoint is a classifier.")
@@ -130,7 +137,8 @@ def export_hf(model: GPTModel, out_dir, *, overwrite: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.float() for k, v in pocketllm_to_hf(model).items()}
     atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-    (out_dir / "config.json").write_text(json.dumps(hf_config(model), indent=2) + "\n")
+    (out_dir / "config.json").write_text(json.dumps(hf_config(model, tokenizer.eot_id), indent=2) + "\n")
+    write_hf_tokenizer(tokenizer, out_dir, model.cfg.context_length)
     return out_dir
 
 

@@ -23,9 +23,15 @@ def client(app):
     return Client(app[0], verbose=False)
 
 
-def start_tiny_run(client, steps=400):
-    return client.predict("upload", TINY["preset"], TINY["layers"], TINY["heads"], TINY["width"], TINY["context"],
-                          TINY["dropout"], steps, 4, 1e-3, 10, 25, 0, "fp32", "en", api_name="/pretrain_start")
+def start_tiny_run(client, steps=400, tokenizer="bpe", vocab=300, source="upload"):
+    return client.predict(source, tokenizer, vocab, TINY["preset"], TINY["layers"], TINY["heads"], TINY["width"],
+                          TINY["context"], TINY["dropout"], steps, 4, 1e-3, 10, 25, 0, "fp32", "en",
+                          api_name="/pretrain_start")
+
+
+def poll(client, unit="nats"):
+    """(loss plot, stats, samples, download, status, tokenizer kind, vocabulary size)."""
+    return client.predict("en", unit, api_name="/pretrain_poll")
 
 
 def figure_points(plot) -> int:
@@ -36,10 +42,11 @@ def figure_points(plot) -> int:
 def test_preview_start_poll_stop(client, app, corpus_file):
     state = app[1]
     assert client.predict(handle_file(str(corpus_file)), "en", api_name="/pretrain_upload") == "upload"
-    preview = client.predict("upload", 32, "en", api_name="/pretrain_preview")
-    assert "tiny_corpus" in preview and "training windows" in preview
+    preview, tokens = client.predict("upload", 32, "bpe", 300, "en", api_name="/pretrain_preview")
+    assert "tiny_corpus" in preview and "training windows" in preview and "per character" in preview
+    assert "pl-tok" in tokens and "tokens per character" in tokens
     # Too short a corpus for the context: a readable message with a context that fits, no trace.
-    short = client.predict("upload", 4000, "en", api_name="/pretrain_preview")
+    short, _ = client.predict("upload", 4000, "bpe", 300, "en", api_name="/pretrain_preview")
     assert "Shrink the context" in short and "Traceback" not in short
 
     status = start_tiny_run(client)
@@ -52,8 +59,8 @@ def test_preview_start_poll_stop(client, app, corpus_file):
     assert job.name in busy and "already running" in busy
 
     def polled_with_steps():
-        run_dir, stats, samples, download, status = client.predict("en", api_name="/pretrain_poll")
-        return (run_dir, stats) if stats and "tokens/s" in stats else None
+        plot, stats, samples, download, status, kind, vocab = poll(client)
+        return (plot, stats) if stats and "tokens/s" in stats else None
     plot, stats = wait_for(polled_with_steps, timeout=90)
     assert figure_points(plot) > 0
 
@@ -64,9 +71,9 @@ def test_preview_start_poll_stop(client, app, corpus_file):
     assert ckpt.config.num_layers == 1 and ckpt.config.emb_dim == 32
     # The page offers it for download once the run has ended.
     def offered():
-        out = client.predict("en", api_name="/pretrain_poll")
+        out = poll(client)
         return out if out[3] else None
-    _, _, _, download, status = wait_for(offered, timeout=20)
+    _, _, _, download, status, _, _ = wait_for(offered, timeout=20)
     assert "stopped" in status
 
 
@@ -76,9 +83,11 @@ def test_resume_continues_the_stopped_run(client, app):
         pytest.skip("needs the stopped run of the test above")
     run = state.runner.last
     done = json.loads((run.run_dir / "events.jsonl").read_text().splitlines()[-1]).get("step", 0)
-    status = client.predict(done + 3, "en", api_name="/pretrain_resume")
+    status, kind, vocab = client.predict(done + 3, "en", api_name="/pretrain_resume")
     assert run.name in status
     state.runner.wait(60)
+    # The form shows the run's own tokenizer (a model keeps the one it was trained with).
+    assert kind["value"] == "bpe" and vocab["value"] == load_model(run.model_path).tokenizer.vocab_size
     steps = [json.loads(l) for l in (run.run_dir / "events.jsonl").read_text().splitlines()]
     assert steps[-1]["kind"] == "finished" and steps[-1]["step"] == done + 3
 
@@ -119,12 +128,14 @@ def test_look_inside_follows_the_sliders(client, app):
         pytest.skip("needs the run of the tests above")
     path = models[0]["path"]
     client.predict(None, api_name="/generate_models")
-    out = client.predict(path, "the quick brown fox", 1.0, 0, 1.0, 1, 0, "en", api_name="/look_inside")
-    strip, note, next_plot, params_plot, layer, head, attn, lens = out
-    assert "pl-tok" in strip and "fox" in strip
+    out = client.predict(path, "the quick brown fox", 1.0, 0, 1.0, 1, 0, "en", True, api_name="/look_inside")
+    strip, note, next_plot, next_note, params_plot, layer, head, attn, lens = out
+    n = len(load_model(path).tokenizer.encode("the quick brown fox"))
+    assert n > 4  # a 300-token BPE cuts finer than GPT-2 (4 tokens): the strip is the model's own tokens
+    assert strip.count("class='pl-tok'") == n and f"{n} tokens" in strip
     wide = json.loads(next_plot["plot"])
-    narrow = json.loads(client.predict(path, "the quick brown fox", 1.0, 3, 1.0, "en",
-                                       api_name="/next_token")["plot"])
+    narrow = json.loads(client.predict(path, "the quick brown fox", 1.0, 3, 1.0, "en", True,
+                                       api_name="/next_token")[0]["plot"])
     after_wide = wide["data"][1]["x"]
     after_narrow = narrow["data"][1]["x"]
     assert after_wide != after_narrow  # top-k 3 cut the others...
@@ -203,7 +214,7 @@ def test_look_inside_reads_the_prompts_end_and_caches_attention(tmp_path):
     from ui.tabs.generate import INSIDE_TOKENS, AttentionCache, prompt_tail
     tok = gpt2_tokenizer()
     for prompt in ("short prompt", "学而时习之，不亦说乎。" * 20, "🙂 and text " * 40):
-        tail, cut = prompt_tail(prompt)
+        tail, cut = prompt_tail(prompt, tok)
         n = len(tok.encode(prompt))
         assert prompt.endswith(tail) and len(tok.encode(tail)) <= INSIDE_TOKENS
         assert (cut == 0) == (n <= INSIDE_TOKENS) and "\ufffd" not in tail
@@ -231,11 +242,19 @@ def test_pretrain_command_line_is_the_same_run(tmp_path):
     longest = ModelConfig.load("cpu-tiny").context_length
     settings = (100, 8, 1e-3, 25, 50, 123, "auto")
 
-    cmd = cli_command(ctx, "shakespeare", "", "cpu-tiny", 1, 2, 32, longest // 2, 0.0, *settings)
+    cmd = cli_command(ctx, "shakespeare", "", "bpe", 300, "cpu-tiny", 1, 2, 32, longest // 2, 0.0, *settings)
     assert f"--eval_batches {EVAL_BATCHES}" in cmd and f"--context_length {longest // 2}" in cmd
+    assert "--tokenizer bpe --vocab_size 300" in cmd
+    # gpt2's vocabulary is fixed, and an empty size means "every character" for char: no --vocab_size.
+    assert "--tokenizer gpt2" in cli_command(ctx, "shakespeare", "", "gpt2", 300, "cpu-tiny", 1, 2, 32, 64, 0.0,
+                                             *settings)
+    assert "--vocab_size" not in cli_command(ctx, "shakespeare", "", "gpt2", 300, "cpu-tiny", 1, 2, 32, 64, 0.0,
+                                             *settings)
+    char = cli_command(ctx, "shakespeare", "", "char", None, "cpu-tiny", 1, 2, 32, 64, 0.0, *settings)
+    assert "--tokenizer char" in char and "--vocab_size" not in char
     assert config_from("cpu-tiny", 1, 2, 32, longest // 2, 0.0).context_length == longest // 2
 
-    too_long = cli_command(ctx, "shakespeare", "", "cpu-tiny", 1, 2, 32, longest * 2, 0.0, *settings)
+    too_long = cli_command(ctx, "shakespeare", "", "bpe", 300, "cpu-tiny", 1, 2, 32, longest * 2, 0.0, *settings)
     assert "--context_length" not in too_long and f"at most {longest}" in too_long
     with pytest.raises(PocketLLMError, match=f"at most {longest} tokens"):
         config_from("cpu-tiny", 1, 2, 32, longest * 2, 0.0)

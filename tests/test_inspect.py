@@ -37,7 +37,7 @@ def peaked_model(tiny_model):
 
 def test_tokens_group_byte_pieces_into_characters():
     prompt = "我爱你 hello, 世界🙂!"
-    view = look.tokens(prompt)
+    view = look.tokens(prompt, gpt2_tokenizer())
     tok = gpt2_tokenizer()
     assert view.ids == tok.encode(prompt)
     assert view.text == prompt
@@ -59,9 +59,9 @@ def test_tokens_group_byte_pieces_into_characters():
 
 
 def test_tokens_empty_and_context():
-    empty = look.tokens("")
+    empty = look.tokens("", gpt2_tokenizer())
     assert empty.ids == [] and empty.units == [] and empty.text == ""
-    view = look.tokens(" a" * 40, context_length=32)
+    view = look.tokens(" a" * 40, gpt2_tokenizer(), context_length=32)
     assert len(view.ids) == 40 and view.dropped == 8
 
 
@@ -71,7 +71,7 @@ def test_next_token_probabilities_are_generations(peaked_model):
     model = peaked_model
     logits = logits_of(model, PROMPT)[-1]
     plain = torch.softmax(logits.float(), -1)
-    res = look.next_token(model, PROMPT, temperature=0.7, top_k=4, n=12)
+    res = look.next_token(model, PROMPT, temperature=0.7, top_k=4, n=12, valid_utf8=False)
     after = next_token_probs(logits, 0.7, 4, None)
     assert [c.id for c in res.candidates] == torch.topk(plain, 12).indices.tolist()
     for c in res.candidates:
@@ -90,16 +90,18 @@ def test_next_token_top_p_cut_flags(peaked_model):
     plain = torch.softmax(logits_of(model, PROMPT)[-1].float(), -1)
     ranked = torch.sort(plain, descending=True).values
     top_p = float(ranked[:3].sum()) - 1e-4  # the third token's mass pushes past top_p
-    res = look.next_token(model, PROMPT, temperature=1.0, top_p=top_p, n=8)
+    res = look.next_token(model, PROMPT, temperature=1.0, top_p=top_p, n=8, valid_utf8=False)
     assert [c.kept for c in res.candidates] == [True] * 3 + [False] * 5
     assert all(c.cut_by == "top_p" for c in res.candidates[3:])
     assert res.kept_tokens == 3
     assert res.kept_mass == pytest.approx(float(ranked[:3].sum()), abs=1e-5)
     # top-k cuts first; top-p then works on what is left, renormalised (as generation does)
     first = float(ranked[0] / ranked[:2].sum())
-    both = look.next_token(model, PROMPT, temperature=1.0, top_k=2, top_p=first - 1e-4, n=8)
+    both = look.next_token(model, PROMPT, temperature=1.0, top_k=2, top_p=first - 1e-4, n=8,
+                           valid_utf8=False)
     assert [c.cut_by for c in both.candidates] == [None, "top_p"] + ["top_k"] * 6
-    both = look.next_token(model, PROMPT, temperature=1.0, top_k=2, top_p=first + 1e-4, n=8)
+    both = look.next_token(model, PROMPT, temperature=1.0, top_k=2, top_p=first + 1e-4, n=8,
+                           valid_utf8=False)
     assert [c.cut_by for c in both.candidates] == [None, None] + ["top_k"] * 6
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import pocketllm.tokenizer as tokmod
+import pocketllm.tokenizer.gpt2 as tokmod
 from pocketllm import EOT_ID, PocketLLMError, gpt2_tokenizer
 
 

@@ -26,15 +26,20 @@ CSS = """
 .pl-strip { line-height: 2.1; font-size: 1.05rem; }
 .pl-tok { padding: 2px 3px; margin: 0 1px; border-radius: 4px; white-space: pre; }
 .pl-strip-note { color: #6b7280; font-size: 0.85rem; }
+.pl-tokenizer .pl-strip { margin: 4px 0; }
+.pl-tok-what { color: #4b5563; font-size: 0.9rem; margin-right: 4px; }
+.pl-tok-head { margin: 6px 0 2px 0; }
 #pl-lang { max-width: 260px; }
 """
 
 # Sends the page's language to Python on load: ?lang=zh in the address first,
-# then the browser's language.
+# then the browser's language.  Reduced to a choice of the selector ("zh-CN" -> "zh")
+# here, in the page: the Radio refuses any other value before Python sees it.
 DETECT_LANG_JS = """
 (current) => {
   const asked = new URLSearchParams(window.location.search).get("lang");
-  return asked || navigator.language || current;
+  const lang = String(asked || navigator.language || current || "en").toLowerCase();
+  return lang.startsWith("zh") ? "zh" : "en";
 }
 """
 

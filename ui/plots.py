@@ -16,6 +16,7 @@ from .i18n import t
 
 FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, Source Han Sans SC, sans-serif"
 BLUE, ORANGE, GREY, RED, GREEN = "#2563eb", "#ea580c", "#9ca3af", "#dc2626", "#16a34a"
+PURPLE = "#9333ea"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360, **extra) -> go.Figure:
@@ -44,8 +45,16 @@ def positions(labels: list[str]) -> list[str]:
 
 # ---- training ----------------------------------------------------------------
 
-def loss_figure(events: list[dict], lang="en") -> go.Figure:
-    """Train loss of every step and validation loss of every evaluation, against tokens seen."""
+LOSS_UNITS = ("nats", "bits")  # nats per token (what training minimises), bits per character
+
+
+def loss_figure(events: list[dict], lang="en", unit: str = "nats") -> go.Figure:
+    """Train loss of every step and validation loss of every evaluation, against tokens seen.
+
+    unit "bits": the evaluations' bits per character instead (train and validation), which
+    do not depend on the tokenizer, so runs with different tokenizers compare fairly."""
+    if unit == "bits":
+        return _bits_figure(events, lang)
     steps = [e for e in events if e["kind"] == "step"]
     evals = [e for e in events if e["kind"] == "eval" and "loss" in e.get("val", {})]
     if not steps and not evals:
@@ -60,6 +69,25 @@ def loss_figure(events: list[dict], lang="en") -> go.Figure:
     fig.update_xaxes(title=t(lang, "plots.tokens_seen"))
     fig.update_yaxes(title=t(lang, "plots.loss"))
     return _layout(fig, t(lang, "plots.loss_title"))
+
+
+def _bits_figure(events: list[dict], lang) -> go.Figure:
+    evals = [e for e in events if e["kind"] == "eval"]
+    val = [e for e in evals if e.get("val_bits_per_char") is not None]
+    train = [e for e in evals if (e.get("train") or {}).get("bits_per_char") is not None]
+    if not val and not train:
+        has_steps = any(e["kind"] == "step" for e in events)
+        return empty_figure(t(lang, "plots.no_bits" if has_steps else "plots.no_points"))
+    fig = go.Figure()
+    if train:
+        fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in train], y=[e["train"]["bits_per_char"] for e in train],
+                                 mode="lines+markers", name=t(lang, "plots.train_bits"), line=dict(color=BLUE)))
+    if val:
+        fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in val], y=[e["val_bits_per_char"] for e in val],
+                                 mode="lines+markers", name=t(lang, "plots.val_bits"), line=dict(color=ORANGE)))
+    fig.update_xaxes(title=t(lang, "plots.tokens_seen"))
+    fig.update_yaxes(title=t(lang, "plots.bits_per_char"))
+    return _layout(fig, t(lang, "plots.bits_title"))
 
 
 def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy") -> go.Figure:
@@ -108,17 +136,60 @@ def token_strip(view, lang="en") -> str:
             f"<div class='pl-strip-note'>{html.escape(note)}</div>")
 
 
+CHIP_CHARS = 24  # a longer token (a line of "=====" in GPT-2's vocabulary) is shown cut, whole on hover
+
+
+def _chips(items) -> str:
+    out = []
+    for i, text in enumerate(items):
+        shown = text if len(text) <= CHIP_CHARS else text[:CHIP_CHARS - 1] + "…"
+        out.append(f"<span class='pl-tok' title='{html.escape(text)}' "
+                   f"style='background:{_STRIP_COLORS[i % len(_STRIP_COLORS)]}'>{html.escape(shown)}</span>")
+    return "".join(out)
+
+
+def tokenizer_html(view, tokens_per_char: float | None = None, lang="en") -> str:
+    """A tokenizer at work on the corpus (an `inspect.TokenizerView`): its kind and size,
+    tokens per character, the first lines as coloured tokens, its longest and most used
+    tokens.  `tokens_per_char`: of the whole corpus when known (the view's own is of the
+    text it was given)."""
+    tpc = view.tokens_per_char if tokens_per_char is None else tokens_per_char
+    head = t(lang, "plots.tok_head", kind=t(lang, f"plots.tok_kind_{view.kind}"), vocab=f"{view.vocab_size:,}",
+             tpc=f"{tpc:.2f}")
+    parts = [f"<div class='pl-tok-head'><b>{html.escape(head)}</b></div>", token_strip(view.sample, lang)]
+    if view.unseen_chars:
+        pieces = t(lang, "plots.tok_pieces", n=f"{view.unseen_chars:,}", chars=f"{view.characters:,}")
+        parts.append(f"<div class='pl-strip-note'>{html.escape(pieces)}</div>")
+    if view.longest and max(len(x) for x in view.longest) > 1:  # a character vocabulary: all as long
+        parts.append(f"<div class='pl-strip'><span class='pl-tok-what'>{html.escape(t(lang, 'plots.tok_longest'))}"
+                     f"</span> {_chips(view.longest)}</div>")
+    if view.most_used:
+        used = [f"{text} ×{n:,}" for text, n in view.most_used]
+        parts.append(f"<div class='pl-strip'><span class='pl-tok-what'>{html.escape(t(lang, 'plots.tok_most_used'))}"
+                     f"</span> {_chips(used)}</div>")
+    return "<div class='pl-tokenizer'>" + "".join(parts) + "</div>"
+
+
+def _cut_mark(c) -> str:
+    if c.kept:
+        return ""
+    return "  ⊘" if c.cut_by == "utf8" else "  ✂"
+
+
 def next_token_figure(nt, lang="en") -> go.Figure:
     """The top candidates: the model's own probability (temperature 1, grey), and
     what sampling draws from after temperature / top-k / top-p (blue).  Cut
-    candidates are red, marked ✂ and say which filter cut them."""
+    candidates are red, marked ✂ and say which filter cut them; candidates the
+    valid-UTF-8 rule removed (they would start with half a character) are purple,
+    marked ⊘."""
     cands = list(nt.candidates)
-    labels = [f"{c.rank}. {c.label}" + ("  ✂" if not c.kept else "") for c in cands]
+    labels = [f"{c.rank}. {c.label}" + _cut_mark(c) for c in cands]
+    colors = [GREY if c.kept else (PURPLE if c.cut_by == "utf8" else RED) for c in cands]
+    hover = [t(lang, "plots.cut_utf8") if c.cut_by == "utf8" else
+             t(lang, "plots.cut_by", by=c.cut_by) if c.cut_by else "" for c in cands]
     fig = go.Figure()
     fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h",
-                         name=t(lang, "plots.prob_before"),
-                         marker=dict(color=[GREY if c.kept else RED for c in cands]),
-                         hovertext=[t(lang, "plots.cut_by", by=c.cut_by) if c.cut_by else "" for c in cands]))
+                         name=t(lang, "plots.prob_before"), marker=dict(color=colors), hovertext=hover))
     fig.add_trace(go.Bar(y=labels, x=[c.prob_after for c in cands], orientation="h",
                          name=t(lang, "plots.prob_after"), marker=dict(color=BLUE)))
     fig.update_yaxes(autorange="reversed", type="category")
@@ -126,6 +197,17 @@ def next_token_figure(nt, lang="en") -> go.Figure:
     title = t(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
               h=f"{nt.entropy:.2f}", h_after=f"{nt.entropy_after:.2f}")
     return _layout(fig, title, height=max(320, 26 * len(cands) + 110), barmode="group")
+
+
+def next_token_note(nt, lang="en") -> str:
+    """One line on the valid-UTF-8 rule: what it removed, or that it is off."""
+    if not getattr(nt, "valid_utf8", True):
+        return t(lang, "plots.utf8_off")
+    if getattr(nt, "utf8_removed", 0):
+        mass = nt.utf8_removed_mass
+        share = f"{mass:.1%}" if mass >= 0.001 or mass == 0 else "<0.1%"
+        return t(lang, "plots.utf8_removed", n=f"{nt.utf8_removed:,}", mass=share)
+    return ""
 
 
 def attention_figure(maps, layer: int, head: int | None, lang="en") -> go.Figure:

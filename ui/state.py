@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from pocketllm import (JobRunner, PocketLLMError, list_checkpoints, list_runs, load_model, read_header, read_run,
-                       to_precision)
+                       to_precision, train_corpus_tokenizer)
 
 from .i18n import t
 
@@ -64,6 +64,48 @@ class ModelCache:
                 del self._items[k]
 
 
+class TokenizerCache:
+    """Tokenizers learned for the Pretrain tab's preview, by (corpus file and its version,
+    kind, vocabulary size), so moving the other settings never trains one again.  Each
+    entry may also keep what was computed from it (`extra`: the preview's token view)."""
+
+    def __init__(self, size: int = 6):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._training: dict = {}   # key -> lock, while that tokenizer is being learned
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(path, kind, vocab_size) -> tuple:
+        path = Path(path).resolve()
+        stat = path.stat()
+        return str(path), stat.st_size, stat.st_mtime_ns, kind, vocab_size
+
+    def get(self, path, kind, vocab_size):
+        """The tokenizer (trained on the corpus's training part, as a run would) and its
+        entry's `extra` dict."""
+        key = self.key(path, kind, vocab_size)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            busy = self._training.setdefault(key, threading.Lock())
+        with busy:  # two handlers asking at once: one learns, the other waits for it
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            try:
+                tok = train_corpus_tokenizer(key[0], kind, vocab_size)
+            finally:
+                with self._lock:
+                    self._training.pop(key, None)
+            with self._lock:
+                self._items[key] = (tok, {})
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                return self._items[key]
+
+
 class AppState:
     """`local_paths`: whether the page may name files on the server by path (GPT-2
     import): only when the app listens on this computer alone and has no share link."""
@@ -75,6 +117,10 @@ class AppState:
         self.temp.mkdir(parents=True, exist_ok=True)
         self.runner = JobRunner()
         self.models = ModelCache(2)
+        self.tokenizers = TokenizerCache()
+        # The preview tokenizes into one cache folder; two previews at once (a tokenizer and its size
+        # changed together) must not write the same cache file together.
+        self.token_cache_lock = threading.Lock()
         self.local_paths = local_paths
 
     # ---- folders ---------------------------------------------------------------

@@ -13,11 +13,15 @@ def add_sampling_args(p, temperature_default=0.0):
     p.add_argument("--top_k", type=int, default=None, help="sample only from the k most likely tokens")
     p.add_argument("--top_p", type=float, default=None, help="nucleus sampling threshold in (0, 1]")
     p.add_argument("--seed", type=int, default=None, help="random seed: same seed, same text")
+    p.add_argument("--allow_broken_chars", action="store_true",
+                   help="let sampling pick tokens that leave half a character (shows as �); by default "
+                        "only tokens that keep the text valid UTF-8 are drawn")
 
 
 def sampling_from_args(args):
     from ..generation import Sampling
-    return Sampling(args.temperature, args.top_k, args.top_p, args.seed)
+    return Sampling(args.temperature, args.top_k, args.top_p, args.seed,
+                    valid_utf8=not getattr(args, "allow_broken_chars", False))
 
 
 def parse_dtype(name: str | None):

@@ -59,6 +59,8 @@ def follow(events, quiet: bool = False, silent: bool = False) -> dict:
         elif kind == "eval":
             parts = [f"{split} {k} {v:.4f}" for split in ("train", "val") for k, v in d[split].items()
                      if k in ("loss", "accuracy")]
+            if d.get("val_bits_per_char") is not None:  # comparable across tokenizers
+                parts.append(f"val bits/char {d['val_bits_per_char']:.3f}")
             tqdm.write(f"step {d['step']:>5}  " + "  ".join(parts))
         elif kind == "sample":
             tqdm.write(f"step {d['step']:>5}  sample: {d['prompt']}{d['text']}".replace("\n", " ⏎ "))

@@ -200,7 +200,7 @@ def run_classify(args):
         return line
 
     if args.text:
-        for text, result in zip(args.text, classify(ckpt.model, args.text, labels)):
+        for text, result in zip(args.text, classify(ckpt, args.text, labels)):
             print(f"{show(result, True)}\t{text}" if len(args.text) > 1 else show(result, True))
         return 0
     print("Type a message and press Enter (Ctrl-D or an empty line to quit).")
@@ -211,7 +211,7 @@ def run_classify(args):
             break
         if not text.strip():
             break
-        print("模型: " + show(classify(ckpt.model, text, labels), args.probs))
+        print("模型: " + show(classify(ckpt, text, labels), args.probs))
     return 0
 
 
@@ -268,7 +268,7 @@ def run_instruct(args):
     sampling = sampling_from_args(args)
 
     def answer(instruction, inp):
-        for piece in respond(ckpt.model, instruction, inp, template, sampling, args.max_new_tokens):
+        for piece in respond(ckpt, instruction, inp, template, sampling, args.max_new_tokens):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")

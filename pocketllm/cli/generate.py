@@ -32,7 +32,7 @@ def run(args):
 
     def answer(prompt):
         sys.stdout.write(prompt)
-        for piece in stream(ckpt.model, prompt, args.max_new_tokens, sampling):
+        for piece in stream(ckpt, prompt, args.max_new_tokens, sampling):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")

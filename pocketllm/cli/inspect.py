@@ -30,6 +30,8 @@ def register(sub):
     p.add_argument("--temperature", type=float, default=1.0, help="for --what next (default 1.0; 0 = greedy)")
     p.add_argument("--top_k", type=int, default=None, help="for --what next: keep the k most likely tokens")
     p.add_argument("--top_p", type=float, default=None, help="for --what next: nucleus threshold in (0, 1]")
+    p.add_argument("--allow_broken_chars", action="store_true",
+                   help="for --what next: do not remove tokens that would leave half a character")
     p.add_argument("--top", type=int, default=10, help="how many next-token candidates to list (default 10)")
     p.add_argument("--layer", type=int, default=None,
                    help="attention: block number 1..L (default: the last block)")
@@ -53,14 +55,15 @@ def run(args):
     sections = []
     for view in views:
         if view == "tokens":
-            sections.append(show_tokens(look.tokens(args.prompt, context_length=model.cfg.context_length)))
+            sections.append(show_tokens(look.tokens(args.prompt, ckpt.tokenizer, context_length=model.cfg.context_length)))
         elif view == "next":
-            sections.append(show_next(look.next_token(model, args.prompt, args.temperature, args.top_k,
-                                                      args.top_p, n=args.top)))
+            sections.append(show_next(look.next_token(ckpt, args.prompt, args.temperature, args.top_k,
+                                                      args.top_p, n=args.top,
+                                                      valid_utf8=not args.allow_broken_chars)))
         elif view == "attention":
-            sections.append(show_attention(look.attention(model, args.prompt), args.layer, args.head))
+            sections.append(show_attention(look.attention(ckpt, args.prompt), args.layer, args.head))
         elif view == "lens":
-            sections.append(show_lens(look.logit_lens(model, args.prompt)))
+            sections.append(show_lens(look.logit_lens(ckpt, args.prompt)))
         elif view == "params":
             sections.append(show_params(look.parameter_map(model)))
     print("\n\n".join(sections))
@@ -189,6 +192,10 @@ def show_next(res) -> str:
     lines.append(f"others: p {res.other_prob:.4f}, after {res.other_prob_after:.4f}.  "
                  f"{res.kept_tokens} tokens can still be drawn, holding {res.kept_mass:.1%} of the "
                  f"plain probability; entropy {res.entropy:.2f} → {res.entropy_after:.2f} bits.")
+    if res.utf8_removed:
+        lines.append(f"cut by utf8: {res.utf8_removed:,} tokens that would start with half a character "
+                     f"(a byte piece, shown as <hex>) are never drawn here ({res.utf8_removed_mass:.1%} of the "
+                     f"plain probability); --allow_broken_chars keeps them.")
     return "\n".join(lines)
 
 

@@ -58,6 +58,12 @@ def register(sub):
                    help="UTF-8 text file (default: the bundled data/pretrain/zh_classics.txt)")
     p.add_argument("--model_path", default=None,
                    help="where to save the checkpoint (default: <run_dir>/model.safetensors)")
+    p.add_argument("--tokenizer", default=None, choices=("bpe", "char", "gpt2"),
+                   help=f"how a fresh model reads text: bpe (byte-level BPE trained on the corpus; default), "
+                        f"char (one token per character of the corpus) or gpt2 (OpenAI's 50,257 tokens). "
+                        f"--init_from and --resume keep the model's own tokenizer")
+    p.add_argument("--vocab_size", type=int, default=None,
+                   help="tokens in a bpe/char vocabulary (default: 4000 for bpe, every character for char)")
     p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")
     p.add_argument("--stride", type=int, default=None, help="tokens between window starts (default: context)")
     p.add_argument("--val_fraction", type=float, default=0.1, help="held-out share of tokens (default 0.1)")
@@ -76,6 +82,7 @@ def run(args):
 
     settings = PretrainSettings(
         data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config,
+        tokenizer=args.tokenizer, vocab_size=args.vocab_size,
         context_length=args.context_length, stride=args.stride, val_fraction=args.val_fraction,
         sample_prompt=args.sample_prompt, model_path=args.model_path, run_dir=args.run_dir,
         resume=args.resume, init_from=args.init_from, overwrite=args.overwrite,

@@ -36,7 +36,7 @@ def run_import(args):
     if out.exists() and not args.overwrite:
         raise PocketLLMError(f"{out} already exists; choose another --model_path or pass --overwrite.")
     ckpt = import_gpt2(args.source)
-    save_checkpoint(out, ckpt.model, ckpt.task, ckpt.facts, overwrite=True)
+    save_checkpoint(out, ckpt.model, ckpt.task, ckpt.facts, overwrite=True, tokenizer=ckpt.tokenizer)
     print(f"imported {ckpt.config.num_parameters():,} parameters "
           f"({ckpt.config.num_layers} layers × {ckpt.config.emb_dim} wide) → {out}")
 
@@ -45,9 +45,10 @@ def run_export(args):
     from ..checkpoint import load_model
     from ..gpt2 import export_hf
     ckpt = load_model(args.model_path, config=args.config)
-    out = export_hf(ckpt.model, args.out_dir, overwrite=args.overwrite)
-    print(f"wrote {out / 'config.json'} and {out / 'model.safetensors'} "
-          f"(load with transformers.GPT2LMHeadModel.from_pretrained('{out}'))")
+    out = export_hf(ckpt, args.out_dir, overwrite=args.overwrite)
+    print(f"wrote {out / 'config.json'}, {out / 'model.safetensors'} and the {ckpt.tokenizer.kind} tokenizer's files "
+          f"(load with transformers.GPT2LMHeadModel.from_pretrained('{out}') and "
+          f"AutoTokenizer.from_pretrained('{out}'))")
 
 
 def run_info(args):
@@ -63,5 +64,6 @@ def run_info(args):
         print(f"  {row['component']:<16} {row['parameters']:>14,}  {row['share']:>6.1%}")
     print("\nconfig:", json.dumps(ckpt.config.to_dict()))
     print("task:  ", json.dumps(ckpt.task, ensure_ascii=False))
+    print("tokenizer:", ckpt.tokenizer.describe())
     if ckpt.facts:
         print("facts: ", json.dumps(ckpt.facts, ensure_ascii=False))

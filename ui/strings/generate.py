@@ -31,7 +31,10 @@ EN = {
     "generate.note_long": "The prompt has {n} tokens but the model's context is {context}: it only sees the last "
                           "{context} ({dropped} dropped from the start).",
     "generate.note_ok": "Prompt: {n} tokens (context {context}).",
-    "generate.done": "Generated {n} tokens.",
+    "generate.done": "Generated {n} tokens ({kind} tokenizer).",
+    "generate.valid_utf8": "Only whole characters (valid UTF-8)",
+    "generate.valid_utf8_info": "Never pick a token that would leave half a character, so the text never shows �. "
+                                "Off: the model's raw choice (a small model often breaks Chinese characters).",
     "generate.inside_head": "Look inside the model",
     "generate.inside_intro": "What the model does with the prompt: its tokens, the candidates for the next token "
                              "(they follow the sliders above), attention per layer and head, what each layer would "
@@ -77,7 +80,10 @@ ZH = {
     "generate.note_long": "提示词有 {n} 个词元，但模型的上下文只有 {context}：它只看到最后 {context} 个"
                           "（开头的 {dropped} 个被舍弃）。",
     "generate.note_ok": "提示词：{n} 个词元（上下文 {context}）。",
-    "generate.done": "共生成 {n} 个词元。",
+    "generate.done": "共生成 {n} 个词元（{kind} 分词器）。",
+    "generate.valid_utf8": "只输出完整字符（有效 UTF-8）",
+    "generate.valid_utf8_info": "绝不选会留下半个字符的词元，所以文本里不会出现 �。关闭时按模型原本的选择"
+                                "（小模型常常把汉字拆坏）。",
     "generate.inside_head": "看看模型内部",
     "generate.inside_intro": "模型如何处理提示词：它的词元、下一个词元的候选（随上面的滑块变化）、每层每个头的注意力、"
                              "每一层会预测什么（logit lens），以及参数分布在哪里。",

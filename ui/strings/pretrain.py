@@ -12,8 +12,20 @@ EN = {
     "pretrain.context_too_long": "The {preset} preset reads at most {max} tokens, so a context of {context} does not "
                                  "fit: lower the context length to {max} or less, or pick “custom” to build a "
                                  "longer model.",
-    "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens. With a context of {context}: "
-                        "{train} training windows, {val} validation windows.",
+    "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens ({tpc} per character). With a context "
+                        "of {context}: {train} training windows, {val} validation windows.",
+    "pretrain.tokenizer": "Tokenizer",
+    "pretrain.tokenizer_info": "How the model cuts text into tokens. BPE and character vocabularies are learned "
+                               "from this corpus; GPT-2's is fixed (50,257 tokens, about 2 per Chinese character).",
+    "pretrain.tok_bpe": "BPE (learned from the text)",
+    "pretrain.tok_char": "characters",
+    "pretrain.tok_gpt2": "GPT-2's",
+    "pretrain.vocab": "vocabulary size",
+    "pretrain.vocab_info": "BPE: how many tokens to learn (e.g. 4000). Characters: keep the most frequent ones, "
+                           "empty = every character. At least 258 (the 256 bytes, <|endoftext|>, one more).",
+    "pretrain.loss_unit": "Show the loss as",
+    "pretrain.unit_nats": "nats per token",
+    "pretrain.unit_bits": "bits per character (compares tokenizers)",
     "pretrain.preview_problem": "⚠️ {message}",
     "pretrain.model_head": "### 2. Model",
     "pretrain.preset": "Size preset",
@@ -23,7 +35,7 @@ EN = {
     "pretrain.width": "width (emb_dim)",
     "pretrain.context": "context (tokens)",
     "pretrain.dropout": "dropout",
-    "pretrain.facts": "**{params}** parameters. Training memory ≈ **{total}** at batch {batch}: weights {weights}, "
+    "pretrain.facts": "**{params}** parameters (vocabulary {vocab} tokens). Training memory ≈ **{total}** at batch {batch}: weights {weights}, "
                       "weights + gradients + AdamW state {states}, activations {acts} (rough, fp32).",
     "pretrain.facts_invalid": "⚠️ {message}",
     "pretrain.train_head": "### 3. Training",
@@ -69,8 +81,20 @@ ZH = {
     "pretrain.bad_context": "上下文长度至少为 2 个词元。",
     "pretrain.context_too_long": "预设 {preset} 最多读 {max} 个词元，上下文 {context} 放不下：请把上下文长度调到 {max} "
                                  "或更小，或选择“自定义”来构建更长上下文的模型。",
-    "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元。上下文为 {context} 时："
+    "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元（每个字符 {tpc} 个）。上下文为 {context} 时："
                         "{train} 个训练窗口，{val} 个验证窗口。",
+    "pretrain.tokenizer": "分词器",
+    "pretrain.tokenizer_info": "模型如何把文本切成词元。BPE 和字符词表从这份语料中学习；GPT-2 的词表是固定的"
+                               "（50,257 个词元，一个汉字约占 2 个）。",
+    "pretrain.tok_bpe": "BPE（从文本中学习）",
+    "pretrain.tok_char": "字符",
+    "pretrain.tok_gpt2": "GPT-2 的",
+    "pretrain.vocab": "词表大小",
+    "pretrain.vocab_info": "BPE：要学习多少个词元（例如 4000）。字符：保留最常见的字符，留空 = 全部字符。"
+                           "至少 258（256 个字节、<|endoftext|>，再加一个）。",
+    "pretrain.loss_unit": "损失的单位",
+    "pretrain.unit_nats": "每词元奈特（nats）",
+    "pretrain.unit_bits": "每字符比特（可比较不同分词器）",
     "pretrain.preview_problem": "⚠️ {message}",
     "pretrain.model_head": "### 2. 模型",
     "pretrain.preset": "预设大小",
@@ -80,7 +104,7 @@ ZH = {
     "pretrain.width": "宽度（emb_dim）",
     "pretrain.context": "上下文（词元）",
     "pretrain.dropout": "dropout",
-    "pretrain.facts": "**{params}** 个参数。批大小 {batch} 时训练约需 **{total}** 内存：权重 {weights}，"
+    "pretrain.facts": "**{params}** 个参数（词表 {vocab} 个词元）。批大小 {batch} 时训练约需 **{total}** 内存：权重 {weights}，"
                       "权重 + 梯度 + AdamW 状态 {states}，激活值 {acts}（粗略估计，fp32）。",
     "pretrain.facts_invalid": "⚠️ {message}",
     "pretrain.train_head": "### 3. 训练",

@@ -381,7 +381,7 @@ def build(ctx):
                                  f"train one above first.")
         if not text or not text.strip():
             raise PocketLLMError("The message is empty: type something to classify.")
-        out = classify(ckpt.model, text, ckpt.task.get("labels"))
+        out = classify(ckpt, text, ckpt.task.get("labels"))  # with the checkpoint's own tokenizer
         return dict(out["probs"])  # gr.Label shows the best one on top and every class's bar
 
     refresh_cls.click(on_refresh_cls, classifier, classifier, api_name="classify_models")

@@ -1,6 +1,7 @@
 """Generate tab: pick a checkpoint, write a prompt, set the sampling sliders, read the
 streamed text; and "Look inside": tokens, next-token candidates that follow the
-sliders, attention maps, the logit lens and the parameter map."""
+sliders, attention maps, the logit lens and the parameter map.  Every text is read
+and written with the checkpoint's own tokenizer (gpt2, bpe or char)."""
 from __future__ import annotations
 
 import codecs
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import PRECISIONS, Sampling, gpt2_tokenizer, inspect, stream
+from pocketllm import PRECISIONS, Sampling, Tokenizer, inspect, stream
 
 from .. import plots
 from ..errors import friendly
@@ -34,16 +35,16 @@ def model_choices(state) -> list[tuple[str, str]]:
             for r in state.checkpoints_table() if r["task"] in GENERATES]
 
 
-def sampling(temperature, top_k, top_p, seed=None) -> Sampling:
+def sampling(temperature, top_k, top_p, seed=None, valid_utf8=True) -> Sampling:
     top_k = int(top_k or 0)
     top_p = float(top_p if top_p is not None else 1.0)
     seed = None if seed is None or seed == "" else int(seed)
     return Sampling(temperature=float(temperature or 0), top_k=top_k or None,
-                    top_p=top_p if top_p < 1.0 else None, seed=seed)
+                    top_p=top_p if top_p < 1.0 else None, seed=seed, valid_utf8=valid_utf8 is not False)
 
 
-def prompt_note(prompt: str, context: int, lang) -> str:
-    n = len(gpt2_tokenizer().encode(prompt or ""))
+def prompt_note(prompt: str, context: int, lang, tok: Tokenizer) -> str:
+    n = len(tok.encode(prompt or ""))
     if n == 0:
         return t(lang, "generate.note_empty")
     if n > context:
@@ -51,10 +52,9 @@ def prompt_note(prompt: str, context: int, lang) -> str:
     return t(lang, "generate.note_ok", n=n, context=context)
 
 
-def prompt_tail(prompt: str, n: int = INSIDE_TOKENS) -> tuple[str, int]:
-    """The end of `prompt` that is at most `n` tokens, cut at a character boundary,
-    and how many tokens were left out before it."""
-    tok = gpt2_tokenizer()
+def prompt_tail(prompt: str, tok: Tokenizer, n: int = INSIDE_TOKENS) -> tuple[str, int]:
+    """The end of `prompt` that is at most `n` tokens of `tok` (the model's tokenizer),
+    cut at a character boundary, and how many tokens were left out before it."""
     ids = tok.encode(prompt or "")
     if len(ids) <= n:
         return prompt or "", 0
@@ -124,6 +124,9 @@ def build(ctx):
                                              elem_id="gen-max-new"), label="generate.max_new")
                 seed = page.add(gr.Number(123, label=L("generate.seed"), precision=0, info=L("generate.seed_info")),
                                 label="generate.seed", info="generate.seed_info")
+            valid_utf8 = page.add(gr.Checkbox(True, label=L("generate.valid_utf8"), info=L("generate.valid_utf8_info"),
+                                              elem_id="gen-utf8"),
+                                  label="generate.valid_utf8", info="generate.valid_utf8_info")
             precision = page.add(gr.Radio([(L(f"generate.precision_{p}"), p) for p in PRECISIONS], value="fp32",
                                           label=L("generate.precision"), info=L("generate.precision_info"),
                                           elem_id="gen-precision"),
@@ -145,7 +148,9 @@ def build(ctx):
         strip = gr.HTML(elem_id="gen-strip")
         inside_note = gr.Markdown(elem_id="gen-inside-note")
         with gr.Row(equal_height=False):
-            next_plot = gr.Plot(show_label=False, elem_id="gen-next")
+            with gr.Column():
+                next_plot = gr.Plot(show_label=False, elem_id="gen-next")
+                next_note = gr.Markdown(elem_id="gen-next-note")
             params_plot = gr.Plot(show_label=False, elem_id="gen-params")
         with gr.Row():
             layer = page.add(gr.Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
@@ -174,20 +179,24 @@ def build(ctx):
 
     # ---- generation -------------------------------------------------------------------
     @friendly
-    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32"):
+    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32", valid_utf8=True):
         if precision not in PRECISIONS:
             precision = "fp32"
         ckpt = load(path, lang, precision)
-        cfg = sampling(temperature, top_k, top_p, seed)
-        note_text = prompt_note(prompt, ckpt.config.context_length, lang)
+        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8)
+        tok = ckpt.tokenizer
+        note_text = prompt_note(prompt, ckpt.config.context_length, lang, tok)
         text = ""
         yield text, note_text
-        for piece in stream(ckpt.model, prompt or "", int(max_new), cfg):
+        for piece in stream(ckpt, prompt or "", int(max_new), cfg):  # the checkpoint's own tokenizer
             text += piece
             yield text, note_text
-        yield text, note_text + " " + t(lang, "generate.done", n=len(gpt2_tokenizer().encode(text)))
+        # Counted by encoding the text again (the stream gives text, not ids): the number generated,
+        # unless the model wrote pieces its tokenizer would have merged.
+        yield text, note_text + " " + t(lang, "generate.done", n=len(tok.encode(text)), kind=tok.kind)
 
-    gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision],
+    gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision,
+                                 valid_utf8],
                    [output, note], api_name="generate", concurrency_id="model_cpu")
     stop.click(None, None, None, cancels=[gen])
 
@@ -205,18 +214,22 @@ def build(ctx):
     def attention_maps(path, prompt, lang):
         """(attention maps of the prompt's last INSIDE_TOKENS tokens, tokens left out)."""
         ckpt = load(path, lang)
-        tail, cut = prompt_tail(prompt or "")
+        tail, cut = prompt_tail(prompt or "", ckpt.tokenizer)
         maps = maps_cache.get(Path(path).resolve(), tail, lambda: inspect.attention(ckpt, tail))
         return maps, tail, cut
 
+    def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8):
+        return inspect.next_token(ckpt, prompt or "", float(temperature), int(top_k or 0) or None,
+                                  float(top_p) if float(top_p) < 1 else None, n=CANDIDATES,
+                                  valid_utf8=valid_utf8 is not False)  # the whole prompt
+
     @friendly
-    def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang):
+    def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang, valid_utf8=True):
         ckpt = load(path, lang)
         cfg = ckpt.config
         sampling(temperature, top_k, top_p)  # validate the sliders as generation would
-        view = inspect.tokens(prompt or "", context_length=cfg.context_length)
-        nt = inspect.next_token(ckpt, prompt or "", float(temperature), int(top_k or 0) or None,
-                                float(top_p) if float(top_p) < 1 else None, n=CANDIDATES)  # the whole prompt
+        view = inspect.tokens(prompt or "", ckpt, context_length=cfg.context_length)  # its own tokenizer
+        nt = next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8)
         maps, tail, cut = attention_maps(path, prompt, lang)
         layer_n = min(max(1, int(layer_n or 1)), cfg.num_layers)
         head_n = int(head_n or 0)
@@ -224,7 +237,7 @@ def build(ctx):
         lens = inspect.logit_lens(ckpt, tail)
         pm = inspect.parameter_map(ckpt)
         return (True, plots.token_strip(view, lang), inside_text(nt, cut, lang),
-                plots.next_token_figure(nt, lang), plots.parameter_map_figure(pm, lang),
+                plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang), plots.parameter_map_figure(pm, lang),
                 gr.update(maximum=max(2, cfg.num_layers), value=layer_n, interactive=cfg.num_layers > 1),
                 gr.update(choices=head_choices(cfg.num_heads, lang), value=head_n),
                 plots.attention_figure(maps, layer_n, head_n or None, lang), plots.logit_lens_figure(lens, lang))
@@ -240,12 +253,11 @@ def build(ctx):
         return " ".join(notes)
 
     @friendly
-    def on_next(on, path, prompt, temperature, top_k, top_p, lang):
+    def on_next(on, path, prompt, temperature, top_k, top_p, lang, valid_utf8=True):
         if not on:
-            return gr.skip()
-        nt = inspect.next_token(load(path, lang), prompt or "", float(temperature), int(top_k or 0) or None,
-                                float(top_p) if float(top_p) < 1 else None, n=CANDIDATES)
-        return plots.next_token_figure(nt, lang)
+            return gr.skip(), gr.skip()
+        nt = next_token(load(path, lang), prompt, temperature, top_k, top_p, valid_utf8)
+        return plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang)
 
     @friendly
     def on_attention(on, path, prompt, layer_n, head_n, lang):
@@ -256,14 +268,14 @@ def build(ctx):
         head_n = int(head_n or 0)
         return plots.attention_figure(maps, layer_n, head_n if 0 < head_n <= maps.num_heads else None, lang)
 
-    look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang],
-               [looked, strip, inside_note, next_plot, params_plot, layer, head, attn_plot, lens_plot],
+    look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang, valid_utf8],
+               [looked, strip, inside_note, next_plot, next_note, params_plot, layer, head, attn_plot, lens_plot],
                api_name="look_inside", concurrency_id="model_cpu")
-    next_inputs = [looked, model, prompt, temperature, top_k, top_p, ctx.lang]
-    for slider in (temperature, top_k, top_p):
-        slider.change(on_next, next_inputs, next_plot, show_progress="hidden", trigger_mode="always_last",
-                      concurrency_id="model_cpu")
-    temperature.release(on_next, next_inputs, next_plot, show_progress="hidden", api_name="next_token",
+    next_inputs = [looked, model, prompt, temperature, top_k, top_p, ctx.lang, valid_utf8]
+    for slider in (temperature, top_k, top_p, valid_utf8):
+        slider.change(on_next, next_inputs, [next_plot, next_note], show_progress="hidden",
+                      trigger_mode="always_last", concurrency_id="model_cpu")
+    temperature.release(on_next, next_inputs, [next_plot, next_note], show_progress="hidden", api_name="next_token",
                         trigger_mode="always_last", concurrency_id="model_cpu")
     for picker in (layer, head):
         picker.change(on_attention, [looked, model, prompt, layer, head, ctx.lang], attn_plot,

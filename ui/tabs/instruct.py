@@ -365,7 +365,7 @@ def build(ctx):
         temp = float(temperature or 0)
         sampling = Sampling(temperature=temp, seed=123) if temp > 0 else Sampling()
         text, n = "", 0
-        pieces = respond(ckpt.model, instruction, input_text or "", tpl, sampling, int(max_new or 60))
+        pieces = respond(ckpt, instruction, input_text or "", tpl, sampling, int(max_new or 60))  # its tokenizer
         yield text, prompt, ""
         for piece in pieces:
             text, n = text + piece, n + 1

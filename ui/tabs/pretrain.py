@@ -1,6 +1,7 @@
-"""Pretrain tab: a corpus, a model size, hyper-parameters; Start / Stop / Resume; the
-live loss plot, speed and samples read from the run folder; the checkpoint to download;
-and the command line that repeats the run."""
+"""Pretrain tab: a corpus and the tokenizer that reads it (with a preview of its tokens), a
+model size, hyper-parameters; Start / Stop / Resume; the live loss plot (nats per token or
+bits per character), speed and samples read from the run folder; the checkpoint to
+download; and the command line that repeats the run."""
 from __future__ import annotations
 
 import codecs
@@ -10,18 +11,21 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (BUNDLED_CORPORA, STATE_FILE, ModelConfig, PocketLLMError, PretrainSettings, TrainSettings,
-                       default_run_dir, list_presets, load_corpus, prepare_pretraining)
+from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, STATE_FILE, TOKENIZER_KINDS, ModelConfig,
+                       PocketLLMError, PretrainSettings, TrainSettings, default_run_dir, gpt2_tokenizer, inspect,
+                       list_presets, load_corpus, prepare_pretraining)
 
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
-from ..runs import clock, ended_model, follow, keep_upload, launch, status_line, stop_job, tick_signature
+from ..runs import clock, ended_model, follow, keep_upload, launch, number, status_line, stop_job, tick_signature
 
 KIND = "pretrain"
 CUSTOM = "custom"
 DTYPES = ["auto", "fp32", "bf16"]
-PREVIEW_CHARS = 300
+PREVIEW_CHARS = 300        # shown as coloured tokens
+PREVIEW_TEXT_CHARS = 20_000  # the longest / most used tokens are counted on the corpus's start
+TOKENIZER_ORDER = ("bpe", "char", "gpt2")  # as the page lists them
 EVAL_BATCHES = 5  # the app evaluates on fewer batches than the CLI's default, to stay lively on a CPU
 
 
@@ -43,6 +47,20 @@ def config_from(preset, layers, heads, width, context, dropout, lang="en") -> Mo
                        num_layers=int(layers), drop_rate=float(dropout))
 
 
+def tokenizer_choice(kind, vocab) -> tuple[str, int | None]:
+    """(kind, vocabulary size or None) from the widgets: None = the kind's default size
+    (char: every character); gpt2 has a fixed vocabulary, so its size is never sent."""
+    kind = kind if kind in TOKENIZER_KINDS else DEFAULT_KIND
+    if kind == "gpt2" or vocab is None or vocab == "":
+        return kind, None
+    return kind, number(vocab, None)
+
+
+def default_vocab(kind):
+    """What the vocabulary box shows for a kind just picked (None: empty)."""
+    return DEFAULT_VOCAB_SIZE.get(kind)
+
+
 def corpus_path(source, uploaded) -> str:
     if source == "upload":
         if not uploaded:
@@ -52,8 +70,8 @@ def corpus_path(source, uploaded) -> str:
 
 
 # ---- the command line ------------------------------------------------------------
-def cli_command(ctx, source, uploaded, preset, layers, heads, width, context, dropout, steps, batch,
-                lr, eval_every, sample_every, seed, dtype) -> str:
+def cli_command(ctx, source, uploaded, tok_kind, vocab, preset, layers, heads, width, context, dropout, steps,
+                batch, lr, eval_every, sample_every, seed, dtype) -> str:
     try:
         data = corpus_path(source, uploaded)
     except PocketLLMError:
@@ -77,7 +95,13 @@ def cli_command(ctx, source, uploaded, preset, layers, heads, width, context, dr
         except (PocketLLMError, ValueError, TypeError):
             lines.append("# my_config.json: fix the model settings first")
         args += ["--config", "my_config.json"]
-    args += ["--data_path", data, "--max_steps", str(int(steps or 0)), "--batch_size", str(int(batch or 0)),
+    args += ["--data_path", data]
+    try:
+        kind, size = tokenizer_choice(tok_kind, vocab)
+        args += ["--tokenizer", kind] + (["--vocab_size", str(size)] if size is not None else [])
+    except PocketLLMError:
+        lines.append("# --vocab_size: fix the vocabulary size first")
+    args += ["--max_steps", str(int(steps or 0)), "--batch_size", str(int(batch or 0)),
              "--lr", f"{float(lr or 0):g}", "--eval_every", str(int(eval_every or 0)),
              "--eval_batches", str(EVAL_BATCHES), "--sample_every", str(int(sample_every or 0)),
              "--seed", str(int(seed or 0)),
@@ -109,6 +133,15 @@ def _samples(view, lang) -> str:
         text = (s["prompt"] + s["text"]).replace("```", "ʼʼʼ")
         parts.append(f"**{head}**\n```text\n{text}\n```")
     return "\n\n".join(parts)
+
+
+def form_tokenizer(settings: dict) -> tuple:
+    """Updates of the tokenizer widgets that show a run's own tokenizer (from its run.json)."""
+    kind = settings.get("tokenizer")
+    if kind not in TOKENIZER_KINDS:
+        return gr.skip(), gr.skip()
+    size = settings.get("vocab_size") if kind != "gpt2" else None
+    return gr.update(value=kind), gr.update(value=size, visible=kind != "gpt2")
 
 
 def _resumable(ctx) -> Path | None:
@@ -143,6 +176,15 @@ def build(ctx):
             upload = page.add(gr.File(label=L("pretrain.upload"), file_types=[".txt"], type="filepath",
                                       elem_id="pretrain-upload"), label="pretrain.upload")
             uploaded = gr.State("")
+            tok_kind = page.add(gr.Radio([(L(f"pretrain.tok_{k}"), k) for k in TOKENIZER_ORDER], value=DEFAULT_KIND,
+                                         label=L("pretrain.tokenizer"), info=L("pretrain.tokenizer_info"),
+                                         elem_id="pretrain-tokenizer"),
+                                label="pretrain.tokenizer", info="pretrain.tokenizer_info",
+                                choices=[(f"pretrain.tok_{k}", k) for k in TOKENIZER_ORDER])
+            vocab = page.add(gr.Number(default_vocab(DEFAULT_KIND), label=L("pretrain.vocab"),
+                                       info=L("pretrain.vocab_info"), precision=0, elem_id="pretrain-vocab",
+                                       visible=DEFAULT_KIND != "gpt2"),
+                             label="pretrain.vocab", info="pretrain.vocab_info")
             preview = gr.Markdown(elem_id="pretrain-preview")
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.model_head")), value="pretrain.model_head")
@@ -179,6 +221,7 @@ def build(ctx):
                 seed = page.add(gr.Number(123, label=L("pretrain.seed"), precision=0), label="pretrain.seed")
             dtype = page.add(gr.Dropdown(DTYPES, value="auto", label=L("pretrain.dtype")), label="pretrain.dtype")
 
+    tok_preview = gr.HTML(elem_id="pretrain-tokens")  # full width: a long token stays on one line
     with gr.Row():
         start = page.add(gr.Button(L("pretrain.start"), variant="primary", elem_id="pretrain-start"),
                          value="pretrain.start")
@@ -189,6 +232,10 @@ def build(ctx):
     stats = gr.Markdown(elem_id="pretrain-stats")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
+            loss_unit = page.add(gr.Radio([(L("pretrain.unit_nats"), "nats"), (L("pretrain.unit_bits"), "bits")],
+                                          value="nats", label=L("pretrain.loss_unit"), elem_id="pretrain-unit"),
+                                 label="pretrain.loss_unit",
+                                 choices=[("pretrain.unit_nats", "nats"), ("pretrain.unit_bits", "bits")])
             loss_plot = gr.Plot(plots.empty_figure(L("plots.no_points")), elem_id="pretrain-loss",
                                 show_label=False)
         with gr.Column(scale=2):
@@ -204,7 +251,8 @@ def build(ctx):
     timer = gr.Timer(1.0)
 
     model_inputs = [preset, layers, heads, width, context, dropout]
-    setting_inputs = [source, uploaded, *model_inputs, steps, batch, lr, eval_every, sample_every, seed, dtype]
+    tokenizer_inputs = [source, uploaded, tok_kind, vocab]
+    setting_inputs = [source, uploaded, tok_kind, vocab, *model_inputs, steps, batch, lr, eval_every, sample_every, seed, dtype]
 
     # ---- corpus -----------------------------------------------------------------
     @friendly
@@ -213,33 +261,60 @@ def build(ctx):
             return gr.skip(), gr.skip()
         return keep_upload(state, path, [".txt"], fallback="corpus"), "upload"
 
+    def preview_tokenizer(path, kind, vocab):
+        """The tokenizer a run on this corpus would get (learned once per corpus, kind and size)."""
+        kind, size = tokenizer_choice(kind, vocab)
+        return state.tokenizers.get(path, kind, size)
+
+    def corpus_head(path) -> str:
+        with open(path, "rb") as fh:  # the first few KB only: a corpus may be 2 GB
+            raw = fh.read(PREVIEW_TEXT_CHARS * 4)
+        # Not final: a character cut by the read stays out instead of turning into "�".
+        return codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(raw, final=False)[:PREVIEW_TEXT_CHARS]
+
     @friendly
-    def on_preview(source, uploaded, context, lang):
+    def on_preview(source, uploaded, context, kind, vocab, lang):
+        """The corpus in numbers, and the chosen tokenizer at work on its first lines."""
         if source == "upload" and not uploaded:
-            return t(lang, "pretrain.preview_need_upload")
+            return t(lang, "pretrain.preview_need_upload"), ""
         path = corpus_path(source, uploaded)
         ctx_len = int(context or 0)
         if ctx_len < 2:
-            return t(lang, "pretrain.bad_context")
+            return t(lang, "pretrain.bad_context"), ""
+        try:  # learned on the training part, as the run will (a vocabulary size of 3 is refused here)
+            tok, extra = preview_tokenizer(path, kind, vocab)
+        except PocketLLMError as exc:
+            return t(lang, "pretrain.preview_problem", message=str(exc)), ""
+        if "view" not in extra:  # the same corpus start, the same tokenizer: the same view
+            extra["view"] = inspect.tokenizer_view(tok, corpus_head(path), sample_chars=PREVIEW_CHARS)
+        view = extra["view"]
         try:
-            corpus = load_corpus(path, ctx_len, state.token_cache)  # checks the text is UTF-8
+            with state.token_cache_lock:
+                corpus = load_corpus(path, ctx_len, state.token_cache, tok)  # checks the text is UTF-8
         except PocketLLMError as exc:
             gr.Warning(str(exc), title=t(lang, "common.warning_title"))
-            return t(lang, "pretrain.preview_problem", message=str(exc))
-        with open(path, "rb") as fh:  # the first few KB only: a corpus may be 2 GB
-            raw = fh.read(PREVIEW_CHARS * 4)
-        # Not final: a character cut by the read stays out instead of turning into "�".
-        head = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(raw, final=False)[:PREVIEW_CHARS]
+            return t(lang, "pretrain.preview_problem", message=str(exc)), plots.tokenizer_html(view, None, lang)
         s = corpus.summary()
-        text = head.replace("```", "ʼʼʼ")
-        return t(lang, "pretrain.preview", name=Path(path).name, chars=f"{s['characters']:,}",
-                 tokens=f"{s['tokens']:,}", train=f"{s['train_windows']:,}", val=f"{s['val_windows']:,}",
-                 context=ctx_len) + f"\n```text\n{text}\n```"
+        text = t(lang, "pretrain.preview", name=Path(path).name, chars=f"{s['characters']:,}",
+                 tokens=f"{s['tokens']:,}", tpc=f"{s['tokens_per_char']:.2f}", train=f"{s['train_windows']:,}",
+                 val=f"{s['val_windows']:,}", context=ctx_len)
+        return text, plots.tokenizer_html(view, s["tokens_per_char"], lang)
 
+    preview_inputs = [source, uploaded, context, tok_kind, vocab, ctx.lang]
+    preview_outputs = [preview, tok_preview]
     upload.upload(on_upload, [upload, ctx.lang], [uploaded, source], api_name="pretrain_upload") \
-        .then(on_preview, [source, uploaded, context, ctx.lang], preview)
-    source.change(on_preview, [source, uploaded, context, ctx.lang], preview, api_name="pretrain_preview")
-    context.change(on_preview, [source, uploaded, context, ctx.lang], preview, show_progress="hidden")
+        .then(on_preview, preview_inputs, preview_outputs)
+    source.change(on_preview, preview_inputs, preview_outputs, api_name="pretrain_preview")
+    for comp in (context, tok_kind, vocab):
+        comp.change(on_preview, preview_inputs, preview_outputs, show_progress="hidden", trigger_mode="always_last")
+
+    # ---- tokenizer ----------------------------------------------------------------
+    def on_kind_picked(kind):
+        """A kind picked by hand: its usual vocabulary size (gpt2's is fixed: no box)."""
+        return gr.update(value=default_vocab(kind), visible=kind != "gpt2")
+
+    tok_kind.input(on_kind_picked, tok_kind, vocab, show_progress="hidden")
+    tok_kind.change(lambda kind: gr.update(visible=kind != "gpt2"), tok_kind, vocab, show_progress="hidden")
 
     # ---- model ------------------------------------------------------------------
     def on_preset(name):
@@ -251,21 +326,31 @@ def build(ctx):
     def to_custom():
         return CUSTOM
 
-    def on_facts(preset, layers, heads, width, context, dropout, batch, lang):
+    def vocab_size_of(source, uploaded, kind, vocab) -> int:
+        """Rows of the embedding and output head: the size of the tokenizer the run would learn."""
+        if tokenizer_choice(kind, vocab)[0] == "gpt2":
+            return gpt2_tokenizer().vocab_size
+        return preview_tokenizer(corpus_path(source, uploaded), kind, vocab)[0].vocab_size
+
+    def on_facts(preset, layers, heads, width, context, dropout, batch, source, uploaded, kind, vocab, lang):
         try:
             cfg = config_from(preset, layers, heads, width, context, dropout, lang)
-        except (PocketLLMError, ValueError, TypeError) as exc:
+            cfg = cfg.replace(vocab_size=vocab_size_of(source, uploaded, kind, vocab))
+        except (PocketLLMError, ValueError, TypeError, OSError) as exc:
             return t(lang, "pretrain.facts_invalid", message=str(exc))
         mem = cfg.training_memory(int(batch or 1))
         return t(lang, "pretrain.facts", params=f"{mem['parameters']:,}", weights=_gb(mem["weights"]),
                  states=_gb(mem["states"]), acts=_gb(mem["activations"]), total=_gb(mem["total"]),
-                 batch=int(batch or 1))
+                 batch=int(batch or 1), vocab=f"{cfg.vocab_size:,}")
 
     preset.input(on_preset, preset, [layers, heads, width, context, dropout])
     for box in (layers, heads, width, dropout):
         box.input(to_custom, None, preset)
-    for comp in (*model_inputs, batch):
-        comp.change(on_facts, [*model_inputs, batch, ctx.lang], model_facts, show_progress="hidden")
+    facts_inputs = [*model_inputs, batch, *tokenizer_inputs, ctx.lang]
+    for comp in (*model_inputs, batch, *tokenizer_inputs):
+        comp.change(on_facts, facts_inputs, model_facts, show_progress="hidden", trigger_mode="always_last")
+    facts_api = gr.Button(visible=False)  # the same facts for scripts and tests
+    facts_api.click(on_facts, facts_inputs, model_facts, api_name="pretrain_facts")
     for comp in setting_inputs:
         comp.change(lambda *a: cli_command(ctx, *a), setting_inputs, cli, show_progress="hidden")
 
@@ -276,10 +361,13 @@ def build(ctx):
                              dtype=dtype or "auto", eval_batches=EVAL_BATCHES)
 
     @friendly
-    def on_start(source, uploaded, preset, layers, heads, width, context, dropout, steps, batch, lr,
+    def on_start(source, uploaded, tok_kind, vocab, preset, layers, heads, width, context, dropout, steps, batch, lr,
                  eval_every, sample_every, seed, dtype, lang):
         data = corpus_path(source, uploaded)
         cfg = config_from(preset, layers, heads, width, context, dropout, lang)
+        kind, size = tokenizer_choice(tok_kind, vocab)
+        if kind != "gpt2":  # a bad vocabulary size or too short a text: said now, not as a failed run
+            preview_tokenizer(data, kind, size)
         train = train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype)
         out = default_run_dir(KIND, state.checkpoints)
 
@@ -291,8 +379,8 @@ def build(ctx):
                 config = str(out / "model_config.json")
                 Path(config).write_text(json.dumps(cfg.to_dict(), indent=2))
                 ctx_len = None
-            settings = PretrainSettings(data_path=data, config=config, context_length=ctx_len,
-                                        run_dir=str(out), train=train)
+            settings = PretrainSettings(data_path=data, config=config, tokenizer=kind, vocab_size=size,
+                                        context_length=ctx_len, run_dir=str(out), train=train)
             return prepare_pretraining(settings, stop_event)
 
         return launch(state, KIND, prepare, lang, "pretrain")
@@ -308,40 +396,54 @@ def build(ctx):
             raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done))
         settings = PretrainSettings(resume=str(view.model_path), run_dir=str(run),
                                     train=TrainSettings(max_steps=int(steps)))
-        return launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, "pretrain")
+        shown, message = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang,
+                                "pretrain")
+        if isinstance(shown, str):  # it runs: the form shows the run's tokenizer (a model keeps its own)
+            return (shown, message, *form_tokenizer(view.settings))
+        return shown, message, gr.skip(), gr.skip()
 
     def on_stop(lang):
         return stop_job(state, lang, "pretrain")
 
     start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="pretrain_start",
                 concurrency_limit=1, concurrency_id="start_job")
-    resume.click(on_resume, [steps, ctx.lang], [run_dir, status], api_name="pretrain_resume",
+    resume.click(on_resume, [steps, ctx.lang], [run_dir, status, tok_kind, vocab], api_name="pretrain_resume",
                  concurrency_id="start_job")
     stop.click(on_stop, ctx.lang, status, api_name="pretrain_stop", concurrency_limit=None)
 
     # ---- the live view: read the run folder every second ------------------------------------
-    def on_tick(current, last_seen, lang):
+    def on_tick(current, last_seen, lang, unit="nats"):
+        shown = current
         current = follow(state, KIND, current)
         if not current:  # nothing to show yet, but in the page's language
             sig = f"none|{lang}"
             if sig == last_seen:
-                return [gr.skip()] * 7
+                return [gr.skip()] * 9
             return ("", sig, plots.empty_figure(t(lang, "plots.no_points")), "", t(lang, "pretrain.no_samples"),
-                    gr.update(visible=False), "")
+                    gr.update(visible=False), "", gr.skip(), gr.skip())
         sig = tick_signature(state, current, lang)
         if sig == last_seen:
-            return [gr.skip()] * 7
+            return [gr.skip()] * 9
         view = state.run_view(Path(current))
         model = ended_model(state, view)
         ended = model is not None
-        return (current, sig, plots.loss_figure(view.events, lang), _stats(view, lang), _samples(view, lang),
-                gr.update(value=str(model) if ended else None, visible=ended), status_line(view, lang, "pretrain"))
+        # Another run came into view (a reload, a run started elsewhere): the form shows its tokenizer.
+        form = form_tokenizer(view.settings) if current != shown else (gr.skip(), gr.skip())
+        return (current, sig, plots.loss_figure(view.events, lang, unit), _stats(view, lang), _samples(view, lang),
+                gr.update(value=str(model) if ended else None, visible=ended), status_line(view, lang, "pretrain"),
+                *form)
 
-    tick_outputs = [run_dir, seen, loss_plot, stats, samples, download, status]
-    timer.tick(on_tick, [run_dir, seen, ctx.lang], tick_outputs, show_progress="hidden",
+    def on_unit(current, lang, unit):
+        if not current:
+            return plots.empty_figure(t(lang, "plots.no_points"))
+        return plots.loss_figure(state.run_view(Path(current)).events, lang, unit)
+
+    tick_outputs = [run_dir, seen, loss_plot, stats, samples, download, status, tok_kind, vocab]
+    timer.tick(on_tick, [run_dir, seen, ctx.lang, loss_unit], tick_outputs, show_progress="hidden",
                concurrency_limit=None, api_name="pretrain_poll")
+    loss_unit.change(on_unit, [run_dir, ctx.lang, loss_unit], loss_plot, show_progress="hidden")
     ctx.lang.change(lambda: "", None, seen)  # redraw in the new language on the next tick
 
-    ctx.on_load(on_facts, [*model_inputs, batch, ctx.lang], model_facts)
+    ctx.on_load(on_facts, facts_inputs, model_facts)
     ctx.on_load(lambda *a: cli_command(ctx, *a), setting_inputs, cli)
-    ctx.on_load(on_preview, [source, uploaded, context, ctx.lang], preview)
+    ctx.on_load(on_preview, preview_inputs, preview_outputs)
