@@ -521,7 +521,8 @@ def tokenizer_view(tokenizer, text: str, sample_chars: int = 200, top: int = 12)
 
     whole = [i for i in range(tok.vocab_size) if i != tok.eot_id and _whole(tok.token_bytes(i))
              and visible(tok.token_bytes(i).decode("utf-8")).isprintable()]
-    longest = sorted(whole, key=lambda i: (-len(tok.token_bytes(i).decode("utf-8")), i))[:top]
+    # the longest first; among equals, the ones this text uses most
+    longest = sorted(whole, key=lambda i: (-len(tok.token_bytes(i).decode("utf-8")), -counts.get(i, 0), i))[:top]
     most_used = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     split = sum(len(u.tokens) for u in tokens(text[:20000], tok).units if u.partial)
     return TokenizerView(tok.kind, tok.vocab_size, tok.describe(), view, len(text), len(ids),

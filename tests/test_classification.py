@@ -121,7 +121,8 @@ def test_batches_pad_to_the_longest_message_not_the_context():
     batch = collate_classes([[5, 6, 7], [8]], [1, 0])
     assert batch["inputs"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch["lengths"].tolist() == [3, 1] and batch["labels"].tolist() == [1, 0]
-    assert encode_texts(["a b c d e f g h"], max_length=3)[0] == encode_texts(["a b c"], 3)[0]  # start kept
+    tok = gpt2_tokenizer()
+    assert encode_texts(["a b c d e f g h"], 3, tok)[0] == encode_texts(["a b c"], 3, tok)[0]  # start kept
 
 
 def test_prediction_is_the_same_with_0_and_50_pad_tokens():

@@ -271,3 +271,16 @@ def test_exported_model_and_tokenizer_reproduce_greedy_output_in_transformers(ki
                                    pad_token_id=tok.eot_id)[0, len(ids):].tolist()
     assert ours == theirs
     assert hf_tok.decode(theirs) == tok.decode(theirs)
+
+
+def test_tokenizer_command_trains_on_the_corpus_and_shows_the_pieces(tmp_path, capsys):
+    src = tmp_path / "zh.txt"
+    src.write_text(ZH[:20000], encoding="utf-8")
+    assert main(["tokenizer", "--data_path", str(src), "--kind", "bpe", "--vocab_size", "400",
+                 "--text", "子曰：学而时习之"]) == 0
+    out = capsys.readouterr().out
+    assert "400 tokens" in out and "tokens per character" in out
+    pieces = out.strip().splitlines()[-1].split(" | ")
+    assert len(pieces) < 8 * 2  # fewer tokens than GPT-2's 16 for these 8 characters
+    assert main(["tokenizer", "--data_path", str(src), "--kind", "bpe", "--vocab_size", "100"]) == 2
+    assert "too small" in capsys.readouterr().err
