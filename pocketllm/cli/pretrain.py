@@ -63,15 +63,15 @@ def register(sub):
                         f"char (one token per character of the corpus) or gpt2 (OpenAI's 50,257 tokens). "
                         f"--init_from and --resume keep the model's own tokenizer")
     p.add_argument("--vocab_size", type=int, default=None,
-                   help="tokens in a bpe/char vocabulary (default: 4000 for bpe, every character for char)")
+                   help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
     p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")
     p.add_argument("--stride", type=int, default=None, help="tokens between window starts (default: context)")
     p.add_argument("--val_fraction", type=float, default=0.1, help="held-out share of tokens (default 0.1)")
-    p.add_argument("--sample_every", type=int, default=50, help="write a sample every N steps (0 = never)")
+    p.add_argument("--sample_every", type=int, default=100, help="write a sample every N steps (default 100; 0 = never)")
     p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
     p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")
     p.add_argument("--init_from", default=None, help="start from these weights (checkpoint or GPT-2 file)")
-    add_train_args(p, max_steps=150, lr=1e-3, eval_every=25)
+    add_train_args(p, max_steps=400, lr=1e-3, eval_every=100)
     p.set_defaults(run=run)
 
 

@@ -15,7 +15,7 @@ def register(sub):
     p.add_argument("--kind", default=None, choices=("bpe", "char", "gpt2"),
                    help="bpe (byte-level BPE trained on the corpus; default), char or gpt2")
     p.add_argument("--vocab_size", type=int, default=None,
-                   help="tokens in a bpe/char vocabulary (default: 4000 for bpe, every character for char)")
+                   help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
     p.add_argument("--val_fraction", type=float, default=0.1,
                    help="held-out share of the characters, never seen by the tokenizer (default 0.1)")
     p.add_argument("--model_path", default=None, help="show this checkpoint's tokenizer instead of training one")

@@ -27,7 +27,7 @@ MAX_VOCAB = 1 << 16              # token ids are cached as 16-bit numbers
 MIN_TRAINING_CHARS = 200
 # A fresh model's tokenizer (chosen by bench/tokenizers.py; see the README).
 DEFAULT_KIND = "bpe"
-DEFAULT_VOCAB_SIZE = {"bpe": 4000, "char": None}  # char: every distinct character
+DEFAULT_VOCAB_SIZE = {"bpe": 8000, "char": None}  # char: every distinct character
 
 
 def byte_to_unicode() -> dict[int, str]:
@@ -151,7 +151,7 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int | None = No
             f"at least {MIN_TRAINING_CHARS}. Use a longer text, or the gpt2 tokenizer.")
     if kind == "char":
         return _char_tokenizer(counts, vocab_size)
-    return _bpe_tokenizer(pieces, vocab_size or 4000)
+    return _bpe_tokenizer(pieces, vocab_size or DEFAULT_VOCAB_SIZE["bpe"])
 
 
 def _char_tokenizer(counts: Counter, vocab_size: int | None) -> TrainedTokenizer:
