@@ -172,6 +172,29 @@ def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = N
     return ckpt
 
 
+def _tensor_shapes(path: Path) -> dict[str, tuple]:
+    """Names and shapes from the file's header; no tensor is read."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PocketLLMError(f"{path.name} could not be read ({exc}); it may be truncated.") from None
+
+
+def check_shapes(config: ModelConfig, shapes: dict[str, tuple], source: str):
+    """The header's config against the tensors' shapes, in O(1) — a crafted header must not
+    make us build a model of millions of layers to find out it does not fit."""
+    layers = {k.split(".")[1] for k in shapes if k.startswith("trf_blocks.")}
+    found = {"tok_emb.weight": shapes.get("tok_emb.weight"), "pos_emb.weight": shapes.get("pos_emb.weight"),
+             "trf_blocks (layers)": len(layers)}
+    want = {"tok_emb.weight": (config.vocab_size, config.emb_dim),
+            "pos_emb.weight": (config.context_length, config.emb_dim), "trf_blocks (layers)": config.num_layers}
+    wrong = [f"{k}: file {found[k] or 'missing'}, model {want[k]}" for k in want if found[k] != want[k]]
+    if wrong:
+        raise PocketLLMError(f"{source}: its header does not describe its weights ({'; '.join(wrong)}). "
+                             f"The file is damaged or was edited; use the file as it was saved.")
+
+
 def _read_safetensors(path: Path) -> dict:
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -218,9 +241,15 @@ def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
         facts = json.loads(meta.get("facts") or "{}")
     except (KeyError, json.JSONDecodeError) as exc:
         raise PocketLLMError(f"{path.name} has a damaged PocketLLM header ({exc}).") from None
+    if not isinstance(task, dict) or not isinstance(facts, dict):
+        raise PocketLLMError(f"{path.name} has a damaged PocketLLM header (its task and facts must be "
+                             f"JSON objects).")
+    if task.get("type") == "classifier" and not (isinstance(task.get("labels"), list) and task["labels"]):
+        raise PocketLLMError(f"{path.name} says it is a classifier but names no labels; the file is damaged.")
     tokenizer = tokenizer_from_spec(meta.get("tokenizer"))
     if meta.get("tokenizer"):  # older files name none; they read GPT-2's tokens as they always did
         check_tokenizer_fits(tokenizer, config, path.name)
+    check_shapes(config, _tensor_shapes(path), path.name)  # before any model is built
     tensors = _read_safetensors(path)
     model = build_model(config, tensors, task, source=path.name)
     return Checkpoint(model, config, task, facts, tokenizer=tokenizer)

@@ -13,6 +13,11 @@ from pathlib import Path
 from .errors import PocketLLMError
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+# Upper bounds that keep every check cheap and refuse absurd shapes before anything is
+# allocated (GPT-2 XL is 48 layers × 1600 wide, vocab 50,257, context 1,024).
+LIMITS = {"vocab_size": 1 << 18, "context_length": 1 << 16, "emb_dim": 1 << 14, "num_heads": 1 << 10,
+          "num_layers": 1 << 9}
+MAX_PARAMETERS = 20_000_000_000
 
 
 @dataclass(frozen=True)
@@ -33,17 +38,22 @@ class ModelConfig:
         for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                problems.append(f"{name} must be a positive whole number (got {value!r})")
+                problems.append(f"{name} must be a positive whole number (got {_short(value)})")
+            elif value > LIMITS[name]:
+                problems.append(f"{name} must be at most {LIMITS[name]:,} (got {_short(value)})")
+        if not problems and self.num_parameters() > MAX_PARAMETERS:
+            problems.append(f"the model would have {self.num_parameters():,} parameters; PocketLLM builds "
+                            f"at most {MAX_PARAMETERS:,} — use fewer layers or a smaller width")
         if not problems and self.emb_dim % self.num_heads:
             problems.append(
                 f"emb_dim ({self.emb_dim}) must be divisible by num_heads ({self.num_heads}); "
                 f"try num_heads={_nearest_divisor(self.emb_dim, self.num_heads)}")
         if not isinstance(self.drop_rate, (int, float)) or isinstance(self.drop_rate, bool) \
                 or not 0.0 <= self.drop_rate <= 1.0:
-            problems.append(f"drop_rate must be between 0 and 1 (got {self.drop_rate!r})")
+            problems.append(f"drop_rate must be between 0 and 1 (got {_short(self.drop_rate)})")
         for name in ("qkv_bias", "tie_embeddings"):
             if not isinstance(getattr(self, name), bool):
-                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+                problems.append(f"{name} must be true or false (got {_short(getattr(self, name))})")
         if problems:
             raise PocketLLMError("Invalid model config: " + "; ".join(problems) + ".")
 
@@ -63,7 +73,10 @@ class ModelConfig:
         missing = sorted(required - set(data))
         if missing:
             raise PocketLLMError(f"{source}: missing key(s) {', '.join(missing)}.")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except PocketLLMError as exc:
+            raise PocketLLMError(f"{source}: {exc}") from None
 
     @classmethod
     def from_json(cls, path) -> "ModelConfig":
@@ -131,9 +144,21 @@ class ModelConfig:
                 "total": 16 * n + activations}
 
 
+def _short(value) -> str:
+    """A value for a message, cut short: a crafted file may hold a megabyte in one field."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _nearest_divisor(n: int, near: int) -> int:
-    divisors = [k for k in range(1, n + 1) if n % k == 0]
-    return min(divisors, key=lambda k: abs(k - near))
+    """The divisor of n closest to `near` (n is bounded by LIMITS, and we walk only to √n)."""
+    divisors = set()
+    k = 1
+    while k * k <= n:
+        if n % k == 0:
+            divisors.update((k, n // k))
+        k += 1
+    return min(sorted(divisors), key=lambda d: abs(d - near))
 
 
 def list_presets() -> list[str]:

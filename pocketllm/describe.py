@@ -55,6 +55,7 @@ def describe(ckpt) -> dict:
                                   if ckpt.task_type == "classifier" else ""),
         "shape": f"{cfg.num_layers} layers × {cfg.emb_dim} wide, {cfg.num_heads} heads, "
                  f"context {cfg.context_length}, vocab {cfg.vocab_size}",
+        "tokenizer": ckpt.tokenizer.describe() if getattr(ckpt, "tokenizer", None) else "gpt2",
         "parameters": f"{total:,}" + (" (output head tied to token embedding)" if model.is_tied else ""),
         "in memory": human_bytes(memory),
     }
