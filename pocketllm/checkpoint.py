@@ -86,13 +86,8 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
     if tokenizer is not None:
         metadata["tokenizer"] = json.dumps(tokenizer.to_spec(), ensure_ascii=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), fsync=True)
-    except OSError as exc:  # disk full, no permission, folder gone: the old file is untouched
-        raise PocketLLMError(
-            f"Could not write {path} ({exc.strerror or exc}). "
-            + ("The previous file there is unchanged. " if path.exists() else "")
-            + "Free some disk space or choose another folder.") from None
+    # A full disk or a refused permission is told as a PocketLLMError; the old file stays.
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), fsync=True)
     return path
 
 

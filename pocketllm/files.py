@@ -1,10 +1,23 @@
-"""Writing files so that a reader (or a crash) never sees half of one."""
+"""Writing files so that a reader (or a crash) never sees half of one, and two runs never
+write the same file.
+
+- `atomic_write`: write a temp file beside the target, then rename it into place.  A
+  failure (full disk, no permission) becomes a message that says the old file is
+  unchanged; temp files left by killed writers are swept up at the next write.
+- `OutputClaim`: a run claims its output path for its whole life (`<file>.claim`, made
+  with O_EXCL, holding the owner's pid); a second run sees the claim and is refused.  A
+  claim whose process is gone is stale and is taken over.
+"""
 from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Callable
+
+from .errors import PocketLLMError
 
 
 def file_mode() -> int:
@@ -14,21 +27,64 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def _sweep_stale_temps(path: Path):
+    """Remove `.name.<pid>.tmp` files whose writer died mid-write (a kill, a power cut)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    if "No space left" in str(exc):
+        return "No space left on device"
+    return first[:120]
+
+
 def atomic_write(path, write: Callable[[Path], None], *, fsync: bool = False) -> Path:
     """Call `write(tmp)` on a temp file beside `path`, then rename it into place.
 
     The rename is atomic on one file system: `path` holds the old file or the new one,
-    never a mix.  The temp file is removed if writing fails.
+    never a mix.  The temp file is removed if writing fails, and the failure is told as
+    a PocketLLMError that says the previous file is unchanged.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    existed = path.exists()
     try:
+        _sweep_stale_temps(path)
         write(tmp)
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
+    except PocketLLMError:
+        raise
+    except Exception as exc:  # full disk, no permission, folder gone: each library words it differently
+        from safetensors import SafetensorError
+        if not isinstance(exc, (OSError, RuntimeError, SafetensorError)):
+            raise
+        raise PocketLLMError(
+            f"Could not write {path} ({_reason(exc)}). "
+            + ("The previous file there is unchanged. " if existed else "Nothing was written. ")
+            + "Free some disk space, or choose a folder you can write to.") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -38,3 +94,60 @@ def atomic_write(path, write: Callable[[Path], None], *, fsync: bool = False) ->
 def write_json_atomic(path, data) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(
         json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"))
+
+
+class OutputClaim:
+    """`with OutputClaim(path): ...` — this process alone writes `path` meanwhile."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.claim = self.path.with_name(self.path.name + ".claim")
+        self.held = False
+
+    def owner(self) -> dict | None:
+        """The live process that holds the claim, or None (no claim, or a stale one)."""
+        try:
+            info = json.loads(self.claim.read_text(encoding="utf-8"))
+            pid = int(info["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        same_host = info.get("host") == socket.gethostname()
+        if pid == os.getpid() and same_host:
+            return info if not self.held else None
+        return info if (not same_host or _alive(pid)) else None
+
+    def check(self):
+        """Refuse, with who and since when, if another live run holds the path."""
+        info = self.owner()
+        if info is not None:
+            raise PocketLLMError(
+                f"{self.path} is being written by another run (process {info.get('pid')}, started "
+                f"{info.get('since', '?')}). Wait for it to finish, or choose another --model_path.")
+
+    def acquire(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        for _ in range(2):
+            try:
+                fd = os.open(self.claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self.check()  # a live owner: refuse
+                self.claim.unlink(missing_ok=True)  # a stale claim: take it over
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(record)
+            self.held = True
+            return self
+        raise PocketLLMError(f"Could not claim {self.path}: another run keeps claiming it; try again.")
+
+    def release(self):
+        if self.held:
+            self.claim.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -14,7 +14,7 @@ from ..checkpoint import LANGUAGE_MODEL, load_model
 from ..config import ModelConfig
 from ..data.corpus import Corpus, load_corpus
 from ..errors import PocketLLMError
-from ..files import write_json_atomic
+from ..files import OutputClaim, write_json_atomic
 from ..generation import Sampling, generate
 from ..model import GPTModel
 from ..training.distributed import init_from_env
@@ -156,6 +156,7 @@ def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=Non
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")  # the seed's `model.pth` habit
     same_as_resume = resuming_from is not None and Path(resuming_from).resolve() == path.resolve()
+    OutputClaim(path).check()  # a live run writing there: refused even with --overwrite
     if path.exists() and not overwrite and not same_as_resume:
         raise PocketLLMError(
             f"{path} already exists and would be overwritten. Choose another --model_path, "
@@ -256,7 +257,8 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     # The Trainer checks the settings against the data (and a resume's steps left) first,
     # so a refused run leaves the run folder as it was.
     trainer = Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
-                      resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts)
+                      resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts,
+                      resume_step=ckpt.facts.get("steps") if settings.resume else None)
     if ranks.is_main:
         write_json_atomic(run_dir / "run.json", record)
     return trainer

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import save_checkpoint
 from ..errors import PocketLLMError
-from ..files import atomic_write, write_json_atomic
+from ..files import OutputClaim, atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
 from .hardware import autocast, pick_device, pick_dtype, set_threads
@@ -127,13 +127,14 @@ def make_optimizer(model, lr: float, weight_decay: float, device: torch.device):
 class Trainer:
     def __init__(self, model, task: Task, settings: TrainSettings, run_dir, *,
                  model_path=None, stop_event: threading.Event | None = None,
-                 resume_from=None, facts: dict | None = None):
+                 resume_from=None, facts: dict | None = None, resume_step: int | None = None):
         self.settings = settings.validate()
         self.task = task
         self.run_dir = Path(run_dir)
         self.model_path = Path(model_path) if model_path else self.run_dir / "model.safetensors"
         self.stop_event = stop_event or threading.Event()
         self.resume_from = Path(resume_from) if resume_from else None
+        self.resume_step = resume_step  # the step the resumed checkpoint says it holds
         self.base_facts = dict(facts or {})
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
@@ -185,7 +186,10 @@ class Trainer:
     def run(self) -> Iterator[ev.Event]:
         """Train, yielding events.  Rank 0 also appends them to run_dir/events.jsonl."""
         start_time = time.time()
+        claim = OutputClaim(self.model_path)
         try:
+            if self.dist.is_main:
+                claim.acquire()  # this run alone writes model_path until it ends
             yield from self._run(start_time)
         except PocketLLMError as exc:
             yield self._emit(ev.Failed(time.time(), self.step, str(exc)))
@@ -197,6 +201,8 @@ class Trainer:
         except Exception as exc:
             yield self._emit(ev.Failed(time.time(), self.step, f"{type(exc).__name__}: {exc}"))
             raise
+        finally:
+            claim.release()
 
     def _run(self, start_time) -> Iterator[ev.Event]:
         s = self.settings
@@ -356,7 +362,13 @@ class Trainer:
         path = self._state_path()
         if not path.is_file():
             return  # _load_state explains
-        done = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+        done = int(_load_state_file(path)["step"])
+        if self.resume_step is not None and int(self.resume_step) != done:
+            raise PocketLLMError(
+                f"The checkpoint holds step {self.resume_step} but {path.name} beside it holds step {done}: "
+                f"a save was interrupted between the two files, so they disagree and resuming would repeat "
+                f"or skip steps with the wrong optimizer state. Start a new run from these weights with "
+                f"--init_from {self.model_path} instead.")
         total = self.total_steps()
         if done >= total:
             raise PocketLLMError(f"This run is already at step {done} of {total}; to continue it, pass a "
@@ -368,7 +380,7 @@ class Trainer:
         if not state_path.is_file():
             raise PocketLLMError(f"Cannot resume: {state_path} is missing (it is written next to the "
                                  f"checkpoint of every run).")
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = _load_state_file(state_path)
         optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
@@ -383,3 +395,17 @@ class Trainer:
             with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         return event
+
+
+def _load_state_file(path: Path) -> dict:
+    """The trainer state, tensors and plain values only; a damaged or crafted file is refused
+    with a message (never with advice to unpickle it unsafely)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # truncated zip, a pickle that names a function, ...: all mean "not ours"
+        raise PocketLLMError(
+            f"{path} is damaged or was not written by PocketLLM, so the run cannot be resumed from it. "
+            f"Start a new run from the weights with --init_from <checkpoint> instead.") from None
+    if not isinstance(state, dict) or "step" not in state or "optimizer" not in state:
+        raise PocketLLMError(f"{path} is not a PocketLLM training state; start a new run with --init_from.")
+    return state
