@@ -23,6 +23,15 @@ from .tokenizer import BOUNDARY, Tokenizer, gpt2_tokenizer
 from .tokenizer.gpt2 import VOCAB_SIZE as GPT2_VOCAB
 
 
+MAX_TEMPERATURE = 100.0
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed):
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise PocketLLMError(f"seed must be a whole number from 0 to {MAX_SEED:,} (got {str(seed)[:30]}).")
+
+
 @dataclass(frozen=True)
 class Sampling:
     temperature: float = 0.0   # 0 = greedy (always the most likely token)
@@ -32,12 +41,14 @@ class Sampling:
     valid_utf8: bool = True    # only pick tokens that keep the text valid UTF-8 (no `�`)
 
     def __post_init__(self):
-        if self.temperature < 0:
-            raise PocketLLMError(f"temperature must be 0 or more (got {self.temperature}).")
-        if self.top_k is not None and self.top_k < 1:
-            raise PocketLLMError(f"top_k must be at least 1 (got {self.top_k}); leave it empty to turn it off.")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise PocketLLMError(f"top_p must be in (0, 1] (got {self.top_p}).")
+        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= MAX_TEMPERATURE:
+            raise PocketLLMError(f"temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE} "
+                                 f"(got {self.temperature!r}); 0.7–1.0 is usual.")
+        if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
+            raise PocketLLMError(f"top_k must be at least 1 (got {self.top_k!r}); leave it empty to turn it off.")
+        if self.top_p is not None and not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
+            raise PocketLLMError(f"top_p must be in (0, 1] (got {self.top_p!r}).")
+        check_seed(self.seed)
 
     @property
     def greedy(self) -> bool:
@@ -54,7 +65,8 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 0.0, top_k: int 
     if temperature == 0:
         probs = torch.zeros_like(logits)
         return probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
-    logits = logits / temperature
+    # Subtract the maximum first: a tiny temperature then gives 0 and -inf, never inf - inf.
+    logits = (logits - logits.max(-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -131,6 +131,8 @@ def export_hf(model, out_dir, *, overwrite: bool = False, tokenizer=None) -> Pat
         raise PocketLLMError("Only language models can be exported to the GPT-2 layout; "
                              "this checkpoint is a classifier.")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PocketLLMError(f"{out_dir} is a file; --out_dir must be a folder (new or existing).")
     target = out_dir / "model.safetensors"
     if target.exists() and not overwrite:
         raise PocketLLMError(f"{target} already exists; choose another --out_dir or pass --overwrite.")

@@ -200,3 +200,44 @@ def test_temp_files_of_killed_writers_are_swept_at_the_next_save(tmp_path):
     stale.write_bytes(b"\0" * 1000)
     atomic_write(tmp_path / "model.safetensors", lambda tmp: tmp.write_bytes(b"new"))
     assert not stale.exists() and (tmp_path / "model.safetensors").read_bytes() == b"new"
+
+
+# ---- messages instead of tracebacks -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    from pocketllm import GPTModel, save_checkpoint
+    tmp = tmp_path_factory.mktemp("m")
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=50257, context_length=32, emb_dim=32, num_heads=2, num_layers=1, drop_rate=0.0)
+    return save_checkpoint(tmp / "m.safetensors", GPTModel(cfg))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["generate", "--prompt", "hi", "--temperature", "nan"], "temperature must be a number from 0"),
+    (["generate", "--prompt", "hi", "--temperature", "1e-45", "--max_new_tokens", "3"], None),  # works: ~greedy
+    (["generate", "--prompt", "hi", "--temperature", "1", "--seed", str(10**23)], "seed must be a whole number"),
+    (["generate", "--prompt", "hi", "--top_p", "nan"], "top_p must be in"),
+    (["export-hf", "--out_dir", "{file}"], "is a file; --out_dir must be a folder"),
+    (["pretrain", "--data_path", "{dir}", "--max_steps", "1"], "is a folder; give a UTF-8 text file"),
+    (["pretrain", "--data_path", "{dir}/missing.txt", "--max_steps", "1"], "Text file not found"),
+    (["pretrain", "--config", "gpt2-1558M", "--tokenizer", "gpt2", "--batch_size", "4096", "--max_steps", "1"],
+     "Lower --batch_size"),
+    (["pretrain", "--batch_size", "10000000", "--max_steps", "1"], "batch_size must be from 1 to 65,536"),
+    (["classify-train", "--lora_rank", "1000000", "--trainable", "lora", "--max_steps", "1"],
+     "LoRA rank must be a whole number from 1 to"),
+])
+def test_bad_numbers_and_paths_get_a_message(small_model, tmp_path, capsys, argv, words):
+    (tmp_path / "afile").write_text("x")
+    argv = [a.replace("{file}", str(tmp_path / "afile")).replace("{dir}", str(tmp_path)) for a in argv]
+    if argv[0] in ("generate", "export-hf"):
+        argv += ["--model_path", str(small_model)]
+    if argv[0] in ("pretrain", "classify-train"):
+        argv += ["--run_dir", str(tmp_path / "run"), "--quiet"]
+    code = main(argv)
+    err = capsys.readouterr().err
+    if words is None:
+        assert code == 0 and "Traceback" not in err
+    else:
+        assert code == 2 and words in err, err
+        assert not (tmp_path / "run" / "events.jsonl").exists()  # a refused start writes nothing

@@ -28,8 +28,11 @@ def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
     message that says where the bad bytes are and how to convert the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise PocketLLMError(f"{path} is a folder; give a UTF-8 text file (.txt) inside it, e.g. --data_path "
+                             f"{path / 'corpus.txt'}.")
     if not path.is_file():
-        raise PocketLLMError(f"Text file not found: {path}.")
+        raise PocketLLMError(f"Text file not found: {path}. Check the path (--data_path).")
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     offset, pending = 0, ""
     with open(path, "rb") as fh:

@@ -18,7 +18,7 @@ from ..files import OutputClaim, write_json_atomic
 from ..generation import Sampling, generate
 from ..model import GPTModel
 from ..training.distributed import init_from_env
-from ..training.hardware import pick_device
+from ..training.hardware import check_fits_in_memory, pick_device
 from ..training.head_loss import linear_cross_entropy
 from ..data.text import iter_train_text
 from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
@@ -232,6 +232,8 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
             tokenizer = train_corpus_tokenizer(settings.data_path, settings.tokenizer, settings.vocab_size,
                                                settings.val_fraction)
             config = config.replace(vocab_size=tokenizer.vocab_size)
+            check_fits_in_memory(config, settings.train.batch_size, config.context_length,
+                                 pick_device(settings.train.device))
             model = GPTModel(config)
     settings.tokenizer, settings.vocab_size = tokenizer.kind, tokenizer.vocab_size
     context = settings.context_length or config.context_length

@@ -90,8 +90,12 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
     `keep_trainable` names modules that stay trainable (a classifier head).
     Returns the wrapped layers by name.
     """
-    if rank < 1:
-        raise PocketLLMError(f"LoRA rank must be at least 1 (got {rank}).")
+    narrowest = min((min(m.in_features, m.out_features) for n, m in model.named_modules()
+                     if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)),
+                    default=0)
+    if not isinstance(rank, int) or rank < 1 or (narrowest and rank > narrowest):
+        raise PocketLLMError(f"LoRA rank must be a whole number from 1 to {narrowest} (the narrowest layer it "
+                             f"adapts; got {str(rank)[:20]}). 4–16 is usual.")
     if not alpha > 0:
         raise PocketLLMError(f"LoRA alpha must be positive (got {alpha}).")
     if lora_layers(model):

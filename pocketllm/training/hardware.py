@@ -111,3 +111,40 @@ def set_threads(world_size: int = 1, threads: int = 0) -> int:
             share = max(1, min(share, round(cores - busy)))
     torch.set_num_threads(share)
     return share
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes this process could still use on `device` (None when it cannot be told)."""
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except (RuntimeError, AssertionError):
+            return None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(config, batch_size: int, seq_len: int, device: torch.device,
+                         already_allocated: bool = False):
+    """Refuse, before allocating, a model and batch whose estimate exceeds the free memory."""
+    free = available_memory(device)
+    if free is None:
+        return
+    need = config.training_memory(batch_size, seq_len)
+    total = need["total"] - (need["weights"] if already_allocated else 0)
+    if total > free:
+        gb = 1 << 30
+        raise PocketLLMError(
+            f"Training this model would need about {total / gb:.1f} GB (weights, gradients and optimizer "
+            f"{need['states'] / gb:.1f} GB, activations for batch {batch_size} × {seq_len} tokens "
+            f"{need['activations'] / gb:.1f} GB) but only {free / gb:.1f} GB is free on {device.type}. "
+            f"Lower --batch_size or --context_length, or choose a smaller model (fewer layers, a narrower width).")

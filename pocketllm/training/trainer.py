@@ -30,7 +30,7 @@ from ..errors import PocketLLMError
 from ..files import OutputClaim, atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
-from .hardware import autocast, pick_device, pick_dtype, set_threads
+from .hardware import autocast, check_fits_in_memory, pick_device, pick_dtype, set_threads
 from .schedule import learning_rate
 
 STATE_FILE = "train_state.pt"
@@ -84,10 +84,14 @@ class TrainSettings:
         def need(cond, msg):
             if not cond:
                 problems.append(msg)
-        need(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
-        need(self.max_steps is None or self.max_steps >= 1, f"max_steps must be at least 1 (got {self.max_steps})")
-        need(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
-        need(self.grad_accum >= 1, f"grad_accum must be at least 1 (got {self.grad_accum})")
+        need(1 <= self.epochs <= 100_000, f"epochs must be from 1 to 100,000 (got {self.epochs})")
+        need(self.max_steps is None or 1 <= self.max_steps <= 10**9,
+             f"max_steps must be from 1 to 1,000,000,000 (got {self.max_steps})")
+        need(1 <= self.batch_size <= 65_536, f"batch_size must be from 1 to 65,536 (got {self.batch_size})")
+        need(1 <= self.grad_accum <= 65_536, f"grad_accum must be from 1 to 65,536 (got {self.grad_accum})")
+        need(isinstance(self.seed, int) and 0 <= self.seed <= 2**31 - 1,
+             f"seed must be a whole number from 0 to 2,147,483,647 (got {str(self.seed)[:30]})")
+        need(self.eval_batches <= 1_000_000, f"eval_batches must be at most 1,000,000 (got {self.eval_batches})")
         need(math.isfinite(self.lr) and 0 < self.lr <= 1, f"lr must be between 0 and 1, e.g. 5e-4 (got {self.lr})")
         need(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
         need(self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be 0 or more (got {self.warmup_steps})")
@@ -139,6 +143,9 @@ class Trainer:
         self.device = pick_device(settings.device)
         self.dtype = pick_dtype(settings.dtype, self.device)
         self.dist: Dist = init_from_env(self.device)
+        cfg = getattr(model, "cfg", None)
+        if cfg is not None:  # the batch's activations, before the first step allocates them
+            check_fits_in_memory(cfg, settings.batch_size, cfg.context_length, self.device, already_allocated=True)
         self.model = model.to(self.device)
         self.step = 0
         self.tokens_seen = 0
