@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .checkpoint import read_header
+from .checkpoint import NotACheckpoint, read_header
 from .config import ModelConfig
 from .errors import PocketLLMError
 from .files import write_json_atomic
@@ -38,24 +38,33 @@ def list_checkpoints(root) -> list[dict]:
     for path in list(root.glob("*.safetensors")) + list(root.glob("*/*.safetensors")):
         if path.name.startswith("."):
             continue
+        stat = path.stat()
         try:
             header = read_header(path)
             params = checkpoint_parameters(header["config"], header["task"])
-        except (PocketLLMError, ValueError, KeyError):
-            continue  # not ours (e.g. an exported Hugging Face file) or damaged
-        task, facts = header["task"], header["facts"]
+            task, facts = header["task"], header["facts"]
+            if not isinstance(task, dict) or not isinstance(facts, dict):
+                raise PocketLLMError("its task or facts are not JSON objects")
+        except NotACheckpoint:
+            continue  # not ours, e.g. an exported Hugging Face file
+        except (PocketLLMError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Listed, so the user sees it and can delete it; never loaded.
+            rows.append({"name": str(path.relative_to(root)), "path": str(path), "task": "damaged",
+                         "parameters": 0, "size_mb": round(stat.st_size / 2**20, 1),
+                         "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)),
+                         "score": str(exc)[:160], "mtime": stat.st_mtime, "tokenizer": "", "damaged": True})
+            continue
         score = ""
         if "val_accuracy" in facts:
             score = f"val acc {facts['val_accuracy']:.3f}"
         elif "best_val_loss" in facts:
             score = f"val loss {facts['best_val_loss']:.3f}"
-        stat = path.stat()
         rows.append({
             "name": str(path.relative_to(root)), "path": str(path),
             "task": task.get("type", "language_model"), "parameters": params,
             "size_mb": round(stat.st_size / 2**20, 1),
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)),
-            "score": score, "mtime": stat.st_mtime,
+            "score": score, "mtime": stat.st_mtime, "tokenizer": header.get("tokenizer", "gpt2"),
         })
     return sorted(rows, key=lambda r: r["mtime"], reverse=True)
 

@@ -104,12 +104,16 @@ def check_tokenizer_fits(tokenizer: Tokenizer, config: ModelConfig, source: str 
 
 # ---- reading -----------------------------------------------------------------
 
+class NotACheckpoint(PocketLLMError):
+    """A readable .safetensors file that PocketLLM did not write (e.g. a Hugging Face export)."""
+
+
 def read_header(path) -> dict:
     """Config, task and facts of a PocketLLM checkpoint without loading its weights."""
     path = Path(path)
     meta = _safetensors_metadata(path)
     if meta.get("pocketllm") is None:
-        raise PocketLLMError(f"{path.name} is a safetensors file but not a PocketLLM checkpoint.")
+        raise NotACheckpoint(f"{path.name} is a safetensors file but not a PocketLLM checkpoint.")
     spec = json.loads(meta.get("tokenizer") or "{}") or {"kind": "gpt2"}
     return {
         "config": json.loads(meta["config"]),

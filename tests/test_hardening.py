@@ -241,3 +241,19 @@ def test_bad_numbers_and_paths_get_a_message(small_model, tmp_path, capsys, argv
     else:
         assert code == 2 and words in err, err
         assert not (tmp_path / "run" / "events.jsonl").exists()  # a refused start writes nothing
+
+
+def test_the_catalog_lists_a_crafted_file_as_damaged_without_building_it(tmp_path):
+    from pocketllm import GPTModel, list_checkpoints, save_checkpoint
+    crafted(tmp_path / "evil.safetensors", {**GOOD, "emb_dim": 10**12 + 1})
+    (tmp_path / "cut.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    save_file({"wte": torch.zeros(1)}, str(tmp_path / "hf.safetensors"))  # not ours: not listed
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "good.safetensors", GPTModel(ModelConfig(**{**GOOD, "num_layers": 1})))
+    start = time.perf_counter()
+    rows = {r["name"]: r for r in list_checkpoints(tmp_path)}
+    assert time.perf_counter() - start < 2
+    assert set(rows) == {"evil.safetensors", "cut.safetensors", "good.safetensors"}
+    assert rows["evil.safetensors"]["task"] == "damaged" and "emb_dim" in rows["evil.safetensors"]["score"]
+    assert rows["cut.safetensors"]["task"] == "damaged"
+    assert rows["good.safetensors"]["task"] == "language_model" and rows["good.safetensors"]["tokenizer"] == "gpt2"
