@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -39,10 +42,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def temp_path_for(path: Path) -> Path:
+    """A hidden temp name beside `path`: the writer's pid (to find dead writers' leftovers)
+    and a random part (two threads of one process never share it)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
 def _sweep_stale_temps(path: Path):
     """Remove `.name.<pid>.tmp` files whose writer died mid-write (a kill, a power cut)."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")].split("-")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
@@ -65,7 +74,7 @@ def atomic_write(path, write: Callable[[Path], None], *, fsync: bool = False) ->
     a PocketLLMError that says the previous file is unchanged.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path_for(path)
     existed = path.exists()
     try:
         _sweep_stale_temps(path)
@@ -89,6 +98,20 @@ def atomic_write(path, write: Callable[[Path], None], *, fsync: bool = False) ->
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+@contextmanager
+def removed_if_refused(folder):
+    """A folder this block creates is removed again if the block fails: a refused start
+    leaves nothing behind (a folder that existed before is left alone)."""
+    folder = Path(folder)
+    existed = folder.exists()
+    try:
+        yield folder
+    except BaseException:
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def write_json_atomic(path, data) -> Path:

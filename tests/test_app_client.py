@@ -29,8 +29,19 @@ def start_tiny_run(client, steps=400, tokenizer="bpe", vocab=300, source="upload
                           api_name="/pretrain_start")
 
 
+# The form a run fills in when it comes into view, as the API returns it (the uploaded-file state left out).
+FORM = ["source", "tokenizer", "vocab_size", "preset", "layers", "heads", "width", "context", "dropout", "steps",
+        "batch", "lr", "eval_every", "sample_every", "seed", "dtype"]
+
+
+def form_values(outputs) -> dict:
+    return {name: (v["value"] if isinstance(v, dict) and "value" in v else v)
+            for name, v in zip(FORM, outputs) if not (isinstance(v, dict) and v.get("__type__") == "update"
+                                                       and "value" not in v)}
+
+
 def poll(client, unit="nats"):
-    """(loss plot, stats, samples, download, status, tokenizer kind, vocabulary size)."""
+    """(loss plot, stats, samples, download, status, *the form's values)."""
     return client.predict("en", unit, api_name="/pretrain_poll")
 
 
@@ -59,7 +70,7 @@ def test_preview_start_poll_stop(client, app, corpus_file):
     assert job.name in busy and "already running" in busy
 
     def polled_with_steps():
-        plot, stats, samples, download, status, kind, vocab = poll(client)
+        plot, stats, samples, download, status, *_ = poll(client)
         return (plot, stats) if stats and "tokens/s" in stats else None
     plot, stats = wait_for(polled_with_steps, timeout=90)
     assert figure_points(plot) > 0
@@ -73,7 +84,7 @@ def test_preview_start_poll_stop(client, app, corpus_file):
     def offered():
         out = poll(client)
         return out if out[3] else None
-    _, _, _, download, status, _, _ = wait_for(offered, timeout=20)
+    _, _, _, download, status, *_ = wait_for(offered, timeout=20)
     assert "stopped" in status
 
 
@@ -83,11 +94,14 @@ def test_resume_continues_the_stopped_run(client, app):
         pytest.skip("needs the stopped run of the test above")
     run = state.runner.last
     done = json.loads((run.run_dir / "events.jsonl").read_text().splitlines()[-1]).get("step", 0)
-    status, kind, vocab = client.predict(done + 3, "en", api_name="/pretrain_resume")
+    status, *form = client.predict(done + 3, "en", api_name="/pretrain_resume")
     assert run.name in status
     state.runner.wait(60)
-    # The form shows the run's own tokenizer (a model keeps the one it was trained with).
-    assert kind["value"] == "bpe" and vocab["value"] == load_model(run.model_path).tokenizer.vocab_size
+    # The form shows the run's settings: its own tokenizer (a model keeps the one it was trained with), its shape.
+    form = form_values(form)
+    assert form["tokenizer"] == "bpe" and form["vocab_size"] == load_model(run.model_path).tokenizer.vocab_size
+    assert form["source"] == "upload" and form["preset"] == "custom" and form["width"] == 32 and form["batch"] == 4
+    assert "steps" not in form  # the steps just typed stay
     steps = [json.loads(l) for l in (run.run_dir / "events.jsonl").read_text().splitlines()]
     assert steps[-1]["kind"] == "finished" and steps[-1]["step"] == done + 3
 
@@ -244,7 +258,7 @@ def test_pretrain_command_line_is_the_same_run(tmp_path):
 
     cmd = cli_command(ctx, "shakespeare", "", "bpe", 300, "cpu-tiny", 1, 2, 32, longest // 2, 0.0, *settings)
     assert f"--eval_batches {EVAL_BATCHES}" in cmd and f"--context_length {longest // 2}" in cmd
-    assert "--tokenizer bpe --vocab_size 300" in cmd
+    assert "--tokenizer bpe \\\n  --vocab_size 300" in cmd
     # gpt2's vocabulary is fixed, and an empty size means "every character" for char: no --vocab_size.
     assert "--tokenizer gpt2" in cli_command(ctx, "shakespeare", "", "gpt2", 300, "cpu-tiny", 1, 2, 32, 64, 0.0,
                                              *settings)

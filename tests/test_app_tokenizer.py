@@ -11,6 +11,7 @@ import pytest
 
 from pocketllm import load_model, read_header
 from tests.app_fixtures import app, corpus_file, wait_for  # noqa: F401  (fixtures)
+from tests.test_app_client import form_values
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -24,10 +25,6 @@ def client(app, corpus_file):
     c = Client(app[0], verbose=False)
     assert c.predict(handle_file(str(corpus_file)), "en", api_name="/pretrain_upload") == "upload"
     return c
-
-
-def value(update):
-    return update["value"] if isinstance(update, dict) and "__type__" in update else update
 
 
 def train(client, state, tokenizer, vocab, steps=6):
@@ -151,9 +148,54 @@ def test_loss_in_bits_per_character_and_the_form_follows_the_run(client, app, ch
     def polled():
         out = fresh.predict("en", "bits", api_name="/pretrain_poll")
         return out if out[1] else None
-    plot, stats, samples, download, status, kind, vocab = wait_for(polled, timeout=20)
-    assert value(kind) == "char" and value(vocab) == load_model(char_model).tokenizer.vocab_size
+    plot, stats, samples, download, status, *form = wait_for(polled, timeout=20)
+    form = form_values(form)
+    assert form["tokenizer"] == "char" and form["vocab_size"] == load_model(char_model).tokenizer.vocab_size
+    assert form["source"] == "upload" and form["context"] == 32 and form["steps"] == 6
     fig = json.loads(plot["plot"])
     val = [tr for tr in fig["data"] if "validation" in tr["name"]]
     assert val and val[0]["y"] == pytest.approx(bits)
     assert "bits per character" in json.dumps(fig["layout"]["yaxis"])
+
+
+def test_the_next_token_chart_marks_what_the_utf8_rule_removed():
+    """A candidate the valid-UTF-8 rule removed is drawn apart from one top-k cut (⊘, purple,
+    its own hover text), and the line under the chart says how much the rule removed."""
+    from types import SimpleNamespace as NS
+    from ui import plots
+
+    def cand(rank, label, prob, after, cut_by):
+        return NS(rank=rank, label=label, prob=prob, prob_after=after, kept=cut_by is None, cut_by=cut_by)
+    nt = NS(candidates=[cand(1, "的", 0.5, 0.7, None), cand(2, "<e5 ad>", 0.3, 0.0, "utf8"),
+                        cand(3, "了", 0.2, 0.0, "top_k")],
+            kept_tokens=1, kept_mass=0.5, entropy=1.5, entropy_after=0.0, valid_utf8=True,
+            utf8_removed=64, utf8_removed_mass=0.3)
+    fig = plots.next_token_figure(nt, "en")
+    labels, colors = fig.data[0].y, fig.data[0].marker.color
+    assert labels[1].endswith("⊘") and labels[2].endswith("✂") and not labels[0].endswith(("⊘", "✂"))
+    assert colors[1] == plots.PURPLE and colors[2] == plots.RED
+    assert "half a character" in fig.data[0].hovertext[1]
+    assert plots.next_token_note(nt, "en").startswith("⊘ 64 tokens that would start with half a character were "
+                                                      "removed (30.0% of the probability)")
+    assert "64" in plots.next_token_note(nt, "zh") and "30.0%" in plots.next_token_note(nt, "zh")
+    assert "Broken characters" in plots.next_token_note(NS(**{**vars(nt), "valid_utf8": False}), "en")
+
+
+def test_the_preview_tokenizer_is_learned_once_per_corpus_kind_and_size(tmp_path, monkeypatch):
+    """Moving the model sliders re-reads the preview; the tokenizer is not learned again."""
+    import ui.state
+    from tests.app_fixtures import TINY_TEXT
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    calls = []
+    real = ui.state.train_corpus_tokenizer
+    monkeypatch.setattr(ui.state, "train_corpus_tokenizer", lambda *a: calls.append(a) or real(*a))
+    cache = ui.state.TokenizerCache(size=2)
+    a, _ = cache.get(corpus, "bpe", 300)
+    assert cache.get(corpus, "bpe", 300)[0] is a and len(calls) == 1
+    cache.get(corpus, "char", None)
+    assert len(calls) == 2
+    corpus.write_text(TINY_TEXT + "more", encoding="utf-8")  # the file changed: learned again
+    import os
+    os.utime(corpus, ns=(1, 1))
+    assert cache.get(corpus, "bpe", 300)[0] is not a and len(calls) == 3

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketllm import load_model, read_header
+from pocketllm import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, load_model, read_header
 from tests.app_fixtures import app  # noqa: F401  (fixture)
 from tests.test_browser import ARGS, CHROMIUM, browser, plot_data, set_number, shoot, tab  # noqa: F401  (fixtures)
 
@@ -41,9 +41,12 @@ def test_pick_a_tokenizer_train_generate_and_look_inside_in_chinese(zh_page, app
     page.goto(url)  # no ?lang=: the browser's language decides
     page.get_by_role("tab", name="预训练").wait_for(timeout=30_000)
     wait_text(page, "pretrain-preview", "zh_classics")  # the bundled Chinese corpus is previewed first
-    wait_text(page, "pretrain-tokens", "BPE")            # with the default tokenizer (bpe, 4000)
-    assert page.locator("#pretrain-vocab input").first.input_value() == "4000"
-    wait_text(page, "pretrain-facts", "词表 4,000 个词元")
+    wait_text(page, "pretrain-tokens", "BPE")            # with the default tokenizer and size
+    default = DEFAULT_VOCAB_SIZE[DEFAULT_KIND]
+    assert page.locator("#pretrain-vocab input").first.input_value() == str(default)
+    learned = text_of(page, "pretrain-tokens").split("· ")[1].split(" ")[0]  # "BPE … · 8,000 个词元 · …"
+    assert 258 <= int(learned.replace(",", "")) <= default
+    wait_text(page, "pretrain-facts", f"词表 {learned} 个词元")  # the parameter count follows the tokenizer
 
     # GPT-2's tokenizer: a fixed vocabulary (no size box), about two tokens per Chinese character.
     page.locator("#pretrain-tokenizer").get_by_text("GPT-2 的", exact=True).click()
@@ -58,7 +61,7 @@ def test_pick_a_tokenizer_train_generate_and_look_inside_in_chinese(zh_page, app
     wait_text(page, "pretrain-tokens", "每个字符 1.00 个词元")
     assert page.locator("#pretrain-vocab input").first.input_value() == ""
     assert page.locator("#pretrain-tokens .pl-tok").count() > 50  # the first lines, coloured token by token
-    page.wait_for_function("!document.querySelector('#pretrain-facts').innerText.includes('4,000')", timeout=30_000)
+    page.wait_for_function("!document.querySelector('#pretrain-facts').innerText.includes('50,257')", timeout=30_000)
     vocab = int(text_of(page, "pretrain-facts").split("词表 ")[1].split(" ")[0].replace(",", ""))
     assert 3000 < vocab < 50257
     shoot(page, "tokenizer-char-zh")
@@ -93,6 +96,7 @@ def test_pick_a_tokenizer_train_generate_and_look_inside_in_chinese(zh_page, app
     page.locator("#tab-generate").get_by_role("button", name="刷新").first.click()
     page.wait_for_function("document.querySelector('#gen-model input').value.includes('pretrain-')", timeout=20_000)
     assert page.locator("#gen-utf8 input[type=checkbox]").is_checked()
+    page.locator("#gen-prompt textarea").fill("学而时习之")
     page.locator("#gen-preset-creative").click()
     page.wait_for_function("document.querySelector('#gen-temperature input[type=number]').value === '1.1'")
     page.locator("#gen-go").click()

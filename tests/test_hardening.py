@@ -257,3 +257,13 @@ def test_the_catalog_lists_a_crafted_file_as_damaged_without_building_it(tmp_pat
     assert rows["evil.safetensors"]["task"] == "damaged" and "emb_dim" in rows["evil.safetensors"]["score"]
     assert rows["cut.safetensors"]["task"] == "damaged"
     assert rows["good.safetensors"]["task"] == "language_model" and rows["good.safetensors"]["tokenizer"] == "gpt2"
+
+
+@pytest.mark.parametrize("extra", [["--batch_size", "5000"],            # more than the data has
+                                   ["--context_length", "4096"],        # longer than the position table
+                                   ["--vocab_size", "100"]])             # too small a vocabulary
+def test_a_refused_start_leaves_no_run_folder(files, capsys, extra):
+    argv = pretrain_args(files, *extra)
+    assert main(argv) == 2
+    assert not (files / "run").exists()
+    assert not list(files.glob("**/*.tmp")) and not (files / "out.safetensors").exists()

@@ -59,9 +59,9 @@ def register(sub):
     p.add_argument("--model_path", default=None,
                    help="where to save the checkpoint (default: <run_dir>/model.safetensors)")
     p.add_argument("--tokenizer", default=None, choices=("bpe", "char", "gpt2"),
-                   help=f"how a fresh model reads text: bpe (byte-level BPE trained on the corpus; default), "
-                        f"char (one token per character of the corpus) or gpt2 (OpenAI's 50,257 tokens). "
-                        f"--init_from and --resume keep the model's own tokenizer")
+                   help="how a fresh model reads text: bpe (byte-level BPE trained on the corpus; default), "
+                        "char (one token per character of the corpus) or gpt2 (OpenAI's 50,257 tokens). "
+                        "--init_from and --resume keep the model's own tokenizer")
     p.add_argument("--vocab_size", type=int, default=None,
                    help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
     p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import PocketLLMError
+from ..files import temp_path_for
 from ..tokenizer import Tokenizer
 from .text import iter_split
 
@@ -79,25 +80,29 @@ def tokenize_file(path, cache_dir, tokenizer: Tokenizer, val_fraction: float = 0
         return TokenFile(bin_path, meta["num_tokens"], meta["num_chars"], sha, meta["split_at"],
                          meta["train_chars"], meta["dtype"])
     dtype = id_dtype(tokenizer.vocab_size)
-    tmp = bin_path.with_name(bin_path.name + f".{os.getpid()}.tmp")
+    tmp = temp_path_for(bin_path)
     num_tokens = num_chars = train_chars = 0
     split_at = None
-    with open(tmp, "wb") as out:
-        for part, chunk in iter_split(path, val_fraction):
-            if part == "val" and split_at is None:
-                split_at = num_tokens
-            num_chars += len(chunk)
-            train_chars += len(chunk) if part == "train" else 0
-            ids = np.asarray(tokenizer.encode(chunk), dtype=dtype)
-            ids.tofile(out)
-            num_tokens += len(ids)
+    try:
+        with open(tmp, "wb") as out:
+            for part, chunk in iter_split(path, val_fraction):
+                if part == "val" and split_at is None:
+                    split_at = num_tokens
+                num_chars += len(chunk)
+                train_chars += len(chunk) if part == "train" else 0
+                ids = np.asarray(tokenizer.encode(chunk), dtype=dtype)
+                ids.tofile(out)
+                num_tokens += len(ids)
+    except BaseException:  # bad bytes half-way, Ctrl-C: no half-written cache file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     if num_chars == 0 or not num_tokens:
         tmp.unlink(missing_ok=True)
         raise PocketLLMError(f"{path.name} is empty: there is no text to train on.")
     split_at = num_tokens if split_at is None else split_at
     os.replace(tmp, bin_path)
     # Written whole then renamed: a reader never sees half a record.
-    meta_tmp = meta_path.with_name(meta_path.name + f".{os.getpid()}.tmp")
+    meta_tmp = temp_path_for(meta_path)
     meta_tmp.write_text(json.dumps({"source": str(path), "sha256": sha, "tokenizer": tokenizer.fingerprint,
                                     "num_tokens": num_tokens, "num_chars": num_chars, "split_at": split_at,
                                     "train_chars": train_chars, "dtype": np.dtype(dtype).name}))

@@ -24,12 +24,11 @@ from ..checkpoint import Checkpoint, load_model
 from ..config import ModelConfig
 from ..data.tables import read_table, stratified_split, undersample
 from ..errors import PocketLLMError
-from ..files import write_json_atomic
 from ..model import GPTModel
 from ..generation import model_and_tokenizer
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.trainer import Trainer, TrainSettings
-from .language_modeling import ROOT, agreed_run_dir, resolve_output
+from .language_modeling import ROOT, agreed_run_dir, open_run, resolve_output
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
 
 DEFAULT_TABLE = ROOT / "data" / "classify" / "spam.csv"
@@ -343,7 +342,6 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
                               trainable=trainable, adapters_path=adapters, base=settings.base_model,
                               tokenizer=tokenizer)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     record = settings.to_dict()
     record.update({
         "task": "classify", "model_config": config.to_dict(), "model_path": str(model_path),
@@ -351,10 +349,8 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
                  "max_length": max_length, "truncated": truncated,
                  "splits": {k: len(v[1]) for k, v in splits.items()}},
         **trainable, "run_dir": str(run_dir)})
-    if ranks.is_main:
-        write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "classify", "data": Path(settings.data_path).name, "labels": table.labels,
              "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
              "trainable": trainable["trainable"], "tokenizer": tokenizer.kind}
-    return Trainer(model, task, settings.train, run_dir, model_path=model_path,
-                   stop_event=stop_event, facts=facts)
+    return open_run(run_dir, ranks, record, lambda: Trainer(
+        model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event, facts=facts))

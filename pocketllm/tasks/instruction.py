@@ -18,14 +18,13 @@ import torch
 from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collate, encode_record,
                                  get_template, load_instructions, split_records)
 from ..errors import PocketLLMError
-from ..files import write_json_atomic
 from ..generation import Sampling, generate, stream
 from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import Trainer, TrainSettings
 from .classification import FRESH_CONFIG, load_base
-from .language_modeling import ROOT, agreed_run_dir, resolve_output
+from .language_modeling import ROOT, agreed_run_dir, open_run, resolve_output
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
 
 DEFAULT_INSTRUCTIONS = ROOT / "data" / "instruct" / "tasks.json"
@@ -259,17 +258,14 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
                            test_generate=settings.test_generate, responses_path=responses,
                            adapters_path=adapters, base=settings.base_model, extra=extra, tokenizer=tokenizer)
     lengths = [len(e.prompt_ids) + len(e.output_ids) + 1 for e in task.examples["train"]]
-    run_dir.mkdir(parents=True, exist_ok=True)
     record = settings.to_dict()
     record.update({"task": "instruct", "model_config": config.to_dict(), "model_path": str(model_path),
                    "data": {**data.summary(), "splits": {k: len(v) for k, v in parts.items()},
                             "max_length": max_length, "truncated": sum(n - 1 > max_length for n in lengths),
                             "longest": max(lengths)},
                    "template_text": template.to_dict(), **extra, "run_dir": str(run_dir)})
-    if ranks.is_main:
-        write_json_atomic(run_dir / "run.json", record)
     facts = {"task": "instruct", "data": Path(settings.data_path).name,
              "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
              "trainable": extra["trainable"], "tokenizer": tokenizer.kind, "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return Trainer(model, task, settings.train, run_dir, model_path=model_path,
-                   stop_event=stop_event, facts=facts)
+    return open_run(run_dir, ranks, record, lambda: Trainer(
+        model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event, facts=facts))

@@ -14,7 +14,7 @@ from ..checkpoint import LANGUAGE_MODEL, load_model
 from ..config import ModelConfig
 from ..data.corpus import Corpus, load_corpus
 from ..errors import PocketLLMError
-from ..files import OutputClaim, write_json_atomic
+from ..files import OutputClaim, removed_if_refused, write_json_atomic
 from ..generation import Sampling, generate
 from ..model import GPTModel
 from ..training.distributed import init_from_env
@@ -164,6 +164,17 @@ def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=Non
     return path
 
 
+def open_run(run_dir: Path, ranks, record: dict, make_trainer) -> Trainer:
+    """Build the Trainer (it checks the plan against the data first), then write the run's
+    `run.json`; a refused start leaves no run folder behind."""
+    with removed_if_refused(run_dir):
+        trainer = make_trainer()
+        if ranks.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / "run.json", record)
+    return trainer
+
+
 def agreed_run_dir(run_dir, kind: str, device_name: str):
     """The run folder, the same on every torchrun process (rank 0 picks a new one)."""
     ranks = init_from_env(pick_device(device_name))
@@ -238,31 +249,32 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     settings.tokenizer, settings.vocab_size = tokenizer.kind, tokenizer.vocab_size
     context = settings.context_length or config.context_length
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, settings.resume)
-    if not ranks.is_main:
-        ranks.barrier()  # rank 0 tokenizes; the others then read its cache
-    corpus = load_corpus(settings.data_path, context, run_dir / "tokens", tokenizer,
-                         stride=settings.stride, val_fraction=settings.val_fraction)
-    if ranks.is_main:
-        ranks.barrier()
-    prompt = settings.sample_prompt
-    if prompt is None:
-        prompt = first_words(settings.data_path)
-        settings.sample_prompt = prompt
-    task = LanguageModelingTask(corpus, prompt)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = settings.to_dict()
-    record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
-                   "corpus": corpus.summary(), "run_dir": str(run_dir)})
-    facts = {"task": "pretrain", "data": Path(settings.data_path).name, "tokenizer": tokenizer.kind,
-             "vocab_size": tokenizer.vocab_size,
-             "val_tokens_per_char": round(corpus.tokens_per_char("val"), 5)}
-    # The Trainer checks the settings against the data (and a resume's steps left) first,
-    # so a refused run leaves the run folder as it was.
-    trainer = Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
-                      resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts,
-                      resume_step=ckpt.facts.get("steps") if settings.resume else None)
-    if ranks.is_main:
-        write_json_atomic(run_dir / "run.json", record)
+    with removed_if_refused(run_dir):  # a refused start leaves no folder behind
+        if not ranks.is_main:
+            ranks.barrier()  # rank 0 tokenizes; the others then read its cache
+        corpus = load_corpus(settings.data_path, context, run_dir / "tokens", tokenizer,
+                             stride=settings.stride, val_fraction=settings.val_fraction)
+        if ranks.is_main:
+            ranks.barrier()
+        prompt = settings.sample_prompt
+        if prompt is None:
+            prompt = first_words(settings.data_path)
+            settings.sample_prompt = prompt
+        task = LanguageModelingTask(corpus, prompt)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record = settings.to_dict()
+        record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
+                       "corpus": corpus.summary(), "run_dir": str(run_dir)})
+        facts = {"task": "pretrain", "data": Path(settings.data_path).name, "tokenizer": tokenizer.kind,
+                 "vocab_size": tokenizer.vocab_size,
+                 "val_tokens_per_char": round(corpus.tokens_per_char("val"), 5)}
+        # The Trainer checks the settings against the data (and a resume's steps left) first,
+        # so a refused run leaves the run folder as it was.
+        trainer = Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
+                          resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts,
+                          resume_step=ckpt.facts.get("steps") if settings.resume else None)
+        if ranks.is_main:
+            write_json_atomic(run_dir / "run.json", record)
     return trainer
 
 

@@ -152,6 +152,7 @@ class Trainer:
         self.epoch = 0
         self.best_val = None
         self.last = {}
+        self.total_steps()  # one step needs more examples than the data has: say so before anything is written
         if self.resume_from is not None:
             self._check_steps_left()
 

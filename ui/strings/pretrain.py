@@ -21,8 +21,9 @@ EN = {
     "pretrain.tok_char": "characters",
     "pretrain.tok_gpt2": "GPT-2's",
     "pretrain.vocab": "vocabulary size",
-    "pretrain.vocab_info": "BPE: how many tokens to learn (e.g. 4000). Characters: keep the most frequent ones, "
-                           "empty = every character. At least 258 (the 256 bytes, <|endoftext|>, one more).",
+    "pretrain.vocab_info": "BPE: how many tokens to learn (a few thousand suit a small model). Characters: keep the "
+                           "most frequent ones, empty = every character. At least 258 (the 256 bytes, "
+                           "<|endoftext|>, one more).",
     "pretrain.loss_unit": "Show the loss as",
     "pretrain.unit_nats": "nats per token",
     "pretrain.unit_bits": "bits per character (compares tokenizers)",
@@ -90,7 +91,7 @@ ZH = {
     "pretrain.tok_char": "字符",
     "pretrain.tok_gpt2": "GPT-2 的",
     "pretrain.vocab": "词表大小",
-    "pretrain.vocab_info": "BPE：要学习多少个词元（例如 4000）。字符：保留最常见的字符，留空 = 全部字符。"
+    "pretrain.vocab_info": "BPE：要学习多少个词元（小模型用几千个就合适）。字符：保留最常见的字符，留空 = 全部字符。"
                            "至少 258（256 个字节、<|endoftext|>，再加一个）。",
     "pretrain.loss_unit": "损失的单位",
     "pretrain.unit_nats": "每词元奈特（nats）",

@@ -172,6 +172,13 @@ def build(ctx):
     refresh.click(on_refresh, model, model, api_name="generate_models")
     ctx.on_load(on_refresh, model, model)
 
+    def default_prompt(current, lang):
+        """The example prompt in the page's language, unless the user wrote their own."""
+        untouched = current in (None, "", t("en", "generate.default_prompt"), t("zh", "generate.default_prompt"))
+        return t(lang, "generate.default_prompt") if untouched else gr.skip()
+
+    ctx.on_load(default_prompt, [prompt, ctx.lang], prompt)
+
     def load(path, lang, precision="fp32"):
         if not path:
             raise gr.Error(t(lang, "generate.no_model"), title=t(lang, "common.error_title"))

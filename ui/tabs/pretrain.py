@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import shlex
 from pathlib import Path
 
 import gradio as gr
@@ -18,7 +17,8 @@ from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, STATE_
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
-from ..runs import clock, ended_model, follow, keep_upload, launch, number, status_line, stop_job, tick_signature
+from ..runs import (clock, ended_model, follow, keep_upload, launch, number, shell_lines, status_line, stop_job,
+                    tick_signature)
 
 KIND = "pretrain"
 CUSTOM = "custom"
@@ -106,7 +106,7 @@ def cli_command(ctx, source, uploaded, tok_kind, vocab, preset, layers, heads, w
              "--eval_batches", str(EVAL_BATCHES), "--sample_every", str(int(sample_every or 0)),
              "--seed", str(int(seed or 0)),
              "--dtype", dtype or "auto", "--run_dir", str(ctx.state.checkpoints / "my-run")]
-    lines.append(" ".join(shlex.quote(a) for a in args))
+    lines.append(shell_lines(args))
     return "\n".join(lines)
 
 
@@ -135,13 +135,40 @@ def _samples(view, lang) -> str:
     return "\n\n".join(parts)
 
 
-def form_tokenizer(settings: dict) -> tuple:
-    """Updates of the tokenizer widgets that show a run's own tokenizer (from its run.json)."""
+FORM_SIZE = 17  # the widgets a run's settings fill in (see `form_of`)
+STEPS_AT = 10   # where the steps are among them
+
+
+def form_of(state, settings: dict) -> list:
+    """Updates that make the form show a run's settings (its run.json): the corpus, the
+    tokenizer, the model shape and the training settings, in the order of the tab's
+    `form` list.  What the run.json does not say (or names a file the page cannot pick)
+    stays as it is."""
+    keep = gr.skip()
+    out = [keep] * FORM_SIZE
+    if not settings:
+        return out
+    data = settings.get("data_path")
+    bundled = {str(Path(p).resolve()): name for name, p in BUNDLED_CORPORA.items()}
+    if data and str(Path(data).resolve()) in bundled:
+        out[0:2] = [bundled[str(Path(data).resolve())], keep]
+    elif data and Path(data).resolve().parent == state.corpora and Path(data).is_file():
+        out[0:2] = ["upload", str(Path(data).resolve())]
     kind = settings.get("tokenizer")
-    if kind not in TOKENIZER_KINDS:
-        return gr.skip(), gr.skip()
-    size = settings.get("vocab_size") if kind != "gpt2" else None
-    return gr.update(value=kind), gr.update(value=size, visible=kind != "gpt2")
+    if kind in TOKENIZER_KINDS:
+        size = settings.get("vocab_size") if kind != "gpt2" else None
+        out[2:4] = [kind, gr.update(value=size, visible=kind != "gpt2")]
+    shape = settings.get("model_config") or {}
+    if shape:
+        preset = settings.get("config")
+        out[4] = preset if preset in list_presets() else CUSTOM
+        out[5:10] = [shape.get("num_layers", keep), shape.get("num_heads", keep), shape.get("emb_dim", keep),
+                     shape.get("context_length", keep), shape.get("drop_rate", keep)]
+    train = settings.get("train") or {}
+    for i, name in enumerate(("max_steps", "batch_size", "lr", "eval_every", "sample_every", "seed", "dtype")):
+        if train.get(name) is not None:
+            out[STEPS_AT + i] = train[name]
+    return out
 
 
 def _resumable(ctx) -> Path | None:
@@ -252,7 +279,10 @@ def build(ctx):
 
     model_inputs = [preset, layers, heads, width, context, dropout]
     tokenizer_inputs = [source, uploaded, tok_kind, vocab]
-    setting_inputs = [source, uploaded, tok_kind, vocab, *model_inputs, steps, batch, lr, eval_every, sample_every, seed, dtype]
+    setting_inputs = [source, uploaded, tok_kind, vocab, *model_inputs, steps, batch, lr, eval_every, sample_every, seed,
+                      dtype]
+    form = setting_inputs  # what a run's settings fill in when it comes into view (`form_of`), in this order
+    assert len(form) == FORM_SIZE and form[STEPS_AT] is steps
 
     # ---- corpus -----------------------------------------------------------------
     @friendly
@@ -399,15 +429,17 @@ def build(ctx):
         shown, message = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang,
                                 "pretrain")
         if isinstance(shown, str):  # it runs: the form shows the run's tokenizer (a model keeps its own)
-            return (shown, message, *form_tokenizer(view.settings))
-        return shown, message, gr.skip(), gr.skip()
+            filled = form_of(state, view.settings)
+            filled[STEPS_AT] = gr.skip()  # the steps just asked for, not the run's old ones
+            return (shown, message, *filled)
+        return (shown, message, *[gr.skip()] * FORM_SIZE)
 
     def on_stop(lang):
         return stop_job(state, lang, "pretrain")
 
     start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="pretrain_start",
                 concurrency_limit=1, concurrency_id="start_job")
-    resume.click(on_resume, [steps, ctx.lang], [run_dir, status, tok_kind, vocab], api_name="pretrain_resume",
+    resume.click(on_resume, [steps, ctx.lang], [run_dir, status, *form], api_name="pretrain_resume",
                  concurrency_id="start_job")
     stop.click(on_stop, ctx.lang, status, api_name="pretrain_stop", concurrency_limit=None)
 
@@ -418,27 +450,27 @@ def build(ctx):
         if not current:  # nothing to show yet, but in the page's language
             sig = f"none|{lang}"
             if sig == last_seen:
-                return [gr.skip()] * 9
+                return [gr.skip()] * len(tick_outputs)
             return ("", sig, plots.empty_figure(t(lang, "plots.no_points")), "", t(lang, "pretrain.no_samples"),
-                    gr.update(visible=False), "", gr.skip(), gr.skip())
+                    gr.update(visible=False), "", *[gr.skip()] * FORM_SIZE)
         sig = tick_signature(state, current, lang)
         if sig == last_seen:
-            return [gr.skip()] * 9
+            return [gr.skip()] * len(tick_outputs)
         view = state.run_view(Path(current))
         model = ended_model(state, view)
         ended = model is not None
-        # Another run came into view (a reload, a run started elsewhere): the form shows its tokenizer.
-        form = form_tokenizer(view.settings) if current != shown else (gr.skip(), gr.skip())
+        # Another run came into view (a reload, a run started elsewhere): the form shows its settings.
+        filled = form_of(state, view.settings) if current != shown else [gr.skip()] * FORM_SIZE
         return (current, sig, plots.loss_figure(view.events, lang, unit), _stats(view, lang), _samples(view, lang),
                 gr.update(value=str(model) if ended else None, visible=ended), status_line(view, lang, "pretrain"),
-                *form)
+                *filled)
 
     def on_unit(current, lang, unit):
         if not current:
             return plots.empty_figure(t(lang, "plots.no_points"))
         return plots.loss_figure(state.run_view(Path(current)).events, lang, unit)
 
-    tick_outputs = [run_dir, seen, loss_plot, stats, samples, download, status, tok_kind, vocab]
+    tick_outputs = [run_dir, seen, loss_plot, stats, samples, download, status, *form]
     timer.tick(on_tick, [run_dir, seen, ctx.lang, loss_unit], tick_outputs, show_progress="hidden",
                concurrency_limit=None, api_name="pretrain_poll")
     loss_unit.change(on_unit, [run_dir, ctx.lang, loss_unit], loss_plot, show_progress="hidden")
