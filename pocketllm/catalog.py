@@ -87,6 +87,9 @@ def rename_checkpoint(root, path, new_name: str, protect=None) -> Path:
     new_name = new_name.strip()
     if not new_name or "/" in new_name or "\\" in new_name or new_name.startswith("."):
         raise PocketLLMError("A new name must be a plain file name, without / or a leading dot.")
+    if len(new_name) > 100 or any(ch in new_name for ch in '<>:"|?*\0') or not new_name.isprintable():
+        raise PocketLLMError(f"A new name must be at most 100 characters, without < > : \" | ? * or control "
+                             f"characters (got {len(new_name)} characters).")
     if not new_name.endswith(".safetensors"):
         new_name += ".safetensors"
     target = _inside(root, path.with_name(new_name))

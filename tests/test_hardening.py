@@ -267,3 +267,23 @@ def test_a_refused_start_leaves_no_run_folder(files, capsys, extra):
     assert main(argv) == 2
     assert not (files / "run").exists()
     assert not list(files.glob("**/*.tmp")) and not (files / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    ("text,label\n", "only one row"),
+    ('text,label\n"hello,spam\nfoo,ham\nbar,ham\n', "opened on line 2 that is never closed"),
+])
+def test_tables_that_cannot_train_a_classifier_say_why(tmp_path, content, words):
+    from pocketllm import read_table
+    path = tmp_path / "t.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(PocketLLMError, match=words):
+        read_table(path)
+
+
+def test_a_300_character_rename_is_refused_and_nothing_moves(tmp_path):
+    from pocketllm import GPTModel, rename_checkpoint, save_checkpoint
+    path = save_checkpoint(tmp_path / "m.safetensors", GPTModel(ModelConfig(**{**GOOD, "num_layers": 1})))
+    with pytest.raises(PocketLLMError, match="at most 100 characters"):
+        rename_checkpoint(tmp_path, path, "x" * 300)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

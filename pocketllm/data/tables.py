@@ -142,6 +142,19 @@ def _has_header(rows: list[list[str]], width: int) -> bool:
     return True
 
 
+def _unclosed_quote_line(text: str) -> int:
+    """The line where a quote opens that no later quote closes (0 when quotes balance)."""
+    if text.count('"') % 2 == 0:
+        return 0
+    seen, opened_at = 0, 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        before = seen % 2
+        seen += line.count('"')
+        if before == 0 and seen % 2 == 1:
+            opened_at = number
+    return opened_at
+
+
 def read_table(path, text_column=None, label_column=None, delimiter: str | None = None,
                header: bool | None = None) -> Table:
     """Read a classification table; see the module docstring for what is detected."""
@@ -157,11 +170,20 @@ def read_table(path, text_column=None, label_column=None, delimiter: str | None 
     except csv.Error as exc:
         raise PocketLLMError(f"{path.name} is not a readable CSV file ({exc}). Check its quotes, or "
                              f"save it again as CSV (UTF-8) from your spreadsheet.") from None
+    # A quote that is never closed swallows the rest of the file into one field of the last row.
+    if delim != "\t" and rows and any("\n" in v for v in rows[-1]) and _unclosed_quote_line(text):
+        raise PocketLLMError(
+            f"{path.name} has a quote (\") opened on line {_unclosed_quote_line(text)} that is never closed, so "
+            f"everything after it would read as one text. Close or remove that quote (inside a quoted text, "
+            f"write \"\").")
     rows = [r for r in rows if any(v.strip() for v in r)]  # blank lines are not rows
     width = Counter(len(r) for r in rows).most_common(1)[0][0]
     if width < 2:
         raise PocketLLMError(f"{path.name} has a single column; it needs a label column and a text "
                              f"column (separated by a comma or a tab).")
+    if len(rows) == 1:
+        raise PocketLLMError(f"{path.name} has only one row ({', '.join(v.strip() for v in rows[0][:4])}): a "
+                             f"header with no data? A classifier needs many rows of a label and a text.")
     has_header = _has_header(rows, width) if header is None else header
     if has_header:
         names = [n.strip() or f"column {j}" for j, n in enumerate(rows[0][:width])]

@@ -57,6 +57,9 @@ def _hf():
     except ImportError:
         raise PocketLLMError("Tokenizers trained on your corpus need the `tokenizers` package: "
                              "pip install -r requirements.txt") from None
+    if not hasattr(tokenizers, "Tokenizer"):  # e.g. a script named tokenizers.py beside yours
+        raise PocketLLMError(f"{getattr(tokenizers, '__file__', 'a module')} is named `tokenizers` and hides "
+                             f"Hugging Face's package of that name; rename that file.")
     return tokenizers
 
 
