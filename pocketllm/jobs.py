@@ -132,6 +132,13 @@ class RunView:
         return Path(path) if path else None
 
     @property
+    def resume_step(self) -> int:
+        """The step a Resume really starts from: the last save of model and state together
+        (after a crash, the steps since then are lost; 0 when nothing was saved)."""
+        saves = self.of_kind("checkpoint")
+        return int(saves[-1]["step"]) if saves else 0
+
+    @property
     def results(self) -> dict:
         return _read_json(self.run_dir / "results.json")
 

@@ -287,3 +287,20 @@ def test_a_300_character_rename_is_refused_and_nothing_moves(tmp_path):
     with pytest.raises(PocketLLMError, match="at most 100 characters"):
         rename_checkpoint(tmp_path, path, "x" * 300)
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_runs_save_every_few_minutes_and_the_view_names_the_step_a_resume_starts_from(files):
+    from pocketllm import PretrainSettings, prepare_pretraining, read_run
+    from pocketllm.training import TrainSettings
+    trainer = prepare_pretraining(PretrainSettings(
+        data_path=str(files / "corpus.txt"), config=str(files / "tiny.json"), tokenizer="char", context_length=16,
+        run_dir=str(files / "run"), train=TrainSettings(max_steps=6, batch_size=2, eval_every=0, sample_every=0,
+                                                        dtype="fp32", threads=1, checkpoint_minutes=1e-6)))
+    kinds = [e.kind for e in trainer.run()]
+    assert kinds.count("checkpoint") == 6  # after every step (the time is always up), and at the end
+    # as if the process had died during step 5's save: events end with step 5, the last save was step 4
+    lines = (files / "run" / "events.jsonl").read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if json.loads(line).get("step") == 5)
+    (files / "run" / "events.jsonl").write_text("\n".join(lines[:cut + 1]) + "\n")
+    view = read_run(files / "run")
+    assert view.last_step["step"] == 5 and view.resume_step == 4

@@ -72,6 +72,7 @@ class TrainSettings:
     eval_batches: int = 10
     sample_every: int = 100            # 0 = never
     checkpoint_every: int = 0          # 0 = only at the end (and on stop)
+    checkpoint_minutes: float = 0      # also save when this much time passed since the last save (0 = off)
     log_every: int = 1
     seed: int = 123
     device: str = "auto"
@@ -99,6 +100,7 @@ class TrainSettings:
         need(self.grad_clip >= 0, f"grad_clip must be 0 (off) or more (got {self.grad_clip})")
         for name in ("eval_every", "sample_every", "checkpoint_every", "eval_batches"):
             need(getattr(self, name) >= 0, f"{name} must be 0 or more (got {getattr(self, name)})")
+        need(0 <= self.checkpoint_minutes <= 10_000, f"checkpoint_minutes must be 0 (off) or more (got {self.checkpoint_minutes})")
         need(self.threads >= 0, f"threads must be 0 (automatic) or more (got {self.threads})")
         need(self.log_every >= 1, f"log_every must be at least 1 (got {self.log_every})")
         if problems:
@@ -238,6 +240,7 @@ class Trainer:
                                     sum(p.numel() for p in self.model.parameters()),
                                     self.dist.world_size, threads))
         t_last, tokens_last, loop_start_step = time.time(), self.tokens_seen, self.step
+        self._last_save = time.time()
         while self.step < total:
             if self.dist.any(self.stop_event.is_set()):
                 yield from self._checkpoint(optimizer)
@@ -291,7 +294,10 @@ class Trainer:
                 yield self._evaluate()
             if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or self.step == total):
                 yield from self._sample()
-            if s.checkpoint_every and self.step % s.checkpoint_every == 0 and self.step < total:
+            due = (s.checkpoint_every and self.step % s.checkpoint_every == 0) or \
+                (s.checkpoint_minutes and time.time() - self._last_save >= 60 * s.checkpoint_minutes)
+            # Under torchrun every process must agree, or the ranks would part ways at the barrier.
+            if self.step < total and self.dist.any(bool(due)):
                 yield from self._checkpoint(optimizer)
 
         yield from self._checkpoint(optimizer)
@@ -359,6 +365,7 @@ class Trainer:
             "settings": asdict(self.settings), "model_path": str(self.model_path),
         }
         atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        self._last_save = time.time()
         yield self._emit(ev.CheckpointSaved(time.time(), self.step, self.tokens_seen, str(self.model_path)))
 
     def _state_path(self) -> Path:
