@@ -48,12 +48,27 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
+def _writer_died(tmp: Path, name: str) -> bool:
+    pid = tmp.name[len(name) + 2:-len(".tmp")].split("-")[0]
+    return pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+
+
 def _sweep_stale_temps(path: Path):
-    """Remove `.name.<pid>.tmp` files whose writer died mid-write (a kill, a power cut)."""
+    """Remove `.name.<pid>-<hex>.tmp` files whose writer died mid-write (a kill, a power cut)."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:-len(".tmp")].split("-")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if _writer_died(tmp, path.name):
             tmp.unlink(missing_ok=True)
+
+
+def sweep_stale_temps(folder) -> int:
+    """The same for every file under `folder` (the app does this at start); returns how many went."""
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp"):
+        stem = tmp.name[1:].rsplit(".", 2)[0]  # ".model.safetensors.123-ab.tmp" -> "model.safetensors"
+        if tmp.is_file() and _writer_died(tmp, stem):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _reason(exc: BaseException) -> str:

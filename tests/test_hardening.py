@@ -304,3 +304,16 @@ def test_runs_save_every_few_minutes_and_the_view_names_the_step_a_resume_starts
     (files / "run" / "events.jsonl").write_text("\n".join(lines[:cut + 1]) + "\n")
     view = read_run(files / "run")
     assert view.last_step["step"] == 5 and view.resume_step == 4
+
+
+def test_the_app_start_sweep_removes_only_dead_writers_temp_files(tmp_path):
+    from pocketllm.files import sweep_stale_temps
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "run").mkdir()
+    stale = tmp_path / "run" / f".model.safetensors.{dead.pid}-abcd1234.tmp"
+    live = tmp_path / "run" / f".model.safetensors.{os.getpid()}-00000000.tmp"
+    stale.write_bytes(b"x")
+    live.write_bytes(b"x")
+    assert sweep_stale_temps(tmp_path) == 1
+    assert not stale.exists() and live.exists()
