@@ -1,7 +1,8 @@
 """Text generation as a stream.
 
 Each step turns the model's last logits into a probability distribution
-(`next_token_probs`: temperature, then top-k, then top-p), picks a token
+(`apply_penalties` for tokens already in the text, then `next_token_probs`:
+temperature, top-k, top-p, min-p), picks a token
 (greedy when temperature is 0), and feeds only that token back in, thanks to
 the key/value cache.  `stream` yields text pieces as soon as they are whole
 characters, so Chinese never shows a half-decoded `�`.
@@ -13,7 +14,7 @@ default), sampling never picks a token that would leave a broken character
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Iterable, Iterator
 
 import torch
@@ -39,8 +40,30 @@ class Sampling:
     top_p: float | None = None  # keep the smallest set whose probability reaches p
     seed: int | None = None
     valid_utf8: bool = True    # only pick tokens that keep the text valid UTF-8 (no `�`)
+    # Against loops, on every token already in the context (prompt and generated so far):
+    repetition_penalty: float = 1.0  # CTRL's rule: a seen token's logit ÷ p if positive, × p if negative
+    frequency_penalty: float = 0.0   # logit − f × (times the token was seen)
+    presence_penalty: float = 0.0    # logit − p once if the token was seen at all
+    min_p: float | None = None       # keep tokens at least min_p × the most likely token's probability
+    stop: tuple = ()                 # end the text where one of these strings appears (not included)
 
     def __post_init__(self):
+        number = (int, float)
+        if not (isinstance(self.repetition_penalty, number) and 1.0 <= self.repetition_penalty <= 10.0):
+            raise PocketLLMError(f"repetition_penalty must be from 1 (off) to 10 (got {self.repetition_penalty!r}); "
+                                 f"1.1–1.3 is usual.")
+        for name in ("frequency_penalty", "presence_penalty"):
+            value = getattr(self, name)
+            if not (isinstance(value, number) and -2.0 <= value <= 2.0):
+                raise PocketLLMError(f"{name} must be from -2 to 2 (got {value!r}); 0 is off.")
+        if self.min_p is not None and not (isinstance(self.min_p, number) and 0 <= self.min_p <= 1):
+            raise PocketLLMError(f"min_p must be in [0, 1] (got {self.min_p!r}); 0.05–0.1 is usual.")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        stops = tuple(self.stop or ())
+        if len(stops) > 16 or not all(isinstance(s, str) and 0 < len(s) <= 200 for s in stops):
+            raise PocketLLMError("stop strings: at most 16, each 1 to 200 characters.")
+        object.__setattr__(self, "stop", stops)
         if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= MAX_TEMPERATURE:
             raise PocketLLMError(f"temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE} "
                                  f"(got {self.temperature!r}); 0.7–1.0 is usual.")
@@ -54,9 +77,46 @@ class Sampling:
     def greedy(self) -> bool:
         return self.temperature == 0
 
+    @property
+    def penalizes(self) -> bool:
+        return self.repetition_penalty != 1.0 or self.frequency_penalty != 0.0 or self.presence_penalty != 0.0
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Sampling":
+        if not isinstance(data, dict):
+            raise PocketLLMError("A sampling preset must be a JSON object of settings.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PocketLLMError(f"Unknown sampling setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+        return cls(**{k: (tuple(v) if k == "stop" else v) for k, v in data.items()})
+
+
+def apply_penalties(logits: torch.Tensor, counts: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """Push down tokens already in the text.  `counts[v]` = how often token v occurs there."""
+    if not sampling.penalizes:
+        return logits
+    logits = logits.float()
+    seen = counts > 0
+    if sampling.repetition_penalty != 1.0:
+        r = sampling.repetition_penalty
+        logits = torch.where(seen, torch.where(logits > 0, logits / r, logits * r), logits)
+    return logits - sampling.frequency_penalty * counts - sampling.presence_penalty * seen.float()
+
+
+def token_counts(ids: list[int], size: int, device=None) -> torch.Tensor:
+    counts = torch.zeros(size, device=device)
+    if ids:
+        counts.index_add_(0, torch.tensor([i for i in ids if 0 <= i < size], dtype=torch.long, device=device),
+                          torch.ones(len([i for i in ids if 0 <= i < size]), device=device))
+    return counts
+
 
 def next_token_probs(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
-                     top_p: float | None = None) -> torch.Tensor:
+                     top_p: float | None = None, min_p: float | None = None) -> torch.Tensor:
     """Probabilities over the vocabulary after the sampling filters (last dim = vocab).
 
     Greedy (temperature 0) is a one-hot on the most likely token.
@@ -76,6 +136,10 @@ def next_token_probs(logits: torch.Tensor, temperature: float = 0.0, top_k: int 
         before = sorted_probs.cumsum(-1) - sorted_probs  # mass of the tokens ranked higher
         sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # the top token always stays
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+        probs = probs / probs.sum(-1, keepdim=True)
+    if min_p is not None and min_p > 0:
+        floor = min_p * probs.max(-1, keepdim=True).values  # the top token always stays
+        probs = probs.masked_fill(probs < floor, 0.0)
         probs = probs / probs.sum(-1, keepdim=True)
     return probs
 
@@ -126,6 +190,7 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
     stops = set(stop_ids) if stop_ids is not None else ({eot} if eot is not None else set())
     guard = tok.utf8_guard if tok is not None and sampling.valid_utf8 else None
     state, masks = BOUNDARY, {}
+    counts = None
     cache = model.new_cache(1) if use_cache else None
 
     def window_logits():
@@ -135,7 +200,11 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         return model(window, cache=cache, last_only=True)[0, -1]
 
     logits = window_logits()
+    if sampling.penalizes:
+        counts = token_counts(ids, logits.shape[-1], device)
     for _ in range(max_new_tokens):
+        if counts is not None:
+            logits = apply_penalties(logits, counts, sampling)
         if guard is not None:
             if state not in masks:
                 masks[state] = guard.mask_for(state, logits.shape[-1]).to(device)
@@ -143,13 +212,15 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         if sampling.greedy:
             token = int(logits.argmax())
         else:
-            probs = next_token_probs(logits, sampling.temperature, sampling.top_k, sampling.top_p)
+            probs = next_token_probs(logits, sampling.temperature, sampling.top_k, sampling.top_p, sampling.min_p)
             token = int(torch.multinomial(probs, 1, generator=generator))
         yield token
         if token in stops:
             return
         if guard is not None:
             state = guard.advance(state, token)
+        if counts is not None and token < counts.shape[0]:
+            counts[token] += 1
         ids.append(token)
         if cache is not None and cache.length < context:
             logits = model(torch.tensor([[token]], device=device), cache=cache, last_only=True)[0, -1]
@@ -157,25 +228,55 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
             logits = window_logits()
 
 
+class StopStrings:
+    """Cuts a stream of text at the first stop string, even one split across pieces: the
+    end of the text that could still become a stop string is held back until it is clear."""
+
+    def __init__(self, stops):
+        self.stops = tuple(stops)
+        self.held = ""
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        """(text that is safe to show, whether a stop string was reached)."""
+        text = self.held + piece
+        hits = [text.find(s) for s in self.stops if s in text]
+        if hits:
+            self.held = ""
+            return text[:min(hits)], True
+        keep = max((k for s in self.stops for k in range(1, min(len(s) - 1, len(text)) + 1)
+                    if s.startswith(text[-k:])), default=0)
+        self.held = text[len(text) - keep:]
+        return text[:len(text) - keep], False
+
+    def flush(self) -> str:
+        out, self.held = self.held, ""
+        return out
+
+
 def stream(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),
            tokenizer: Tokenizer | None = None, stop_at_eot: bool = True) -> Iterator[str]:
-    """Yield the continuation of `prompt` as text pieces (whole characters only)."""
+    """Yield the continuation of `prompt` as text pieces (whole characters only), up to
+    end-of-text, `max_new_tokens`, or the first of `sampling.stop` (which is left out)."""
     model, tok = model_and_tokenizer(model, tokenizer)
     decoder = tok.stream_decoder()
     stops = (tok.eot_id,) if stop_at_eot else ()
+    cutter = StopStrings(sampling.stop)
     for token in generate_ids(model, tok.encode(prompt), max_new_tokens, sampling, stop_ids=stops,
                               tokenizer=tok):
         if token == tok.eot_id and stop_at_eot:
             break
-        piece = decoder.push(token)
+        piece, stopped = cutter.feed(decoder.push(token))
         if piece:
             yield piece
+        if stopped:
+            return
+    tail = cutter.flush()
     if not sampling.valid_utf8:  # the old behaviour: an unfinished character shows as �
-        tail = decoder.flush()
-        if tail:
-            yield tail
-    # With the rule on, anything still held back is the start of a character that the
-    # token budget cut off; whole characters only, so it is left out.
+        tail += decoder.flush()
+    # With the rule on, anything still held back by the decoder is the start of a character
+    # that the token budget cut off; whole characters only, so it is left out.
+    if tail:
+        yield tail
 
 
 def generate(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),

@@ -34,7 +34,7 @@ from torch import nn
 
 from .describe import parameter_breakdown
 from .errors import PocketLLMError
-from .generation import Sampling, model_and_tokenizer, next_token_probs
+from .generation import Sampling, apply_penalties, model_and_tokenizer, next_token_probs, token_counts
 from .model import GPTModel
 from .tokenizer import BOUNDARY, Tokenizer
 
@@ -234,8 +234,9 @@ class Candidate:
     prob_after: float     # after temperature, top-k and top-p: what sampling draws from
     kept: bool
     # None if kept, else "utf8" (it would leave a broken character, see tokenizer/utf8.py),
-    # "top_k", "top_p" or "temperature 0" (greedy)
+    # "top_k", "top_p", "min_p" or "temperature 0" (greedy)
     cut_by: str | None
+    penalized_logit: float | None = None  # after the repetition/frequency/presence penalties
 
 
 @dataclass
@@ -250,6 +251,10 @@ class NextToken(PromptRun):
     other_prob_after: float
     entropy: float        # in bits, of the plain distribution
     entropy_after: float  # in bits, after the filters
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
     valid_utf8: bool = True   # the rule that never starts a token with half a character
     utf8_removed: int = 0     # vocabulary tokens that rule removed (pieces of characters)
     utf8_removed_mass: float = 0.0  # their plain probability
@@ -260,14 +265,17 @@ class NextToken(PromptRun):
 
 def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, n: int = 20,
-               tokenizer: Tokenizer | None = None, valid_utf8: bool = True) -> NextToken:
+               tokenizer: Tokenizer | None = None, valid_utf8: bool = True, min_p: float | None = None,
+               repetition_penalty: float = 1.0, frequency_penalty: float = 0.0,
+               presence_penalty: float = 0.0) -> NextToken:
     """The `n` most likely next tokens, with their probabilities before and after the
     sampling filters.  The filtered probabilities come from
     `pocketllm.generation.next_token_probs` after the same valid-UTF-8 rule, so
     they are exactly what generation samples from; `cut_by` tells which rule
-    removed a candidate."""
+    removed a candidate.  The penalties count the prompt's tokens, as generation does."""
     model, tok = _model_and_tokenizer(model, tokenizer)
-    Sampling(temperature, top_k, top_p)  # same validation and messages as generation
+    sampling = Sampling(temperature, top_k, top_p, min_p=min_p, repetition_penalty=repetition_penalty,
+                        frequency_penalty=frequency_penalty, presence_penalty=presence_penalty)  # validates
     if not isinstance(n, int) or n < 1:
         raise PocketLLMError(f"n (how many candidates to show) must be at least 1 (got {n!r}).")
     idx, run = _prepare(model, prompt, tok)
@@ -277,10 +285,12 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
     # A prompt is whole characters, so the text after it is at a character boundary.
     allowed = (tok.utf8_guard.mask_for(BOUNDARY, logits.shape[-1]) if valid_utf8
                else torch.ones_like(logits, dtype=torch.bool))
-    ruled = logits.masked_fill(~allowed, float("-inf"))
+    penalized = apply_penalties(logits, token_counts(run["ids"], logits.shape[-1], logits.device), sampling)
+    ruled = penalized.masked_fill(~allowed, float("-inf"))
     scaled = next_token_probs(ruled, temperature)
-    after = next_token_probs(ruled, temperature, top_k, top_p)
+    after = next_token_probs(ruled, temperature, top_k, top_p, min_p)
     after_k = next_token_probs(ruled, temperature, top_k)
+    after_p = next_token_probs(ruled, temperature, top_k, top_p)
     n = min(n, logits.shape[-1])
     top = torch.topk(plain, n)
     candidates = []
@@ -289,12 +299,12 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
         cut_by = None
         if not kept:
             cut_by = ("utf8" if not allowed[i] else "temperature 0" if temperature == 0
-                      else "top_k" if after_k[i] == 0 else "top_p")
+                      else "top_k" if after_k[i] == 0 else "top_p" if after_p[i] == 0 else "min_p")
         raw = tok.token_bytes(i)
         text = raw.decode("utf-8", errors="replace")
         label = visible(text) if _whole(raw) else "<" + raw.hex(" ") + ">"
         candidates.append(Candidate(rank, i, text, label, float(logits[i]), p, float(scaled[i]),
-                                    float(after[i]), kept, cut_by))
+                                    float(after[i]), kept, cut_by, float(penalized[i])))
     listed = top.indices
     kept_mask = after > 0
     return NextToken(
@@ -302,7 +312,9 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
         kept_tokens=int(kept_mask.sum()), kept_mass=float(plain[kept_mask].sum()),
         other_prob=max(0.0, 1.0 - float(plain[listed].sum())),
         other_prob_after=max(0.0, 1.0 - float(after[listed].sum())),
-        entropy=_entropy_bits(plain), entropy_after=_entropy_bits(after), valid_utf8=bool(valid_utf8),
+        entropy=_entropy_bits(plain), entropy_after=_entropy_bits(after), min_p=min_p,
+        repetition_penalty=repetition_penalty, frequency_penalty=frequency_penalty,
+        presence_penalty=presence_penalty, valid_utf8=bool(valid_utf8),
         utf8_removed=int((~allowed).sum()), utf8_removed_mass=float(plain[~allowed].sum()))
 
 

@@ -30,6 +30,11 @@ def register(sub):
     p.add_argument("--temperature", type=float, default=1.0, help="for --what next (default 1.0; 0 = greedy)")
     p.add_argument("--top_k", type=int, default=None, help="for --what next: keep the k most likely tokens")
     p.add_argument("--top_p", type=float, default=None, help="for --what next: nucleus threshold in (0, 1]")
+    p.add_argument("--min_p", type=float, default=None, help="for --what next: the min-p filter")
+    p.add_argument("--repetition_penalty", type=float, default=1.0,
+                   help="for --what next: penalty on tokens already in the prompt (1 = off)")
+    p.add_argument("--frequency_penalty", type=float, default=0.0, help="for --what next (0 = off)")
+    p.add_argument("--presence_penalty", type=float, default=0.0, help="for --what next (0 = off)")
     p.add_argument("--allow_broken_chars", action="store_true",
                    help="for --what next: do not remove tokens that would leave half a character")
     p.add_argument("--top", type=int, default=10, help="how many next-token candidates to list (default 10)")
@@ -59,7 +64,11 @@ def run(args):
         elif view == "next":
             sections.append(show_next(look.next_token(ckpt, args.prompt, args.temperature, args.top_k,
                                                       args.top_p, n=args.top,
-                                                      valid_utf8=not args.allow_broken_chars)))
+                                                      valid_utf8=not args.allow_broken_chars,
+                                                      min_p=args.min_p,
+                                                      repetition_penalty=args.repetition_penalty,
+                                                      frequency_penalty=args.frequency_penalty,
+                                                      presence_penalty=args.presence_penalty)))
         elif view == "attention":
             sections.append(show_attention(look.attention(ckpt, args.prompt), args.layer, args.head))
         elif view == "lens":
@@ -181,6 +190,11 @@ def show_next(res) -> str:
         filters.append(f"top_k {res.top_k}")
     if res.top_p is not None:
         filters.append(f"top_p {res.top_p:g}")
+    if res.min_p is not None:
+        filters.append(f"min_p {res.min_p:g}")
+    for name in ("repetition_penalty", "frequency_penalty", "presence_penalty"):
+        if getattr(res, name) != (1.0 if name == "repetition_penalty" else 0.0):
+            filters.append(f"{name} {getattr(res, name):g}")
     lines = [f"== next token after {tail(res.text, 40)!r} ({', '.join(filters)}) =="] + notes(res)
     rows = []
     for c in res.candidates:
