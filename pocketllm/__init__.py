@@ -10,6 +10,8 @@ from .errors import PocketLLMError
 from .generation import Sampling, generate, generate_ids, model_and_tokenizer, next_token_probs, stream
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
+from .compare import Comparison, compare_runs
+from .presets import load_sampling_preset, sampling_presets, save_sampling_preset
 from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
 from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
@@ -31,6 +33,7 @@ __all__ = [
     "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream", "next_token_probs",
     "describe", "parameter_breakdown", "PocketLLMError", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
+    "compare_runs", "Comparison", "sampling_presets", "load_sampling_preset", "save_sampling_preset",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",

@@ -158,11 +158,19 @@ def read_run(run_dir, runner: JobRunner | None = None) -> RunView:
         status = ends[-1]["kind"]
     elif live:
         status = "running"
+    elif events and _claimed_by_live_run(settings):
+        status = "running"  # by another process (e.g. the command line) that still writes its model
     elif events:
         status = "interrupted"
     else:
         status = "not started"
     return RunView(run_dir, settings, events, status)
+
+
+def _claimed_by_live_run(settings: dict) -> bool:
+    from .files import OutputClaim
+    path = settings.get("model_path")
+    return bool(path) and OutputClaim(path).owner() is not None
 
 
 def list_runs(root, kind: str | None = None) -> list[Path]:

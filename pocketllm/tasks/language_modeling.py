@@ -155,6 +155,7 @@ def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=Non
     path = Path(model_path) if model_path else run_dir / "model.safetensors"
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")  # the seed's `model.pth` habit
+    path = path.absolute()  # run.json and the output claim must name it wherever they are read from
     same_as_resume = resuming_from is not None and Path(resuming_from).resolve() == path.resolve()
     OutputClaim(path).check()  # a live run writing there: refused even with --overwrite
     if path.exists() and not overwrite and not same_as_resume:

@@ -1,0 +1,112 @@
+"""Compare runs: their curves on one axis and only the settings that differ.
+
+A learner changes one thing (layers, learning rate, tokenizer, dropout), trains again
+and wants to see what it did.  `compare_runs` reads run folders and returns, per run,
+its validation curve — against steps, tokens seen or wall-clock time, in nats per token
+or in bits per character (the measure that does not depend on the tokenizer) — and a
+table of the settings that differ between the runs, with each run's final and best
+validation figures, time taken and tokens per second.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import PocketLLMError
+from .jobs import read_run
+
+X_AXES = ("step", "tokens_seen", "elapsed")
+Y_UNITS = ("loss", "bits_per_char")
+MAX_RUNS = 8
+
+
+@dataclass
+class RunCurve:
+    name: str
+    run_dir: str
+    status: str
+    x: dict[str, list[float]]        # axis name -> values, one per evaluation
+    val: dict[str, list[float]]      # "loss" / "bits_per_char" -> values
+    train: dict[str, list[float]]
+    final: dict[str, float | None]   # last evaluation's val figures
+    best: dict[str, float | None]    # best (lowest) val figures
+    seconds: float | None            # wall-clock time of the run (all its attempts)
+    tokens_per_s: float | None       # median of the logged steps
+
+
+@dataclass
+class Comparison:
+    runs: list[RunCurve]
+    differing: dict[str, list]       # setting -> value per run, only where runs differ
+    same: dict = field(default_factory=dict)  # settings all runs share
+
+    def table(self) -> list[dict]:
+        """One row per run: its name, the settings that differ, and its figures."""
+        rows = []
+        for i, run in enumerate(self.runs):
+            row = {"run": run.name, "status": run.status}
+            row.update({k: v[i] for k, v in self.differing.items()})
+            row.update({"final val loss": run.final.get("loss"), "best val loss": run.best.get("loss"),
+                        "final val bits/char": run.final.get("bits_per_char"),
+                        "best val bits/char": run.best.get("bits_per_char"),
+                        "time (s)": run.seconds, "tokens/s": run.tokens_per_s})
+            rows.append(row)
+        return rows
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in (data or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+# Settings that say what a run *is*; paths and bookkeeping are left out of the table.
+_IGNORED = ("run_dir", "model_path", "resume", "overwrite", "corpus.", "data.", "template_text.", "train.device",
+            "train.threads", "train.compile", "train.log_every")
+
+
+def _curve(run_dir: Path) -> RunCurve:
+    view = read_run(run_dir)
+    if not view.settings and not view.events:
+        raise PocketLLMError(f"{run_dir} is not a run folder (it has no run.json or events.jsonl).")
+    evals = view.of_kind("eval")
+    starts = {e["time"]: e for e in view.of_kind("started")}
+    first = min(starts) if starts else (view.events[0]["time"] if view.events else 0.0)
+    x = {"step": [e["step"] for e in evals], "tokens_seen": [e["tokens_seen"] for e in evals],
+         "elapsed": [round(e["time"] - first, 2) for e in evals]}
+    val = {u: [e["val"].get(u) for e in evals] for u in Y_UNITS}
+    train = {u: [e["train"].get(u) for e in evals] for u in Y_UNITS}
+    final = {u: (val[u][-1] if val[u] else None) for u in Y_UNITS}
+    best = {u: min((v for v in val[u] if v is not None), default=None) for u in Y_UNITS}
+    end = view.end
+    seconds = None
+    if view.events:
+        seconds = round((end or view.events[-1])["time"] - first, 1)
+    rates = sorted(e["tokens_per_s"] for e in view.of_kind("step"))
+    rate = rates[len(rates) // 2] if rates else None
+    return RunCurve(Path(run_dir).name, str(run_dir), view.status, x, val, train, final, best, seconds, rate)
+
+
+def compare_runs(run_dirs) -> Comparison:
+    run_dirs = [Path(d) for d in run_dirs]
+    if not 1 <= len(run_dirs) <= MAX_RUNS:
+        raise PocketLLMError(f"Compare 1 to {MAX_RUNS} runs at a time (got {len(run_dirs)}).")
+    for d in run_dirs:
+        if not d.is_dir():
+            raise PocketLLMError(f"Run folder not found: {d}.")
+    runs = [_curve(d) for d in run_dirs]
+    settings = [_flatten(read_run(d).settings) for d in run_dirs]
+    keys = sorted({k for s in settings for k in s if not k.startswith(_IGNORED) and k not in _IGNORED})
+    differing, same = {}, {}
+    for key in keys:
+        values = [s.get(key) for s in settings]
+        if all(v == values[0] for v in values):
+            same[key] = values[0]
+        else:
+            differing[key] = values
+    return Comparison(runs, differing, same)
