@@ -7,7 +7,9 @@ from .checkpoint import LANGUAGE_MODEL, Checkpoint, build_model, load_model, rea
 from .config import ModelConfig, list_presets
 from .describe import describe, parameter_breakdown
 from .errors import PocketLLMError
-from .generation import Sampling, generate, generate_ids, model_and_tokenizer, next_token_probs, stream
+from .generation import (GeneratedToken, Sampling, generate, generate_explained, generate_ids, model_and_tokenizer,
+                         next_token_probs, stream)
+from .chat import ChatPrompt, chat, chat_prompt
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
 from .compare import Comparison, compare_runs
@@ -31,7 +33,8 @@ __all__ = [
     "ModelConfig", "list_presets", "GPTModel", "KVCache", "Tokenizer", "gpt2_tokenizer", "EOT_ID",
     "TOKENIZER_KINDS", "DEFAULT_KIND", "DEFAULT_VOCAB_SIZE", "tokenizer_from_spec", "train_tokenizer",
     "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
-    "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream", "next_token_probs",
+    "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream",
+    "generate_explained", "GeneratedToken", "chat", "chat_prompt", "ChatPrompt", "next_token_probs",
     "describe", "parameter_breakdown", "PocketLLMError", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
     "compare_runs", "Comparison", "sampling_presets", "load_sampling_preset", "save_sampling_preset",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",

@@ -164,11 +164,13 @@ def model_and_tokenizer(model, tokenizer: Tokenizer | None = None, *, required: 
 @torch.inference_mode()
 def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, sampling: Sampling = Sampling(),
                  stop_ids: Iterable[int] | None = None, use_cache: bool = True,
-                 tokenizer: Tokenizer | None = None) -> Iterator[int]:
+                 tokenizer: Tokenizer | None = None, observe=None) -> Iterator[int]:
     """Yield new token ids one by one.  A prompt longer than the context keeps its last part.
 
     `stop_ids` default to the tokenizer's end-of-text; an empty prompt starts
-    after end-of-text, as every training text does.
+    after end-of-text, as every training text does.  `observe(logits, token)`, if
+    given, sees the logits each token was drawn from (after penalties and the
+    UTF-8 rule, before temperature and the filters).
     """
     model, tok = model_and_tokenizer(model, tokenizer, required=False)
     if max_new_tokens < 0:
@@ -214,6 +216,8 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         else:
             probs = next_token_probs(logits, sampling.temperature, sampling.top_k, sampling.top_p, sampling.min_p)
             token = int(torch.multinomial(probs, 1, generator=generator))
+        if observe is not None:
+            observe(logits, token)
         yield token
         if token in stops:
             return
@@ -277,6 +281,51 @@ def stream(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sa
     # that the token budget cut off; whole characters only, so it is left out.
     if tail:
         yield tail
+
+
+@dataclass
+class GeneratedToken:
+    """One token of a generation and what the model thought of it."""
+    id: int
+    piece: str          # the text that appeared with this token ("" while a character is unfinished)
+    label: str          # the token's own bytes as text (a byte piece shows as <e5 ad>)
+    prob: float         # the model's probability for it (temperature 1, after penalties and the UTF-8 rule)
+    top: list           # [(label, prob)] the most likely alternatives at that point, best first
+
+
+def generate_explained(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),
+                       tokenizer: Tokenizer | None = None, top: int = 5) -> list[GeneratedToken]:
+    """Generate like `stream`, and keep each token with its probability and the alternatives
+    the model weighed — the per-token view of what it was thinking while it wrote."""
+    model, tok = model_and_tokenizer(model, tokenizer)
+    seen: list[tuple[torch.Tensor, int]] = []
+
+    def keep(logits, token):
+        probs = torch.softmax(logits.float(), -1)
+        best = torch.topk(probs, min(top, probs.shape[-1]))
+        seen.append((float(probs[token]), list(zip(best.indices.tolist(), best.values.tolist()))))
+
+    def label(i: int) -> str:
+        raw = tok.token_bytes(i)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "<" + raw.hex(" ") + ">"
+
+    decoder = tok.stream_decoder()
+    cutter = StopStrings(sampling.stop)
+    out = []
+    for token in generate_ids(model, tok.encode(prompt), max_new_tokens, sampling, tokenizer=tok, observe=keep):
+        if token == tok.eot_id:
+            break
+        piece, stopped = cutter.feed(decoder.push(token))
+        prob, alternatives = seen[-1]
+        out.append(GeneratedToken(token, piece, label(token), prob, [(label(i), p) for i, p in alternatives]))
+        if stopped:
+            break
+    if out:
+        out[-1].piece += cutter.flush()
+    return out
 
 
 def generate(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),

@@ -122,6 +122,9 @@ def register(sub):
     p.add_argument("--input", default="", help="the input the instruction works on (optional)")
     p.add_argument("--template", default=None, choices=["alpaca", "short"],
                    help="prompt template (default: the one stored in the checkpoint)")
+    p.add_argument("--chat", action="store_true",
+                   help="a conversation (用户: / 模型:): each turn in the model's template, with the earlier "
+                        "turns that fit the context")
     add_sampling_args(p)
     p.set_defaults(run=run_instruct, max_new_tokens=100)
 
@@ -257,6 +260,31 @@ def run_instruct_train(args):
     return 0 if end.get("kind") in ("finished", "stopped") else 1
 
 
+def _chat_loop(ckpt, template, sampling, max_new_tokens) -> int:
+    from ..chat import chat
+    print("Chat with the model (Ctrl-D or an empty line quits).")
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            message = input("用户: ")
+        except EOFError:
+            break
+        if not message.strip():
+            break
+        prompt, pieces = chat(ckpt, history, message, sampling, max_new_tokens, template)
+        if prompt.dropped_turns:
+            print(f"(the {prompt.dropped_turns} oldest turn(s) no longer fit the context and are left out)")
+        sys.stdout.write("模型: ")
+        answer = ""
+        for piece in pieces:
+            answer += piece
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        history.append((message, answer))
+    return 0
+
+
 def run_instruct(args):
     from ..checkpoint import load_model
     from ..data.instructions import get_template
@@ -276,6 +304,8 @@ def run_instruct(args):
     if args.instruction is not None:
         answer(args.instruction, args.input)
         return 0
+    if args.chat:
+        return _chat_loop(ckpt, template, sampling, args.max_new_tokens)
     print("Type an instruction, then its input (may be empty). Ctrl-D or an empty instruction quits.")
     while True:
         try:

@@ -18,8 +18,15 @@ def register(sub):
     p.add_argument("--dtype", default=None,
                    help="fp32 (default), bf16 (half the memory), or int8 (weight-only quantized: "
                         "fastest on a CPU, output differs slightly)")
+    p.add_argument("--show_probs", action="store_true",
+                   help="after the text, list each generated token with the model's probability for it and "
+                        "the alternatives it weighed")
     add_sampling_args(p)
     p.set_defaults(run=run)
+
+
+def _vis(text: str) -> str:
+    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
 
 
 def run(args):
@@ -31,11 +38,22 @@ def run(args):
         return 2
 
     def answer(prompt):
+        if args.show_probs:
+            return explain(prompt)
         sys.stdout.write(prompt)
         for piece in stream(ckpt, prompt, args.max_new_tokens, sampling):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+
+    def explain(prompt):
+        from ..generation import generate_explained
+        tokens = generate_explained(ckpt, prompt, args.max_new_tokens, sampling)
+        print(prompt + "".join(t.piece for t in tokens))
+        print(f"\n{'token':<14} {'p':>6}  alternatives")
+        for t in tokens:
+            others = "  ".join(f"{_vis(label)} {p:.2f}" for label, p in t.top if label != t.label)[:90]
+            print(f"{_vis(t.label):<14} {t.prob:>6.1%}  {others}")
 
     if args.prompt is not None:
         answer(args.prompt)
