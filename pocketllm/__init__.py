@@ -13,7 +13,8 @@ from .chat import ChatPrompt, chat, chat_prompt
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
 from .compare import Comparison, compare_runs
-from .presets import load_sampling_preset, sampling_presets, save_sampling_preset
+from .presets import (load_sampling_preset, load_training_preset, sampling_presets, save_sampling_preset,
+                      save_training_preset, training_presets)
 from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
 from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
@@ -37,6 +38,7 @@ __all__ = [
     "generate_explained", "GeneratedToken", "chat", "chat_prompt", "ChatPrompt", "next_token_probs",
     "describe", "parameter_breakdown", "PocketLLMError", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
     "compare_runs", "Comparison", "sampling_presets", "load_sampling_preset", "save_sampling_preset",
+    "training_presets", "load_training_preset", "save_training_preset",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",

@@ -66,3 +66,60 @@ def save_sampling_preset(name: str, sampling: Sampling, root=None, *, overwrite:
     data = sampling.to_dict()
     data.pop("seed", None) if data.get("seed") is None else None
     return write_json_atomic(path, data)
+
+
+# ---- training settings -------------------------------------------------------------------
+
+TRAINING_KINDS = ("pretrain", "classify", "instruct")
+# Where a run writes and what it continues belong to that run, not to a reusable recipe.
+_RUN_ONLY = ("model_path", "run_dir", "resume", "overwrite")
+
+
+def _settings_class(kind: str):
+    from .tasks import ClassifySettings, InstructSettings, PretrainSettings
+    classes = {"pretrain": PretrainSettings, "classify": ClassifySettings, "instruct": InstructSettings}
+    if kind not in classes:
+        raise PocketLLMError(f"Unknown kind of training {kind!r}; one of {', '.join(TRAINING_KINDS)}.")
+    return classes[kind]
+
+
+def _training_folder(kind: str, root) -> Path:
+    return _folder(root).parent / kind
+
+
+def training_presets(kind: str, root=None) -> list[str]:
+    _settings_class(kind)
+    folder = _training_folder(kind, root)
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def save_training_preset(kind: str, name: str, settings, root=None) -> Path:
+    """Save a run's settings (a PretrainSettings, ClassifySettings or InstructSettings) by name."""
+    cls = _settings_class(kind)
+    if not isinstance(settings, cls):
+        raise PocketLLMError(f"{kind} settings must be a {cls.__name__}.")
+    data = {k: v for k, v in settings.to_dict().items() if k not in _RUN_ONLY}
+    path = _training_folder(kind, root) / f"{_check_name(name)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_json_atomic(path, data)
+
+
+def load_training_preset(kind: str, name: str, root=None):
+    """The saved settings, as a settings object ready to adjust and run."""
+    from .training import TrainSettings
+    cls = _settings_class(kind)
+    path = _training_folder(kind, root) / f"{_check_name(name)}.json"
+    if not path.is_file():
+        raise PocketLLMError(f"No saved {kind} settings named {name!r}; there are: "
+                             f"{', '.join(training_presets(kind, root)) or 'none yet'}.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f for f in cls.__dataclass_fields__}
+        fields_ = {k: v for k, v in data.items() if k in known and k != "train"}
+        if "split" in fields_ and isinstance(fields_["split"], list):
+            fields_["split"] = tuple(fields_["split"])
+        settings = cls(**fields_, train=TrainSettings.from_dict(data.get("train", {})))
+        settings.train.validate()
+        return settings
+    except (OSError, ValueError, TypeError) as exc:
+        raise PocketLLMError(f"The saved settings {path} are damaged ({exc}); delete them or save again.") from None

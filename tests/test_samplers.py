@@ -128,3 +128,24 @@ def test_presets_save_load_and_the_cli_uses_them(tmp_path, monkeypatch, capsys, 
     from pocketllm.cli import build_parser
     args = build_parser().parse_args(["generate", "--preset", "mine", "--top_k", "5"])
     assert sampling_from_args(args) == Sampling(temperature=0.5, top_k=5)
+
+
+def test_training_settings_save_and_load_by_name_without_run_paths(tmp_path):
+    from pocketllm import (ClassifySettings, PretrainSettings, load_training_preset, save_training_preset,
+                           training_presets)
+    from pocketllm.training import TrainSettings
+    s = PretrainSettings(config="cpu-tiny", tokenizer="char", context_length=64, model_path="/x/m.safetensors",
+                         run_dir="/x/run", train=TrainSettings(max_steps=77, lr=3e-3, batch_size=4))
+    save_training_preset("pretrain", "small-char", s, tmp_path)
+    back = load_training_preset("pretrain", "small-char", tmp_path)
+    assert (back.config, back.tokenizer, back.context_length) == ("cpu-tiny", "char", 64)
+    assert (back.train.max_steps, back.train.lr, back.train.batch_size) == (77, 3e-3, 4)
+    assert back.model_path is None and back.run_dir is None  # the next run gets its own
+    assert training_presets("pretrain", tmp_path) == ["small-char"] and training_presets("classify", tmp_path) == []
+    c = ClassifySettings(split=(0.8, 0.1, 0.1), trainable="lora")
+    save_training_preset("classify", "lora", c, tmp_path)
+    assert load_training_preset("classify", "lora", tmp_path).split == (0.8, 0.1, 0.1)
+    with pytest.raises(PocketLLMError, match="No saved pretrain settings"):
+        load_training_preset("pretrain", "nope", tmp_path)
+    with pytest.raises(PocketLLMError, match="must be a PretrainSettings"):
+        save_training_preset("pretrain", "x", c, tmp_path)
