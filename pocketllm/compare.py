@@ -74,19 +74,26 @@ def _curve(run_dir: Path) -> RunCurve:
     view = read_run(run_dir)
     if not view.settings and not view.events:
         raise PocketLLMError(f"{run_dir} is not a run folder (it has no run.json or events.jsonl).")
-    evals = view.of_kind("eval")
-    starts = {e["time"]: e for e in view.of_kind("started")}
-    first = min(starts) if starts else (view.events[0]["time"] if view.events else 0.0)
+    # Wall-clock time counts only while the run ran: a resumed run's pause is left out.
+    active, x_elapsed, evals, attempt_start, last_time = 0.0, [], [], None, None
+    for e in view.events:
+        if e["kind"] == "started":
+            if attempt_start is not None and last_time is not None:
+                active += last_time - attempt_start
+            attempt_start = e["time"]
+        elif attempt_start is None:
+            attempt_start = e["time"]
+        last_time = e["time"]
+        if e["kind"] == "eval":
+            evals.append(e)
+            x_elapsed.append(round(active + e["time"] - attempt_start, 2))
+    seconds = round(active + last_time - attempt_start, 1) if last_time is not None else None
     x = {"step": [e["step"] for e in evals], "tokens_seen": [e["tokens_seen"] for e in evals],
-         "elapsed": [round(e["time"] - first, 2) for e in evals]}
+         "elapsed": x_elapsed}
     val = {u: [e["val"].get(u) for e in evals] for u in Y_UNITS}
     train = {u: [e["train"].get(u) for e in evals] for u in Y_UNITS}
     final = {u: (val[u][-1] if val[u] else None) for u in Y_UNITS}
     best = {u: min((v for v in val[u] if v is not None), default=None) for u in Y_UNITS}
-    end = view.end
-    seconds = None
-    if view.events:
-        seconds = round((end or view.events[-1])["time"] - first, 1)
     rates = sorted(e["tokens_per_s"] for e in view.of_kind("step"))
     rate = rates[len(rates) // 2] if rates else None
     return RunCurve(Path(run_dir).name, str(run_dir), view.status, x, val, train, final, best, seconds, rate)

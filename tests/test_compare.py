@@ -59,3 +59,17 @@ def test_compare_refuses_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(PocketLLMError, match="not a run folder"):
         compare_runs([tmp_path / "empty"])
+
+
+def test_time_counts_only_while_a_run_ran(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    events = [{"kind": "started", "time": 0.0}, {"kind": "eval", "time": 10.0, "step": 1, "tokens_seen": 1,
+                                                  "train": {}, "val": {"loss": 2.0}},
+              {"kind": "stopped", "time": 12.0}, {"kind": "started", "time": 1000.0},
+              {"kind": "eval", "time": 1005.0, "step": 2, "tokens_seen": 2, "train": {}, "val": {"loss": 1.0}},
+              {"kind": "finished", "time": 1006.0}]
+    (run / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    curve = compare_runs([run]).runs[0]
+    assert curve.x["elapsed"] == [10.0, 17.0] and curve.seconds == 18.0  # the 988 s pause is not counted
