@@ -131,6 +131,18 @@ class RunView:
         path = self.settings.get("model_path")
         return Path(path) if path else None
 
+    def time_split(self) -> dict[str, float]:
+        """Seconds spent training, evaluating, sampling and saving (each event closes the time
+        since the one before it; the latest attempt only)."""
+        starts = [i for i, e in enumerate(self.events) if e["kind"] == "started"]
+        tail = self.events[starts[-1]:] if starts else self.events
+        names = {"step": "train", "eval": "eval", "sample": "sample", "checkpoint": "save"}
+        split = {v: 0.0 for v in names.values()}
+        for before, event in zip(tail, tail[1:]):
+            if event["kind"] in names:
+                split[names[event["kind"]]] += max(0.0, event["time"] - before["time"])
+        return {k: round(v, 2) for k, v in split.items()}
+
     @property
     def resume_step(self) -> int:
         """The step a Resume really starts from: the last save of model and state together

@@ -317,3 +317,12 @@ def test_the_app_start_sweep_removes_only_dead_writers_temp_files(tmp_path):
     live.write_bytes(b"x")
     assert sweep_stale_temps(tmp_path) == 1
     assert not stale.exists() and live.exists()
+
+
+def test_the_time_split_of_a_run(files, capsys):
+    from pocketllm import read_run
+    assert main(pretrain_args(files, "--eval_every", "2", "--sample_every", "2", steps=4)) == 0
+    assert "time: train" in capsys.readouterr().out
+    split = read_run(files / "run").time_split()
+    assert set(split) == {"train", "eval", "sample", "save"} and all(v >= 0 for v in split.values())
+    assert split["train"] > 0 and split["eval"] > 0 and split["sample"] > 0

@@ -95,6 +95,10 @@ def run(args):
     finally:
         shutdown()
     if trainer.dist.is_main:
+        from ..jobs import read_run
+        split = read_run(trainer.run_dir).time_split()
+        total = sum(split.values()) or 1.0
+        print("time: " + ", ".join(f"{k} {v:.0f} s ({v / total:.0%})" for k, v in split.items()))
         print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
         print(f"run folder: {trainer.run_dir}   try: python -m pocketllm generate "
               f"--model_path {trainer.model_path} --prompt \"{settings.sample_prompt}\"")
