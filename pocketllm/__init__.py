@@ -3,8 +3,8 @@
 Everything a script or the app needs is importable from here; nothing else
 should import from deep inside the package.
 """
-from .checkpoint import LANGUAGE_MODEL, Checkpoint, build_model, load_model, read_header, save_checkpoint
-from .config import ModelConfig, list_presets
+from .checkpoint import LANGUAGE_MODEL, Checkpoint, NotACheckpoint, build_model, load_model, read_header, save_checkpoint
+from .config import LIMITS as CONFIG_LIMITS, ModelConfig, list_presets
 from .describe import describe, parameter_breakdown
 from .errors import PocketLLMError
 from .generation import (GeneratedToken, Sampling, generate, generate_explained, generate_ids, model_and_tokenizer,
@@ -22,6 +22,8 @@ from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run
 from .tasks import (BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
                     prepare_instruction, prepare_pretraining, respond, save_adapters, template_of)
+from .training.trainer import TRAIN_LIMITS
+from .generation import MAX_SEED, MAX_TEMPERATURE
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
 from .model import GPTModel, KVCache
 from .quantize import PRECISIONS, quantize_int8, to_precision
@@ -31,9 +33,9 @@ from .tokenizer import (DEFAULT_KIND, DEFAULT_VOCAB_SIZE, EOT_ID, KINDS as TOKEN
 __version__ = "0.1.0"
 
 __all__ = [
-    "ModelConfig", "list_presets", "GPTModel", "KVCache", "Tokenizer", "gpt2_tokenizer", "EOT_ID",
+    "ModelConfig", "list_presets", "CONFIG_LIMITS", "TRAIN_LIMITS", "MAX_SEED", "MAX_TEMPERATURE", "GPTModel", "KVCache", "Tokenizer", "gpt2_tokenizer", "EOT_ID",
     "TOKENIZER_KINDS", "DEFAULT_KIND", "DEFAULT_VOCAB_SIZE", "tokenizer_from_spec", "train_tokenizer",
-    "Checkpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
+    "Checkpoint", "NotACheckpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream",
     "generate_explained", "GeneratedToken", "chat", "chat_prompt", "ChatPrompt", "next_token_probs",
     "describe", "parameter_breakdown", "PocketLLMError", "inspect", "PRECISIONS", "quantize_int8", "to_precision",

@@ -74,7 +74,12 @@ def _checkpoint_in(root: Path, path, protect=None) -> Path:
     path = _inside(root, path)
     if path.suffix != ".safetensors" or not path.is_file():
         raise PocketLLMError(f"{path.name} is not a checkpoint (.safetensors) in {root}.")
-    read_header(path)  # raises a clear error for anything that is not ours
+    try:
+        read_header(path)  # raises a clear error for anything that is not ours
+    except NotACheckpoint:
+        raise
+    except PocketLLMError:
+        pass  # ours but damaged (truncated, bad header): listed as damaged, so it may be renamed or deleted
     if protect is not None and Path(protect).resolve() == path:
         raise PocketLLMError(f"{path.name} belongs to the training job that is running; stop it first.")
     return path

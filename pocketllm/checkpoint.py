@@ -114,9 +114,16 @@ def read_header(path) -> dict:
     meta = _safetensors_metadata(path)
     if meta.get("pocketllm") is None:
         raise NotACheckpoint(f"{path.name} is a safetensors file but not a PocketLLM checkpoint.")
-    spec = json.loads(meta.get("tokenizer") or "{}") or {"kind": "gpt2"}
+    try:
+        config = json.loads(meta["config"])
+        ModelConfig.from_dict(config, source=f"{path.name} header")  # O(1): a crafted header is refused here
+        spec = json.loads(meta.get("tokenizer") or "{}") or {"kind": "gpt2"}
+        if not isinstance(spec, dict):
+            raise ValueError("the tokenizer is not a JSON object")
+    except (KeyError, ValueError) as exc:
+        raise PocketLLMError(f"{path.name} has a damaged PocketLLM header ({str(exc)[:120]}).") from None
     return {
-        "config": json.loads(meta["config"]),
+        "config": config,
         "task": json.loads(meta.get("task", "{}")) or dict(LANGUAGE_MODEL),
         "facts": json.loads(meta.get("facts", "{}")),
         "tokenizer": spec.get("kind", "gpt2"),  # the kind only; load_model builds the tokenizer

@@ -64,3 +64,23 @@ def wait_for(predicate, timeout=60.0, every=0.3):
             return value
         time.sleep(every)
     raise AssertionError("timed out waiting")
+
+
+def refusal(call) -> str:
+    """The message a handler (or an endpoint, through gradio_client) gives when it refuses:
+    raised as a page error, or shown in its status area with the other outputs kept
+    (`ui.errors.friendly(outputs=..., status=...)`)."""
+    import inspect
+    import json
+    try:
+        out = call()
+        if inspect.isgenerator(out):
+            out = list(out)
+        if isinstance(out, list) and out and isinstance(out[-1], tuple):  # a generator's updates: the last
+            out = out[-1]
+    except Exception as exc:  # noqa: BLE001  (any refusal will do: its text is checked)
+        return str(getattr(exc, "message", None) or exc)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    shown = [o for o in outs if isinstance(o, str) and o.startswith("⚠️")]
+    assert shown, f"no message in the status area: {json.dumps(out, default=str)[:300]}"
+    return "\n".join(shown)

@@ -16,7 +16,7 @@ import gradio as gr
 import pytest
 
 from pocketllm import GPTModel, ModelConfig, save_checkpoint
-from tests.app_fixtures import app  # noqa: F401  (fixture)
+from tests.app_fixtures import app, refusal  # noqa: F401  (fixture)
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -87,9 +87,7 @@ def never_served(result, url, path):
 @pytest.mark.parametrize("endpoint", sorted(PATH_ENDPOINTS))
 def test_endpoints_refuse_paths_outside_the_folder(client, app, files, endpoint):
     for path in bad_paths(files, app):
-        with pytest.raises(Exception) as err:
-            client.predict(*PATH_ENDPOINTS[endpoint](path), api_name=endpoint)
-        message = str(err.value)
+        message = refusal(lambda: client.predict(*PATH_ENDPOINTS[endpoint](path), api_name=endpoint))
         assert message and "Traceback" not in message and SECRET not in message
         never_served(message, app[0], path)
     assert files["secret"].read_text() == SECRET and files["outside_ckpt"].is_file()  # untouched
@@ -127,10 +125,9 @@ def test_handlers_check_paths_themselves(demo, files, endpoint):
     notes.write_text(SECRET)
     cases[str(notes)] = "not a PocketLLM checkpoint"
     for path, words in cases.items():
-        with pytest.raises(gr.Error) as err:
-            call(fn, PATH_ENDPOINTS[endpoint](path))
-        assert words in err.value.message, (path, err.value.message)
-        assert SECRET not in err.value.message
+        message = refusal(lambda: call(fn, PATH_ENDPOINTS[endpoint](path)))
+        assert words in message, (path, message)
+        assert SECRET not in message
 
 
 def test_finetune_bases_outside_the_folder_are_refused(demo, files):
@@ -145,8 +142,8 @@ def test_finetune_bases_outside_the_folder_are_refused(demo, files):
 def test_rename_refuses_names_that_leave_the_folder(client, app, files):
     before = sorted(p.name for p in app[1].checkpoints.rglob("*"))
     for name in ("../escaped", "..", "a/b", "..\\up", ".hidden"):
-        with pytest.raises(Exception, match="plain file name"):
-            client.predict(str(files["inside"]), name, "en", api_name="/weights_rename")
+        assert "plain file name" in refusal(lambda: client.predict(str(files["inside"]), name, "en",
+                                                                   api_name="/weights_rename"))
     assert files["inside"].is_file() and sorted(p.name for p in app[1].checkpoints.rglob("*")) == before
     assert not (app[1].checkpoints.parent / "escaped.safetensors").exists()
 
@@ -158,13 +155,12 @@ def test_the_running_jobs_checkpoint_cannot_be_renamed_or_deleted(demo, monkeypa
     monkeypatch.setattr(type(state.runner), "current", property(lambda self: type("J", (), {"name": "run-1"})()))
     for endpoint, args in (("weights_rename", (str(ckpt), "other", "en")), ("weights_delete", (str(ckpt), "en")),
                            ("weights_delete_ask", (str(ckpt), "en"))):
-        with pytest.raises(gr.Error, match="running job run-1"):
-            handler(demo, endpoint)(*args)
+        assert "running job run-1" in refusal(lambda: handler(demo, endpoint)(*args))
     assert ckpt.is_file()
 
 
 def test_a_selected_checkpoint_is_served(client, app, files):
-    download, stem = client.predict(str(files["inside"]), "en", api_name="/weights_select")
+    download, stem, message = client.predict(str(files["inside"]), "en", api_name="/weights_select")
     assert stem == "tiny" and download["value"]  # the positive case: the guard lets ours through
 
 
@@ -172,8 +168,7 @@ def test_local_paths_only_on_loopback(demo, files, tmp_path):
     """The app built for host 0.0.0.0: a path typed in the import box is refused, before reading."""
     fn = handler(demo, "weights_import")
     for source in (str(files["secret"]), "/etc/passwd", "~/.ssh/id_rsa", "../x.bin"):
-        with pytest.raises(gr.Error, match="does not read files by path"):
-            fn(None, source, "x", "en")
+        assert "does not read files by path" in refusal(lambda: fn(None, source, "x", "en"))
     from ui.state import is_loopback
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
     from ui.app import build_app
@@ -184,10 +179,9 @@ def test_local_paths_only_on_loopback(demo, files, tmp_path):
 def test_a_file_input_must_be_an_upload(client, app, files):
     bin_file = files["secret"].with_suffix(".bin")
     bin_file.write_text(SECRET)
-    with pytest.raises(Exception) as err:
-        client.predict({"path": str(bin_file), "meta": {"_type": "gradio.FileData"}}, "", "stolen", "en",
-                       api_name="/weights_import")
-    assert SECRET not in str(err.value)
+    message = refusal(lambda: client.predict({"path": str(bin_file), "meta": {"_type": "gradio.FileData"}}, "",
+                                             "stolen", "en", api_name="/weights_import"))
+    assert SECRET not in message
     assert not (app[1].checkpoints / "imported" / "stolen.safetensors").exists()
 
 
@@ -230,3 +224,53 @@ def test_upload_limit_is_a_launch_option(app):
         import json
         config = json.loads(r.read())
     assert config["max_file_size"] == 2 * 1024**3  # what the running app enforces
+
+
+# ---- what the file route hands out -------------------------------------------------------------
+
+def fetch(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_only_checkpoints_are_served_from_the_folder(app, files):
+    """A run's training state, settings, notes and the kept corpora are not handed out; a
+    checkpoint is (the Download buttons copy it into Gradio's cache from there)."""
+    root = app[1].checkpoints
+    run = root / "pretrain-20260101-000000"
+    run.mkdir(exist_ok=True)
+    private = {"train_state.pt": b"state", "run.json": b"{}", "events.jsonl": b"", "notes.txt": SECRET.encode(),
+               ".model.safetensors.4194999-ab12cd34.tmp": b"half a save"}
+    for name, data in private.items():
+        (run / name).write_bytes(data)
+    corpus = app[1].corpora / "mine-0123456789ab.txt"
+    corpus.write_text(SECRET)
+    base = app[0].rstrip("/")
+    for path in [*(run / name for name in private), corpus, root / "corpora", run]:
+        for route in ("/gradio_api/file=", "/file=", "/gradio_api/file/"):
+            assert fetch(f"{base}{route}{path}") in (403, 404), (route, path)
+        # ..and not by a path that climbs into the folder from outside it
+        climb = f"{root.parent}/{root.name}/../{root.name}/{path.relative_to(root)}"
+        assert fetch(f"{base}/gradio_api/file={climb}") in (403, 404), climb
+    assert fetch(f"{base}/gradio_api/file={files['inside']}") == 200
+    assert fetch(f"{base}/gradio_api/file={files['secret']}") in (403, 404)
+    assert fetch(f"{base}/gradio_api/file={files['outside_ckpt']}") in (403, 404)
+
+
+def test_the_middleware_judges_paths_as_the_file_route_reads_them(tmp_path):
+    from ui.app import CheckpointFilesOnly
+    root = tmp_path / "checkpoints"
+    (root / "run").mkdir(parents=True)
+    (root / "run" / "model.safetensors").write_bytes(b"x")
+    (root / "run" / "train_state.pt").write_bytes(b"x")
+    guard = CheckpointFilesOnly(None, root)
+    assert guard.allowed(f"/gradio_api/file={root}/run/model.safetensors")
+    assert not guard.allowed(f"/gradio_api/file={root}/run/train_state.pt")
+    assert not guard.allowed(f"/file={root}/run/../run/train_state.pt")
+    assert not guard.allowed(f"/gradio_api/file={root}/run/missing.safetensors")
+    assert guard.allowed("/gradio_api/info") and guard.allowed("/")
+    assert guard.allowed(f"/gradio_api/file={tmp_path}/elsewhere.txt")  # Gradio's own rules decide

@@ -8,12 +8,14 @@ fill it in.  See ui/README.md.
 from __future__ import annotations
 
 import importlib
-import re
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .i18n import LANGS, Page, normalize, t
 from .state import MAX_UPLOAD, AppState, is_loopback
@@ -94,15 +96,26 @@ def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None,
                         module.build(ctx)
         page.add(gr.Markdown(L("common.footer")), value="common.footer")
 
+        # On load the page's language is settled first, then the page is filled in it: filling it
+        # at the same time raced with the language detection, and a zh-CN visit could end with a
+        # table written in English.  A person's switch (`input`, not `change`: the detection's
+        # own change is not one) relabels and fills the page again.
         if forced:
-            demo.load(lambda: forced, None, lang_radio)
+            ready = demo.load(lambda: forced, None, lang_radio)
         else:
-            demo.load(lambda v: normalize(v), lang_radio, lang_radio, js=DETECT_LANG_JS)
-        lang_radio.change(page.relabel, lang_radio, page.components, show_progress="hidden",
-                          api_name="set_language")
+            ready = demo.load(lambda v: normalize(v), lang_radio, lang_radio, js=DETECT_LANG_JS)
+
+        def relabel_on_load(lang):
+            if normalize(lang) == page.lang:  # built in this language already
+                return [gr.skip()] * len(page.components)
+            return page.relabel(lang)
+
+        ready.then(relabel_on_load, lang_radio, page.components, show_progress="hidden")
+        lang_radio.input(page.relabel, lang_radio, page.components, show_progress="hidden",
+                         api_name="set_language")
         for fn, inputs, outputs, kwargs in ctx.loads:  # and again in the new language on a switch
-            demo.load(fn, inputs, outputs, show_progress="hidden", **kwargs)
-            lang_radio.change(fn, inputs, outputs, show_progress="hidden", **kwargs)
+            ready.then(fn, inputs, outputs, show_progress="hidden", **kwargs)
+            lang_radio.input(fn, inputs, outputs, show_progress="hidden", **kwargs)
 
     _hide_unnamed_endpoints(demo)
     demo.pocketllm_state = state  # for launch.py and tests
@@ -122,10 +135,48 @@ def _hide_unnamed_endpoints(demo: gr.Blocks):
             fn.api_visibility = "private"
 
 
+class CheckpointFilesOnly:
+    """ASGI middleware in front of Gradio's file routes (`/gradio_api/file=<path>`, `/file=`,
+    `/file/`): in the checkpoints folder only checkpoints (`.safetensors`, not a hidden temp
+    file of a save) are handed out; a run's training state, settings, events, notes and the
+    kept corpora answer 403.  Outside the folder Gradio's own rules apply (its temp and
+    upload folders: the app's own files; nothing else).
+
+    The folder must stay in `allowed_paths`: a Download button's checkpoint is copied into
+    Gradio's cache from there."""
+
+    FILE_ROUTE = re.compile(r"/file[=/](.+)$")
+
+    def __init__(self, app, folder):
+        self.app = app
+        self.folder = Path(folder).resolve()
+
+    def allowed(self, url_path: str) -> bool:
+        match = self.FILE_ROUTE.search(url_path or "")
+        if not match:
+            return True
+        try:
+            path = Path(os.path.abspath(match.group(1))).resolve()
+        except (OSError, ValueError, RuntimeError):
+            return False
+        if path != self.folder and self.folder not in path.parents:
+            return True  # not ours to judge: Gradio's checks follow
+        return path.suffix == ".safetensors" and not path.name.startswith(".") and path.is_file()
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "http" and not self.allowed(scope.get("path", "")):
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+            await send({"type": "http.response.body", "body": b"File not allowed."})
+            return
+        await self.app(scope, receive, send)
+
+
 def launch_options(state: AppState) -> dict:
     """Keyword arguments for `demo.launch` that the app needs whoever launches it."""
     return dict(max_file_size=MAX_UPLOAD, allowed_paths=[str(state.checkpoints)], css=CSS,
-                show_error=False, footer_links=["gradio", "settings"])
+                show_error=False, footer_links=["gradio", "settings"],
+                app_kwargs={"middleware": [Middleware(CheckpointFilesOnly, folder=state.checkpoints)]})
 
 
 def prepare_queue(demo: gr.Blocks) -> gr.Blocks:

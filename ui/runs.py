@@ -4,6 +4,7 @@ changed, its status line), the base-model picker of the finetuning tabs, and the
 line layout.  Texts come from each tab's strings through a `prefix` ("pretrain", ...)."""
 from __future__ import annotations
 
+import functools
 import shlex
 import shutil
 from pathlib import Path
@@ -16,6 +17,9 @@ from .i18n import t
 
 FRESH = "fresh:"          # base-model value prefix: a random-init model of a preset
 BASE_TASKS = ("language_model", "instruct")
+# Runs started from the page also save every few minutes, so a crash (or a kill) loses at
+# most that much; the status of an interrupted run names the step a Resume starts from.
+CHECKPOINT_MINUTES = 5
 
 
 # ---- starting and stopping the job ----------------------------------------------------
@@ -95,6 +99,10 @@ def status_line(view, lang, prefix) -> str:
     if view.status == "failed" and view.end:
         return t(lang, f"{prefix}.status_failed", name=name, message=view.end.get("message", ""))
     step = (view.last_step or {}).get("step", 0)
+    if view.status == "interrupted":  # a crash or a kill: what was saved, not what ran, is what is left
+        saved = view.resume_step
+        key = "status_interrupted" if saved else "status_interrupted_unsaved"
+        return t(lang, f"{prefix}.{key}", name=name, step=step, saved=saved)
     return t(lang, f"{prefix}.status_{view.status.replace(' ', '_')}", name=name, step=step)
 
 
@@ -107,7 +115,7 @@ def clock(seconds: float) -> str:
 def base_choices(state, lang, tasks=BASE_TASKS) -> list[tuple[str, str]]:
     """Checkpoints of `tasks` (newest first), then a fresh model of every preset."""
     rows = [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.checkpoints_table() if r["task"] in tasks]
+            for r in state.models_table() if r["task"] in tasks]
     return rows + [(t(lang, "classify.fresh", preset=p), FRESH + p) for p in list_presets()]
 
 
@@ -150,6 +158,18 @@ def base_facts(state, value, lang) -> str:
 
 
 # ---- settings and command lines ---------------------------------------------------------
+def safe_cli(build):
+    """A command-line preview that never fails: a value it cannot show (a number out of
+    range, infinity) gives a comment instead; the Start button says what is wrong."""
+    @functools.wraps(build)
+    def wrapper(*args):
+        try:
+            return build(*args)
+        except (PocketLLMError, ValueError, TypeError, OverflowError):
+            return "# fix the settings above first: a value is out of range"
+    return wrapper
+
+
 def number(value, default, cast=int):
     try:
         return cast(value) if value is not None and value != "" else default

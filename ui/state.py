@@ -5,16 +5,19 @@ One `AppState` is made per app (`ui.app.build_app`) and handed to every tab.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from pocketllm import (JobRunner, PocketLLMError, list_checkpoints, list_runs, load_model, read_header, read_run,
+from pocketllm import (NotACheckpoint, JobRunner, PocketLLMError, list_checkpoints, list_runs, load_model, read_header, read_run,
                        to_precision, train_corpus_tokenizer)
 
 from .i18n import t
+
+log = logging.getLogger("pocketllm.ui")
 
 # launch(max_file_size=...): GPT-2 355M's pytorch_model.bin is 1.4 GB; said in the page
 # ("common.footer", "weights.upload_file"); bigger files are given as a local path.
@@ -122,6 +125,20 @@ class AppState:
         # changed together) must not write the same cache file together.
         self.token_cache_lock = threading.Lock()
         self.local_paths = local_paths
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Remove temp files that saves killed midway left in the checkpoints folder (their
+        writer is gone); a live writer's file stays."""
+        import pocketllm.files
+        sweep = getattr(pocketllm.files, "sweep_stale_temps", None)
+        if sweep is None:
+            return 0
+        try:
+            return sweep(self.checkpoints)
+        except OSError as exc:  # a folder it cannot read: the app still starts
+            log.warning("could not sweep stale temp files in %s: %s", self.checkpoints, exc)
+            return 0
 
     # ---- folders ---------------------------------------------------------------
     @property
@@ -163,9 +180,23 @@ class AppState:
             raise PocketLLMError(t(lang, "common.gone", name=path.name))
         try:
             read_header(path)
-        except PocketLLMError:
+        except NotACheckpoint:
             raise PocketLLMError(t(lang, "common.not_checkpoint", name=path.name)) from None
+        except PocketLLMError as exc:  # ours, but a crafted or broken header: say why
+            raise PocketLLMError(t(lang, "common.damaged", name=path.name, reason=str(exc).rstrip("."))) from None
         return path
+
+    def listed(self, path, lang="en") -> dict:
+        """The Weights table's row of `path` (a checkpoint of the folder, or a damaged file
+        it lists): what may be deleted.  Anything else is refused as `checkpoint` does."""
+        if not path or not isinstance(path, (str, Path)):
+            raise PocketLLMError(t(lang, "common.pick_checkpoint"))
+        resolved = self.inside(path, lang)
+        for row in self.checkpoints_table():
+            if Path(row["path"]).resolve() == resolved:
+                return row
+        self.checkpoint(resolved, lang)  # the reason it is not listed, in the page's words
+        raise PocketLLMError(t(lang, "common.not_checkpoint", name=resolved.name))
 
     def download(self, path, lang="en") -> Path:
         """A file the page may hand out: a checkpoint of the folder or a file the app wrote
@@ -188,7 +219,12 @@ class AppState:
 
     # ---- runs and checkpoints -----------------------------------------------
     def checkpoints_table(self) -> list[dict]:
+        """Every checkpoint of the folder, damaged ones too (`"damaged": True`)."""
         return list_checkpoints(self.checkpoints)
+
+    def models_table(self) -> list[dict]:
+        """The checkpoints a model picker offers: the damaged ones left out."""
+        return [r for r in self.checkpoints_table() if not r.get("damaged") and r.get("task") != "damaged"]
 
     def runs(self, kind: str) -> list[Path]:
         return list_runs(self.checkpoints, kind)

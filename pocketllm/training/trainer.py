@@ -57,6 +57,11 @@ class Task(Protocol):
     def finish(self, model, device) -> dict: ...
 
 
+# Upper bounds of the loop's numbers (the app's boxes use the same).
+TRAIN_LIMITS = {"epochs": 100_000, "max_steps": 10**9, "batch_size": 65_536, "grad_accum": 65_536,
+                "seed": 2**31 - 1, "eval_batches": 1_000_000}
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 1
@@ -85,14 +90,18 @@ class TrainSettings:
         def need(cond, msg):
             if not cond:
                 problems.append(msg)
-        need(1 <= self.epochs <= 100_000, f"epochs must be from 1 to 100,000 (got {self.epochs})")
-        need(self.max_steps is None or 1 <= self.max_steps <= 10**9,
-             f"max_steps must be from 1 to 1,000,000,000 (got {self.max_steps})")
-        need(1 <= self.batch_size <= 65_536, f"batch_size must be from 1 to 65,536 (got {self.batch_size})")
-        need(1 <= self.grad_accum <= 65_536, f"grad_accum must be from 1 to 65,536 (got {self.grad_accum})")
-        need(isinstance(self.seed, int) and 0 <= self.seed <= 2**31 - 1,
-             f"seed must be a whole number from 0 to 2,147,483,647 (got {str(self.seed)[:30]})")
-        need(self.eval_batches <= 1_000_000, f"eval_batches must be at most 1,000,000 (got {self.eval_batches})")
+        top = TRAIN_LIMITS
+        need(1 <= self.epochs <= top["epochs"], f"epochs must be from 1 to {top['epochs']:,} (got {self.epochs})")
+        need(self.max_steps is None or 1 <= self.max_steps <= top["max_steps"],
+             f"max_steps must be from 1 to {top['max_steps']:,} (got {self.max_steps})")
+        need(1 <= self.batch_size <= top["batch_size"],
+             f"batch_size must be from 1 to {top['batch_size']:,} (got {self.batch_size})")
+        need(1 <= self.grad_accum <= top["grad_accum"],
+             f"grad_accum must be from 1 to {top['grad_accum']:,} (got {self.grad_accum})")
+        need(isinstance(self.seed, int) and 0 <= self.seed <= top["seed"],
+             f"seed must be a whole number from 0 to {top['seed']:,} (got {str(self.seed)[:30]})")
+        need(self.eval_batches <= top["eval_batches"],
+             f"eval_batches must be at most {top['eval_batches']:,} (got {self.eval_batches})")
         need(math.isfinite(self.lr) and 0 < self.lr <= 1, f"lr must be between 0 and 1, e.g. 5e-4 (got {self.lr})")
         need(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
         need(self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be 0 or more (got {self.warmup_steps})")

@@ -72,7 +72,12 @@ EN = {
     "classify.status_finished": "✅ **{name}** finished at step {step}. Download it below, or try it in section 4.",
     "classify.status_stopped": "⏸️ **{name}** stopped at step {step}; its checkpoint is saved.",
     "classify.status_failed": "❌ **{name}** failed: {message}",
-    "classify.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped).",
+    "classify.not_a_classifier": "{name} is a {task}, not a classifier; train one above first.",
+    "classify.empty_message": "The message is empty: type something to classify.",
+    "classify.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped); its checkpoint "
+                                  "holds step {saved} (the last save).",
+    "classify.status_interrupted_unsaved": "⚠️ **{name}** was interrupted at step {step} (the app stopped) before "
+                                          "its first save; start it again.",
     "classify.status_not_started": "**{name}** is getting ready…",
     "classify.busy": "A {kind} job ({name}) is already running. Press Stop to end it (its checkpoint is kept), "
                      "or wait for it to finish.",
@@ -160,7 +165,11 @@ ZH = {
     "classify.status_finished": "✅ **{name}** 在第 {step} 步完成。可在下方下载，或在第 4 部分试用。",
     "classify.status_stopped": "⏸️ **{name}** 停在第 {step} 步，检查点已保存。",
     "classify.status_failed": "❌ **{name}** 失败：{message}",
-    "classify.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）。",
+    "classify.not_a_classifier": "{name} 是 {task} 模型，不是分类器；请先在上面训练一个分类器。",
+    "classify.empty_message": "消息是空的：请输入要分类的内容。",
+    "classify.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）；它的检查点停在第 {saved} 步"
+                                  "（最后一次保存）。",
+    "classify.status_interrupted_unsaved": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
     "classify.status_not_started": "**{name}** 正在准备……",
     "classify.busy": "已有一个 {kind} 任务（{name}）在运行。按 停止 结束它（检查点会保留），或等它完成。",
     "classify.nothing_running": "当前没有任务在运行。",

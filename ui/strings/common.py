@@ -15,6 +15,11 @@ EN = {
     "common.warning_title": "Note",
     "common.out_of_memory": "Out of memory. Lower the batch size or the context length, or pick a smaller model.",
     "common.unexpected": "Something went wrong ({kind}). The details are in the terminal that runs the app.",
+    "common.out_of_range": "“{what}” must be a whole number from {low} to {high} (got {value}).",
+    "common.out_of_range_real": "“{what}” must be a number from {low} to {high} (got {value}).",
+    "common.text_cut": "Only the last {limit} characters of the text were used ({cut} left out).",
+    "common.text_cut_start": "Only the first {limit} characters of the text were used ({cut} left out).",
+    "common.damaged": "{name} is damaged and cannot be used: {reason}. Delete it (Weights tab, Delete…).",
 }
 ZH = {
     "common.title": "## PocketLLM —— 从零构建 GPT-2，并看清它的内部",
@@ -33,4 +38,9 @@ ZH = {
     "common.warning_title": "提示",
     "common.out_of_memory": "内存不足。请调小批大小（batch size）或上下文长度，或换一个更小的模型。",
     "common.unexpected": "出了点问题（{kind}）。详细信息在运行本应用的终端里。",
+    "common.out_of_range": "“{what}”必须是 {low} 到 {high} 之间的整数（收到的是 {value}）。",
+    "common.out_of_range_real": "“{what}”必须是 {low} 到 {high} 之间的数（收到的是 {value}）。",
+    "common.text_cut": "文本太长，只用了最后 {limit} 个字符（省略了 {cut} 个）。",
+    "common.text_cut_start": "文本太长，只用了前 {limit} 个字符（省略了 {cut} 个）。",
+    "common.damaged": "{name} 已损坏，无法使用：{reason}。请删除它（“权重”标签页的“删除……”）。",
 }

@@ -1,4 +1,6 @@
 EN = {
+    "generate.inside_chars": "Look inside reads the last {limit} characters of the prompt ({cut} before them "
+                             "are left out).",
     "generate.precision": "Precision",
     "generate.precision_info": "How the weights are stored while generating: int8 is the fastest on a CPU "
                                "(about 1.5× bf16 for GPT-2 124M) and differs slightly from fp32.",
@@ -49,6 +51,7 @@ EN = {
                             "left out, to stay quick and readable); the next-token candidates read the whole prompt.",
 }
 ZH = {
+    "generate.inside_chars": "“看看内部”只读取提示词的最后 {limit} 个字符（前面的 {cut} 个字符没有显示）。",
     "generate.precision": "精度",
     "generate.precision_info": "生成时权重的存储方式：int8 在 CPU 上最快（GPT-2 124M 约为 bf16 的 1.5 倍），"
                                "结果与 fp32 略有差别。",

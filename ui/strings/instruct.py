@@ -75,7 +75,11 @@ EN = {
     "instruct.status_finished": "✅ **{name}** finished at step {step}. Download it below, or try it in section 4.",
     "instruct.status_stopped": "⏸️ **{name}** stopped at step {step}; its checkpoint is saved.",
     "instruct.status_failed": "❌ **{name}** failed: {message}",
-    "instruct.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped).",
+    "instruct.is_classifier": "{name} is a classifier; pick an instruction model.",
+    "instruct.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped); its checkpoint "
+                                  "holds step {saved} (the last save).",
+    "instruct.status_interrupted_unsaved": "⚠️ **{name}** was interrupted at step {step} (the app stopped) before "
+                                          "its first save; start it again.",
     "instruct.status_not_started": "**{name}** is getting ready…",
     "instruct.status_answering": "🟢 **{name}**: training done (step {step}); answering the held-out prompts…",
     "instruct.busy": "A {kind} job ({name}) is already running. Press Stop to end it (its checkpoint is kept), "
@@ -157,7 +161,10 @@ ZH = {
     "instruct.status_finished": "✅ **{name}** 在第 {step} 步完成。可在下方下载，或在第 4 部分试用。",
     "instruct.status_stopped": "⏸️ **{name}** 停在第 {step} 步，检查点已保存。",
     "instruct.status_failed": "❌ **{name}** 失败：{message}",
-    "instruct.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）。",
+    "instruct.is_classifier": "{name} 是分类器，请选择一个指令模型。",
+    "instruct.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）；它的检查点停在第 {saved} 步"
+                                  "（最后一次保存）。",
+    "instruct.status_interrupted_unsaved": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
     "instruct.status_not_started": "**{name}** 正在准备……",
     "instruct.status_answering": "🟢 **{name}**：训练完成（第 {step} 步），正在回答留出的提示……",
     "instruct.busy": "已有一个 {kind} 任务（{name}）在运行。按 停止 结束它（检查点会保留），或等它完成。",

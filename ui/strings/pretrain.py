@@ -61,7 +61,10 @@ EN = {
     "pretrain.status_finished": "✅ **{name}** finished at step {step}. The checkpoint is ready below.",
     "pretrain.status_stopped": "⏸️ **{name}** stopped at step {step}; its checkpoint is saved. **Resume** continues it.",
     "pretrain.status_failed": "❌ **{name}** failed: {message}",
-    "pretrain.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped).",
+    "pretrain.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped); **Resume** "
+                                  "continues from step {saved} (the last save).",
+    "pretrain.status_interrupted_unsaved": "⚠️ **{name}** was interrupted at step {step} (the app stopped) before "
+                                          "its first save; start it again.",
     "pretrain.status_not_started": "**{name}** is getting ready…",
     "pretrain.busy": "A {kind} job ({name}) is already running. Press Stop to end it (its checkpoint is kept), "
                      "or wait for it to finish.",
@@ -130,7 +133,9 @@ ZH = {
     "pretrain.status_finished": "✅ **{name}** 在第 {step} 步完成。检查点可在下方下载。",
     "pretrain.status_stopped": "⏸️ **{name}** 停在第 {step} 步，检查点已保存。按 **继续** 可接着训练。",
     "pretrain.status_failed": "❌ **{name}** 失败：{message}",
-    "pretrain.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）。",
+    "pretrain.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）；按 **继续上次停止的训练** 会从第 {saved} 步"
+                                  "（最后一次保存）接着训练。",
+    "pretrain.status_interrupted_unsaved": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
     "pretrain.status_not_started": "**{name}** 正在准备……",
     "pretrain.busy": "已有一个 {kind} 任务（{name}）在运行。按 停止 结束它（检查点会保留），或等它完成。",
     "pretrain.nothing_running": "当前没有任务在运行。",

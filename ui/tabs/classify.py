@@ -15,9 +15,12 @@ from pocketllm import (DEFAULT_TABLE, ClassifySettings, PocketLLMError, TrainSet
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
-from ..runs import (base_choices, base_facts, base_model, clock, default_base, ended_model, follow, keep_upload,
-                    launch, number, shell_lines, split_base, status_line, stop_job, tick_signature,
-                    wire_base_picker)
+from ..limits import (COLUMN_CHARS, MAX_BATCH, MAX_CONTEXT, MAX_EPOCHS, MAX_EVERY, MAX_LAYERS, MAX_LORA_ALPHA,
+                      MAX_LORA_RANK, MAX_LR, MAX_STEPS, MAX_TEST_GENERATE, MAX_TRAIN_SEED, PROMPT_CHARS, Number,
+                      real, text_cap, whole)
+from ..runs import (CHECKPOINT_MINUTES, base_choices, base_facts, base_model, clock, default_base, ended_model,
+                    follow, keep_upload, launch, safe_cli, shell_lines, split_base, status_line, stop_job,
+                    tick_signature, wire_base_picker)
 
 KIND = "classify"
 TRAINABLE = ["head", "last", "all", "lora"]
@@ -40,10 +43,13 @@ def column_names(table) -> list[str]:
 
 
 def column_spec(value):
-    return value if value not in (None, "") else None
+    if value in (None, ""):
+        return None
+    return str(value)[:COLUMN_CHARS]  # a name typed in the box: echoed in messages, so kept short
 
 
 # ---- the command line -----------------------------------------------------------------
+@safe_cli
 def cli_command(state, source, uploaded, text_col, label_col, balance, base, trainable, last_n, rank, alpha,
                 max_length, epochs, max_steps, batch, lr, eval_every, seed) -> str:
     try:
@@ -131,7 +137,7 @@ def accuracy_figure(events, lang):
 
 def classifier_choices(state) -> list[tuple[str, str]]:
     return [(f"{r['name']}  ·  {r['score'] or r['created']}", r["path"])
-            for r in state.checkpoints_table() if r["task"] == "classifier"]
+            for r in state.models_table() if r["task"] == "classifier"]
 
 
 # ---- building the tab ----------------------------------------------------------------------
@@ -175,27 +181,29 @@ def build(ctx):
                                           label=L("classify.trainable"), elem_id="cls-trainable"),
                                  label="classify.trainable", choices=[(f"classify.tr_{k}", k) for k in TRAINABLE])
             with gr.Row():
-                last_n = page.add(gr.Number(1, label=L("classify.last_n"), precision=0, minimum=1,
+                last_n = page.add(Number(1, label=L("classify.last_n"), precision=0, minimum=1, maximum=MAX_LAYERS,
                                             elem_id="cls-last-n"), label="classify.last_n")
-                rank = page.add(gr.Number(8, label=L("classify.lora_rank"), precision=0, minimum=1,
+                rank = page.add(Number(8, label=L("classify.lora_rank"), precision=0, minimum=1, maximum=MAX_LORA_RANK,
                                           elem_id="cls-rank"), label="classify.lora_rank")
-                alpha = page.add(gr.Number(16, label=L("classify.lora_alpha"), minimum=0, elem_id="cls-alpha"),
+                alpha = page.add(Number(16, label=L("classify.lora_alpha"), minimum=0, maximum=MAX_LORA_ALPHA,
+                                        elem_id="cls-alpha"),
                                  label="classify.lora_alpha")
-            max_length = page.add(gr.Number(0, label=L("classify.max_length"), precision=0, minimum=0,
+            max_length = page.add(Number(0, label=L("classify.max_length"), precision=0, minimum=0, maximum=MAX_CONTEXT,
                                             elem_id="cls-max-length"), label="classify.max_length")
             page.add(gr.Markdown(L("classify.train_head")), value="classify.train_head")
             with gr.Row():
-                epochs = page.add(gr.Number(1, label=L("classify.epochs"), precision=0, minimum=1,
+                epochs = page.add(Number(1, label=L("classify.epochs"), precision=0, minimum=1, maximum=MAX_EPOCHS,
                                             elem_id="cls-epochs"), label="classify.epochs")
-                max_steps = page.add(gr.Number(0, label=L("classify.max_steps"), precision=0, minimum=0,
+                max_steps = page.add(Number(0, label=L("classify.max_steps"), precision=0, minimum=0, maximum=MAX_STEPS,
                                                elem_id="cls-max-steps"), label="classify.max_steps")
-                batch = page.add(gr.Number(8, label=L("classify.batch"), precision=0, minimum=1,
+                batch = page.add(Number(8, label=L("classify.batch"), precision=0, minimum=1, maximum=MAX_BATCH,
                                            elem_id="cls-batch"), label="classify.batch")
             with gr.Row():
-                lr = page.add(gr.Number(5e-4, label=L("classify.lr"), minimum=0, elem_id="cls-lr"), label="classify.lr")
-                eval_every = page.add(gr.Number(20, label=L("classify.eval_every"), precision=0, minimum=0,
+                lr = page.add(Number(5e-4, label=L("classify.lr"), minimum=0, maximum=MAX_LR, elem_id="cls-lr"), label="classify.lr")
+                eval_every = page.add(Number(20, label=L("classify.eval_every"), precision=0, minimum=0, maximum=MAX_EVERY,
                                                 elem_id="cls-eval"), label="classify.eval_every")
-                seed = page.add(gr.Number(123, label=L("classify.seed"), precision=0, elem_id="cls-seed"),
+                seed = page.add(Number(123, label=L("classify.seed"), precision=0, minimum=0, maximum=MAX_TRAIN_SEED,
+                                     elem_id="cls-seed"),
                                 label="classify.seed")
             with gr.Row():
                 start = page.add(gr.Button(L("classify.start"), variant="primary", elem_id="cls-start"),
@@ -225,11 +233,13 @@ def build(ctx):
                 refresh_cls = page.add(gr.Button(L("classify.refresh"), size="sm", scale=1, min_width=80),
                                        value="classify.refresh")
             message = page.add(gr.Textbox(lines=3, label=L("classify.message"),
-                                          placeholder=L("classify.message_placeholder"), elem_id="cls-message"),
+                                          placeholder=L("classify.message_placeholder"), elem_id="cls-message",
+                                          max_length=PROMPT_CHARS),
                                label="classify.message", placeholder="classify.message_placeholder")
             go = page.add(gr.Button(L("classify.go"), variant="primary", elem_id="cls-go"), value="classify.go")
         with gr.Column(scale=2, min_width=260):
             result = page.add(gr.Label(label=L("classify.result"), elem_id="cls-result"), label="classify.result")
+            result_note = gr.Markdown(elem_id="cls-result-note")
     with page.add(gr.Accordion(L("classify.cli_head"), open=False), label="classify.cli_head"):
         cli = gr.Code(language="shell", show_label=False, elem_id="cls-cli", interactive=False)
 
@@ -243,7 +253,7 @@ def build(ctx):
                       lr, eval_every, seed]
 
     # ---- data -------------------------------------------------------------------------
-    @friendly
+    @friendly(outputs=4)
     def on_upload(path, lang):
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -255,7 +265,7 @@ def build(ctx):
         return (message, plots.empty_figure(t(lang, "plots.no_points"), height=240), pd.DataFrame(),
                 gr.skip(), gr.skip())
 
-    @friendly
+    @friendly(outputs=5, status=0)
     def on_preview(source, uploaded, text_col, label_col, balance, lang):
         if source == "upload" and not uploaded:
             return preview_outputs(t(lang, "classify.preview_need_upload"), lang)
@@ -310,20 +320,27 @@ def build(ctx):
         comp.change(lambda *a: cli_command(state, *a), setting_inputs, cli, show_progress="hidden")
 
     # ---- start and stop -----------------------------------------------------------------
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_start(source, uploaded, text_col, label_col, balance, base, trainable, last_n, rank, alpha,
                  max_length, epochs, max_steps, batch, lr, eval_every, seed, lang):
         data = table_path(source, uploaded)
         base_path, preset = base_model(state, base, lang)
-        train = TrainSettings(epochs=number(epochs, 1), max_steps=number(max_steps, 0) or None,
-                              batch_size=number(batch, 8), lr=number(lr, 5e-4, float),
-                              eval_every=number(eval_every, 0), eval_batches=5, sample_every=0,
-                              seed=number(seed, 123))
+        train = TrainSettings(epochs=whole(epochs, 1, MAX_EPOCHS, "classify.epochs", lang, default=1),
+                              max_steps=whole(max_steps, 0, MAX_STEPS, "classify.max_steps", lang, default=0) or None,
+                              batch_size=whole(batch, 1, MAX_BATCH, "classify.batch", lang, default=8),
+                              lr=real(lr, 0, MAX_LR, "classify.lr", lang, default=5e-4),
+                              eval_every=whole(eval_every, 0, MAX_EVERY, "classify.eval_every", lang, default=0),
+                              eval_batches=5, sample_every=0,
+                              seed=whole(seed, 0, MAX_TRAIN_SEED, "classify.seed", lang, default=123),
+                              checkpoint_minutes=CHECKPOINT_MINUTES)
+        last_n = whole(last_n, 1, MAX_LAYERS, "classify.last_n", lang, default=1)
         settings = ClassifySettings(
             data_path=data, text_column=column_spec(text_col), label_column=column_spec(label_col),
             balance=bool(balance), base_model=base_path, config=preset,
-            trainable=trainable_spec(trainable, last_n), lora_rank=number(rank, 8),
-            lora_alpha=number(alpha, 16.0, float), max_length=number(max_length, 0) or None,
+            trainable=trainable_spec(trainable, last_n),
+            lora_rank=whole(rank, 1, MAX_LORA_RANK, "classify.lora_rank", lang, default=8),
+            lora_alpha=real(alpha, 0, MAX_LORA_ALPHA, "classify.lora_alpha", lang, default=16.0),
+            max_length=whole(max_length, 0, MAX_CONTEXT, "classify.max_length", lang, default=0) or None,
             run_dir=str(default_run_dir(KIND, state.checkpoints)), train=train)
         return launch(state, KIND, lambda stop_event: prepare_classification(settings, stop_event), lang,
                       "classify")
@@ -371,23 +388,24 @@ def build(ctx):
         paths = [p for _, p in choices]
         return gr.update(choices=choices, value=current if current in paths else (paths[0] if paths else None))
 
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_classify(path, text, lang):
         if not path:
             raise PocketLLMError(t(lang, "classify.no_classifier"))
         ckpt = state.load(path, lang)  # only a checkpoint of the folder
         if ckpt.task_type != "classifier":
-            raise PocketLLMError(f"{Path(path).name} is a {ckpt.task_type}, not a classifier; "
-                                 f"train one above first.")
-        if not text or not text.strip():
-            raise PocketLLMError("The message is empty: type something to classify.")
+            raise PocketLLMError(t(lang, "classify.not_a_classifier", name=Path(path).name, task=ckpt.task_type))
+        text, cut = text_cap(text, PROMPT_CHARS, keep="start")
+        if not text.strip():
+            raise PocketLLMError(t(lang, "classify.empty_message"))
         out = classify(ckpt, text, ckpt.task.get("labels"))  # with the checkpoint's own tokenizer
-        return dict(out["probs"])  # gr.Label shows the best one on top and every class's bar
+        note = t(lang, "common.text_cut_start", limit=f"{PROMPT_CHARS:,}", cut=f"{cut:,}") if cut else ""
+        return dict(out["probs"]), note  # gr.Label shows the best one on top and every class's bar
 
     refresh_cls.click(on_refresh_cls, classifier, classifier, api_name="classify_models")
-    go.click(on_classify, [classifier, message, ctx.lang], result, api_name="classify_message",
+    go.click(on_classify, [classifier, message, ctx.lang], [result, result_note], api_name="classify_message",
              concurrency_id="model_cpu")
-    message.submit(on_classify, [classifier, message, ctx.lang], result, concurrency_id="model_cpu")
+    message.submit(on_classify, [classifier, message, ctx.lang], [result, result_note], concurrency_id="model_cpu")
 
     ctx.on_load(on_preview, preview_inputs, preview_outputs_list)
     ctx.on_load(lambda v, lang: base_facts(state, v, lang), [base, ctx.lang], facts)

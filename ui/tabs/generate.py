@@ -16,6 +16,8 @@ from pocketllm import PRECISIONS, Sampling, Tokenizer, inspect, stream
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
+from ..limits import (INSIDE_CHARS, MAX_HEADS, MAX_LAYERS, MAX_SAMPLING_SEED, MAX_VOCAB, PROMPT_CHARS, Number,
+                      Slider, real, text_cap, whole)
 
 PRESETS = {  # name -> temperature, top-k (0 = off), top-p (1 = off)
     "greedy": (0.0, 0, 1.0),
@@ -28,19 +30,23 @@ CANDIDATES = 15
 # grows with tokens² (600 MB for GPT-2 124M at 1024 tokens) and a bigger map is unreadable.
 INSIDE_TOKENS = 64
 CACHED_MAPS = 4
+MAX_NEW = 500  # the slider's end: tokens generated at a time
 
 
 def model_choices(state) -> list[tuple[str, str]]:
     return [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.checkpoints_table() if r["task"] in GENERATES]
+            for r in state.models_table() if r["task"] in GENERATES]
 
 
-def sampling(temperature, top_k, top_p, seed=None, valid_utf8=True) -> Sampling:
-    top_k = int(top_k or 0)
-    top_p = float(top_p if top_p is not None else 1.0)
-    seed = None if seed is None or seed == "" else int(seed)
-    return Sampling(temperature=float(temperature or 0), top_k=top_k or None,
-                    top_p=top_p if top_p < 1.0 else None, seed=seed, valid_utf8=valid_utf8 is not False)
+def sampling(temperature, top_k, top_p, seed=None, valid_utf8=True, lang="en") -> Sampling:
+    """The sliders as the core's Sampling; a value past a slider's range is refused in the
+    page's language (the core checks again)."""
+    top_k = whole(top_k, 0, MAX_VOCAB, "generate.top_k", lang, default=0)
+    top_p = real(top_p, 0, 1, "generate.top_p", lang, default=1.0)
+    seed = None if seed is None or seed == "" else whole(seed, 0, MAX_SAMPLING_SEED, "generate.seed", lang)
+    return Sampling(temperature=real(temperature, 0, 2, "generate.temperature", lang, default=0.0),
+                    top_k=top_k or None, top_p=top_p if top_p < 1.0 else None, seed=seed,
+                    valid_utf8=valid_utf8 is not False)
 
 
 def prompt_note(prompt: str, context: int, lang, tok: Tokenizer) -> str:
@@ -105,24 +111,25 @@ def build(ctx):
                                  label="generate.model")
                 refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm"), value="generate.refresh")
             prompt = page.add(gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
-                                         elem_id="gen-prompt"), label="generate.prompt")
+                                         elem_id="gen-prompt", max_length=PROMPT_CHARS), label="generate.prompt")
             with gr.Row():
                 preset_buttons = {name: page.add(gr.Button(L(f"generate.preset_{name}"), size="sm",
                                                            elem_id=f"gen-preset-{name}"),
                                                  value=f"generate.preset_{name}") for name in PRESETS}
-            temperature = page.add(gr.Slider(0, 2, value=0.7, step=0.05, label=L("generate.temperature"),
+            temperature = page.add(Slider(0, 2, value=0.7, step=0.05, label=L("generate.temperature"),
                                              info=L("generate.temperature_info"), elem_id="gen-temperature"),
                                    label="generate.temperature", info="generate.temperature_info")
-            top_k = page.add(gr.Slider(0, 200, value=40, step=1, label=L("generate.top_k"),
+            top_k = page.add(Slider(0, 200, value=40, step=1, label=L("generate.top_k"),
                                        info=L("generate.top_k_info"), elem_id="gen-top-k"),
                              label="generate.top_k", info="generate.top_k_info")
-            top_p = page.add(gr.Slider(0.05, 1.0, value=0.95, step=0.01, label=L("generate.top_p"),
+            top_p = page.add(Slider(0.05, 1.0, value=0.95, step=0.01, label=L("generate.top_p"),
                                        info=L("generate.top_p_info"), elem_id="gen-top-p"),
                              label="generate.top_p", info="generate.top_p_info")
             with gr.Row():
-                max_new = page.add(gr.Slider(1, 500, value=80, step=1, label=L("generate.max_new"),
+                max_new = page.add(Slider(1, MAX_NEW, value=80, step=1, label=L("generate.max_new"),
                                              elem_id="gen-max-new"), label="generate.max_new")
-                seed = page.add(gr.Number(123, label=L("generate.seed"), precision=0, info=L("generate.seed_info")),
+                seed = page.add(Number(123, label=L("generate.seed"), precision=0, info=L("generate.seed_info"),
+                                       minimum=0, maximum=MAX_SAMPLING_SEED, elem_id="gen-seed"),
                                 label="generate.seed", info="generate.seed_info")
             valid_utf8 = page.add(gr.Checkbox(True, label=L("generate.valid_utf8"), info=L("generate.valid_utf8_info"),
                                               elem_id="gen-utf8"),
@@ -153,7 +160,7 @@ def build(ctx):
                 next_note = gr.Markdown(elem_id="gen-next-note")
             params_plot = gr.Plot(show_label=False, elem_id="gen-params")
         with gr.Row():
-            layer = page.add(gr.Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
+            layer = page.add(Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
                              label="generate.layer")
             head = page.add(gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
                                         elem_id="gen-head"), label="generate.head")
@@ -185,17 +192,22 @@ def build(ctx):
         return state.load(path, lang, precision)  # only a checkpoint of the folder
 
     # ---- generation -------------------------------------------------------------------
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32", valid_utf8=True):
         if precision not in PRECISIONS:
             precision = "fp32"
+        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang)
+        max_new = whole(max_new, 1, MAX_NEW, "generate.max_new", lang, default=80)
         ckpt = load(path, lang, precision)
-        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8)
         tok = ckpt.tokenizer
+        # The model reads the prompt's end: a huge prompt is cut before it is tokenized.
+        prompt, cut = text_cap(prompt, PROMPT_CHARS)
         note_text = prompt_note(prompt, ckpt.config.context_length, lang, tok)
+        if cut:
+            note_text = t(lang, "common.text_cut", limit=f"{PROMPT_CHARS:,}", cut=f"{cut:,}") + " " + note_text
         text = ""
         yield text, note_text
-        for piece in stream(ckpt, prompt or "", int(max_new), cfg):  # the checkpoint's own tokenizer
+        for piece in stream(ckpt, prompt, max_new, cfg):  # the checkpoint's own tokenizer
             text += piece
             yield text, note_text
         # Counted by encoding the text again (the stream gives text, not ids): the number generated,
@@ -225,32 +237,40 @@ def build(ctx):
         maps = maps_cache.get(Path(path).resolve(), tail, lambda: inspect.attention(ckpt, tail))
         return maps, tail, cut
 
-    def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8):
-        return inspect.next_token(ckpt, prompt or "", float(temperature), int(top_k or 0) or None,
-                                  float(top_p) if float(top_p) < 1 else None, n=CANDIDATES,
-                                  valid_utf8=valid_utf8 is not False)  # the whole prompt
+    def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang="en"):
+        s = sampling(temperature, top_k, top_p, None, valid_utf8, lang)  # validated as generation would
+        return inspect.next_token(ckpt, prompt or "", s.temperature, s.top_k, s.top_p, n=CANDIDATES,
+                                  valid_utf8=valid_utf8 is not False)  # the (looked-at part of the) prompt
 
-    @friendly
+    def looked_at(prompt) -> tuple[str, int]:
+        """What Look inside reads: the prompt's last INSIDE_CHARS characters (a bigger view is
+        unreadable and slow to send), and how many characters before them were left out."""
+        return text_cap(prompt, INSIDE_CHARS)
+
+    @friendly(outputs=10, status=2)
     def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang, valid_utf8=True):
+        sampling(temperature, top_k, top_p, None, valid_utf8, lang)  # validate the sliders as generation would
         ckpt = load(path, lang)
         cfg = ckpt.config
-        sampling(temperature, top_k, top_p)  # validate the sliders as generation would
-        view = inspect.tokens(prompt or "", ckpt, context_length=cfg.context_length)  # its own tokenizer
-        nt = next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8)
+        prompt, chars_cut = looked_at(prompt)
+        view = inspect.tokens(prompt, ckpt, context_length=cfg.context_length)  # its own tokenizer
+        nt = next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang)
         maps, tail, cut = attention_maps(path, prompt, lang)
-        layer_n = min(max(1, int(layer_n or 1)), cfg.num_layers)
-        head_n = int(head_n or 0)
+        layer_n = min(whole(layer_n, 1, MAX_LAYERS, "generate.layer", lang, default=1), cfg.num_layers)
+        head_n = whole(head_n, 0, MAX_HEADS, "generate.head", lang, default=0)
         head_n = head_n if 0 < head_n <= cfg.num_heads else 0
         lens = inspect.logit_lens(ckpt, tail)
         pm = inspect.parameter_map(ckpt)
-        return (True, plots.token_strip(view, lang), inside_text(nt, cut, lang),
+        return (True, plots.token_strip(view, lang), inside_text(nt, cut, lang, chars_cut),
                 plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang), plots.parameter_map_figure(pm, lang),
                 gr.update(maximum=max(2, cfg.num_layers), value=layer_n, interactive=cfg.num_layers > 1),
                 gr.update(choices=head_choices(cfg.num_heads, lang), value=head_n),
                 plots.attention_figure(maps, layer_n, head_n or None, lang), plots.logit_lens_figure(lens, lang))
 
-    def inside_text(nt, cut, lang) -> str:
+    def inside_text(nt, cut, lang, chars_cut=0) -> str:
         notes = []
+        if chars_cut:
+            notes.append(t(lang, "generate.inside_chars", limit=f"{INSIDE_CHARS:,}", cut=f"{chars_cut:,}"))
         if nt.empty_prompt:
             notes.append(t(lang, "generate.note_empty"))
         if nt.dropped:
@@ -259,20 +279,20 @@ def build(ctx):
             notes.append(t(lang, "generate.inside_tail", n=INSIDE_TOKENS, cut=cut))
         return " ".join(notes)
 
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_next(on, path, prompt, temperature, top_k, top_p, lang, valid_utf8=True):
         if not on:
             return gr.skip(), gr.skip()
-        nt = next_token(load(path, lang), prompt, temperature, top_k, top_p, valid_utf8)
+        nt = next_token(load(path, lang), looked_at(prompt)[0], temperature, top_k, top_p, valid_utf8, lang)
         return plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang)
 
-    @friendly
+    @friendly(outputs=1)
     def on_attention(on, path, prompt, layer_n, head_n, lang):
         if not on:
             return gr.skip()
-        maps, _, _ = attention_maps(path, prompt, lang)  # cached: a picker change only re-slices
-        layer_n = min(max(1, int(layer_n or 1)), maps.num_layers)
-        head_n = int(head_n or 0)
+        maps, _, _ = attention_maps(path, looked_at(prompt)[0], lang)  # cached: a picker change only re-slices
+        layer_n = min(whole(layer_n, 1, MAX_LAYERS, "generate.layer", lang, default=1), maps.num_layers)
+        head_n = whole(head_n, 0, MAX_HEADS, "generate.head", lang, default=0)
         return plots.attention_figure(maps, layer_n, head_n if 0 < head_n <= maps.num_heads else None, lang)
 
     look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang, valid_utf8],

@@ -17,14 +17,18 @@ from pocketllm import (DEFAULT_INSTRUCTIONS, TEMPLATES, InstructSettings, Pocket
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
-from ..runs import (base_choices, base_facts, base_model, clock, default_base, ended_model, follow, keep_upload,
-                    launch, number, shell_lines, split_base, status_line, stop_job, tick_signature,
-                    wire_base_picker)
+from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EPOCHS, MAX_EVERY, MAX_LORA_ALPHA, MAX_LORA_RANK, MAX_LR,
+                      MAX_STEPS, MAX_TEST_GENERATE, MAX_TRAIN_SEED, PROMPT_CHARS, Number, Slider, real, text_cap,
+                      whole)
+from ..runs import (CHECKPOINT_MINUTES, base_choices, base_facts, base_model, clock, default_base, ended_model,
+                    follow, keep_upload, launch, safe_cli, shell_lines, split_base, status_line, stop_job,
+                    tick_signature, wire_base_picker)
 
 KIND = "instruct"
 SHOWN_RECORDS = 3
 SHOWN_PROBLEMS = 8
 ANSWERS = ("instruct", "language_model")
+MAX_NEW = 300  # tokens of an answer in the panel
 
 
 def data_path(source, uploaded) -> str:
@@ -39,6 +43,7 @@ def fence(text: str) -> str:
     return "```text\n" + text.replace("```", "ʼʼʼ") + "\n```"
 
 
+@safe_cli
 def cli_command(state, source, uploaded, base, template, mask, lora, rank, alpha, max_length, epochs, max_steps,
                 batch, lr, eval_every, sample_every, test_generate, seed) -> str:
     try:
@@ -125,7 +130,7 @@ def results_parts(view, lang):
 
 
 def model_choices(state) -> list[tuple[str, str]]:
-    rows = state.checkpoints_table()
+    rows = state.models_table()
     ordered = [r for r in rows if r["task"] == "instruct"] + [r for r in rows if r["task"] == "language_model"]
     return [(f"{r['name']}  ·  {r['task']}", r["path"]) for r in ordered]
 
@@ -163,30 +168,34 @@ def build(ctx):
                             label="instruct.mask_prompt")
             lora = page.add(gr.Checkbox(False, label=L("instruct.lora"), elem_id="ins-lora"), label="instruct.lora")
             with gr.Row():
-                rank = page.add(gr.Number(8, label=L("instruct.lora_rank"), precision=0, minimum=1,
+                rank = page.add(Number(8, label=L("instruct.lora_rank"), precision=0, minimum=1, maximum=MAX_LORA_RANK,
                                           elem_id="ins-rank"), label="instruct.lora_rank")
-                alpha = page.add(gr.Number(16, label=L("instruct.lora_alpha"), minimum=0, elem_id="ins-alpha"),
+                alpha = page.add(Number(16, label=L("instruct.lora_alpha"), minimum=0, maximum=MAX_LORA_ALPHA,
+                                        elem_id="ins-alpha"),
                                  label="instruct.lora_alpha")
-                max_length = page.add(gr.Number(0, label=L("instruct.max_length"), precision=0, minimum=0,
+                max_length = page.add(Number(0, label=L("instruct.max_length"), precision=0, minimum=0, maximum=MAX_CONTEXT,
                                                 elem_id="ins-max-length"), label="instruct.max_length")
             page.add(gr.Markdown(L("instruct.train_head")), value="instruct.train_head")
             with gr.Row():
-                epochs = page.add(gr.Number(2, label=L("instruct.epochs"), precision=0, minimum=1,
+                epochs = page.add(Number(2, label=L("instruct.epochs"), precision=0, minimum=1, maximum=MAX_EPOCHS,
                                             elem_id="ins-epochs"), label="instruct.epochs")
-                max_steps = page.add(gr.Number(0, label=L("instruct.max_steps"), precision=0, minimum=0,
+                max_steps = page.add(Number(0, label=L("instruct.max_steps"), precision=0, minimum=0, maximum=MAX_STEPS,
                                                elem_id="ins-max-steps"), label="instruct.max_steps")
-                batch = page.add(gr.Number(8, label=L("instruct.batch"), precision=0, minimum=1, elem_id="ins-batch"),
+                batch = page.add(Number(8, label=L("instruct.batch"), precision=0, minimum=1, maximum=MAX_BATCH,
+                                           elem_id="ins-batch"),
                                  label="instruct.batch")
             with gr.Row():
-                lr = page.add(gr.Number(5e-4, label=L("instruct.lr"), minimum=0, elem_id="ins-lr"), label="instruct.lr")
-                eval_every = page.add(gr.Number(50, label=L("instruct.eval_every"), precision=0, minimum=0,
+                lr = page.add(Number(5e-4, label=L("instruct.lr"), minimum=0, maximum=MAX_LR, elem_id="ins-lr"), label="instruct.lr")
+                eval_every = page.add(Number(50, label=L("instruct.eval_every"), precision=0, minimum=0, maximum=MAX_EVERY,
                                                 elem_id="ins-eval"), label="instruct.eval_every")
-                seed = page.add(gr.Number(123, label=L("instruct.seed"), precision=0, elem_id="ins-seed"),
+                seed = page.add(Number(123, label=L("instruct.seed"), precision=0, minimum=0, maximum=MAX_TRAIN_SEED,
+                                     elem_id="ins-seed"),
                                 label="instruct.seed")
             with gr.Row():
-                sample_every = page.add(gr.Number(50, label=L("instruct.sample_every"), precision=0, minimum=0,
+                sample_every = page.add(Number(50, label=L("instruct.sample_every"), precision=0, minimum=0, maximum=MAX_EVERY,
                                                   elem_id="ins-sample"), label="instruct.sample_every")
-                test_generate = page.add(gr.Number(50, label=L("instruct.test_generate"), precision=0, minimum=0,
+                test_generate = page.add(Number(50, label=L("instruct.test_generate"), precision=0, minimum=0,
+                                                maximum=MAX_TEST_GENERATE,
                                                    elem_id="ins-test-generate"), label="instruct.test_generate")
             with gr.Row():
                 start = page.add(gr.Button(L("instruct.start"), variant="primary", elem_id="ins-start"),
@@ -217,15 +226,16 @@ def build(ctx):
                 refresh_models = page.add(gr.Button(L("instruct.refresh"), size="sm", scale=1, min_width=80),
                                           value="instruct.refresh")
             instruction = page.add(gr.Textbox(L("instruct.instruction_default"), lines=2,
-                                              label=L("instruct.instruction"), elem_id="ins-instruction"),
+                                              label=L("instruct.instruction"), elem_id="ins-instruction",
+                                              max_length=PROMPT_CHARS),
                                    label="instruct.instruction")
             inp = page.add(gr.Textbox(L("instruct.input_default"), lines=2, label=L("instruct.input"),
-                                      elem_id="ins-input"), label="instruct.input")
+                                      elem_id="ins-input", max_length=PROMPT_CHARS), label="instruct.input")
             with gr.Row():
-                temperature = page.add(gr.Slider(0, 2, value=0, step=0.05, label=L("instruct.temperature"),
+                temperature = page.add(Slider(0, 2, value=0, step=0.05, label=L("instruct.temperature"),
                                                  info=L("instruct.temperature_info"), elem_id="ins-temperature"),
                                        label="instruct.temperature", info="instruct.temperature_info")
-                max_new = page.add(gr.Slider(1, 300, value=60, step=1, label=L("instruct.max_new"),
+                max_new = page.add(Slider(1, MAX_NEW, value=60, step=1, label=L("instruct.max_new"),
                                              elem_id="ins-max-new"), label="instruct.max_new")
             with gr.Row():
                 go = page.add(gr.Button(L("instruct.go"), variant="primary", elem_id="ins-go"), value="instruct.go")
@@ -249,13 +259,13 @@ def build(ctx):
                       batch, lr, eval_every, sample_every, test_generate, seed]
 
     # ---- data ------------------------------------------------------------------------------
-    @friendly
+    @friendly(outputs=2)
     def on_upload(path, lang):
         if not path:
             return gr.skip(), gr.skip()
         return keep_upload(state, path, [".json", ".jsonl"], fallback="data"), "upload"
 
-    @friendly
+    @friendly(outputs=1, status=0)
     def on_preview(source, uploaded, template, lang):
         if source == "upload" and not uploaded:
             return t(lang, "instruct.preview_need_upload")
@@ -291,20 +301,28 @@ def build(ctx):
         comp.change(lambda *a: cli_command(state, *a), setting_inputs, cli, show_progress="hidden")
 
     # ---- start and stop ------------------------------------------------------------------------
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_start(source, uploaded, base, template, mask, lora, rank, alpha, max_length, epochs, max_steps, batch,
                  lr, eval_every, sample_every, test_generate, seed, lang):
         path = data_path(source, uploaded)
         base_path, preset = base_model(state, base, lang)
-        train = TrainSettings(epochs=number(epochs, 1), max_steps=number(max_steps, 0) or None,
-                              batch_size=number(batch, 8), lr=number(lr, 5e-4, float),
-                              eval_every=number(eval_every, 0), eval_batches=5,
-                              sample_every=number(sample_every, 0), seed=number(seed, 123))
+        train = TrainSettings(epochs=whole(epochs, 1, MAX_EPOCHS, "instruct.epochs", lang, default=1),
+                              max_steps=whole(max_steps, 0, MAX_STEPS, "instruct.max_steps", lang, default=0) or None,
+                              batch_size=whole(batch, 1, MAX_BATCH, "instruct.batch", lang, default=8),
+                              lr=real(lr, 0, MAX_LR, "instruct.lr", lang, default=5e-4),
+                              eval_every=whole(eval_every, 0, MAX_EVERY, "instruct.eval_every", lang, default=0),
+                              eval_batches=5,
+                              sample_every=whole(sample_every, 0, MAX_EVERY, "instruct.sample_every", lang,
+                                                 default=0),
+                              seed=whole(seed, 0, MAX_TRAIN_SEED, "instruct.seed", lang, default=123),
+                              checkpoint_minutes=CHECKPOINT_MINUTES)
         settings = InstructSettings(
             data_path=path, template=template or "alpaca", mask_prompt=bool(mask),
-            max_length=number(max_length, 0) or None, test_generate=number(test_generate, 0),
-            base_model=base_path, config=preset, lora_rank=number(rank, 8) if lora else 0,
-            lora_alpha=number(alpha, 16.0, float), run_dir=str(default_run_dir(KIND, state.checkpoints)),
+            max_length=whole(max_length, 0, MAX_CONTEXT, "instruct.max_length", lang, default=0) or None,
+            test_generate=whole(test_generate, 0, MAX_TEST_GENERATE, "instruct.test_generate", lang, default=0),
+            base_model=base_path, config=preset,
+            lora_rank=whole(rank, 1, MAX_LORA_RANK, "instruct.lora_rank", lang, default=8) if lora else 0,
+            lora_alpha=real(alpha, 0, MAX_LORA_ALPHA, "instruct.lora_alpha", lang, default=16.0), run_dir=str(default_run_dir(KIND, state.checkpoints)),
             train=train)
         return launch(state, KIND, lambda stop_event: prepare_instruction(settings, stop_event), lang, "instruct")
 
@@ -353,24 +371,30 @@ def build(ctx):
         paths = [p for _, p in choices]
         return gr.update(choices=choices, value=current if current in paths else (paths[0] if paths else None))
 
-    @friendly
+    @friendly(outputs=3, status=2)
     def on_respond(path, instruction, input_text, temperature, max_new, lang):
         if not path:
             raise PocketLLMError(t(lang, "instruct.no_model"))
+        temp = real(temperature, 0, 2, "instruct.temperature", lang, default=0.0)
+        max_new = whole(max_new, 1, MAX_NEW, "instruct.max_new", lang, default=60)
         ckpt = state.load(path, lang)  # only a checkpoint of the folder
         if ckpt.task_type == "classifier":
-            raise PocketLLMError(f"{Path(path).name} is a classifier; pick an instruction model.")
+            raise PocketLLMError(t(lang, "instruct.is_classifier", name=Path(path).name))
+        # The model reads the prompt's end (its context); a huge text is cut before it is tokenized.
+        instruction, cut_i = text_cap(instruction, PROMPT_CHARS, keep="start")
+        input_text, cut_x = text_cap(input_text, PROMPT_CHARS, keep="start")
+        cut = (t(lang, "common.text_cut_start", limit=f"{PROMPT_CHARS:,}", cut=f"{cut_i + cut_x:,}") + " "
+               if cut_i or cut_x else "")
         tpl = template_of(ckpt.task)
-        prompt = tpl.prompt(instruction or "", input_text or "")
-        temp = float(temperature or 0)
+        prompt = tpl.prompt(instruction, input_text)
         sampling = Sampling(temperature=temp, seed=123) if temp > 0 else Sampling()
         text, n = "", 0
-        pieces = respond(ckpt, instruction, input_text or "", tpl, sampling, int(max_new or 60))  # its tokenizer
-        yield text, prompt, ""
+        pieces = respond(ckpt, instruction, input_text, tpl, sampling, max_new)  # its tokenizer
+        yield text, prompt, cut
         for piece in pieces:
             text, n = text + piece, n + 1
-            yield text, prompt, ""
-        yield text, prompt, t(lang, "instruct.done" if text.strip() else "instruct.empty_answer", n=n)
+            yield text, prompt, cut  # streamed as changes: the prompt itself is not sent again
+        yield text, prompt, cut + t(lang, "instruct.done" if text.strip() else "instruct.empty_answer", n=n)
 
     refresh_models.click(on_refresh_models, model, model, api_name="instruct_models")
     answer = go.click(on_respond, [model, instruction, inp, temperature, max_new, ctx.lang],

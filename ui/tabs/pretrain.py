@@ -17,7 +17,10 @@ from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, STATE_
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
-from ..runs import (clock, ended_model, follow, keep_upload, launch, number, shell_lines, status_line, stop_job,
+from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED,
+                      MAX_VOCAB, MAX_WIDTH, Number, real, whole)
+from ..runs import (CHECKPOINT_MINUTES, clock, ended_model, follow, keep_upload, launch, safe_cli, shell_lines,
+                    status_line, stop_job,
                     tick_signature)
 
 KIND = "pretrain"
@@ -35,25 +38,31 @@ def _gb(n: float) -> str:
 
 
 def config_from(preset, layers, heads, width, context, dropout, lang="en") -> ModelConfig:
+    """The model the boxes describe; a number out of range is refused first, in the page's
+    language (the core checks again), so a huge width never reaches the core."""
     if preset and preset != CUSTOM:
         base = ModelConfig.load(preset)
-        if not context:
+        if context is None or context == "":
             return base
-        if int(context) > base.context_length:  # its position table has no rows beyond it
-            raise PocketLLMError(t(lang, "pretrain.context_too_long", preset=preset, context=int(context),
+        context = whole(context, 2, MAX_CONTEXT, "pretrain.context", lang)
+        if context > base.context_length:  # its position table has no rows beyond it
+            raise PocketLLMError(t(lang, "pretrain.context_too_long", preset=preset, context=context,
                                    max=base.context_length))
-        return base.replace(context_length=int(context))
-    return ModelConfig(context_length=int(context), emb_dim=int(width), num_heads=int(heads),
-                       num_layers=int(layers), drop_rate=float(dropout))
+        return base.replace(context_length=context)
+    return ModelConfig(context_length=whole(context, 2, MAX_CONTEXT, "pretrain.context", lang),
+                       emb_dim=whole(width, 1, MAX_WIDTH, "pretrain.width", lang),
+                       num_heads=whole(heads, 1, MAX_HEADS, "pretrain.heads", lang),
+                       num_layers=whole(layers, 1, MAX_LAYERS, "pretrain.layers", lang),
+                       drop_rate=real(dropout, 0, 1, "pretrain.dropout", lang))
 
 
-def tokenizer_choice(kind, vocab) -> tuple[str, int | None]:
+def tokenizer_choice(kind, vocab, lang="en") -> tuple[str, int | None]:
     """(kind, vocabulary size or None) from the widgets: None = the kind's default size
     (char: every character); gpt2 has a fixed vocabulary, so its size is never sent."""
     kind = kind if kind in TOKENIZER_KINDS else DEFAULT_KIND
     if kind == "gpt2" or vocab is None or vocab == "":
         return kind, None
-    return kind, number(vocab, None)
+    return kind, whole(vocab, 1, MAX_VOCAB, "pretrain.vocab", lang)
 
 
 def default_vocab(kind):
@@ -70,6 +79,7 @@ def corpus_path(source, uploaded) -> str:
 
 
 # ---- the command line ------------------------------------------------------------
+@safe_cli
 def cli_command(ctx, source, uploaded, tok_kind, vocab, preset, layers, heads, width, context, dropout, steps,
                 batch, lr, eval_every, sample_every, seed, dtype) -> str:
     try:
@@ -208,8 +218,9 @@ def build(ctx):
                                          elem_id="pretrain-tokenizer"),
                                 label="pretrain.tokenizer", info="pretrain.tokenizer_info",
                                 choices=[(f"pretrain.tok_{k}", k) for k in TOKENIZER_ORDER])
-            vocab = page.add(gr.Number(default_vocab(DEFAULT_KIND), label=L("pretrain.vocab"),
+            vocab = page.add(Number(default_vocab(DEFAULT_KIND), label=L("pretrain.vocab"),
                                        info=L("pretrain.vocab_info"), precision=0, elem_id="pretrain-vocab",
+                                       minimum=1, maximum=MAX_VOCAB,
                                        visible=DEFAULT_KIND != "gpt2"),
                              label="pretrain.vocab", info="pretrain.vocab_info")
             preview = gr.Markdown(elem_id="pretrain-preview")
@@ -220,32 +231,38 @@ def build(ctx):
                               label="pretrain.preset",
                               choices=[(p, p) for p in presets] + [("pretrain.custom", CUSTOM)])
             with gr.Row():
-                layers = page.add(gr.Number(base.num_layers, label=L("pretrain.layers"), precision=0, minimum=1),
+                layers = page.add(Number(base.num_layers, label=L("pretrain.layers"), precision=0, minimum=1,
+                                         maximum=MAX_LAYERS, elem_id="pretrain-layers"),
                                   label="pretrain.layers")
-                heads = page.add(gr.Number(base.num_heads, label=L("pretrain.heads"), precision=0, minimum=1),
+                heads = page.add(Number(base.num_heads, label=L("pretrain.heads"), precision=0, minimum=1,
+                                        maximum=MAX_HEADS, elem_id="pretrain-heads"),
                                  label="pretrain.heads")
-                width = page.add(gr.Number(base.emb_dim, label=L("pretrain.width"), precision=0, minimum=1),
+                width = page.add(Number(base.emb_dim, label=L("pretrain.width"), precision=0, minimum=1,
+                                        maximum=MAX_WIDTH, elem_id="pretrain-width"),
                                  label="pretrain.width")
             with gr.Row():
-                context = page.add(gr.Number(base.context_length, label=L("pretrain.context"), precision=0,
-                                             minimum=2, elem_id="pretrain-context"), label="pretrain.context")
-                dropout = page.add(gr.Number(base.drop_rate, label=L("pretrain.dropout"), minimum=0, maximum=1),
+                context = page.add(Number(base.context_length, label=L("pretrain.context"), precision=0,
+                                          minimum=2, maximum=MAX_CONTEXT, elem_id="pretrain-context"), label="pretrain.context")
+                dropout = page.add(Number(base.drop_rate, label=L("pretrain.dropout"), minimum=0, maximum=1,
+                                          elem_id="pretrain-dropout"),
                                    label="pretrain.dropout")
             model_facts = gr.Markdown(elem_id="pretrain-facts")
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.train_head")), value="pretrain.train_head")
             with gr.Row():
-                steps = page.add(gr.Number(100, label=L("pretrain.steps"), precision=0, minimum=1,
+                steps = page.add(Number(100, label=L("pretrain.steps"), precision=0, minimum=1, maximum=MAX_STEPS,
                                            elem_id="pretrain-steps"), label="pretrain.steps")
-                batch = page.add(gr.Number(8, label=L("pretrain.batch"), precision=0, minimum=1,
+                batch = page.add(Number(8, label=L("pretrain.batch"), precision=0, minimum=1, maximum=MAX_BATCH,
                                            elem_id="pretrain-batch"), label="pretrain.batch")
-                lr = page.add(gr.Number(1e-3, label=L("pretrain.lr"), minimum=0), label="pretrain.lr")
+                lr = page.add(Number(1e-3, label=L("pretrain.lr"), minimum=0, maximum=MAX_LR), label="pretrain.lr")
             with gr.Row():
-                eval_every = page.add(gr.Number(25, label=L("pretrain.eval_every"), precision=0, minimum=0,
+                eval_every = page.add(Number(25, label=L("pretrain.eval_every"), precision=0, minimum=0, maximum=MAX_EVERY,
                                                 elem_id="pretrain-eval"), label="pretrain.eval_every")
-                sample_every = page.add(gr.Number(50, label=L("pretrain.sample_every"), precision=0, minimum=0,
+                sample_every = page.add(Number(50, label=L("pretrain.sample_every"), precision=0, minimum=0,
+                                               maximum=MAX_EVERY,
                                                   elem_id="pretrain-sample"), label="pretrain.sample_every")
-                seed = page.add(gr.Number(123, label=L("pretrain.seed"), precision=0), label="pretrain.seed")
+                seed = page.add(Number(123, label=L("pretrain.seed"), precision=0, minimum=0,
+                                       maximum=MAX_TRAIN_SEED, elem_id="pretrain-seed"), label="pretrain.seed")
             dtype = page.add(gr.Dropdown(DTYPES, value="auto", label=L("pretrain.dtype")), label="pretrain.dtype")
 
     tok_preview = gr.HTML(elem_id="pretrain-tokens")  # full width: a long token stays on one line
@@ -285,15 +302,15 @@ def build(ctx):
     assert len(form) == FORM_SIZE and form[STEPS_AT] is steps
 
     # ---- corpus -----------------------------------------------------------------
-    @friendly
+    @friendly(outputs=2)
     def on_upload(path, lang):
         if not path:
             return gr.skip(), gr.skip()
         return keep_upload(state, path, [".txt"], fallback="corpus"), "upload"
 
-    def preview_tokenizer(path, kind, vocab):
+    def preview_tokenizer(path, kind, vocab, lang="en"):
         """The tokenizer a run on this corpus would get (learned once per corpus, kind and size)."""
-        kind, size = tokenizer_choice(kind, vocab)
+        kind, size = tokenizer_choice(kind, vocab, lang)
         return state.tokenizers.get(path, kind, size)
 
     def corpus_head(path) -> str:
@@ -302,17 +319,17 @@ def build(ctx):
         # Not final: a character cut by the read stays out instead of turning into "�".
         return codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(raw, final=False)[:PREVIEW_TEXT_CHARS]
 
-    @friendly
+    @friendly(outputs=2, status=0)
     def on_preview(source, uploaded, context, kind, vocab, lang):
         """The corpus in numbers, and the chosen tokenizer at work on its first lines."""
         if source == "upload" and not uploaded:
             return t(lang, "pretrain.preview_need_upload"), ""
         path = corpus_path(source, uploaded)
-        ctx_len = int(context or 0)
-        if ctx_len < 2:
+        if context is None or context == "" or (isinstance(context, (int, float)) and context < 2):
             return t(lang, "pretrain.bad_context"), ""
+        ctx_len = whole(context, 2, MAX_CONTEXT, "pretrain.context", lang)
         try:  # learned on the training part, as the run will (a vocabulary size of 3 is refused here)
-            tok, extra = preview_tokenizer(path, kind, vocab)
+            tok, extra = preview_tokenizer(path, kind, vocab, lang)
         except PocketLLMError as exc:
             return t(lang, "pretrain.preview_problem", message=str(exc)), ""
         if "view" not in extra:  # the same corpus start, the same tokenizer: the same view
@@ -356,22 +373,26 @@ def build(ctx):
     def to_custom():
         return CUSTOM
 
-    def vocab_size_of(source, uploaded, kind, vocab) -> int:
+    def vocab_size_of(source, uploaded, kind, vocab, lang="en") -> int:
         """Rows of the embedding and output head: the size of the tokenizer the run would learn."""
-        if tokenizer_choice(kind, vocab)[0] == "gpt2":
+        if tokenizer_choice(kind, vocab, lang)[0] == "gpt2":
             return gpt2_tokenizer().vocab_size
-        return preview_tokenizer(corpus_path(source, uploaded), kind, vocab)[0].vocab_size
+        return preview_tokenizer(corpus_path(source, uploaded), kind, vocab, lang)[0].vocab_size
 
     def on_facts(preset, layers, heads, width, context, dropout, batch, source, uploaded, kind, vocab, lang):
+        """The parameter count and memory estimate.  Every number is checked first (a width of
+        10**12 is answered at once), before a tokenizer is learned for the vocabulary size."""
         try:
             cfg = config_from(preset, layers, heads, width, context, dropout, lang)
-            cfg = cfg.replace(vocab_size=vocab_size_of(source, uploaded, kind, vocab))
-        except (PocketLLMError, ValueError, TypeError, OSError) as exc:
+            batch = whole(batch, 1, MAX_BATCH, "pretrain.batch", lang, default=1)
+            tokenizer_choice(kind, vocab, lang)
+            cfg = cfg.replace(vocab_size=vocab_size_of(source, uploaded, kind, vocab, lang))
+            mem = cfg.training_memory(batch)
+        except (PocketLLMError, ValueError, TypeError, OSError, OverflowError) as exc:
             return t(lang, "pretrain.facts_invalid", message=str(exc))
-        mem = cfg.training_memory(int(batch or 1))
         return t(lang, "pretrain.facts", params=f"{mem['parameters']:,}", weights=_gb(mem["weights"]),
                  states=_gb(mem["states"]), acts=_gb(mem["activations"]), total=_gb(mem["total"]),
-                 batch=int(batch or 1), vocab=f"{cfg.vocab_size:,}")
+                 batch=batch, vocab=f"{cfg.vocab_size:,}")
 
     preset.input(on_preset, preset, [layers, heads, width, context, dropout])
     for box in (layers, heads, width, dropout):
@@ -385,20 +406,25 @@ def build(ctx):
         comp.change(lambda *a: cli_command(ctx, *a), setting_inputs, cli, show_progress="hidden")
 
     # ---- start, stop, resume ------------------------------------------------------
-    def train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype) -> TrainSettings:
-        return TrainSettings(max_steps=int(steps), batch_size=int(batch), lr=float(lr),
-                             eval_every=int(eval_every), sample_every=int(sample_every), seed=int(seed),
-                             dtype=dtype or "auto", eval_batches=EVAL_BATCHES)
+    def train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype, lang) -> TrainSettings:
+        return TrainSettings(max_steps=whole(steps, 1, MAX_STEPS, "pretrain.steps", lang),
+                             batch_size=whole(batch, 1, MAX_BATCH, "pretrain.batch", lang),
+                             lr=real(lr, 0, MAX_LR, "pretrain.lr", lang),
+                             eval_every=whole(eval_every, 0, MAX_EVERY, "pretrain.eval_every", lang, default=0),
+                             sample_every=whole(sample_every, 0, MAX_EVERY, "pretrain.sample_every", lang, default=0),
+                             seed=whole(seed, 0, MAX_TRAIN_SEED, "pretrain.seed", lang, default=123),
+                             dtype=dtype or "auto", eval_batches=EVAL_BATCHES,
+                             checkpoint_minutes=CHECKPOINT_MINUTES)
 
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_start(source, uploaded, tok_kind, vocab, preset, layers, heads, width, context, dropout, steps, batch, lr,
                  eval_every, sample_every, seed, dtype, lang):
         data = corpus_path(source, uploaded)
         cfg = config_from(preset, layers, heads, width, context, dropout, lang)
-        kind, size = tokenizer_choice(tok_kind, vocab)
+        train = train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype, lang)
+        kind, size = tokenizer_choice(tok_kind, vocab, lang)
         if kind != "gpt2":  # a bad vocabulary size or too short a text: said now, not as a failed run
-            preview_tokenizer(data, kind, size)
-        train = train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype)
+            preview_tokenizer(data, kind, size, lang)
         out = default_run_dir(KIND, state.checkpoints)
 
         def prepare(stop_event):
@@ -415,17 +441,18 @@ def build(ctx):
 
         return launch(state, KIND, prepare, lang, "pretrain")
 
-    @friendly
+    @friendly(outputs=2 + FORM_SIZE, status=1)
     def on_resume(steps, lang):
+        steps = whole(steps, 1, MAX_STEPS, "pretrain.steps", lang)
         run = _resumable(ctx)
         if run is None:
             raise PocketLLMError(t(lang, "pretrain.nothing_to_resume"))
         view = state.run_view(run)
-        done = (view.last_step or {}).get("step", 0)
-        if int(steps) <= done:
+        done = view.resume_step  # the last save: where the resumed run really starts
+        if steps <= done:
             raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done))
         settings = PretrainSettings(resume=str(view.model_path), run_dir=str(run),
-                                    train=TrainSettings(max_steps=int(steps)))
+                                    train=TrainSettings(max_steps=steps, checkpoint_minutes=CHECKPOINT_MINUTES))
         shown, message = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang,
                                 "pretrain")
         if isinstance(shown, str):  # it runs: the form shows the run's tokenizer (a model keeps its own)

@@ -16,14 +16,35 @@ from pocketllm import delete_checkpoint, rename_checkpoint
 
 from ..errors import friendly
 from ..i18n import t
+from ..limits import NAME_CHARS, SOURCE_CHARS
 from ..state import AppState
 
-COLUMNS = ["name", "task", "parameters", "size_mb", "created", "score"]
+COLUMNS = ["name", "task", "tokenizer", "parameters", "size_mb", "created", "score"]
+TASKS = ("language_model", "classifier", "instruct", "damaged")
+
+
+def is_damaged(row: dict) -> bool:
+    return bool(row.get("damaged")) or row.get("task") == "damaged"
+
+
+def shown_row(row: dict, lang) -> dict:
+    """A catalog row as the table shows it: the task in the page's language; a damaged
+    file says why in the score column and has no parameter count."""
+    task = row.get("task", "")
+    out = {c: row.get(c, "") for c in COLUMNS}
+    out["task"] = t(lang, f"weights.task_{task}") if task in TASKS else task
+    if is_damaged(row):
+        out["parameters"] = "—"
+        out["tokenizer"] = "—"
+        out["score"] = t(lang, "weights.damaged_reason", reason=row.get("score", ""))
+    else:
+        out["parameters"] = f"{int(row.get('parameters') or 0):,}"
+    return out
 
 
 def table(state, lang="en") -> pd.DataFrame:
     rows = state.checkpoints_table()
-    frame = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
+    frame = pd.DataFrame([shown_row(r, lang) for r in rows], columns=COLUMNS)
     frame.columns = [t(lang, f"weights.col_{c}") for c in COLUMNS]
     return frame
 
@@ -35,11 +56,13 @@ def safe_name(name: str, fallback: str) -> str:
 
 def new_file_name(name, lang) -> str:
     """A rename's new name: a plain file name (no folder, no leading dot), else refused."""
-    name = (name or "").strip()
+    name = (name or "").strip() if isinstance(name, str) else ""
     if not name:
         raise PocketLLMError(t(lang, "weights.not_renamed"))
     if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
-        raise PocketLLMError(t(lang, "weights.bad_name", name=name))
+        raise PocketLLMError(t(lang, "weights.bad_name", name=name[:NAME_CHARS]))
+    if len(name) > NAME_CHARS:
+        raise PocketLLMError(t(lang, "weights.long_name", n=f"{len(name):,}", limit=NAME_CHARS))
     return safe_name(name, "")
 
 
@@ -54,6 +77,8 @@ def not_running(state: AppState, path: Path, lang) -> Path:
 def import_source(state: AppState, source: str, lang) -> str:
     """A model name, or a path on the server only when the page is this computer's alone:
     otherwise anyone who reaches the page could read server files as "weights"."""
+    if len(source) > SOURCE_CHARS:
+        raise PocketLLMError(t(lang, "weights.long_source", limit=f"{SOURCE_CHARS:,}"))
     try:
         exists = Path(source).exists()
     except (ValueError, OSError):  # not even a valid path
@@ -81,7 +106,8 @@ def build(ctx):
                             label="weights.download")
         export_btn = page.add(gr.Button(L("weights.export"), scale=1, min_width=220, elem_id="w-export"), value="weights.export")
     with gr.Row(equal_height=True):
-        new_name = page.add(gr.Textbox(label=L("weights.new_name"), scale=3, elem_id="w-new-name"),
+        new_name = page.add(gr.Textbox(label=L("weights.new_name"), scale=3, elem_id="w-new-name",
+                                       max_length=NAME_CHARS),
                             label="weights.new_name")
         rename_btn = page.add(gr.Button(L("weights.rename"), scale=1, elem_id="w-rename"), value="weights.rename")
         delete_btn = page.add(gr.Button(L("weights.delete"), variant="stop", scale=1, elem_id="w-delete"),
@@ -102,8 +128,10 @@ def build(ctx):
             gpt2_file = page.add(gr.File(label=L("weights.import_file"), file_types=[".bin", ".safetensors"],
                                          type="filepath", elem_id="w-import-file"), label="weights.import_file")
             gpt2_source = page.add(gr.Textbox(label=L("weights.import_source"), placeholder="gpt2 / /path/to/model.safetensors",
-                                              elem_id="w-import-source"), label="weights.import_source")
-            gpt2_name = page.add(gr.Textbox("gpt2-imported", label=L("weights.import_name"), elem_id="w-import-name"),
+                                              elem_id="w-import-source", max_length=SOURCE_CHARS),
+                                   label="weights.import_source")
+            gpt2_name = page.add(gr.Textbox("gpt2-imported", label=L("weights.import_name"), elem_id="w-import-name",
+                                            max_length=NAME_CHARS),
                                  label="weights.import_name")
             import_btn = page.add(gr.Button(L("weights.import"), variant="primary", elem_id="w-import"),
                                   value="weights.import")
@@ -114,7 +142,7 @@ def build(ctx):
 
     # ---- listing and selecting -------------------------------------------------------
     def choices():
-        return [(r["name"], r["path"]) for r in state.checkpoints_table()]
+        return [(("⚠️ " if is_damaged(r) else "") + r["name"], r["path"]) for r in state.checkpoints_table()]
 
     def on_list(current, lang):
         opts = choices()
@@ -127,18 +155,23 @@ def build(ctx):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         return rows[row]["path"] if 0 <= row < len(rows) else gr.skip()
 
-    @friendly
+    @friendly(outputs=4, status=3)
     def on_selected(path, lang):
         if not path:
-            return gr.update(value=None, interactive=False), gr.update(visible=False), ""
+            return gr.update(value=None, interactive=False), gr.update(visible=False), "", ""
+        row = state.listed(path, lang)
+        if is_damaged(row):  # listed so it can be deleted; never handed out or loaded
+            return (gr.update(value=None, interactive=False), gr.update(visible=False), Path(row["path"]).stem,
+                    t(lang, "common.damaged", name=row["name"], reason=row.get("score", "")))
         path = state.download(path, lang)  # never hand out anything but a checkpoint of the folder
-        return gr.update(value=str(path), interactive=True), gr.update(visible=False), path.stem
+        return gr.update(value=str(path), interactive=True), gr.update(visible=False), path.stem, ""
 
     refresh.click(on_list, [selected, ctx.lang], [grid, selected], api_name="weights_list")
     ctx.on_load(on_list, [selected, ctx.lang], [grid, selected])
     grid.select(on_select, None, selected)
     # Named so tests can check it refuses what is not a checkpoint; the handler is the guard.
-    selected.change(on_selected, [selected, ctx.lang], [download, confirm_row, new_name], show_progress="hidden",
+    selected.change(on_selected, [selected, ctx.lang], [download, confirm_row, new_name, message],
+                    show_progress="hidden",
                     api_name="weights_select", api_visibility="undocumented")
 
     def listing(lang, current=None):
@@ -146,7 +179,7 @@ def build(ctx):
         return frame, drop
 
     # ---- load (describe), rename, delete ------------------------------------------------
-    @friendly
+    @friendly(outputs=1, status=0)
     def on_info(path, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
@@ -163,7 +196,7 @@ def build(ctx):
             lines += ["", f"**{t(lang, 'weights.facts')}**: {facts}"]
         return "\n".join(lines)
 
-    @friendly
+    @friendly(outputs=3, status=2)
     def on_rename(path, name, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
@@ -175,18 +208,18 @@ def build(ctx):
         frame, drop = listing(lang, str(target))
         return frame, drop, t(lang, "weights.renamed", name=target.relative_to(state.checkpoints))
 
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_delete_ask(path, lang):
         if not path:
             return gr.update(visible=False), t(lang, "weights.pick_first")
-        path = not_running(state, state.checkpoint(path, lang), lang)
+        path = not_running(state, Path(state.listed(path, lang)["path"]).resolve(), lang)
         return gr.update(visible=True), t(lang, "weights.confirm", name=path.relative_to(state.checkpoints))
 
-    @friendly
+    @friendly(outputs=4, status=3)
     def on_delete(path, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
-        path = not_running(state, state.checkpoint(path, lang), lang)
+        path = not_running(state, Path(state.listed(path, lang)["path"]).resolve(), lang)  # a damaged file too
         delete_checkpoint(state.checkpoints, path, protect=state.running_checkpoint())
         state.models.forget(path)
         frame, drop = listing(lang)
@@ -202,7 +235,7 @@ def build(ctx):
                       api_name="weights_delete")
 
     # ---- export ----------------------------------------------------------------------
-    @friendly
+    @friendly(outputs=2, status=1)
     def on_export(path, lang):
         if not path:
             raise PocketLLMError(t(lang, "weights.pick_first"))
@@ -227,12 +260,12 @@ def build(ctx):
             raise PocketLLMError(t(lang, "weights.exists", name=target.relative_to(state.checkpoints)))
         return target
 
-    @friendly
+    @friendly(outputs=3, status=2)
     def on_import(file, source, name, lang):
-        origin = file or import_source(state, (source or "").strip(), lang)
+        origin = file or import_source(state, (source or "").strip() if isinstance(source, str) else "", lang)
         if not origin:
             raise PocketLLMError(t(lang, "weights.import_need"))
-        target = new_path("imported", safe_name(name, "gpt2-imported"), lang)
+        target = new_path("imported", safe_name(str(name or "")[:NAME_CHARS], "gpt2-imported"), lang)
         ckpt = import_gpt2(origin)
         ckpt.facts["imported_from"] = Path(file).name if file else origin
         save_checkpoint(target, ckpt.model, ckpt.task, ckpt.facts, overwrite=False)
@@ -240,7 +273,7 @@ def build(ctx):
         return frame, drop, t(lang, "weights.imported", name=target.relative_to(state.checkpoints),
                               params=f"{ckpt.config.num_parameters():,}")
 
-    @friendly
+    @friendly(outputs=3, status=2)
     def on_upload(file, lang):
         if not file:
             return gr.skip(), gr.skip(), gr.skip()
