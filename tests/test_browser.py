@@ -136,7 +136,8 @@ def test_generate_and_look_inside(page, app):
     page.wait_for_timeout(500)
     page.locator("#gen-prompt textarea").fill("The quick brown fox")
     set_number(page, "gen-max-new", 30)
-    page.locator("#gen-preset-creative").click()
+    page.locator("#gen-preset input").click()  # the core's sampler presets
+    page.get_by_role("option", name="creative (built in)").click()
     page.wait_for_function("document.querySelector('#gen-temperature input[type=number]').value === '1.1'")
     page.locator("#gen-go").click()
     page.wait_for_function("document.querySelector('#gen-note').innerText.includes('Generated')", timeout=60_000)
@@ -150,6 +151,7 @@ def test_generate_and_look_inside(page, app):
     before = plot_data(page, "gen-next")[1]["x"]
     # top-p off first: a model of a repetitive text can be sure enough for top-p 0.98 to keep one token.
     set_number(page, "gen-top-p", 1)
+    set_number(page, "gen-min-p", 0)  # the built-in "creative" preset has min-p 0.05: off, so top-k alone cuts
     set_number(page, "gen-top-k", 2)
     kept_two = ("() => { const el = document.querySelector('#gen-next .js-plotly-plot');"
                 " return el.data[1].x.filter(p => p > 0).length === 2; }")

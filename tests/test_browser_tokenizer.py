@@ -97,7 +97,8 @@ def test_pick_a_tokenizer_train_generate_and_look_inside_in_chinese(zh_page, app
     page.wait_for_function("document.querySelector('#gen-model input').value.includes('pretrain-')", timeout=20_000)
     assert page.locator("#gen-utf8 input[type=checkbox]").is_checked()
     page.locator("#gen-prompt textarea").fill("学而时习之")
-    page.locator("#gen-preset-creative").click()
+    page.locator("#gen-preset input").click()  # the core's sampler presets
+    page.get_by_role("option", name="创意（内置）").click()
     page.wait_for_function("document.querySelector('#gen-temperature input[type=number]').value === '1.1'")
     page.locator("#gen-go").click()
     wait_text(page, "gen-note", "共生成")

@@ -187,6 +187,9 @@ def next_token_figure(nt, lang="en") -> go.Figure:
     colors = [GREY if c.kept else (PURPLE if c.cut_by == "utf8" else RED) for c in cands]
     hover = [t(lang, "plots.cut_utf8") if c.cut_by == "utf8" else
              t(lang, "plots.cut_by", by=c.cut_by) if c.cut_by else "" for c in cands]
+    hover = [h + ("<br>" if h else "") + t(lang, "exp.logits_hover", before=f"{c.logit:.2f}",
+                                           after=f"{c.penalized_logit:.2f}")
+             if _penalized(c) else h for h, c in zip(hover, cands)]
     fig = go.Figure()
     fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h",
                          name=t(lang, "plots.prob_before"), marker=dict(color=colors), hovertext=hover))
@@ -199,8 +202,20 @@ def next_token_figure(nt, lang="en") -> go.Figure:
     return _layout(fig, title, height=max(320, 26 * len(cands) + 110), barmode="group")
 
 
+def _penalized(c) -> bool:
+    after = getattr(c, "penalized_logit", None)
+    return after is not None and abs(after - c.logit) > 1e-6
+
+
 def next_token_note(nt, lang="en") -> str:
-    """One line on the valid-UTF-8 rule: what it removed, or that it is off."""
+    """Lines on the penalties (how many candidates they lowered) and the valid-UTF-8 rule."""
+    lowered = sum(1 for c in nt.candidates if _penalized(c))
+    penalty = t(lang, "exp.penalty_note", n=lowered) if lowered else ""
+    utf8 = _utf8_note(nt, lang)
+    return "  \n".join(x for x in (penalty, utf8) if x)
+
+
+def _utf8_note(nt, lang="en") -> str:
     if not getattr(nt, "valid_utf8", True):
         return t(lang, "plots.utf8_off")
     if getattr(nt, "utf8_removed", 0):
@@ -288,3 +303,49 @@ def confusion_figure(report: dict | None, lang="en") -> go.Figure:
     fig.update_xaxes(type="category", title=t(lang, "classify.plot_predicted"), side="bottom")
     fig.update_yaxes(type="category", title=t(lang, "classify.plot_true"), autorange="reversed")
     return _layout(fig, t(lang, "classify.plot_confusion"), height=min(520, 200 + 40 * len(labels)))
+
+
+# ---- experiments: compare runs, per-token probabilities --------------------------------
+
+_RUN_COLORS = (BLUE, ORANGE, GREEN, PURPLE, RED, "#0891b2", "#ca8a04", "#4b5563")
+
+
+def compare_runs_figure(comparison, x: str = "step", unit: str = "loss", lang="en") -> go.Figure:
+    """The validation curves of the compared runs (a `pocketllm.Comparison`) on one plot:
+    x is "step", "tokens_seen" or "elapsed"; unit "loss" (nats per token) or "bits_per_char"."""
+    fig = go.Figure()
+    for i, run in enumerate(comparison.runs):
+        pts = [(a, b) for a, b in zip(run.x.get(x, []), run.val.get(unit, [])) if b is not None]
+        if not pts:
+            continue
+        fig.add_trace(go.Scatter(x=[a for a, _ in pts], y=[b for _, b in pts], mode="lines+markers", name=run.name,
+                                 line=dict(color=_RUN_COLORS[i % len(_RUN_COLORS)])))
+    if not fig.data:
+        return empty_figure(t(lang, "exp.runs_no_points"))
+    fig.update_xaxes(title=t(lang, f"exp.x_{x}"))
+    fig.update_yaxes(title=t(lang, f"exp.y_{unit}"))
+    return _layout(fig, t(lang, "exp.runs_title", unit=t(lang, f"exp.y_{unit}")), height=380)
+
+
+def _prob_color(p: float) -> str:
+    """Red (a surprise) through yellow to green (sure)."""
+    p = min(1.0, max(0.0, p))
+    hue = int(120 * p)
+    return f"hsl({hue}, 85%, 82%)"
+
+
+def token_probs_html(tokens, lang="en") -> str:
+    """Generated tokens (`pocketllm.GeneratedToken`s) coloured by their probability; the
+    title (hover) lists the alternatives the model weighed."""
+    if not tokens:
+        return f"<div class='pl-strip'><i>{html.escape(t(lang, 'exp.probs_none'))}</i></div>"
+    spans = []
+    for tok in tokens:
+        tip = f"{tok.label}: {tok.prob:.1%}\n" + "\n".join(f"{label}: {p:.1%}" for label, p in tok.top)
+        shown = tok.piece if tok.piece else "·"
+        spans.append(f"<span class='pl-tok pl-prob' title='{html.escape(tip)}' data-prob='{tok.prob:.4f}' "
+                     f"style='background:{_prob_color(tok.prob)}'>{html.escape(shown)}</span>")
+    mean = sum(tok.prob for tok in tokens) / len(tokens)
+    note = t(lang, "exp.probs_legend", n=len(tokens), mean=f"{mean:.0%}")
+    return ("<div class='pl-strip pl-probs'>" + "".join(spans) + "</div>"
+            f"<div class='pl-strip-note'>{html.escape(note)}</div>")

@@ -12,7 +12,11 @@ import pandas as pd
 from pocketllm import (DEFAULT_TABLE, ClassifySettings, PocketLLMError, TrainSettings, classify, default_run_dir,
                        prepare_classification, read_table)
 
+import dataclasses
+
 from .. import plots
+from ..experiments import settings_section
+from ..runs import FRESH
 from ..errors import friendly
 from ..i18n import t
 from ..limits import (COLUMN_CHARS, MAX_BATCH, MAX_CONTEXT, MAX_EPOCHS, MAX_EVERY, MAX_LAYERS, MAX_LORA_ALPHA,
@@ -211,6 +215,7 @@ def build(ctx):
                 stop = page.add(gr.Button(L("classify.stop"), variant="stop", elem_id="cls-stop"),
                                 value="classify.stop")
             status = gr.Markdown(elem_id="cls-status")  # next to Start: what the click did
+            saved_settings = gr.Column()  # settings saved by name: filled in below
             stats = gr.Markdown(elem_id="cls-stats")
 
     with gr.Row(equal_height=False):
@@ -320,9 +325,8 @@ def build(ctx):
         comp.change(lambda *a: cli_command(state, *a), setting_inputs, cli, show_progress="hidden")
 
     # ---- start and stop -----------------------------------------------------------------
-    @friendly(outputs=2, status=1)
-    def on_start(source, uploaded, text_col, label_col, balance, base, trainable, last_n, rank, alpha,
-                 max_length, epochs, max_steps, batch, lr, eval_every, seed, lang):
+    def settings_of(source, uploaded, text_col, label_col, balance, base, trainable, last_n, rank, alpha,
+                    max_length, epochs, max_steps, batch, lr, eval_every, seed, lang) -> ClassifySettings:
         data = table_path(source, uploaded)
         base_path, preset = base_model(state, base, lang)
         train = TrainSettings(epochs=whole(epochs, 1, MAX_EPOCHS, "classify.epochs", lang, default=1),
@@ -341,9 +345,44 @@ def build(ctx):
             lora_rank=whole(rank, 1, MAX_LORA_RANK, "classify.lora_rank", lang, default=8),
             lora_alpha=real(alpha, 0, MAX_LORA_ALPHA, "classify.lora_alpha", lang, default=16.0),
             max_length=whole(max_length, 0, MAX_CONTEXT, "classify.max_length", lang, default=0) or None,
-            run_dir=str(default_run_dir(KIND, state.checkpoints)), train=train)
+            train=train)
+        return settings
+
+    @friendly(outputs=2, status=1)
+    def on_start(source, uploaded, text_col, label_col, balance, base, trainable, last_n, rank, alpha,
+                 max_length, epochs, max_steps, batch, lr, eval_every, seed, lang):
+        settings = dataclasses.replace(settings_of(source, uploaded, text_col, label_col, balance, base, trainable,
+                                                   last_n, rank, alpha, max_length, epochs, max_steps, batch, lr,
+                                                   eval_every, seed, lang),
+                                       run_dir=str(default_run_dir(KIND, state.checkpoints)))
         return launch(state, KIND, lambda stop_event: prepare_classification(settings, stop_event), lang,
                       "classify")
+
+    def fill_form(settings: ClassifySettings) -> list:
+        """The saved settings in the form's widgets (`setting_inputs`, in order)."""
+        keep = gr.skip()
+        data = settings.data_path
+        if data and Path(data).resolve() == Path(DEFAULT_TABLE).resolve():
+            source_values = ["bundled", keep]
+        elif data and Path(data).resolve().parent == state.corpora and Path(data).is_file():
+            source_values = ["upload", str(Path(data).resolve())]
+        else:
+            source_values = [keep, keep]
+        if settings.base_model and Path(settings.base_model).is_file():
+            base_value = str(Path(settings.base_model).resolve())
+        elif settings.config:
+            base_value = FRESH + settings.config
+        else:
+            base_value = keep
+        kind, _, n = (settings.trainable or "last").partition(":")
+        tr = settings.train
+        return [*source_values, settings.text_column or keep, settings.label_column or keep, bool(settings.balance),
+                base_value, kind, int(n) if n.isdigit() else keep, settings.lora_rank, settings.lora_alpha,
+                settings.max_length or 0, tr.epochs, tr.max_steps or 0, tr.batch_size, tr.lr, tr.eval_every,
+                tr.seed]
+
+    with saved_settings:
+        settings_section(ctx, KIND, setting_inputs, settings_of, fill_form)
 
     start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="classify_start",
                 concurrency_limit=1, concurrency_id="start_job")

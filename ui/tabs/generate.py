@@ -11,19 +11,22 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import PRECISIONS, Sampling, Tokenizer, inspect, stream
+import re
+
+from pocketllm import (PRECISIONS, PocketLLMError, Sampling, Tokenizer, generate_explained, inspect,
+                       load_sampling_preset, sampling_presets, save_sampling_preset, stream)
 
 from .. import plots
 from ..errors import friendly
 from ..i18n import t
 from ..limits import (INSIDE_CHARS, MAX_HEADS, MAX_LAYERS, MAX_SAMPLING_SEED, MAX_VOCAB, PROMPT_CHARS, Number,
                       Slider, real, text_cap, whole)
+from ..experiments import compare_models_section
 
-PRESETS = {  # name -> temperature, top-k (0 = off), top-p (1 = off)
-    "greedy": (0.0, 0, 1.0),
-    "balanced": (0.7, 40, 0.95),
-    "creative": (1.1, 0, 0.98),
-}
+BUILTIN_PRESETS = ("greedy", "balanced", "creative")  # the core's built-in sampler presets, named in the page
+MAX_STOPS, STOP_CHARS = 16, 200  # the core's limits on stop strings
+MAX_REPETITION_PENALTY = 10.0
+TOP_K_SLIDER = 200
 GENERATES = ("language_model", "instruct")
 CANDIDATES = 15
 # Attention and logit lens read at most this many tokens (the prompt's end): their cost
@@ -38,15 +41,45 @@ def model_choices(state) -> list[tuple[str, str]]:
             for r in state.models_table() if r["task"] in GENERATES]
 
 
-def sampling(temperature, top_k, top_p, seed=None, valid_utf8=True, lang="en") -> Sampling:
+def stop_strings(text, lang="en") -> tuple:
+    """The stop-strings box (comma- or newline-separated) as a tuple; too many or too long
+    ones are refused in the page's language."""
+    if text is None or text == "":
+        return ()
+    if not isinstance(text, str) or len(text) > MAX_STOPS * (STOP_CHARS + 1):
+        raise PocketLLMError(t(lang, "exp.too_many_stops", n=MAX_STOPS, chars=STOP_CHARS))
+    stops = tuple(dict.fromkeys(s for s in re.split(r"[,\n]", text.replace("\r", "")) if s.strip()))
+    if len(stops) > MAX_STOPS or any(len(s) > STOP_CHARS for s in stops):
+        raise PocketLLMError(t(lang, "exp.too_many_stops", n=MAX_STOPS, chars=STOP_CHARS))
+    return stops
+
+
+def sampling(temperature, top_k, top_p, seed=None, valid_utf8=True, lang="en", repetition_penalty=1.0, min_p=0.0,
+             stop="") -> Sampling:
     """The sliders as the core's Sampling; a value past a slider's range is refused in the
     page's language (the core checks again)."""
     top_k = whole(top_k, 0, MAX_VOCAB, "generate.top_k", lang, default=0)
     top_p = real(top_p, 0, 1, "generate.top_p", lang, default=1.0)
     seed = None if seed is None or seed == "" else whole(seed, 0, MAX_SAMPLING_SEED, "generate.seed", lang)
+    min_p = real(min_p, 0, 1, "exp.min_p", lang, default=0.0)
     return Sampling(temperature=real(temperature, 0, 2, "generate.temperature", lang, default=0.0),
                     top_k=top_k or None, top_p=top_p if top_p < 1.0 else None, seed=seed,
-                    valid_utf8=valid_utf8 is not False)
+                    valid_utf8=valid_utf8 is not False,
+                    repetition_penalty=real(repetition_penalty, 1, MAX_REPETITION_PENALTY,
+                                            "exp.repetition_penalty", lang, default=1.0),
+                    min_p=min_p or None, stop=stop_strings(stop, lang))
+
+
+def preset_choices(state, lang) -> list[tuple[str, str]]:
+    """The sampler presets for the dropdown: the core's built-ins (named in the page's language), then the user's."""
+    return [(t(lang, f"exp.preset_builtin_{n}") if n in BUILTIN_PRESETS else n, n)
+            for n in sampling_presets(state.checkpoints)]
+
+
+def sliders_of(s: Sampling) -> tuple:
+    """A Sampling as the widgets show it: temperature, top-k, top-p, repetition penalty, min-p, stop strings."""
+    return (s.temperature, s.top_k or 0, s.top_p if s.top_p is not None else 1.0, s.repetition_penalty,
+            s.min_p or 0.0, "\n".join(s.stop))
 
 
 def prompt_note(prompt: str, context: int, lang, tok: Tokenizer) -> str:
@@ -112,10 +145,16 @@ def build(ctx):
                 refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm"), value="generate.refresh")
             prompt = page.add(gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
                                          elem_id="gen-prompt", max_length=PROMPT_CHARS), label="generate.prompt")
-            with gr.Row():
-                preset_buttons = {name: page.add(gr.Button(L(f"generate.preset_{name}"), size="sm",
-                                                           elem_id=f"gen-preset-{name}"),
-                                                 value=f"generate.preset_{name}") for name in PRESETS}
+            with gr.Row(equal_height=True):
+                preset = page.add(gr.Dropdown(preset_choices(state, page.lang), value=None, label=L("exp.preset"),
+                                              info=L("exp.preset_info"), elem_id="gen-preset", scale=2,
+                                              allow_custom_value=False),
+                                  label="exp.preset", info="exp.preset_info")
+                preset_name = page.add(gr.Textbox(label=L("exp.preset_name"), placeholder=L("exp.preset_name_placeholder"),
+                                                  max_length=40, elem_id="gen-preset-name", scale=2),
+                                       label="exp.preset_name", placeholder="exp.preset_name_placeholder")
+                preset_save = page.add(gr.Button(L("exp.preset_save"), size="sm", elem_id="gen-preset-save", scale=1),
+                                       value="exp.preset_save")
             temperature = page.add(Slider(0, 2, value=0.7, step=0.05, label=L("generate.temperature"),
                                              info=L("generate.temperature_info"), elem_id="gen-temperature"),
                                    label="generate.temperature", info="generate.temperature_info")
@@ -125,6 +164,16 @@ def build(ctx):
             top_p = page.add(Slider(0.05, 1.0, value=0.95, step=0.01, label=L("generate.top_p"),
                                        info=L("generate.top_p_info"), elem_id="gen-top-p"),
                              label="generate.top_p", info="generate.top_p_info")
+            with gr.Row():
+                rep_penalty = page.add(Slider(1.0, MAX_REPETITION_PENALTY, value=1.0, step=0.05,
+                                              label=L("exp.repetition_penalty"), info=L("exp.repetition_penalty_info"),
+                                              elem_id="gen-rep-penalty"),
+                                       label="exp.repetition_penalty", info="exp.repetition_penalty_info")
+                min_p = page.add(Slider(0.0, 1.0, value=0.0, step=0.01, label=L("exp.min_p"), info=L("exp.min_p_info"),
+                                        elem_id="gen-min-p"), label="exp.min_p", info="exp.min_p_info")
+            stops = page.add(gr.Textbox("", label=L("exp.stop"), info=L("exp.stop_info"), lines=1,
+                                        max_length=MAX_STOPS * (STOP_CHARS + 1), elem_id="gen-stop-strings"),
+                             label="exp.stop", info="exp.stop_info")
             with gr.Row():
                 max_new = page.add(Slider(1, MAX_NEW, value=80, step=1, label=L("generate.max_new"),
                                              elem_id="gen-max-new"), label="generate.max_new")
@@ -147,6 +196,11 @@ def build(ctx):
             output = page.add(gr.Textbox(label=L("generate.output"), lines=14, max_lines=30, interactive=False,
                                          elem_id="gen-output"), label="generate.output")
             note = gr.Markdown(elem_id="gen-note")
+            probs = page.add(gr.Button(L("exp.probs"), size="sm", elem_id="gen-probs"), value="exp.probs")
+            with page.add(gr.Accordion(L("exp.probs_head"), open=False, elem_id="gen-probs-box"),
+                          label="exp.probs_head") as probs_box:
+                page.add(gr.Markdown(L("exp.probs_intro")), value="exp.probs_intro")
+                probs_view = gr.HTML(elem_id="gen-probs-view")
 
     with page.add(gr.Accordion(L("generate.inside_head"), open=False, elem_id="gen-inside"),
                   label="generate.inside_head"):
@@ -193,10 +247,11 @@ def build(ctx):
 
     # ---- generation -------------------------------------------------------------------
     @friendly(outputs=2, status=1)
-    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32", valid_utf8=True):
+    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32", valid_utf8=True,
+                    repetition_penalty=1.0, min_p=0.0, stop=""):
         if precision not in PRECISIONS:
             precision = "fp32"
-        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang)
+        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang, repetition_penalty, min_p, stop)
         max_new = whole(max_new, 1, MAX_NEW, "generate.max_new", lang, default=80)
         ckpt = load(path, lang, precision)
         tok = ckpt.tokenizer
@@ -215,13 +270,60 @@ def build(ctx):
         yield text, note_text + " " + t(lang, "generate.done", n=len(tok.encode(text)), kind=tok.kind)
 
     gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision,
-                                 valid_utf8],
+                                 valid_utf8, rep_penalty, min_p, stops],
                    [output, note], api_name="generate", concurrency_id="model_cpu")
     stop.click(None, None, None, cancels=[gen])
 
-    for name, values in PRESETS.items():
-        preset_buttons[name].click(lambda v=values: v, None, [temperature, top_k, top_p],
-                                   api_name=f"preset_{name}")
+    # ---- the per-token view: the same generation, each token with its probability ----------------
+    @friendly(outputs=3, status=2)
+    def on_probs(path, prompt, temperature, top_k, top_p, max_new, seed, lang, valid_utf8=True,
+                 repetition_penalty=1.0, min_p=0.0, stop=""):
+        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang, repetition_penalty, min_p, stop)
+        max_new = whole(max_new, 1, MAX_NEW, "generate.max_new", lang, default=80)
+        ckpt = load(path, lang)
+        prompt, _ = text_cap(prompt, PROMPT_CHARS)
+        tokens = generate_explained(ckpt, prompt, max_new, cfg, top=5)
+        return plots.token_probs_html(tokens, lang), gr.update(open=True), gr.skip()
+
+    sampling_inputs = [temperature, top_k, top_p, max_new, seed]
+    probs.click(on_probs, [model, prompt, *sampling_inputs, ctx.lang, valid_utf8, rep_penalty, min_p, stops],
+                [probs_view, probs_box, note], api_name="token_probs", concurrency_id="model_cpu")
+
+    # ---- sampler presets (the core's: built-ins and the user's) -------------------------------------
+    preset_outputs = [temperature, top_k, top_p, rep_penalty, min_p, stops, note]
+
+    @friendly(outputs=len(preset_outputs), status=len(preset_outputs) - 1)
+    def on_preset(name, lang):
+        if not name:
+            return [gr.skip()] * len(preset_outputs)
+        s = load_sampling_preset(name, state.checkpoints)
+        values = list(sliders_of(s))
+        values[1] = min(values[1], TOP_K_SLIDER)
+        values[3] = min(values[3], MAX_REPETITION_PENALTY)
+        return (*values, t(lang, "exp.preset_loaded", name=name))
+
+    @friendly(outputs=3, status=2)
+    def on_preset_save(name, temperature, top_k, top_p, repetition_penalty, min_p, stop, lang):
+        cfg = sampling(temperature, top_k, top_p, None, True, lang, repetition_penalty, min_p, stop)
+        name = (name or "").strip()
+        save_sampling_preset(name, cfg, state.checkpoints)
+        return (gr.update(choices=preset_choices(state, lang), value=name), gr.update(value=""),
+                t(lang, "exp.preset_saved", name=name))
+
+    preset.input(on_preset, [preset, ctx.lang], preset_outputs, api_name="sampler_preset_load")
+    preset_save.click(on_preset_save, [preset_name, temperature, top_k, top_p, rep_penalty, min_p, stops, ctx.lang],
+                      [preset, preset_name, note], api_name="sampler_preset_save")
+
+    def on_presets_refresh(current, lang):
+        choices = preset_choices(state, lang)
+        return gr.update(choices=choices, value=current if current in [v for _, v in choices] else None)
+
+    ctx.on_load(on_presets_refresh, [preset, ctx.lang], preset)
+
+    # ---- compare models --------------------------------------------------------------------------
+    compare_models_section(ctx, load, model_choices, prompt,
+                           [temperature, top_k, top_p, max_new, seed, valid_utf8, rep_penalty, min_p, stops],
+                           sampling, MAX_NEW)
 
     # ---- look inside --------------------------------------------------------------------
     def head_choices(n, lang):
@@ -237,10 +339,11 @@ def build(ctx):
         maps = maps_cache.get(Path(path).resolve(), tail, lambda: inspect.attention(ckpt, tail))
         return maps, tail, cut
 
-    def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang="en"):
-        s = sampling(temperature, top_k, top_p, None, valid_utf8, lang)  # validated as generation would
+    def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang="en", repetition_penalty=1.0, min_p=0.0):
+        s = sampling(temperature, top_k, top_p, None, valid_utf8, lang, repetition_penalty, min_p)  # as generation
         return inspect.next_token(ckpt, prompt or "", s.temperature, s.top_k, s.top_p, n=CANDIDATES,
-                                  valid_utf8=valid_utf8 is not False)  # the (looked-at part of the) prompt
+                                  valid_utf8=valid_utf8 is not False, min_p=s.min_p,
+                                  repetition_penalty=s.repetition_penalty)  # the (looked-at part of the) prompt
 
     def looked_at(prompt) -> tuple[str, int]:
         """What Look inside reads: the prompt's last INSIDE_CHARS characters (a bigger view is
@@ -248,13 +351,14 @@ def build(ctx):
         return text_cap(prompt, INSIDE_CHARS)
 
     @friendly(outputs=10, status=2)
-    def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang, valid_utf8=True):
-        sampling(temperature, top_k, top_p, None, valid_utf8, lang)  # validate the sliders as generation would
+    def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang, valid_utf8=True,
+                repetition_penalty=1.0, min_p=0.0):
+        sampling(temperature, top_k, top_p, None, valid_utf8, lang, repetition_penalty, min_p)  # as generation would
         ckpt = load(path, lang)
         cfg = ckpt.config
         prompt, chars_cut = looked_at(prompt)
         view = inspect.tokens(prompt, ckpt, context_length=cfg.context_length)  # its own tokenizer
-        nt = next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang)
+        nt = next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang, repetition_penalty, min_p)
         maps, tail, cut = attention_maps(path, prompt, lang)
         layer_n = min(whole(layer_n, 1, MAX_LAYERS, "generate.layer", lang, default=1), cfg.num_layers)
         head_n = whole(head_n, 0, MAX_HEADS, "generate.head", lang, default=0)
@@ -280,10 +384,11 @@ def build(ctx):
         return " ".join(notes)
 
     @friendly(outputs=2, status=1)
-    def on_next(on, path, prompt, temperature, top_k, top_p, lang, valid_utf8=True):
+    def on_next(on, path, prompt, temperature, top_k, top_p, lang, valid_utf8=True, repetition_penalty=1.0, min_p=0.0):
         if not on:
             return gr.skip(), gr.skip()
-        nt = next_token(load(path, lang), looked_at(prompt)[0], temperature, top_k, top_p, valid_utf8, lang)
+        nt = next_token(load(path, lang), looked_at(prompt)[0], temperature, top_k, top_p, valid_utf8, lang,
+                        repetition_penalty, min_p)
         return plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang)
 
     @friendly(outputs=1)
@@ -295,11 +400,11 @@ def build(ctx):
         head_n = whole(head_n, 0, MAX_HEADS, "generate.head", lang, default=0)
         return plots.attention_figure(maps, layer_n, head_n if 0 < head_n <= maps.num_heads else None, lang)
 
-    look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang, valid_utf8],
+    look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang, valid_utf8, rep_penalty, min_p],
                [looked, strip, inside_note, next_plot, next_note, params_plot, layer, head, attn_plot, lens_plot],
                api_name="look_inside", concurrency_id="model_cpu")
-    next_inputs = [looked, model, prompt, temperature, top_k, top_p, ctx.lang, valid_utf8]
-    for slider in (temperature, top_k, top_p, valid_utf8):
+    next_inputs = [looked, model, prompt, temperature, top_k, top_p, ctx.lang, valid_utf8, rep_penalty, min_p]
+    for slider in (temperature, top_k, top_p, valid_utf8, rep_penalty, min_p):
         slider.change(on_next, next_inputs, [next_plot, next_note], show_progress="hidden",
                       trigger_mode="always_last", concurrency_id="model_cpu")
     temperature.release(on_next, next_inputs, [next_plot, next_note], show_progress="hidden", api_name="next_token",

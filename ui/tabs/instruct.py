@@ -14,7 +14,11 @@ import pandas as pd
 from pocketllm import (DEFAULT_INSTRUCTIONS, TEMPLATES, InstructSettings, PocketLLMError, Sampling, TrainSettings,
                        default_run_dir, get_template, load_instructions, prepare_instruction, respond, template_of)
 
+import dataclasses
+
 from .. import plots
+from ..experiments import chat_section, settings_section
+from ..runs import FRESH
 from ..errors import friendly
 from ..i18n import t
 from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EPOCHS, MAX_EVERY, MAX_LORA_ALPHA, MAX_LORA_RANK, MAX_LR,
@@ -203,6 +207,7 @@ def build(ctx):
                 stop = page.add(gr.Button(L("instruct.stop"), variant="stop", elem_id="ins-stop"),
                                 value="instruct.stop")
             status = gr.Markdown(elem_id="ins-status")  # next to Start: what the click did
+            saved_settings = gr.Column()  # settings saved by name: filled in below
             stats = gr.Markdown(elem_id="ins-stats")
 
     with gr.Row(equal_height=False):
@@ -247,6 +252,8 @@ def build(ctx):
             response_note = gr.Markdown(elem_id="ins-response-note")
             with page.add(gr.Accordion(L("instruct.prompt_shown"), open=False), label="instruct.prompt_shown"):
                 prompt_shown = gr.Code(language=None, show_label=False, interactive=False, elem_id="ins-prompt")
+    chat_section(ctx, model, temperature, max_new, MAX_NEW,
+                 lambda lang, name: t(lang, "instruct.is_classifier", name=name))
     with page.add(gr.Accordion(L("instruct.cli_head"), open=False), label="instruct.cli_head"):
         cli = gr.Code(language="shell", show_label=False, elem_id="ins-cli", interactive=False)
 
@@ -301,9 +308,8 @@ def build(ctx):
         comp.change(lambda *a: cli_command(state, *a), setting_inputs, cli, show_progress="hidden")
 
     # ---- start and stop ------------------------------------------------------------------------
-    @friendly(outputs=2, status=1)
-    def on_start(source, uploaded, base, template, mask, lora, rank, alpha, max_length, epochs, max_steps, batch,
-                 lr, eval_every, sample_every, test_generate, seed, lang):
+    def settings_of(source, uploaded, base, template, mask, lora, rank, alpha, max_length, epochs, max_steps, batch,
+                    lr, eval_every, sample_every, test_generate, seed, lang) -> InstructSettings:
         path = data_path(source, uploaded)
         base_path, preset = base_model(state, base, lang)
         train = TrainSettings(epochs=whole(epochs, 1, MAX_EPOCHS, "instruct.epochs", lang, default=1),
@@ -322,9 +328,42 @@ def build(ctx):
             test_generate=whole(test_generate, 0, MAX_TEST_GENERATE, "instruct.test_generate", lang, default=0),
             base_model=base_path, config=preset,
             lora_rank=whole(rank, 1, MAX_LORA_RANK, "instruct.lora_rank", lang, default=8) if lora else 0,
-            lora_alpha=real(alpha, 0, MAX_LORA_ALPHA, "instruct.lora_alpha", lang, default=16.0), run_dir=str(default_run_dir(KIND, state.checkpoints)),
-            train=train)
+            lora_alpha=real(alpha, 0, MAX_LORA_ALPHA, "instruct.lora_alpha", lang, default=16.0), train=train)
+        return settings
+
+    @friendly(outputs=2, status=1)
+    def on_start(source, uploaded, base, template, mask, lora, rank, alpha, max_length, epochs, max_steps, batch,
+                 lr, eval_every, sample_every, test_generate, seed, lang):
+        settings = dataclasses.replace(settings_of(source, uploaded, base, template, mask, lora, rank, alpha,
+                                                   max_length, epochs, max_steps, batch, lr, eval_every,
+                                                   sample_every, test_generate, seed, lang),
+                                       run_dir=str(default_run_dir(KIND, state.checkpoints)))
         return launch(state, KIND, lambda stop_event: prepare_instruction(settings, stop_event), lang, "instruct")
+
+    def fill_form(settings: InstructSettings) -> list:
+        """The saved settings in the form's widgets (`setting_inputs`, in order)."""
+        keep = gr.skip()
+        data = settings.data_path
+        if data and Path(data).resolve() == Path(DEFAULT_INSTRUCTIONS).resolve():
+            source_values = ["bundled", keep]
+        elif data and Path(data).resolve().parent == state.corpora and Path(data).is_file():
+            source_values = ["upload", str(Path(data).resolve())]
+        else:
+            source_values = [keep, keep]
+        if settings.base_model and Path(settings.base_model).is_file():
+            base_value = str(Path(settings.base_model).resolve())
+        elif settings.config:
+            base_value = FRESH + settings.config
+        else:
+            base_value = keep
+        tr = settings.train
+        return [*source_values, base_value, settings.template or "alpaca", bool(settings.mask_prompt),
+                settings.lora_rank > 0, settings.lora_rank or 8, settings.lora_alpha, settings.max_length or 0,
+                tr.epochs, tr.max_steps or 0, tr.batch_size, tr.lr, tr.eval_every, tr.sample_every,
+                settings.test_generate, tr.seed]
+
+    with saved_settings:
+        settings_section(ctx, KIND, setting_inputs, settings_of, fill_form)
 
     start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="instruct_start",
                 concurrency_limit=1, concurrency_id="start_job")

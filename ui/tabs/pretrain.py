@@ -14,7 +14,10 @@ from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, STATE_
                        PocketLLMError, PretrainSettings, TrainSettings, default_run_dir, gpt2_tokenizer, inspect,
                        list_presets, load_corpus, prepare_pretraining)
 
+import hashlib
+
 from .. import plots
+from ..experiments import compare_runs_section, settings_section
 from ..errors import friendly
 from ..i18n import t
 from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED,
@@ -273,6 +276,7 @@ def build(ctx):
                         value="pretrain.stop")
         resume = page.add(gr.Button(L("pretrain.resume"), elem_id="pretrain-resume"), value="pretrain.resume")
     status = gr.Markdown(elem_id="pretrain-status")
+    saved_settings = gr.Column()  # settings saved by name: filled in below, once the form's handlers exist
     stats = gr.Markdown(elem_id="pretrain-stats")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -289,6 +293,7 @@ def build(ctx):
                         label="pretrain.download")
     with page.add(gr.Accordion(L("pretrain.cli_head"), open=False), label="pretrain.cli_head"):
         cli = gr.Code(language="shell", show_label=False, elem_id="pretrain-cli", interactive=False)
+    compare_runs_section(ctx)
 
     run_dir = gr.State("")
     seen = gr.State("")
@@ -463,6 +468,38 @@ def build(ctx):
 
     def on_stop(lang):
         return stop_job(state, lang, "pretrain")
+
+    # ---- settings saved by name -----------------------------------------------------------
+    def settings_of(source, uploaded, tok_kind, vocab, preset, layers, heads, width, context, dropout, steps, batch,
+                    lr, eval_every, sample_every, seed, dtype, lang) -> PretrainSettings:
+        """The form as the core's PretrainSettings (no run folder: a recipe to run again)."""
+        data = corpus_path(source, uploaded)
+        cfg = config_from(preset, layers, heads, width, context, dropout, lang)
+        train = train_settings(steps, batch, lr, eval_every, sample_every, seed, dtype, lang)
+        kind, size = tokenizer_choice(tok_kind, vocab, lang)
+        if preset and preset != CUSTOM:
+            config, ctx_len = preset, cfg.context_length
+        else:  # an edited shape is a config file, as a run keeps it; named by its content
+            text = json.dumps(cfg.to_dict(), indent=2)
+            shapes = state.checkpoints / "presets" / "pretrain-shapes"
+            shapes.mkdir(parents=True, exist_ok=True)
+            path = shapes / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+            if not path.is_file():
+                path.write_text(text, encoding="utf-8")
+            config, ctx_len = str(path), None
+        return PretrainSettings(data_path=data, config=config, tokenizer=kind, vocab_size=size,
+                                context_length=ctx_len, train=train)
+
+    def fill_form(settings: PretrainSettings) -> list:
+        data = settings.to_dict()
+        shape = ModelConfig.load(settings.config)
+        if settings.context_length:
+            shape = shape.replace(context_length=settings.context_length)
+        data["model_config"] = shape.to_dict()
+        return form_of(state, data)
+
+    with saved_settings:
+        settings_section(ctx, KIND, form, settings_of, fill_form)
 
     start.click(on_start, [*setting_inputs, ctx.lang], [run_dir, status], api_name="pretrain_start",
                 concurrency_limit=1, concurrency_id="start_job")
