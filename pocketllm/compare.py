@@ -70,8 +70,7 @@ _IGNORED = ("run_dir", "model_path", "resume", "overwrite", "corpus.", "data.", 
             "train.threads", "train.compile", "train.log_every")
 
 
-def _curve(run_dir: Path) -> RunCurve:
-    view = read_run(run_dir)
+def _curve(run_dir: Path, view) -> RunCurve:
     if not view.settings and not view.events:
         raise PocketLLMError(f"{run_dir} is not a run folder (it has no run.json or events.jsonl).")
     # Wall-clock time counts only while the run ran: a resumed run's pause is left out.
@@ -106,8 +105,9 @@ def compare_runs(run_dirs) -> Comparison:
     for d in run_dirs:
         if not d.is_dir():
             raise PocketLLMError(f"Run folder not found: {d}.")
-    runs = [_curve(d) for d in run_dirs]
-    settings = [_flatten(read_run(d).settings) for d in run_dirs]
+    views = [read_run(d) for d in run_dirs]  # each run folder is read once
+    runs = [_curve(d, v) for d, v in zip(run_dirs, views)]
+    settings = [_flatten(v.settings) for v in views]
     keys = sorted({k for s in settings for k in s if not k.startswith(_IGNORED) and k not in _IGNORED})
     differing, same = {}, {}
     for key in keys:

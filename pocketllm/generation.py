@@ -108,11 +108,8 @@ def apply_penalties(logits: torch.Tensor, counts: torch.Tensor, sampling: Sampli
 
 
 def token_counts(ids: list[int], size: int, device=None) -> torch.Tensor:
-    counts = torch.zeros(size, device=device)
-    if ids:
-        counts.index_add_(0, torch.tensor([i for i in ids if 0 <= i < size], dtype=torch.long, device=device),
-                          torch.ones(len([i for i in ids if 0 <= i < size]), device=device))
-    return counts
+    inside = torch.tensor([i for i in ids if 0 <= i < size], dtype=torch.long, device=device)
+    return torch.bincount(inside, minlength=size).float()
 
 
 def next_token_probs(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,

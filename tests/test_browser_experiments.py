@@ -13,18 +13,10 @@ import pytest
 from tests.app_fixtures import app  # noqa: F401  (fixture)
 from tests.test_app_experiments import runs  # noqa: F401  (fixture: two tiny runs in the app's folder)
 from tests.test_browser import ARGS, CHROMIUM, browser, plot_data, set_number, shoot, tab  # noqa: F401  (fixtures)
-from tests.test_browser_tokenizer import text_of, wait_text
+from tests.test_browser_tokenizer import text_of, wait_text, zh_page  # noqa: F401  (zh_page: fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
-
-
-@pytest.fixture
-def zh_page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    yield pg
-    context.close()
 
 
 def pick(page, elem_id, option, multi=True):

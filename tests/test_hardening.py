@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from pocketllm import ModelConfig, PocketLLMError, load_model, read_header
 from pocketllm.cli import main
 from pocketllm.files import OutputClaim, atomic_write
+from tests.test_pretrain_cli import files  # noqa: F401  (fixture: a small corpus and a tiny config)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = dict(vocab_size=50257, context_length=128, emb_dim=64, num_heads=2, num_layers=2, drop_rate=0.0,
@@ -97,19 +98,6 @@ def test_config_values_get_a_message_not_a_hang(value):
 
 
 # ---- runs own their output -------------------------------------------------------------
-
-WORDS = "the cat dog sat ran on under a mat log and then slept ate fish bread".split()
-
-
-@pytest.fixture
-def files(tmp_path):
-    rng = random.Random(0)
-    text = "\n".join(" ".join(rng.choice(WORDS) for _ in range(8)) + "." for _ in range(300))
-    (tmp_path / "corpus.txt").write_text(text + "\n", encoding="utf-8")
-    (tmp_path / "tiny.json").write_text(json.dumps(dict(
-        vocab_size=50257, context_length=32, emb_dim=32, num_heads=4, num_layers=2, drop_rate=0.0, qkv_bias=True)))
-    return tmp_path
-
 
 def pretrain_args(tmp, *extra, steps=3, run="run"):
     return ["pretrain", "--config", str(tmp / "tiny.json"), "--data_path", str(tmp / "corpus.txt"),

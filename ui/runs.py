@@ -202,3 +202,23 @@ def wire_base_picker(state, ctx, base, refresh, facts, api_name: str):
     refresh.click(on_refresh, [base, ctx.lang], base, api_name=api_name)
     base.change(lambda v, lang: base_facts(state, v, lang), [base, ctx.lang], facts, show_progress="hidden")
     return on_refresh
+
+
+def saved_source_and_base(state, settings, bundled) -> tuple[list, object]:
+    """A saved finetuning recipe's data source ([radio, uploaded path]) and base-model value
+    for the form; `gr.skip()` where the saved value is not available here any more."""
+    keep = gr.skip()
+    data = settings.data_path
+    if data and Path(data).resolve() == Path(bundled).resolve():
+        source = ["bundled", keep]
+    elif data and Path(data).resolve().parent == state.corpora and Path(data).is_file():
+        source = ["upload", str(Path(data).resolve())]
+    else:
+        source = [keep, keep]
+    if settings.base_model and Path(settings.base_model).is_file():
+        base = str(Path(settings.base_model).resolve())
+    elif settings.config:
+        base = FRESH + settings.config
+    else:
+        base = keep
+    return source, base

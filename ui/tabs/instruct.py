@@ -18,13 +18,12 @@ import dataclasses
 
 from .. import plots
 from ..experiments import chat_section, settings_section
-from ..runs import FRESH
 from ..errors import friendly
 from ..i18n import t
 from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EPOCHS, MAX_EVERY, MAX_LORA_ALPHA, MAX_LORA_RANK, MAX_LR,
                       MAX_STEPS, MAX_TEST_GENERATE, MAX_TRAIN_SEED, PROMPT_CHARS, Number, Slider, real, text_cap,
                       whole)
-from ..runs import (CHECKPOINT_MINUTES, base_choices, base_facts, base_model, clock, default_base, ended_model,
+from ..runs import (CHECKPOINT_MINUTES, saved_source_and_base, base_choices, base_facts, base_model, clock, default_base, ended_model,
                     follow, keep_upload, launch, safe_cli, shell_lines, split_base, status_line, stop_job,
                     tick_signature, wire_base_picker)
 
@@ -342,20 +341,7 @@ def build(ctx):
 
     def fill_form(settings: InstructSettings) -> list:
         """The saved settings in the form's widgets (`setting_inputs`, in order)."""
-        keep = gr.skip()
-        data = settings.data_path
-        if data and Path(data).resolve() == Path(DEFAULT_INSTRUCTIONS).resolve():
-            source_values = ["bundled", keep]
-        elif data and Path(data).resolve().parent == state.corpora and Path(data).is_file():
-            source_values = ["upload", str(Path(data).resolve())]
-        else:
-            source_values = [keep, keep]
-        if settings.base_model and Path(settings.base_model).is_file():
-            base_value = str(Path(settings.base_model).resolve())
-        elif settings.config:
-            base_value = FRESH + settings.config
-        else:
-            base_value = keep
+        source_values, base_value = saved_source_and_base(state, settings, DEFAULT_INSTRUCTIONS)
         tr = settings.train
         return [*source_values, base_value, settings.template or "alpaca", bool(settings.mask_prompt),
                 settings.lora_rank > 0, settings.lora_rank or 8, settings.lora_alpha, settings.max_length or 0,
