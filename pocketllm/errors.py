@@ -2,8 +2,26 @@
 
 The CLI and the app show its message as is, so every message says what is
 wrong and what to do about it.  Programming errors stay ordinary exceptions.
+
+Every error has a stable `code` and the `values` its message is made of:
+
+    raise PocketLLMError("Width {emb_dim} is more than {limit}. Lower --emb_dim.",
+                         code="config.too_wide", emb_dim=width, limit=LIMIT)
+
+The English message is the template filled in (what the CLI prints and `str()` gives).
+The app shows the page's language: `ui/strings/core_errors.py` holds the same template
+in Chinese under the same code, with the same `{names}` (a test checks both: every
+code raised in `pocketllm/` has a translation, and no translation lost a value).
+Codes are `<area>.<what>`, lower case; once released, a code keeps its meaning.
 """
+from __future__ import annotations
 
 
 class PocketLLMError(ValueError):
     """Bad input from the user: a file, a config, a hyper-parameter."""
+
+    def __init__(self, message: str, code: str = "", **values):
+        self.template = message
+        self.code = code
+        self.values = values
+        super().__init__(message.format(**values) if values else message)

@@ -84,8 +84,8 @@ def test_train_and_use_a_classifier(page, app, base, tmp_path):
     shoot(page, "classify-used-en")
 
     page.get_by_text("中文", exact=True).click()
-    wait_text(page, "cls-report", "测试准确率", timeout=15_000)
-    wait_text(page, "cls-preview", "个样本", timeout=15_000)
+    wait_text(page, "cls-report", "测试准确率", timeout=45_000)
+    wait_text(page, "cls-preview", "个样本", timeout=45_000)
     shoot(page, "classify-trained-zh")
 
 
@@ -131,7 +131,7 @@ def test_train_and_use_an_instruction_model(page, app, base):
     shoot(page, "instruct-used-en")
 
     page.get_by_text("中文", exact=True).click()
-    wait_text(page, "ins-results", "完全匹配", timeout=15_000)
+    wait_text(page, "ins-results", "完全匹配", timeout=45_000)
     # every tab refills in the new language (about ten seconds on a busy 2-core machine)
     wait_text(page, "ins-preview", "条记录", timeout=45_000)
     shoot(page, "instruct-trained-zh")
