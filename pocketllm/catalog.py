@@ -10,19 +10,21 @@ from .checkpoint import NotACheckpoint, read_header
 from .config import ModelConfig
 from .errors import PocketLLMError
 from .files import write_json_atomic
+from .kinds import TaskKind
 
 
 def _inside(root: Path, path: Path) -> Path:
     root, path = root.resolve(), Path(path).resolve()
     if root != path and root not in path.parents:
-        raise PocketLLMError(f"{path} is outside the checkpoints folder {root}.")
+        raise PocketLLMError("{path} is outside the checkpoints folder {root}.", code="catalog.outside",
+                             path=str(path), root=str(root))
     return path
 
 
 def checkpoint_parameters(config: dict, task: dict) -> int:
     cfg = ModelConfig.from_dict(config)
     total = cfg.num_parameters()
-    if task.get("type") == "classifier":
+    if task.get("type") == TaskKind.CLASSIFY:
         n = len(task.get("labels", []))
         head = cfg.vocab_size * cfg.emb_dim if not cfg.tie_embeddings else 0
         total = total - head + n * cfg.emb_dim + n
@@ -44,7 +46,7 @@ def list_checkpoints(root) -> list[dict]:
             params = checkpoint_parameters(header["config"], header["task"])
             task, facts = header["task"], header["facts"]
             if not isinstance(task, dict) or not isinstance(facts, dict):
-                raise PocketLLMError("its task or facts are not JSON objects")
+                raise PocketLLMError("its task or facts are not JSON objects", code="catalog.damaged_header")
         except NotACheckpoint:
             continue  # not ours, e.g. an exported Hugging Face file
         except (PocketLLMError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -61,7 +63,7 @@ def list_checkpoints(root) -> list[dict]:
             score = f"val loss {facts['best_val_loss']:.3f}"
         rows.append({
             "name": str(path.relative_to(root)), "path": str(path),
-            "task": task.get("type", "language_model"), "parameters": params,
+            "task": task.get("type", TaskKind.PRETRAIN.value), "parameters": params,
             "size_mb": round(stat.st_size / 2**20, 1),
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)),
             "score": score, "mtime": stat.st_mtime, "tokenizer": header.get("tokenizer", "gpt2"),
@@ -73,7 +75,8 @@ def _checkpoint_in(root: Path, path, protect=None) -> Path:
     """A PocketLLM checkpoint inside `root` that is not the running job's file."""
     path = _inside(root, path)
     if path.suffix != ".safetensors" or not path.is_file():
-        raise PocketLLMError(f"{path.name} is not a checkpoint (.safetensors) in {root}.")
+        raise PocketLLMError("{name} is not a checkpoint (.safetensors) in {root}.", code="catalog.not_checkpoint",
+                             name=path.name, root=str(root))
     try:
         read_header(path)  # raises a clear error for anything that is not ours
     except NotACheckpoint:
@@ -81,7 +84,8 @@ def _checkpoint_in(root: Path, path, protect=None) -> Path:
     except PocketLLMError:
         pass  # ours but damaged (truncated, bad header): listed as damaged, so it may be renamed or deleted
     if protect is not None and Path(protect).resolve() == path:
-        raise PocketLLMError(f"{path.name} belongs to the training job that is running; stop it first.")
+        raise PocketLLMError("{name} belongs to the training job that is running; stop it first.",
+                             code="catalog.in_use", name=path.name)
     return path
 
 
@@ -91,15 +95,18 @@ def rename_checkpoint(root, path, new_name: str, protect=None) -> Path:
     path = _checkpoint_in(root, path, protect)
     new_name = new_name.strip()
     if not new_name or "/" in new_name or "\\" in new_name or new_name.startswith("."):
-        raise PocketLLMError("A new name must be a plain file name, without / or a leading dot.")
+        raise PocketLLMError("A new name must be a plain file name, without / or a leading dot.",
+                             code="catalog.name_not_plain")
     if len(new_name) > 100 or any(ch in new_name for ch in '<>:"|?*\0') or not new_name.isprintable():
-        raise PocketLLMError(f"A new name must be at most 100 characters, without < > : \" | ? * or control "
-                             f"characters (got {len(new_name)} characters).")
+        raise PocketLLMError("A new name must be at most {limit} characters, without < > : \" | ? * or control "
+                             "characters (got {length} characters).", code="catalog.name_invalid",
+                             limit=100, length=len(new_name))
     if not new_name.endswith(".safetensors"):
         new_name += ".safetensors"
     target = _inside(root, path.with_name(new_name))
     if target.exists():
-        raise PocketLLMError(f"{target.name} already exists; pick another name.")
+        raise PocketLLMError("{name} already exists; pick another name.", code="catalog.name_taken",
+                             name=target.name)
     path.rename(target)
     run_json = path.parent / "run.json"
     if run_json.is_file():  # keep the run's download and resume pointing at the file
@@ -119,5 +126,5 @@ def delete_checkpoint(root, path, protect=None) -> None:
 def delete_run(root, run_dir) -> None:
     run_dir = _inside(Path(root), run_dir)
     if run_dir == Path(root).resolve():
-        raise PocketLLMError("Refusing to delete the whole checkpoints folder.")
+        raise PocketLLMError("Refusing to delete the whole checkpoints folder.", code="catalog.delete_root")
     shutil.rmtree(run_dir)

@@ -2,9 +2,10 @@
 
 The file holds the weights, and in its metadata header:
 - `config`: the ModelConfig,
-- `task`:   what the model is for — {"type": "language_model"},
-            {"type": "classifier", "labels": [...]} or
-            {"type": "instruct", "template": "..."},
+- `task`:   what the model is for — {"type": "pretrain"} (a language model),
+            {"type": "classify", "labels": [...]} or
+            {"type": "instruct", "template": "..."} (the names are `kinds.TaskKind`;
+            older files say "language_model" and "classifier", read as the same kinds),
 - `facts`:  training facts (steps, tokens seen, last losses, when),
 - `tokenizer`: how the model reads text (`Tokenizer.to_spec()`: the kind, and
             for vocabularies trained on a corpus their whole `tokenizer.json`).
@@ -34,11 +35,13 @@ from safetensors.torch import save_file
 from .config import ModelConfig
 from .errors import PocketLLMError
 from .files import atomic_write
+from .hf_layout import hf_folder_heads, hf_to_pocketllm, is_hf_gpt2
+from .kinds import TaskKind, task_kind
 from .model import GPTModel
 from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_spec
 
 FORMAT_VERSION = "1"
-LANGUAGE_MODEL = {"type": "language_model"}
+LANGUAGE_MODEL = {"type": TaskKind.PRETRAIN.value}
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Checkpoint:
 
     @property
     def task_type(self) -> str:
-        return self.task.get("type", "language_model")
+        return self.task.get("type", TaskKind.PRETRAIN.value)
 
 
 # ---- saving ------------------------------------------------------------------
@@ -64,10 +67,11 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
     if tokenizer is not None:  # None: a bare model, read as GPT-2 by convention (as older files are)
         check_tokenizer_fits(tokenizer, model.cfg, str(path.name))
     if path.suffix != ".safetensors":
-        raise PocketLLMError(f"Checkpoints are saved as .safetensors files; got {path.name}.")
+        raise PocketLLMError("Checkpoints are saved as .safetensors files; got {name}.",
+                             code="checkpoint.not_safetensors", name=path.name)
     if path.exists() and not overwrite:
-        raise PocketLLMError(
-            f"{path} already exists. Choose another --model_path, or pass --overwrite to replace it.")
+        raise PocketLLMError("{path} already exists. Choose another --model_path, or pass --overwrite to replace it.",
+                             code="checkpoint.exists", path=str(path))
     task = dict(task or LANGUAGE_MODEL)
     facts = dict(facts or {})
     facts.setdefault("saved_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -97,9 +101,10 @@ def check_tokenizer_fits(tokenizer: Tokenizer, config: ModelConfig, source: str 
             else tokenizer.vocab_size <= config.vocab_size)
     if not fits:
         raise PocketLLMError(
-            f"{source}: the {tokenizer.kind} tokenizer has {tokenizer.vocab_size:,} tokens but the model's "
-            f"embedding has {config.vocab_size:,} rows; they must match. The file was changed or put "
-            f"together from different models; save the model with the tokenizer it was trained with.")
+            "{source}: the {kind} tokenizer has {tokens:,} tokens but the model's embedding has {rows:,} "
+            "rows; they must match. The file was changed or put together from different models; save "
+            "the model with the tokenizer it was trained with.", code="checkpoint.tokenizer_mismatch",
+            source=source, kind=tokenizer.kind, tokens=tokenizer.vocab_size, rows=config.vocab_size)
 
 
 # ---- reading -----------------------------------------------------------------
@@ -113,7 +118,8 @@ def read_header(path) -> dict:
     path = Path(path)
     meta = _safetensors_metadata(path)
     if meta.get("pocketllm") is None:
-        raise NotACheckpoint(f"{path.name} is a safetensors file but not a PocketLLM checkpoint.")
+        raise NotACheckpoint("{name} is a safetensors file but not a PocketLLM checkpoint.",
+                             code="checkpoint.not_pocketllm", name=path.name)
     try:
         config = json.loads(meta["config"])
         ModelConfig.from_dict(config, source=f"{path.name} header")  # O(1): a crafted header is refused here
@@ -121,13 +127,25 @@ def read_header(path) -> dict:
         if not isinstance(spec, dict):
             raise ValueError("the tokenizer is not a JSON object")
     except (KeyError, ValueError) as exc:
-        raise PocketLLMError(f"{path.name} has a damaged PocketLLM header ({str(exc)[:120]}).") from None
+        raise _damaged_header(path, str(exc)[:120]) from None
     return {
         "config": config,
-        "task": json.loads(meta.get("task", "{}")) or dict(LANGUAGE_MODEL),
+        "task": _task_in_house_names(json.loads(meta.get("task", "{}")) or dict(LANGUAGE_MODEL)),
         "facts": json.loads(meta.get("facts", "{}")),
         "tokenizer": spec.get("kind", "gpt2"),  # the kind only; load_model builds the tokenizer
     }
+
+
+def _damaged_header(path: Path, detail: str) -> PocketLLMError:
+    return PocketLLMError("{name} has a damaged PocketLLM header ({detail}).",
+                          code="checkpoint.damaged_header", name=path.name, detail=detail)
+
+
+def _task_in_house_names(task):
+    """The task with its kind as `TaskKind` names it, however old the file (see kinds.OLD_NAMES)."""
+    if isinstance(task, dict) and task_kind(task.get("type")) is not None:
+        return {**task, "type": task_kind(task["type"]).value}
+    return task
 
 
 def _safetensors_metadata(path: Path) -> dict:
@@ -136,8 +154,9 @@ def _safetensors_metadata(path: Path) -> dict:
             return f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise PocketLLMError(
-            f"{path.name} is not a readable .safetensors file ({exc}). It may be truncated "
-            f"(an unfinished download or copy) or not a checkpoint at all.") from None
+            "{name} is not a readable .safetensors file ({detail}). It may be truncated "
+            "(an unfinished download or copy) or not a checkpoint at all.",
+            code="checkpoint.unreadable_safetensors", name=path.name, detail=str(exc)) from None
 
 
 def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = None,
@@ -151,17 +170,17 @@ def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = N
     path = Path(path)
     if path.is_dir():
         raise PocketLLMError(
-            f"{path} is a folder; give the model file inside it (a .safetensors checkpoint, "
-            f"pytorch_model.bin or model.safetensors).")
+            "{path} is a folder; give the model file inside it (a .safetensors checkpoint, "
+            "pytorch_model.bin or model.safetensors).", code="checkpoint.is_folder", path=str(path))
     if not path.is_file():
-        raise PocketLLMError(f"Model file not found: {path}. Check the path (--model_path).")
+        raise PocketLLMError("Model file not found: {path}. Check the path (--model_path).",
+                             code="checkpoint.not_found", path=str(path))
     if path.stat().st_size == 0:
         raise PocketLLMError(
-            f"{path} is empty (0 bytes), so it holds no model; it may be an unfinished download or copy.")
+            "{path} is empty (0 bytes), so it holds no model; it may be an unfinished download or copy.",
+            code="checkpoint.empty", path=str(path))
     if isinstance(config, (str, os.PathLike)):
         config = ModelConfig.load(config)
-
-    from . import gpt2  # gpt2 imports this module; import late to keep the order simple
 
     if path.suffix == ".safetensors":
         meta = _safetensors_metadata(path)
@@ -169,13 +188,18 @@ def load_model(path, *, config=None, device="cpu", dtype: torch.dtype | None = N
             ckpt = _load_pocketllm(path, meta)
         else:
             tensors = _read_safetensors(path)
-            ckpt = _from_foreign_state_dict(path, tensors, config, num_heads, gpt2)
+            ckpt = _from_foreign_state_dict(path, tensors, config, num_heads)
     else:
         tensors = _read_pickled_state_dict(path)
-        ckpt = _from_foreign_state_dict(path, tensors, config, num_heads, gpt2)
+        ckpt = _from_foreign_state_dict(path, tensors, config, num_heads)
     ckpt.path = path
     ckpt.model.to(device=device, dtype=dtype).eval()
     return ckpt
+
+
+def _unreadable(path: Path, exc: Exception) -> PocketLLMError:
+    return PocketLLMError("{name} could not be read ({detail}); it may be truncated.",
+                          code="checkpoint.unreadable", name=path.name, detail=str(exc))
 
 
 def _tensor_shapes(path: Path) -> dict[str, tuple]:
@@ -184,7 +208,7 @@ def _tensor_shapes(path: Path) -> dict[str, tuple]:
         with safe_open(str(path), framework="pt") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise PocketLLMError(f"{path.name} could not be read ({exc}); it may be truncated.") from None
+        raise _unreadable(path, exc) from None
 
 
 def check_shapes(config: ModelConfig, shapes: dict[str, tuple], source: str):
@@ -197,8 +221,9 @@ def check_shapes(config: ModelConfig, shapes: dict[str, tuple], source: str):
             "pos_emb.weight": (config.context_length, config.emb_dim), "trf_blocks (layers)": config.num_layers}
     wrong = [f"{k}: file {found[k] or 'missing'}, model {want[k]}" for k in want if found[k] != want[k]]
     if wrong:
-        raise PocketLLMError(f"{source}: its header does not describe its weights ({'; '.join(wrong)}). "
-                             f"The file is damaged or was edited; use the file as it was saved.")
+        raise PocketLLMError("{source}: its header does not describe its weights ({wrong}). "
+                             "The file is damaged or was edited; use the file as it was saved.",
+                             code="checkpoint.header_mismatch", source=source, wrong="; ".join(wrong))
 
 
 def _read_safetensors(path: Path) -> dict:
@@ -206,7 +231,7 @@ def _read_safetensors(path: Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise PocketLLMError(f"{path.name} could not be read ({exc}); it may be truncated.") from None
+        raise _unreadable(path, exc) from None
 
 
 def _read_pickled_state_dict(path: Path) -> dict:
@@ -216,28 +241,34 @@ def _read_pickled_state_dict(path: Path) -> dict:
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "GLOBAL" in text:  # the weights-only unpickler met a function or class it will not call
-            found = next((line.strip() for line in text.splitlines() if "GLOBAL" in line), "")
-            raise PocketLLMError(
-                f"{path.name} holds Python objects other than tensors ({found}), so PocketLLM "
-                f"refuses to open it: loading it could run code hidden in the file. Save only the "
-                f"weights, with torch.save(model.state_dict(), path).") from None
-        raise PocketLLMError(
-            f"{path.name} is not a PyTorch weights file PocketLLM can read safely: it is damaged, "
-            f"or not made by torch.save(state_dict). Only plain tensors can be loaded.") from None
+        raise _refused_pickle(path, str(exc)) from None
     except Exception as exc:  # zip, EOF, key and type errors: each just means "not a weights file"
         detail = ""
         if isinstance(exc, (RuntimeError, OSError)) and str(exc):
             detail = " (" + str(exc).splitlines()[0].split(". ")[0].rstrip(".") + ")"
         raise PocketLLMError(
-            f"{path.name} is not a readable PyTorch weights file{detail}. "
-            f"It may be truncated, or not a model file at all.") from None
+            "{name} is not a readable PyTorch weights file{detail}. It may be truncated, or not a model "
+            "file at all.", code="checkpoint.unreadable_pth", name=path.name, detail=detail) from None
     if isinstance(data, dict) and "model_state_dict" in data and isinstance(data["model_state_dict"], dict):
         data = data["model_state_dict"]  # the seed's training checkpoints wrap the weights
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise PocketLLMError(f"{path.name} does not contain a state dict (a mapping of names to tensors).")
+        raise PocketLLMError("{name} does not contain a state dict (a mapping of names to tensors).",
+                             code="checkpoint.no_state_dict", name=path.name)
     return data
+
+
+def _refused_pickle(path: Path, text: str) -> PocketLLMError:
+    if "GLOBAL" in text:  # the weights-only unpickler met a function or class it will not call
+        found = next((line.strip() for line in text.splitlines() if "GLOBAL" in line), "")
+        return PocketLLMError(
+            "{name} holds Python objects other than tensors ({found}), so PocketLLM refuses to open it: "
+            "loading it could run code hidden in the file. Save only the weights, with "
+            "torch.save(model.state_dict(), path).", code="checkpoint.unsafe_pickle", name=path.name,
+            found=found)
+    return PocketLLMError(
+        "{name} is not a PyTorch weights file PocketLLM can read safely: it is damaged, or not made by "
+        "torch.save(state_dict). Only plain tensors can be loaded.", code="checkpoint.bad_pickle",
+        name=path.name)
 
 
 def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
@@ -246,12 +277,13 @@ def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
         task = json.loads(meta.get("task") or "{}") or dict(LANGUAGE_MODEL)
         facts = json.loads(meta.get("facts") or "{}")
     except (KeyError, json.JSONDecodeError) as exc:
-        raise PocketLLMError(f"{path.name} has a damaged PocketLLM header ({exc}).") from None
+        raise _damaged_header(path, str(exc)) from None
     if not isinstance(task, dict) or not isinstance(facts, dict):
-        raise PocketLLMError(f"{path.name} has a damaged PocketLLM header (its task and facts must be "
-                             f"JSON objects).")
-    if task.get("type") == "classifier" and not (isinstance(task.get("labels"), list) and task["labels"]):
-        raise PocketLLMError(f"{path.name} says it is a classifier but names no labels; the file is damaged.")
+        raise _damaged_header(path, "its task and facts must be JSON objects")
+    task = _task_in_house_names(task)
+    if task.get("type") == TaskKind.CLASSIFY and not (isinstance(task.get("labels"), list) and task["labels"]):
+        raise PocketLLMError("{name} says it is a classifier but names no labels; the file is damaged.",
+                             code="checkpoint.no_labels", name=path.name)
     tokenizer = tokenizer_from_spec(meta.get("tokenizer"))
     if meta.get("tokenizer"):  # older files name none; they read GPT-2's tokens as they always did
         check_tokenizer_fits(tokenizer, config, path.name)
@@ -261,20 +293,20 @@ def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
     return Checkpoint(model, config, task, facts, tokenizer=tokenizer)
 
 
-def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads, gpt2) -> Checkpoint:
-    if gpt2.is_hf_gpt2(tensors):
-        tensors = gpt2.hf_to_pocketllm(tensors)
+def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads) -> Checkpoint:
+    if is_hf_gpt2(tensors):
+        tensors = hf_to_pocketllm(tensors)
         source = "huggingface-gpt2"
     elif "tok_emb.weight" in tensors:
         tensors = {k: v for k, v in tensors.items() if not k.endswith(".attn.mask")}
         source = "seed-pth"
     else:
-        sample = ", ".join(list(tensors)[:5]) or "(no tensors)"
         raise PocketLLMError(
-            f"{path.name} is not a GPT-2 model: its tensors are named {sample}, ... "
-            f"PocketLLM reads its own checkpoints, Hugging Face GPT-2 weights and the seed's .pth files.")
+            "{name} is not a GPT-2 model: its tensors are named {sample}, ... PocketLLM reads its own "
+            "checkpoints, Hugging Face GPT-2 weights and the seed's .pth files.", code="checkpoint.not_gpt2",
+            name=path.name, sample=", ".join(list(tensors)[:5]) or "(no tensors)")
     if num_heads is None and config is None:
-        num_heads = _hf_folder_heads(path)
+        num_heads = hf_folder_heads(path)
     inferred = infer_config(tensors, num_heads or (config.num_heads if config else None), source=path.name)
     if config is None:
         config = inferred
@@ -288,19 +320,9 @@ def _from_foreign_state_dict(path: Path, tensors: dict, config, num_heads, gpt2)
     if head is not None and head.shape[0] != config.vocab_size:
         # The seed's spam classifier: out_head is Linear(emb_dim, 2); class 1 is spam.
         labels = ["not spam", "spam"] if head.shape[0] == 2 else [str(i) for i in range(head.shape[0])]
-        task = {"type": "classifier", "labels": labels}
+        task = {"type": TaskKind.CLASSIFY.value, "labels": labels}
     model = build_model(config, tensors, task, source=path.name)
     return Checkpoint(model, config, task, {}, source=source)
-
-
-def _hf_folder_heads(path: Path):
-    """The head count from a Hugging Face `config.json` beside the weights, if there is one."""
-    config_json = path.parent / "config.json"
-    try:
-        value = json.loads(config_json.read_text(encoding="utf-8")).get("n_head")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) and value > 0 else None
 
 
 def infer_config(tensors: dict, num_heads: int | None = None, source: str = "weights") -> ModelConfig:
@@ -309,7 +331,8 @@ def infer_config(tensors: dict, num_heads: int | None = None, source: str = "wei
         vocab, emb = tensors["tok_emb.weight"].shape
         context = tensors["pos_emb.weight"].shape[0]
     except KeyError as exc:
-        raise PocketLLMError(f"{source}: missing tensor {exc}; the file is incomplete.") from None
+        raise PocketLLMError("{source}: missing tensor {name}; the file is incomplete.",
+                             code="checkpoint.missing_tensor", source=source, name=str(exc)) from None
     layers = 1 + max((int(k.split(".")[1]) for k in tensors if k.startswith("trf_blocks.")), default=-1)
     # Head count is not visible in the shapes; every OpenAI GPT-2 uses 64-wide heads.
     heads = num_heads or max(1, emb // 64)
@@ -330,14 +353,33 @@ def build_model(config: ModelConfig, tensors: dict, task: dict | None = None,
     The model is built on the meta device and takes the tensors as they are
     (assign=True), so loading never holds two copies of the weights.
     """
+    classifier = bool(task) and task_kind(task.get("type")) is TaskKind.CLASSIFY
     with torch.device("meta"):
         model = GPTModel(config)
-        if task and task.get("type") == "classifier":
+        if classifier:
             model.set_classifier_head(len(task["labels"]))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if model.is_tied:
         expected.pop("out_head.weight")
         tensors = {k: v for k, v in tensors.items() if k != "out_head.weight"}
+    problems = _fit_problems(expected, tensors)
+    if problems:
+        raise PocketLLMError(
+            "{source} does not fit the model config (layers={layers}, emb_dim={emb_dim}, context={context}, "
+            "vocab={vocab}): {problems}. Use the config the weights were trained with.",
+            code="checkpoint.does_not_fit", source=source, layers=config.num_layers, emb_dim=config.emb_dim,
+            context=config.context_length, vocab=config.vocab_size, problems="; ".join(problems))
+    dtypes = {t.dtype for t in tensors.values()}
+    model.load_state_dict(tensors, strict=False, assign=True)
+    if config.tie_embeddings and not classifier:
+        model.out_head.weight = model.tok_emb.weight
+    if len(dtypes) > 1:  # e.g. a file with fp16 weights but fp32 norms: make it uniform
+        model.float()
+    return model
+
+
+def _fit_problems(expected: dict, tensors: dict) -> list[str]:
+    """What keeps `tensors` from filling a model whose state dict has `expected` shapes."""
     problems = []
     missing = [k for k in expected if k not in tensors]
     unexpected = [k for k in tensors if k not in expected]
@@ -349,15 +391,4 @@ def build_model(config: ModelConfig, tensors: dict, task: dict | None = None,
         problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(unexpected[:4])}")
     if wrong:
         problems.append(f"{len(wrong)} tensor(s) of the wrong shape: {'; '.join(wrong[:4])}")
-    if problems:
-        raise PocketLLMError(
-            f"{source} does not fit the model config (layers={config.num_layers}, "
-            f"emb_dim={config.emb_dim}, context={config.context_length}, vocab={config.vocab_size}): "
-            + "; ".join(problems) + ". Use the config the weights were trained with.")
-    dtypes = {t.dtype for t in tensors.values()}
-    model.load_state_dict(tensors, strict=False, assign=True)
-    if config.tie_embeddings and not (task and task.get("type") == "classifier"):
-        model.out_head.weight = model.tok_emb.weight
-    if len(dtypes) > 1:  # e.g. a file with fp16 weights but fp32 norms: make it uniform
-        model.float()
-    return model
+    return problems

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .kinds import TaskKind
+
 COMPONENTS = ("embeddings", "attention", "feed_forward", "norms", "head")
 
 
@@ -52,7 +54,7 @@ def describe(ckpt) -> dict:
         "file": str(ckpt.path) if ckpt.path else "-",
         "format": ckpt.source,
         "task": ckpt.task_type + (f" ({', '.join(ckpt.task['labels'])})"
-                                  if ckpt.task_type == "classifier" else ""),
+                                  if ckpt.task_type == TaskKind.CLASSIFY else ""),
         "shape": f"{cfg.num_layers} layers × {cfg.emb_dim} wide, {cfg.num_heads} heads, "
                  f"context {cfg.context_length}, vocab {cfg.vocab_size}",
         "tokenizer": ckpt.tokenizer.describe() if getattr(ckpt, "tokenizer", None) else "gpt2",

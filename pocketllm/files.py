@@ -106,9 +106,9 @@ def atomic_write(path, write: Callable[[Path], None], *, fsync: bool = False) ->
         if not isinstance(exc, (OSError, RuntimeError, SafetensorError)):
             raise
         raise PocketLLMError(
-            f"Could not write {path} ({_reason(exc)}). "
-            + ("The previous file there is unchanged. " if existed else "Nothing was written. ")
-            + "Free some disk space, or choose a folder you can write to.") from None
+            "Could not write {path} ({reason}). {outcome}Free some disk space, or choose a folder you can "
+            "write to.", code="files.write_failed", path=str(path), reason=_reason(exc),
+            outcome="The previous file there is unchanged. " if existed else "Nothing was written. ") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -129,9 +129,12 @@ def removed_if_refused(folder):
         raise
 
 
+def write_text_atomic(path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_json_atomic(path, data) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(
-        json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"))
+    return write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 class OutputClaim:
@@ -159,8 +162,9 @@ class OutputClaim:
         info = self.owner()
         if info is not None:
             raise PocketLLMError(
-                f"{self.path} is being written by another run (process {info.get('pid')}, started "
-                f"{info.get('since', '?')}). Wait for it to finish, or choose another --model_path.")
+                "{path} is being written by another run (process {pid}, started {since}). Wait for it "
+                "to finish, or choose another --model_path.", code="files.claimed", path=str(self.path),
+                pid=info.get("pid"), since=info.get("since", "?"))
 
     def acquire(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +181,8 @@ class OutputClaim:
                 fh.write(record)
             self.held = True
             return self
-        raise PocketLLMError(f"Could not claim {self.path}: another run keeps claiming it; try again.")
+        raise PocketLLMError("Could not claim {path}: another run keeps claiming it; try again.",
+                             code="files.claim_contested", path=str(self.path))
 
     def release(self):
         if self.held:

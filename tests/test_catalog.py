@@ -14,7 +14,7 @@ def root(tmp_path, tiny_model):
     save_checkpoint(run / "model.safetensors", tiny_model, facts={"best_val_loss": 3.25})
     (run / "run.json").write_text(json.dumps({"task": "pretrain", "model_path": str(run / "model.safetensors")}))
     save_checkpoint(tmp_path / "ckpts" / "top.safetensors", tiny_model,
-                    task={"type": "classifier", "labels": ["a", "b"]})
+                    task={"type": "classify", "labels": ["a", "b"]})
     (tmp_path / "outside.safetensors").write_bytes((run / "model.safetensors").read_bytes())
     return tmp_path / "ckpts"
 
@@ -22,9 +22,9 @@ def root(tmp_path, tiny_model):
 def test_list_shows_every_checkpoint_with_its_task_and_score(root):
     rows = {r["name"]: r for r in list_checkpoints(root)}
     assert set(rows) == {"run1/model.safetensors", "top.safetensors"}
-    assert rows["run1/model.safetensors"]["task"] == "language_model"
+    assert rows["run1/model.safetensors"]["task"] == "pretrain"
     assert rows["run1/model.safetensors"]["score"] == "val loss 3.250"
-    assert rows["top.safetensors"]["task"] == "classifier"
+    assert rows["top.safetensors"]["task"] == "classify"
 
 
 def test_rename_keeps_the_run_pointing_at_its_checkpoint(root):

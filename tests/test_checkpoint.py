@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import pocketllm.checkpoint as ckmod
-from pocketllm import GPTModel, ModelConfig, PocketLLMError, load_model, read_header, save_checkpoint
+from pocketllm import GPTModel, ModelConfig, PocketLLMError, TaskKind, load_model, read_header, save_checkpoint
 
 TINY = dict(vocab_size=100, context_length=16, emb_dim=32, num_heads=4, num_layers=2,
             drop_rate=0.0, qkv_bias=True)
@@ -43,7 +43,7 @@ def test_language_model_round_trip(tmp_path):
     ckpt = load_model(path)
     assert_same_weights(ckpt.model, model)
     assert ckpt.config == model.cfg
-    assert ckpt.task == {"type": "language_model"} and ckpt.task_type == "language_model"
+    assert ckpt.task == {"type": "pretrain"} and ckpt.task_type == TaskKind.PRETRAIN
     for key, value in facts.items():
         assert ckpt.facts[key] == value
     assert "saved_at" in ckpt.facts
@@ -59,13 +59,31 @@ def test_classifier_round_trip_keeps_chinese_labels(tmp_path):
     with torch.no_grad():
         model.out_head.bias.normal_()
     labels = ["垃圾短信", "正常", "not sure"]
-    path = save_checkpoint(tmp_path / "cls.safetensors", model, task={"type": "classifier", "labels": labels})
+    path = save_checkpoint(tmp_path / "cls.safetensors", model, task={"type": TaskKind.CLASSIFY, "labels": labels})
     ckpt = load_model(path)
-    assert ckpt.task == {"type": "classifier", "labels": labels}
+    assert ckpt.task == {"type": "classify", "labels": labels}
     assert ckpt.model.out_head.weight.shape == (3, 32) and not ckpt.model.is_tied
     assert_same_weights(ckpt.model, model)
     assert ckpt.model(IDX).shape == (1, 6, 3)
     assert read_header(path)["task"]["labels"] == labels
+
+
+@pytest.mark.parametrize("old, kind", [("language_model", TaskKind.PRETRAIN), ("classifier", TaskKind.CLASSIFY),
+                                       ("instruct", TaskKind.INSTRUCT)])
+def test_files_with_the_old_task_names_load_as_the_same_kinds(tmp_path, old, kind):
+    model = make_model()
+    task = {"type": old}
+    if kind is TaskKind.CLASSIFY:
+        model.set_classifier_head(2)
+        task["labels"] = ["ham", "spam"]
+    path = tmp_path / "old.safetensors"
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items() if not (k == "out_head.weight" and model.is_tied)}
+    save_file(tensors, str(path), metadata={"format": "pt", "pocketllm": "1", "config": json.dumps(model.cfg.to_dict()),
+                                            "task": json.dumps(task), "facts": "{}"})
+    ckpt = load_model(path)
+    assert ckpt.task_type == kind and ckpt.task["type"] == kind.value
+    assert read_header(path)["task"]["type"] == kind.value
+    assert ckpt.model.num_classes == (2 if kind is TaskKind.CLASSIFY else None)
 
 
 def test_instruct_round_trip_keeps_template(tmp_path):
@@ -335,7 +353,7 @@ def test_seed_pth_language_model(tmp_path):
     path = tmp_path / "model.pth"
     torch.save(sd, path)
     ckpt = load_model(path, config=write_seed_config(tmp_path))
-    assert ckpt.source == "seed-pth" and ckpt.task_type == "language_model"
+    assert ckpt.source == "seed-pth" and ckpt.task_type == TaskKind.PRETRAIN
     assert not ckpt.model.is_tied and ckpt.config.num_heads == 4
     with torch.no_grad():
         torch.testing.assert_close(ckpt.model(IDX), reference_logits(sd, SEED_CFG, IDX), rtol=1e-5, atol=1e-5)
@@ -355,7 +373,7 @@ def test_seed_classifier_pth(tmp_path):
     path = tmp_path / "review_classifier.pth"
     torch.save(sd, path)
     ckpt = load_model(path, config=write_seed_config(tmp_path))
-    assert ckpt.task == {"type": "classifier", "labels": ["not spam", "spam"]}
+    assert ckpt.task == {"type": "classify", "labels": ["not spam", "spam"]}
     logits = ckpt.model(IDX)
     assert logits.shape == (1, 6, 2)
     torch.testing.assert_close(logits, reference_logits(sd, SEED_CFG, IDX), rtol=1e-5, atol=1e-5)

@@ -93,7 +93,7 @@ def test_info_describes_the_checkpoint(runs, model_file):
     assert f"{ckpt.config.num_parameters():,}" in out
     config_line = next(line for line in out.splitlines() if line.startswith("config:"))
     assert json.loads(config_line.removeprefix("config:")) == ckpt.config.to_dict()
-    assert '"language_model"' in out and '"steps": 7' in out
+    assert '"pretrain"' in out and '"steps": 7' in out
 
 
 def test_generate_with_a_missing_model_is_one_clear_line(runs):

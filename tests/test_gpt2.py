@@ -18,7 +18,7 @@ from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 from pocketllm import (GPTModel, ModelConfig, PocketLLMError, Sampling, build_model,  # noqa: E402
                        export_hf, generate_ids, import_gpt2, load_model)
 from pocketllm.cli import main  # noqa: E402
-from pocketllm.gpt2 import hf_to_pocketllm  # noqa: E402
+from pocketllm.hf_layout import hf_to_pocketllm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = torch.tensor([[15496, 11, 995, 13, 314, 716, 257, 50256, 3290, 0]])
@@ -181,7 +181,7 @@ def test_conversion_and_build_do_not_copy_untransposed_tensors(reference):
     assert converted["tok_emb.weight"].data_ptr() == sd["transformer.wte.weight"].data_ptr()
     cfg = ModelConfig(vocab_size=50257, context_length=64, emb_dim=128, num_heads=2, num_layers=2,
                       drop_rate=0.0, qkv_bias=True)
-    model = build_model(cfg, converted, {"type": "language_model"})  # on meta, tensors assigned
+    model = build_model(cfg, converted, {"type": "pretrain"})  # on meta, tensors assigned
     assert model.is_tied
     for name, p in model.state_dict().items():
         source = converted["tok_emb.weight" if name == "out_head.weight" else name]

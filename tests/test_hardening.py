@@ -244,7 +244,7 @@ def test_the_catalog_lists_a_crafted_file_as_damaged_without_building_it(tmp_pat
     assert set(rows) == {"evil.safetensors", "cut.safetensors", "good.safetensors"}
     assert rows["evil.safetensors"]["task"] == "damaged" and "emb_dim" in rows["evil.safetensors"]["score"]
     assert rows["cut.safetensors"]["task"] == "damaged"
-    assert rows["good.safetensors"]["task"] == "language_model" and rows["good.safetensors"]["tokenizer"] == "gpt2"
+    assert rows["good.safetensors"]["task"] == "pretrain" and rows["good.safetensors"]["tokenizer"] == "gpt2"
 
 
 @pytest.mark.parametrize("extra", [["--batch_size", "5000"],            # more than the data has

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 from .base import EOT_TEXT, Tokenizer
-from .trained import TrainedTokenizer, _hf, byte_to_unicode
+from ..files import write_text_atomic
+from .trained import TrainedTokenizer, byte_to_unicode, hf_tokenizers
 
 
 def _two_parts(ranks: dict[bytes, int], token: bytes, below: int) -> list[bytes]:
@@ -49,7 +50,7 @@ def gpt2_vocab_and_merges(tokenizer) -> tuple[dict[str, int], list[tuple[str, st
 
 
 def _gpt2_as_hf(tokenizer):
-    hf = _hf()
+    hf = hf_tokenizers()
     vocab, merges = gpt2_vocab_and_merges(tokenizer)
     tok = hf.Tokenizer(hf.models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -68,16 +69,15 @@ def write_hf_tokenizer(tokenizer: Tokenizer, out_dir, context_length: int) -> li
         hf_tok, vocab, merges = _gpt2_as_hf(tokenizer)
         text = hf_tok.to_str(pretty=True)
         tokenizer_class = "GPT2Tokenizer"
-        (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        (out_dir / "merges.txt").write_text(
-            "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+        write_text_atomic(out_dir / "vocab.json", json.dumps(vocab, ensure_ascii=False))
+        write_text_atomic(out_dir / "merges.txt", "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
         written += [out_dir / "vocab.json", out_dir / "merges.txt"]
-    (out_dir / "tokenizer.json").write_text(text, encoding="utf-8")
+    write_text_atomic(out_dir / "tokenizer.json", text)
     special = {"bos_token": EOT_TEXT, "eos_token": EOT_TEXT, "unk_token": EOT_TEXT}
     config = {"tokenizer_class": tokenizer_class, **special, "model_max_length": context_length,
               "add_prefix_space": False, "clean_up_tokenization_spaces": False,
               "pocketllm_tokenizer": tokenizer.kind}
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
+    write_text_atomic(out_dir / "special_tokens_map.json", json.dumps(special, indent=2) + "\n")
     return written + [out_dir / "tokenizer.json", out_dir / "tokenizer_config.json",
                       out_dir / "special_tokens_map.json"]

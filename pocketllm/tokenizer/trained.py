@@ -51,7 +51,7 @@ def byte_to_unicode() -> dict[int, str]:
 _UNICODE_TO_BYTE = {ch: b for b, ch in byte_to_unicode().items()}
 
 
-def _hf():
+def hf_tokenizers():
     try:
         import tokenizers
     except ImportError:
@@ -158,7 +158,7 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int | None = No
 
 
 def _char_tokenizer(counts: Counter, vocab_size: int | None) -> TrainedTokenizer:
-    hf = _hf()
+    hf = hf_tokenizers()
     room = (vocab_size or MAX_VOCAB) - BYTE_TOKENS - 1
     chars = [ch for ch, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:room]]
     vocab = {EOT_TEXT: 0}
@@ -174,7 +174,7 @@ def _char_tokenizer(counts: Counter, vocab_size: int | None) -> TrainedTokenizer
 
 
 def _bpe_tokenizer(pieces: list[str], vocab_size: int) -> TrainedTokenizer:
-    hf = _hf()
+    hf = hf_tokenizers()
     tok = hf.Tokenizer(hf.models.BPE())
     tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = hf.decoders.ByteLevel()
@@ -186,7 +186,7 @@ def _bpe_tokenizer(pieces: list[str], vocab_size: int) -> TrainedTokenizer:
 
 
 def from_hf_json(kind: str, text: str) -> TrainedTokenizer:
-    hf = _hf()
+    hf = hf_tokenizers()
     try:
         tok = hf.Tokenizer.from_str(text)
     except Exception as exc:  # the Rust side raises plain Exceptions for bad JSON
