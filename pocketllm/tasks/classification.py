@@ -106,6 +106,7 @@ def class_logits(model, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Te
 
 class ClassificationTask:
     name = "classifier"
+    best_metric = ("accuracy", "max")  # what keep_best and patience watch (ties: lower loss)
 
     def __init__(self, splits: dict[str, tuple[list[list[int]], list[int]]], labels: list[str],
                  eval_batch_size: int = 16, trainable: dict | None = None, adapters_path=None,

@@ -61,6 +61,7 @@ class Eval(Event):
     # Validation loss in bits per character (language models): loss × tokens ÷ characters ÷ ln 2.
     # Unlike nats per token it does not depend on the tokenizer, so runs compare fairly.
     val_bits_per_char: float | None = None
+    improved: bool = False  # the best validation score so far (by the task's metric)
 
 
 @dataclass
@@ -88,6 +89,10 @@ class Finished(Event):
     elapsed: float
     message: str = ""
     results: dict = field(default_factory=dict)  # task results, e.g. test accuracy
+    stopped_early: bool = False  # validation stopped improving (patience) before the planned steps
+    best_step: int | None = None  # the step of the best validation score
+    best_val: dict = field(default_factory=dict)  # that evaluation's validation metrics
+    kept_step: int | None = None  # with keep_best: the step whose weights the checkpoint holds
 
 
 @dataclass
@@ -100,6 +105,8 @@ class Failed(Event):
     kind: ClassVar[str] = "failed"
     step: int
     message: str
+    code: str = ""  # the PocketLLMError's code and values, so the page can say it in its language
+    values: dict = field(default_factory=dict)
 
 
 EVENT_TYPES = {cls.kind: cls for cls in (Started, Step, Eval, Sample, CheckpointSaved,

@@ -59,7 +59,7 @@ class Task(Protocol):
 
 # Upper bounds of the loop's numbers (the app's boxes use the same).
 TRAIN_LIMITS = {"epochs": 100_000, "max_steps": 10**9, "batch_size": 65_536, "grad_accum": 65_536,
-                "seed": 2**31 - 1, "eval_batches": 1_000_000}
+                "seed": 2**31 - 1, "eval_batches": 1_000_000, "patience": 100_000}
 
 
 @dataclass
@@ -84,6 +84,8 @@ class TrainSettings:
     dtype: str = "auto"
     compile: bool = False
     threads: int = 0                   # CPU threads for this process (0 = its share of the cores)
+    keep_best: bool = False            # end with the weights of the best validation score, not the last step's
+    patience: int = 0                  # stop when this many evaluations in a row bring no better score (0 = off)
 
     def validate(self):
         problems = []
@@ -112,8 +114,11 @@ class TrainSettings:
         need(0 <= self.checkpoint_minutes <= 10_000, f"checkpoint_minutes must be 0 (off) or more (got {self.checkpoint_minutes})")
         need(self.threads >= 0, f"threads must be 0 (automatic) or more (got {self.threads})")
         need(self.log_every >= 1, f"log_every must be at least 1 (got {self.log_every})")
+        need(isinstance(self.patience, int) and 0 <= self.patience <= top["patience"],
+             f"patience must be 0 (off) to {top['patience']:,} evaluations (got {str(self.patience)[:30]})")
         if problems:
-            raise PocketLLMError("Invalid training settings: " + "; ".join(problems) + ".")
+            raise PocketLLMError("Invalid training settings: {problems}.", code="train.invalid_settings",
+                                 problems="; ".join(problems))
         return self
 
     @classmethod
@@ -161,7 +166,11 @@ class Trainer:
         self.step = 0
         self.tokens_seen = 0
         self.epoch = 0
-        self.best_val = None
+        self.best_val = None       # lowest validation loss so far
+        self.best = None           # the best evaluation by the task's metric: {"step", "val", "key"}
+        self.evals_since_best = 0
+        self._best_weights = {}
+        self.kept_step = None      # set when the weights of the best evaluation were kept
         self.last = {}
         self.total_steps()  # one step needs more examples than the data has: say so before anything is written
         if self.resume_from is not None:
@@ -178,8 +187,9 @@ class Trainer:
         steps = n // self.examples_per_step
         if steps == 0:
             raise PocketLLMError(
-                f"The training split has {n} example(s) but one step needs {self.examples_per_step} "
-                f"(batch_size × grad_accum × processes). Lower --batch_size or use more data.")
+                "The training split has {examples} example(s) but one step needs {needed} "
+                "(batch_size × grad_accum × processes). Lower --batch_size or use more data.",
+                code="train.too_few_examples", examples=n, needed=self.examples_per_step)
         return steps
 
     def total_steps(self) -> int:
@@ -211,12 +221,13 @@ class Trainer:
                 claim.acquire()  # this run alone writes model_path until it ends
             yield from self._run(start_time)
         except PocketLLMError as exc:
-            yield self._emit(ev.Failed(time.time(), self.step, str(exc)))
+            yield self._emit(ev.Failed(time.time(), self.step, str(exc), exc.code, _plain(exc.values)))
             raise
         except torch.OutOfMemoryError:
-            msg = ("Out of memory. Lower --batch_size or --context_length, or pick a smaller model.")
-            yield self._emit(ev.Failed(time.time(), self.step, msg))
-            raise PocketLLMError(msg) from None
+            err = PocketLLMError("Out of memory. Lower --batch_size or --context_length, or pick a smaller model.",
+                                 code="train.out_of_memory")
+            yield self._emit(ev.Failed(time.time(), self.step, str(err), err.code))
+            raise err from None
         except Exception as exc:
             yield self._emit(ev.Failed(time.time(), self.step, f"{type(exc).__name__}: {exc}"))
             raise
@@ -224,14 +235,41 @@ class Trainer:
             claim.release()
 
     def _run(self, start_time) -> Iterator[ev.Event]:
+        """Set up, then one optimizer step at a time until the plan, a stop request or patience ends it."""
+        model, ddp, optimizer, threads = self._set_up()
+        total, per_epoch = self.total_steps(), self.steps_per_epoch()
+        s = self.settings
+        warmup = s.warmup_steps if s.warmup_steps is not None else max(1, total // 20)
+        yield self._emit(ev.Started(time.time(), total, per_epoch, self._step_tokens_estimate(),
+                                    self.step, str(self.device), str(self.dtype).removeprefix("torch."),
+                                    sum(p.numel() for p in self.model.parameters()),
+                                    self.dist.world_size, threads))
+        meter = _RateMeter(start_time, self.tokens_seen, self.step)
+        self._last_save = time.time()
+        while self.step < total:
+            if self.dist.any(self.stop_event.is_set()):
+                yield from self._end(optimizer, start_time, ev.Stopped, "stopped by request")
+                return
+            self.epoch, in_epoch = divmod(self.step, per_epoch)
+            lr = learning_rate(self.step, total, s.lr, warmup, s.lr * s.min_lr_ratio)
+            loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, lr)
+            yield from self._report(meter, total, loss, lr, grad_norm, extras)
+            if self._out_of_patience():
+                break
+            yield from self._periodic_save(optimizer, total)
+        early = self.step < total
+        message = (f"stopped early at step {self.step}: no better validation score in {s.patience} evaluations"
+                   if early else "finished")
+        yield from self._end(optimizer, start_time, ev.Finished, message, stopped_early=early)
+
+    # ---- the phases of _run ---------------------------------------------------
+    def _set_up(self):
+        """Threads, seed, optimizer (and its resumed state), the module that trains."""
         s = self.settings
         threads = set_threads(self.dist.world_size, s.threads)
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(s.seed)
-        total = self.total_steps()
-        per_epoch = self.steps_per_epoch()
-        warmup = s.warmup_steps if s.warmup_steps is not None else max(1, total // 20)
         self.model.train()
         optimizer = make_optimizer(self.model, s.lr, s.weight_decay, self.device)
         if self.resume_from:
@@ -243,78 +281,77 @@ class Trainer:
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         if s.compile:
             model = torch.compile(model)
+        return model, ddp, optimizer, threads
 
-        yield self._emit(ev.Started(time.time(), total, per_epoch, self._step_tokens_estimate(),
-                                    self.step, str(self.device), str(self.dtype).removeprefix("torch."),
-                                    sum(p.numel() for p in self.model.parameters()),
-                                    self.dist.world_size, threads))
-        t_last, tokens_last, loop_start_step = time.time(), self.tokens_seen, self.step
-        self._last_save = time.time()
-        while self.step < total:
-            if self.dist.any(self.stop_event.is_set()):
-                yield from self._checkpoint(optimizer)
-                yield self._emit(ev.Stopped(time.time(), self.step, self.tokens_seen,
-                                            time.time() - start_time, "stopped by request"))
-                return
-            self.epoch, in_epoch = divmod(self.step, per_epoch)
-            order = self._order(self.epoch)
-            lr = learning_rate(self.step, total, s.lr, warmup, s.lr * s.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+    def _train_step(self, model, ddp, optimizer, order, in_epoch: int, lr: float):
+        """One optimizer step over grad_accum micro-batches; returns (mean loss, task extras, grad norm)."""
+        s = self.settings
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum, step_tokens, extras = 0.0, 0, {}
+        for micro in range(s.grad_accum):
+            batch = self.task.make_batch(self._micro_indices(order, in_epoch, micro), self.device)
+            # Gradients are averaged across processes on the last micro-step only.
+            sync = micro == s.grad_accum - 1 or not self.dist.enabled
+            with ddp.no_sync() if not sync else nullcontext():
+                with autocast(self.device, self.dtype):
+                    loss, metrics = self.task.loss(model, batch)
+                (loss / s.grad_accum).backward()
+            loss_sum += loss.item() / s.grad_accum
+            step_tokens += self.task.batch_tokens(batch)
+            for k, v in metrics.items():
+                extras[k] = extras.get(k, 0.0) + v / s.grad_accum
+        if not math.isfinite(loss_sum):
+            raise PocketLLMError("The loss became {loss} at step {step}: training diverged. "
+                                 "Lower --lr (now {lr}) and start again.",
+                                 code="train.diverged", loss=loss_sum, step=self.step, lr=s.lr)
+        if s.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack(
+                [p.grad.norm() for p in self.model.parameters() if p.grad is not None])))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.tokens_seen += step_tokens * self.dist.world_size
+        train_loss = self.dist.mean(loss_sum)
+        self.last["train_loss"] = train_loss
+        return train_loss, {k: self.dist.mean(v) for k, v in extras.items()}, grad_norm
 
-            loss_sum, step_tokens, extras = 0.0, 0, {}
-            for micro in range(s.grad_accum):
-                batch = self.task.make_batch(self._micro_indices(order, in_epoch, micro), self.device)
-                sync = micro == s.grad_accum - 1 or not self.dist.enabled
-                ctx = ddp.no_sync() if not sync else nullcontext()
-                with ctx:
-                    with autocast(self.device, self.dtype):
-                        loss, metrics = self.task.loss(model, batch)
-                    (loss / s.grad_accum).backward()
-                loss_sum += loss.item() / s.grad_accum
-                step_tokens += self.task.batch_tokens(batch)
-                for k, v in metrics.items():
-                    extras[k] = extras.get(k, 0.0) + v / s.grad_accum
-            if not math.isfinite(loss_sum):
-                raise PocketLLMError(f"The loss became {loss_sum} at step {self.step}: training diverged. "
-                                     f"Lower --lr (now {s.lr}) and start again.")
-            if s.grad_clip > 0:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip))
-            else:
-                grad_norm = float(torch.linalg.vector_norm(torch.stack(
-                    [p.grad.norm() for p in self.model.parameters() if p.grad is not None])))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            self.step += 1
-            self.tokens_seen += step_tokens * self.dist.world_size
-            train_loss = self.dist.mean(loss_sum)
-            extras = {k: self.dist.mean(v) for k, v in extras.items()}
-            self.last["train_loss"] = train_loss
+    def _report(self, meter, total: int, loss: float, lr: float, grad_norm: float, extras: dict):
+        """The step's events: its numbers, and when due an evaluation and a sample."""
+        s = self.settings
+        if self.step % s.log_every == 0 or self.step == total:
+            now = time.time()
+            rate, elapsed, eta = meter.tick(now, self.tokens_seen, self.step, total)
+            yield self._emit(ev.Step(now, self.step, self.epoch, self.tokens_seen, loss, lr,
+                                     grad_norm, rate, elapsed, eta, extras))
+        if s.eval_every and (self.step % s.eval_every == 0 or self.step == total):
+            yield self._evaluate()
+        if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or self.step == total):
+            yield from self._sample()
 
-            if self.step % s.log_every == 0 or self.step == total:
-                now = time.time()
-                rate = (self.tokens_seen - tokens_last) / max(now - t_last, 1e-9)
-                per_step = (now - start_time) / max(1, self.step - loop_start_step)
-                yield self._emit(ev.Step(now, self.step, self.epoch, self.tokens_seen, train_loss, lr,
-                                         grad_norm, rate, now - start_time,
-                                         per_step * (total - self.step), extras))
-                t_last, tokens_last = now, self.tokens_seen
-            if s.eval_every and (self.step % s.eval_every == 0 or self.step == total):
-                yield self._evaluate()
-            if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or self.step == total):
-                yield from self._sample()
-            due = (s.checkpoint_every and self.step % s.checkpoint_every == 0) or \
-                (s.checkpoint_minutes and time.time() - self._last_save >= 60 * s.checkpoint_minutes)
-            # Under torchrun every process must agree, or the ranks would part ways at the barrier.
-            if self.step < total and self.dist.any(bool(due)):
-                yield from self._checkpoint(optimizer)
+    def _periodic_save(self, optimizer, total: int):
+        s = self.settings
+        due = (s.checkpoint_every and self.step % s.checkpoint_every == 0) or \
+            (s.checkpoint_minutes and time.time() - self._last_save >= 60 * s.checkpoint_minutes)
+        # Under torchrun every process must agree, or the ranks would part ways at the barrier.
+        if self.step < total and self.dist.any(bool(due)):
+            yield from self._checkpoint(optimizer)
 
+    def _end(self, optimizer, start_time, kind, message: str, stopped_early: bool = False):
+        """Keep the best weights (if asked), save, score the task (when finished), report the end."""
+        kept = self._restore_best()
         yield from self._checkpoint(optimizer)
-        results = self.task.finish(self.model, self.device) if self.dist.is_main else {}
-        if results and self.dist.is_main:
-            write_json_atomic(self.run_dir / "results.json", results)
-        yield self._emit(ev.Finished(time.time(), self.step, self.tokens_seen,
-                                     time.time() - start_time, "finished", results))
+        results = {}
+        if kind is ev.Finished:
+            results = self.task.finish(self.model, self.device) if self.dist.is_main else {}
+            if results and self.dist.is_main:
+                write_json_atomic(self.run_dir / "results.json", results)
+        best = self.best or {}
+        yield self._emit(kind(time.time(), self.step, self.tokens_seen, time.time() - start_time, message,
+                              results, stopped_early=stopped_early,
+                              best_step=best.get("step"), best_val=dict(best.get("val", {})), kept_step=kept))
 
     # ---- pieces -------------------------------------------------------------
     def _step_tokens_estimate(self) -> int:
@@ -336,8 +373,45 @@ class Trainer:
         if "loss" in val and (self.best_val is None or val["loss"] < self.best_val):
             self.best_val = val["loss"]
         self.last.update({f"val_{k}": v for k, v in val.items()})
+        improved = self._track_best(val)
         return self._emit(ev.Eval(time.time(), self.step, self.epoch, self.tokens_seen, train, val,
-                                  val.get("bits_per_char")))
+                                  val.get("bits_per_char"), improved))
+
+    # ---- the best evaluation: kept weights and patience ----------------------
+    def _track_best(self, val: dict) -> bool:
+        """Is this the best validation score so far?  With keep_best, remember its weights."""
+        metric, mode = getattr(self.task, "best_metric", ("loss", "min"))
+        if metric not in val:
+            return False
+        # Ties on a coarse metric (accuracy on a few hundred examples) go to the lower loss.
+        key = (val[metric] if mode == "max" else -val[metric], -val.get("loss", 0.0))
+        if self.best is not None and key <= self.best["key"]:
+            self.evals_since_best += 1
+            return False
+        self.best = {"step": self.step, "val": dict(val), "key": key}
+        self.evals_since_best = 0
+        if self.settings.keep_best:
+            # Only what trains can change; a frozen base is the same at every step.
+            self._best_weights = {name: p.detach().to("cpu", copy=True)
+                                  for name, p in self.model.named_parameters() if p.requires_grad}
+        return True
+
+    def _out_of_patience(self) -> bool:
+        patience = self.settings.patience
+        return bool(patience) and self.best is not None and self.evals_since_best >= patience
+
+    def _restore_best(self) -> int | None:
+        """With keep_best, put the best evaluation's weights back; returns the step they are from."""
+        if not (self.settings.keep_best and self.best):
+            return None
+        if self.best["step"] != self.step:
+            own = dict(self.model.named_parameters())
+            with torch.no_grad():
+                for name, saved in self._best_weights.items():
+                    own[name].copy_(saved)
+            self.last.update({f"val_{k}": v for k, v in self.best["val"].items()})
+        self.kept_step = self.best["step"]
+        return self.kept_step
 
     def _sample(self) -> Iterator[ev.Event]:
         was_training = self.model.training
@@ -357,6 +431,8 @@ class Trainer:
         facts.update({k: round(v, 5) for k, v in self.last.items()})
         if self.best_val is not None:
             facts["best_val_loss"] = round(self.best_val, 5)
+        if self.kept_step is not None:  # the weights are this step's, the best validation score
+            facts["kept_step"] = self.kept_step
         return facts
 
     def _checkpoint(self, optimizer) -> Iterator[ev.Event]:
@@ -389,21 +465,24 @@ class Trainer:
         done = int(_load_state_file(path)["step"])
         if self.resume_step is not None and int(self.resume_step) != done:
             raise PocketLLMError(
-                f"The checkpoint holds step {self.resume_step} but {path.name} beside it holds step {done}: "
-                f"a save was interrupted between the two files, so they disagree and resuming would repeat "
-                f"or skip steps with the wrong optimizer state. Start a new run from these weights with "
-                f"--init_from {self.model_path} instead.")
+                "The checkpoint holds step {checkpoint_step} but {state_file} beside it holds step {state_step}: "
+                "a save was interrupted between the two files, so they disagree and resuming would repeat "
+                "or skip steps with the wrong optimizer state. Start a new run from these weights with "
+                "--init_from {model_path} instead.", code="train.state_disagrees",
+                checkpoint_step=self.resume_step, state_file=path.name, state_step=done,
+                model_path=str(self.model_path))
         total = self.total_steps()
         if done >= total:
-            raise PocketLLMError(f"This run is already at step {done} of {total}; to continue it, pass a "
-                                 f"larger --max_steps (or more --epochs).")
+            raise PocketLLMError("This run is already at step {step} of {total}; to continue it, pass a "
+                                 "larger --max_steps (or more --epochs).", code="train.no_steps_left",
+                                 step=done, total=total)
 
     def _load_state(self, optimizer):
         """Restore optimizer, schedule position, data position and random state."""
         state_path = self._state_path()
         if not state_path.is_file():
-            raise PocketLLMError(f"Cannot resume: {state_path} is missing (it is written next to the "
-                                 f"checkpoint of every run).")
+            raise PocketLLMError("Cannot resume: {path} is missing (it is written next to the "
+                                 "checkpoint of every run).", code="train.state_missing", path=str(state_path))
         state = _load_state_file(state_path)
         optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
@@ -428,8 +507,29 @@ def _load_state_file(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # truncated zip, a pickle that names a function, ...: all mean "not ours"
         raise PocketLLMError(
-            f"{path} is damaged or was not written by PocketLLM, so the run cannot be resumed from it. "
-            f"Start a new run from the weights with --init_from <checkpoint> instead.") from None
+            "{path} is damaged or was not written by PocketLLM, so the run cannot be resumed from it. "
+            "Start a new run from the weights with --init_from <checkpoint> instead.",
+            code="train.state_damaged", path=str(path)) from None
     if not isinstance(state, dict) or "step" not in state or "optimizer" not in state:
-        raise PocketLLMError(f"{path} is not a PocketLLM training state; start a new run with --init_from.")
+        raise PocketLLMError("{path} is not a PocketLLM training state; start a new run with --init_from.",
+                             code="train.state_not_ours", path=str(path))
     return state
+
+
+class _RateMeter:
+    """Tokens per second since the last report, elapsed time and the time left."""
+
+    def __init__(self, start_time: float, tokens: int, step: int):
+        self.start_time, self.first_step = start_time, step
+        self.t_last, self.tokens_last = time.time(), tokens
+
+    def tick(self, now: float, tokens: int, step: int, total: int) -> tuple[float, float, float]:
+        rate = (tokens - self.tokens_last) / max(now - self.t_last, 1e-9)
+        per_step = (now - self.start_time) / max(1, step - self.first_step)
+        self.t_last, self.tokens_last = now, tokens
+        return rate, now - self.start_time, per_step * (total - step)
+
+
+def _plain(values: dict) -> dict:
+    """An error's values as JSON can hold them (events.jsonl)."""
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
