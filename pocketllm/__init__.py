@@ -8,6 +8,7 @@ from .config import LIMITS as CONFIG_LIMITS, ModelConfig, list_presets
 from .describe import describe, parameter_breakdown
 from .errors import PocketLLMError
 from .kinds import TaskKind, task_kind
+from .cli.argv import command_line, to_argv
 from .generation import (GeneratedToken, Sampling, generate, generate_explained, generate_ids, model_and_tokenizer,
                          next_token_probs, stream)
 from .chat import ChatPrompt, chat, chat_prompt
@@ -39,7 +40,7 @@ __all__ = [
     "Checkpoint", "NotACheckpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream",
     "generate_explained", "GeneratedToken", "chat", "chat_prompt", "ChatPrompt", "next_token_probs",
-    "describe", "parameter_breakdown", "PocketLLMError", "TaskKind", "task_kind", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
+    "describe", "parameter_breakdown", "PocketLLMError", "TaskKind", "task_kind", "command_line", "to_argv", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
     "compare_runs", "Comparison", "sampling_presets", "load_sampling_preset", "save_sampling_preset",
     "training_presets", "load_training_preset", "save_training_preset",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
