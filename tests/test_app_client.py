@@ -207,9 +207,15 @@ def test_upload_checkpoint_validates_and_never_overwrites(client, app, tmp_path)
 
 
 def test_language_switch_relabels_and_translates_messages(client):
-    labels = client.predict("zh", api_name="/set_language")
-    text = json.dumps(labels, ensure_ascii=False)
-    assert "开始" in text and "续写" in text and "Start" not in text
+    """The switch runs in the browser from a table of both languages that travels with the page."""
+    demo_js = [d.get("js") or "" for d in client.config["dependencies"]]
+    switch = [js for js in demo_js if "data-pl-lang" in js or "plLang" in js]
+    assert len(switch) == 2  # on load (no-op in the built language) and on the switch
+    table = json.loads(switch[-1][switch[-1].index("const table = ") + 14:switch[-1].index(";\n  const code")])
+    zh, en = json.dumps(table["zh"], ensure_ascii=False), json.dumps(table["en"], ensure_ascii=False)
+    assert "开始" in zh and "续写" in zh and "Start" not in zh
+    assert "Start" in en and len(table["zh"]) == len(table["en"]) > 100
+    assert all(u["__type__"] == "update" for u in table["zh"])
     assert "没有" in client.predict("zh", api_name="/pretrain_stop") or "停止" in \
         client.predict("zh", api_name="/pretrain_stop")
 

@@ -105,14 +105,9 @@ def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None,
         else:
             ready = demo.load(lambda v: normalize(v), lang_radio, lang_radio, js=DETECT_LANG_JS)
 
-        def relabel_on_load(lang):
-            if normalize(lang) == page.lang:  # built in this language already
-                return [gr.skip()] * len(page.components)
-            return page.relabel(lang)
-
-        ready.then(relabel_on_load, lang_radio, page.components, show_progress="hidden")
-        lang_radio.input(page.relabel, lang_radio, page.components, show_progress="hidden",
-                         api_name="set_language")
+        # The switch itself runs in the browser (both languages travel with the page): instant.
+        ready.then(None, lang_radio, page.components, js=page.switch_js(built_in=page.lang))
+        lang_radio.input(None, lang_radio, page.components, js=page.switch_js())
         for fn, inputs, outputs, kwargs in ctx.loads:  # and again in the new language on a switch
             ready.then(fn, inputs, outputs, show_progress="hidden", **kwargs)
             lang_radio.input(fn, inputs, outputs, show_progress="hidden", **kwargs)
@@ -172,10 +167,23 @@ class CheckpointFilesOnly:
         await self.app(scope, receive, send)
 
 
+def upload_text_css() -> str:
+    """Gradio's upload areas say "Drop File Here" in the browser's language, whatever the
+    switch says; once the page's script has set `<html data-pl-lang>`, they say ours."""
+    rules = ['html[data-pl-lang] [data-testid="upload-text"] { font-size: 0; }',
+             'html[data-pl-lang] [data-testid="upload-text"] .or { display: none; }']
+    for lang in LANGS:
+        text = t(lang, "common.upload_drop").replace('"', "'")
+        rules.append(f'html[data-pl-lang="{lang}"] [data-testid="upload-text"]::after '
+                     f'{{ content: "{text}"; font-size: var(--text-lg); display: block; }}')
+    return "\n".join(rules)
+
+
 def launch_options(state: AppState) -> dict:
-    """Keyword arguments for `demo.launch` that the app needs whoever launches it."""
-    return dict(max_file_size=MAX_UPLOAD, allowed_paths=[str(state.checkpoints)], css=CSS,
-                show_error=False, footer_links=["gradio", "settings"],
+    """Keyword arguments for `demo.launch` that the app needs whoever launches it.  No Gradio
+    footer: its links follow the browser's language, not the page's (ours says the same)."""
+    return dict(max_file_size=MAX_UPLOAD, allowed_paths=[str(state.checkpoints)], css=CSS + upload_text_css(),
+                show_error=False, footer_links=[],
                 app_kwargs={"middleware": [Middleware(CheckpointFilesOnly, folder=state.checkpoints)]})
 
 

@@ -10,20 +10,23 @@ How the language is chosen and switched
 Gradio's `gr.I18n` translates labels in the browser from the browser's locale,
 but the Python side never learns which language was picked, so status lines
 and error messages could not follow it, and it has no switch of its own in the
-page.  So the page is relabelled from Python instead:
+page.  So:
 
 - each tab registers its translatable components with `Page.add(component,
   label=key, value=key, ...)`;
-- on page load a small script sends the browser language (or `?lang=zh` from
-  the address, or the `--lang` the app was launched with), and a language
-  selector at the top sends the user's choice; both call `Page.relabel`,
-  which returns a `gr.update` for every registered component;
+- on page load a small script picks the language (`?lang=zh` in the address, else
+  the browser's language, or the `--lang` the app was launched with), and the
+  selector at the top is the user's switch; both run `Page.switch_js` in the
+  browser, which holds every registered component's texts in both languages, so
+  relabelling needs no round trip to the server;
 - the selector's value ("en" / "zh") is an input of every event that reports
-  something, so runtime messages use `t(lang, key)` too.
+  something, so runtime messages use `t(lang, key)` too, and the handlers a tab
+  registers with `ctx.on_load` run again on a switch to redo texts they wrote.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from dataclasses import dataclass, field
 
@@ -96,12 +99,34 @@ class Page:
     def components(self) -> list:
         return [e.component for e in self.entries]
 
-    def relabel(self, lang) -> list:
+    def texts(self, lang) -> list[dict]:
+        """Each registered component's texts in `lang`: {property: text} (choices as [text, value])."""
         lang = normalize(lang)
         out = []
         for e in self.entries:
             props = {prop: t(lang, key) for prop, key in e.keys.items()}
             if e.choices is not None:
-                props["choices"] = [(t(lang, key), value) for key, value in e.choices]
-            out.append(gr.update(**props))
+                props["choices"] = [[t(lang, key), value] for key, value in e.choices]
+            out.append(props)
         return out
+
+    def switch_js(self, built_in: str | None = None) -> str:
+        """A browser function `(lang) => updates` that relabels every registered component
+        with no round trip to the server: both languages' texts travel with the page, so a
+        switch is instant.  With `built_in`, that language returns no-op updates (the page
+        was built in it).  It also marks `<html data-pl-lang>`, which words Gradio's own
+        upload areas (see `upload_text_css` in app.py)."""
+        table = {lang: [{"__type__": "update", **props} for props in self.texts(lang)] for lang in LANGS}
+        if built_in:
+            table[normalize(built_in)] = [{"__type__": "update"} for _ in self.entries]
+        return SWITCH_JS.replace("__TABLE__", json.dumps(table, ensure_ascii=False))
+
+
+SWITCH_JS = """
+(lang) => {
+  const table = __TABLE__;
+  const code = String(lang || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+  document.documentElement.dataset.plLang = code;  // the CSS that words Gradio's upload areas
+  return table[code];
+}
+"""
