@@ -97,3 +97,12 @@ def test_patience_is_checked():
             assert "patience" in str(exc) and exc.code == "train.invalid_settings"
         else:
             raise AssertionError(f"patience={bad} accepted")
+
+
+def test_the_cli_says_where_it_stopped_and_which_step_it_kept():
+    from pocketllm.cli.finetune import _end_lines
+    end = {"kind": "finished", "step": 120, "stopped_early": True, "kept_step": 60,
+           "best_val": {"loss": 0.08123, "accuracy": 0.975, "bits_per_char": 1.0}}
+    assert _end_lines(end, "m.safetensors") == [
+        "stopped early at step 120; kept step 60 (best val loss 0.0812, accuracy 97.50%)", "checkpoint m.safetensors"]
+    assert _end_lines({"kind": "finished", "step": 5}, "m.safetensors")[0] == "finished at step 5"

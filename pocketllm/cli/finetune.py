@@ -11,6 +11,8 @@ import threading
 
 from ..errors import PocketLLMError
 from ._common import add_sampling_args, sampling_from_args
+from ..tasks.classification import ClassifySettings
+from ..tasks.instruction import InstructSettings
 from .pretrain import add_train_args, train_settings_from_args
 
 
@@ -31,9 +33,22 @@ def _add_base_args(p, what: str):
                    help="with LoRA, do not also save the adapters apart (<model>.lora.safetensors)")
 
 
+def _end_lines(end: dict, model_path) -> list[str]:
+    """How a finetuning run ended: where it stopped, and which step's weights it kept."""
+    kind, step = end.get("kind", "ended"), end.get("step")
+    head = f"stopped early at step {step}" if end.get("stopped_early") else f"{kind} at step {step}"
+    kept, best = end.get("kept_step"), end.get("best_val") or {}
+    if kept is not None:
+        score = ", ".join(f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}"
+                          for k, v in best.items() if k in ("accuracy", "loss"))
+        head += f"; kept step {kept} (best val {score})"
+    return [head, f"checkpoint {model_path}"]
+
+
 def _base(args):
     if args.base_model and args.gpt2_model_path and args.base_model != args.gpt2_model_path:
-        raise PocketLLMError("Give the base model once: --base_model or --gpt2_model_path, not both.")
+        raise PocketLLMError("Give the base model once: --base_model or --gpt2_model_path, not both.",
+                             code="cli.base_given_twice")
     return args.base_model or args.gpt2_model_path
 
 
@@ -43,7 +58,8 @@ def _split(text: str, n: int = 3) -> tuple:
     except ValueError:
         parts = ()
     if len(parts) != n:
-        raise PocketLLMError(f"--split takes {n} fractions for train,val,test, e.g. 0.7,0.1,0.2 (got {text!r}).")
+        raise PocketLLMError("--split takes {n} fractions for train,val,test, e.g. 0.7,0.1,0.2 (got {text}).",
+                             code="cli.bad_split", n=n, text=repr(text))
     total = sum(parts)
     return tuple(p / total for p in parts) if total > 0 else parts
 
@@ -83,8 +99,8 @@ def register(sub):
                    help="what trains: head, last:N (or N), all, lora (default: last:1 with a base model, "
                         "all for a fresh one; lora when --lora_rank is given)")
     p.add_argument("--max_length", type=int, default=None, help="tokens kept per message (default: the context)")
-    add_train_args(p, epochs=3, batch_size=8, lr=5e-4, eval_every=50)
-    p.set_defaults(run=run_classify_train, eval_batches=5)
+    add_train_args(p, ClassifySettings().train, best=True)
+    p.set_defaults(run=run_classify_train)
 
     p = sub.add_parser("classify", help="classify messages with a finetuned classifier",
                        description="Print the label of each message (and the probability of every class). "
@@ -109,9 +125,10 @@ def register(sub):
     p.add_argument("--split", default="0.85,0.05,0.1", help="train,val,test fractions by distinct prompt")
     p.add_argument("--test_generate", type=int, default=100,
                    help="answer this many test prompts at the end (default 100; 0 = none)")
-    p.add_argument("--sample_every", type=int, default=50, help="answer a val prompt every N steps (0 = never)")
-    add_train_args(p, epochs=2, batch_size=8, lr=1e-4, eval_every=50)
-    p.set_defaults(run=run_instruct_train, eval_batches=5)
+    p.add_argument("--sample_every", type=int, default=InstructSettings().train.sample_every,
+                   help="answer a val prompt every N steps (0 = never)")
+    add_train_args(p, InstructSettings().train, best=True)
+    p.set_defaults(run=run_instruct_train)
 
     p = sub.add_parser("instruct", help="give an instruction to an instruction-finetuned model",
                        description="Answer one instruction (--instruction, --input) or run the interactive "
@@ -130,10 +147,10 @@ def register(sub):
 
 
 def run_classify_train(args):
-    from ..tasks.classification import DEFAULT_TABLE, ClassifySettings, prepare_classification
+    from ..tasks.classification import DEFAULT_TABLE, prepare_classification
     if args.lora_rank and args.trainable not in (None, "lora"):
-        raise PocketLLMError(f"--lora_rank trains LoRA adapters, but --trainable says {args.trainable!r}; "
-                             f"drop one of them.")
+        raise PocketLLMError("--lora_rank trains LoRA adapters, but --trainable says {trainable}; "
+                             "drop one of them.", code="cli.lora_and_trainable", trainable=repr(args.trainable))
     trainable = args.trainable or ("lora" if args.lora_rank else None)
     delimiter = {"tab": "\t", "\\t": "\t", "comma": ","}.get(args.delimiter, args.delimiter)
     settings = ClassifySettings(
@@ -156,7 +173,7 @@ def run_classify_train(args):
               + (f" → balanced to {min(data['balance'].values())} each" if data["balanced"] else ""))
         if data["dropped"]:
             print("dropped rows: " + ", ".join(f"{n} {why}" for why, n in data["dropped"].items()))
-        print(f"split: " + ", ".join(f"{k} {v}" for k, v in data["splits"].items())
+        print("split: " + ", ".join(f"{k} {v}" for k, v in data["splits"].items())
               + f"; messages cut to {data['max_length']} tokens: {data['truncated']}")
         print(f"trainable: {info['trainable']} ({info['trainable_parameters']:,} of "
               f"{info['parameters']:,} parameters)")
@@ -165,7 +182,7 @@ def run_classify_train(args):
         results = end.get("results") or {}
         if "test" in results:
             print(format_report(results["test"]))
-        print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        print("\n".join(_end_lines(end, trainer.model_path)))
         if results.get("adapters_path"):
             print(f"LoRA adapters also saved apart: {results['adapters_path']}")
         print(f"try: python -m pocketllm classify --model_path {trainer.model_path} --text \"...\"")
@@ -192,8 +209,9 @@ def run_classify(args):
     from ..tasks.classification import classify
     ckpt = load_model(args.model_path, config=args.config)
     if ckpt.task_type != "classifier":
-        raise PocketLLMError(f"{args.model_path} is a {ckpt.task_type}, not a classifier; train one with "
-                             f"`python -m pocketllm classify-train`.")
+        raise PocketLLMError("{path} is a {kind}, not a classifier; train one with "
+                             "`python -m pocketllm classify-train`.", code="cli.not_a_classifier",
+                             path=args.model_path, kind=ckpt.task_type)
     labels = ckpt.task["labels"]
 
     def show(result, probs):
@@ -221,7 +239,7 @@ def run_classify(args):
 # ---- instructions --------------------------------------------------------------------
 
 def run_instruct_train(args):
-    from ..tasks.instruction import DEFAULT_INSTRUCTIONS, InstructSettings, prepare_instruction
+    from ..tasks.instruction import DEFAULT_INSTRUCTIONS, prepare_instruction
     settings = InstructSettings(
         data_path=args.data_path or str(DEFAULT_INSTRUCTIONS), template=args.template,
         mask_prompt=args.mask_prompt, max_length=args.max_length, split=_split(args.split),
@@ -255,7 +273,7 @@ def run_instruct_train(args):
         if "exact_match" in r:
             print(f"exact match on {r['test_generated']} test prompts: {r['exact_match']:.1%} "
                   f"(answers in {r.get('responses_path')})")
-        print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        print("\n".join(_end_lines(end, trainer.model_path)))
         print(f"try: python -m pocketllm instruct --model_path {trainer.model_path}")
     return 0 if end.get("kind") in ("finished", "stopped") else 1
 
@@ -291,7 +309,8 @@ def run_instruct(args):
     from ..tasks.instruction import respond, template_of
     ckpt = load_model(args.model_path, config=args.config)
     if ckpt.task_type == "classifier":
-        raise PocketLLMError(f"{args.model_path} is a classifier; use `python -m pocketllm classify`.")
+        raise PocketLLMError("{path} is a classifier; use `python -m pocketllm classify`.",
+                             code="cli.is_a_classifier", path=args.model_path)
     template = get_template(args.template) if args.template else template_of(ckpt.task)
     sampling = sampling_from_args(args)
 

@@ -6,24 +6,32 @@ import threading
 from ..training.trainer import TrainSettings
 
 
-def add_train_args(p, *, epochs=1, max_steps=None, batch_size=8, lr=5e-4, eval_every=50,
-                   sample_every=100):
-    """Flags of the training loop, shared by every training command."""
+def add_train_args(p, defaults: TrainSettings, *, best: bool = False):
+    """Flags of the training loop, shared by every training command; defaults from the task's settings.
+    `best`: also the finetuning flags (--patience, --keep_last)."""
+    d = defaults
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=epochs, help=f"passes over the data (default {epochs})")
-    g.add_argument("--max_steps", type=int, default=max_steps,
+    g.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the data (default {d.epochs})")
+    g.add_argument("--max_steps", type=int, default=d.max_steps,
                    help=f"train exactly this many optimizer steps, repeating the data as needed; "
-                        f"overrides --epochs (default {max_steps or 'all epochs'})")
-    g.add_argument("--batch_size", type=int, default=batch_size, help=f"examples per step (default {batch_size})")
-    g.add_argument("--grad_accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    g.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr})")
-    g.add_argument("--warmup_steps", type=int, default=None, help="linear warm-up steps (default 5%% of steps)")
-    g.add_argument("--weight_decay", type=float, default=0.1)
-    g.add_argument("--grad_clip", type=float, default=1.0, help="clip the gradient norm (0 = off)")
-    g.add_argument("--eval_every", type=int, default=eval_every, help=f"evaluate every N steps (default {eval_every})")
-    g.add_argument("--eval_batches", type=int, default=10, help="batches per evaluation (default 10)")
+                        f"overrides --epochs (default {d.max_steps or 'all epochs'})")
+    g.add_argument("--batch_size", type=int, default=d.batch_size, help=f"examples per step (default {d.batch_size})")
+    g.add_argument("--grad_accum", type=int, default=d.grad_accum, help="micro-batches per optimizer step (default 1)")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    g.add_argument("--warmup_steps", type=int, default=d.warmup_steps, help="linear warm-up steps (default 5%% of steps)")
+    g.add_argument("--weight_decay", type=float, default=d.weight_decay)
+    g.add_argument("--grad_clip", type=float, default=d.grad_clip, help="clip the gradient norm (0 = off)")
+    g.add_argument("--eval_every", type=int, default=d.eval_every, help=f"evaluate every N steps (default {d.eval_every})")
+    g.add_argument("--eval_batches", type=int, default=d.eval_batches,
+                   help=f"batches per evaluation (default {d.eval_batches}; 0 = the whole split)")
+    if best:
+        g.add_argument("--patience", type=int, default=d.patience,
+                       help=f"stop when this many evaluations in a row bring no better validation score "
+                            f"(default {d.patience}; 0 = train every step)")
+        g.add_argument("--keep_last", dest="keep_best", action="store_false",
+                       help="save the last step's weights, not those of the best validation score")
     g.add_argument("--checkpoint_every", type=int, default=0, help="save every N steps (default: at the end)")
-    g.add_argument("--seed", type=int, default=123, help="random seed: same seed, same run (default 123)")
+    g.add_argument("--seed", type=int, default=d.seed, help="random seed: same seed, same run (default 123)")
     g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     g.add_argument("--dtype", default="auto",
                    help="auto (bf16 where the hardware has it), fp32, bf16, fp16 (GPU only)")
@@ -43,7 +51,8 @@ def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
         weight_decay=args.weight_decay, grad_clip=args.grad_clip, eval_every=args.eval_every,
         eval_batches=args.eval_batches, sample_every=getattr(args, "sample_every", sample_every),
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-        dtype=args.dtype, compile=args.compile, threads=getattr(args, "threads", 0))
+        dtype=args.dtype, compile=args.compile, threads=getattr(args, "threads", 0),
+        keep_best=getattr(args, "keep_best", False), patience=getattr(args, "patience", 0))
 
 
 def register(sub):
@@ -71,7 +80,7 @@ def register(sub):
     p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
     p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")
     p.add_argument("--init_from", default=None, help="start from these weights (checkpoint or GPT-2 file)")
-    add_train_args(p, max_steps=400, lr=1e-3, eval_every=100)
+    add_train_args(p, TrainSettings(max_steps=400, lr=1e-3, eval_every=100))
     p.set_defaults(run=run)
 
 

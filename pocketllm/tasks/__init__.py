@@ -1,7 +1,9 @@
-"""What differs per task: language modelling, classification, instructions (and LoRA)."""
-from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CHECKPOINTS, DEFAULT_CORPUS, LanguageModelingTask,
-                                PretrainSettings, default_run_dir, prepare_pretraining, resolve_output,
-                                train_corpus_tokenizer)
+"""What differs per task: language modelling, classification, instructions (and LoRA);
+what they share before the first step is in run_setup."""
+from .run_setup import (DEFAULT_CHECKPOINTS, FinetuneSettings, RunSettings, default_run_dir, load_base,
+                        resolve_output, start_run)
+from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CORPUS, LanguageModelingTask, PretrainSettings,
+                                prepare_pretraining, train_corpus_tokenizer)
 from .classification import (DEFAULT_TABLE, ClassificationTask, ClassifySettings, classification_report, classify,
                              prepare_classification, set_trainable)
 from .instruction import DEFAULT_INSTRUCTIONS, InstructionTask, InstructSettings, prepare_instruction, respond, template_of
@@ -9,6 +11,7 @@ from .lora import LoRALinear, apply_lora, load_adapters, merge_lora, save_adapte
 
 __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA",
            "DEFAULT_CORPUS", "DEFAULT_CHECKPOINTS", "default_run_dir", "resolve_output", "train_corpus_tokenizer",
+           "RunSettings", "FinetuneSettings", "load_base", "start_run",
            "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "ClassificationTask", "ClassifySettings", "classification_report", "classify",
            "prepare_classification", "set_trainable", "InstructionTask", "InstructSettings",
            "prepare_instruction", "respond", "template_of", "LoRALinear", "apply_lora", "load_adapters",

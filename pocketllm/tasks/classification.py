@@ -13,23 +13,21 @@ block plus the head).
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import Checkpoint, load_model
-from ..config import ModelConfig
 from ..data.tables import read_table, stratified_split, undersample
 from ..errors import PocketLLMError
-from ..model import GPTModel
 from ..generation import model_and_tokenizer
+from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.trainer import Trainer, TrainSettings
-from .language_modeling import ROOT, agreed_run_dir, open_run, resolve_output
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
+from .run_setup import (ROOT, FinetuneSettings, TaskRun, base_facts, checked_max_length, load_base,
+                        start_run)
 
 DEFAULT_TABLE = ROOT / "data" / "classify" / "spam.csv"
 
@@ -45,7 +43,8 @@ def parse_trainable(spec) -> tuple[str, int]:
         text = text[5:]
     if text.isdigit() and int(text) >= 0:
         return ("head", 0) if int(text) == 0 else ("last", int(text))
-    raise PocketLLMError(f"--trainable must be head, last:N (or just N), all or lora; got {spec!r}.")
+    raise PocketLLMError("--trainable must be head, last:N (or just N), all or lora; got {spec}.",
+                         code="classify.bad_trainable", spec=repr(spec))
 
 
 def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float = 16.0) -> dict:
@@ -58,8 +57,9 @@ def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float =
             p.requires_grad_(kind == "all")
         if kind == "last":
             if n > model.cfg.num_layers:
-                raise PocketLLMError(f"--trainable last:{n} asks for more blocks than the model has "
-                                     f"({model.cfg.num_layers}).")
+                raise PocketLLMError("--trainable last:{n} asks for more blocks than the model has "
+                                     "({layers}).", code="classify.too_many_blocks", n=n,
+                                     layers=model.cfg.num_layers)
             for block in list(model.trf_blocks)[-n:]:
                 block.requires_grad_(True)
             model.final_norm.requires_grad_(True)
@@ -223,10 +223,11 @@ def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16
     n_classes = model.out_head.out_features
     if model.num_classes is None and n_classes == model.cfg.vocab_size:
         raise PocketLLMError("This model is a language model, not a classifier; train one with "
-                             "`python -m pocketllm classify-train` first.")
+                             "`python -m pocketllm classify-train` first.", code="classify.not_a_classifier")
     labels = list(labels) if labels else [str(i) for i in range(n_classes)]
     if len(labels) != n_classes:
-        raise PocketLLMError(f"{len(labels)} label names for a head with {n_classes} classes.")
+        raise PocketLLMError("{names} label names for a head with {classes} classes.",
+                             code="classify.label_count", names=len(labels), classes=n_classes)
     was_training = model.training
     model.eval()
     device = model.tok_emb.weight.device
@@ -245,62 +246,28 @@ def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16
 # ---- preparing a run ------------------------------------------------------------------
 
 @dataclass
-class ClassifySettings:
+class ClassifySettings(FinetuneSettings):
     data_path: str = str(DEFAULT_TABLE)
+    lora_rank: int = 8
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(
+        epochs=3, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0,
+        keep_best=True, patience=3))
     text_column: str | None = None      # header name or 0-based index; default: detected
     label_column: str | None = None
     delimiter: str | None = None        # default: detected
     header: bool | None = None          # default: detected
     balance: bool = False               # undersample every class to the smallest one
     split: tuple = (0.7, 0.1, 0.2)      # train / val / test, stratified
-    base_model: str | None = None       # a checkpoint, HF GPT-2 weights or a seed .pth
-    config: str | None = None           # preset/JSON: the fresh model's shape, or the seed .pth's
     trainable: str | None = None        # default: last:1 with a base, all without
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    keep_adapters: bool = True          # with LoRA: also save the adapters apart
-    max_length: int | None = None       # default: the model's context
-    model_path: str | None = None
-    run_dir: str | None = None
-    overwrite: bool = False
-    train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        epochs=3, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-FRESH_CONFIG = "cpu-small"
-
-
-def load_base(base_model: str | None, config: str | None, purpose: str) -> Checkpoint:
-    """The base model as a Checkpoint (with its tokenizer, which the finetuned model keeps),
-    or a fresh model of `config` reading GPT-2's tokens when there is none."""
-    if not base_model:
-        cfg = ModelConfig.load(config or FRESH_CONFIG)
-        return Checkpoint(GPTModel(cfg), cfg, {"type": "language_model"}, {}, source="fresh")
-    ckpt = load_model(base_model, config=config)
-    if config and ckpt.source == "pocketllm":
-        wanted = ModelConfig.load(config)
-        diff = [f"{k} {getattr(ckpt.config, k)} vs {getattr(wanted, k)}"
-                for k in ("emb_dim", "num_layers", "num_heads", "vocab_size")
-                if getattr(ckpt.config, k) != getattr(wanted, k)]
-        if diff:
-            raise PocketLLMError(f"The base model {base_model} does not have the shape of --config "
-                                 f"{config} ({'; '.join(diff)}). Drop --config (a checkpoint knows its "
-                                 f"own shape) or choose a base of that shape.")
-    if ckpt.config.vocab_size < ckpt.tokenizer.vocab_size:
-        raise PocketLLMError(f"The base model's vocabulary ({ckpt.config.vocab_size}) is smaller than its "
-                             f"{ckpt.tokenizer.kind} tokenizer's ({ckpt.tokenizer.vocab_size}); {purpose} needs "
-                             f"a model whose embedding covers its tokenizer.")
-    return ckpt
 
 
 def prepare_classification(settings: ClassifySettings, stop_event=None) -> Trainer:
     """Data, base model, head, what trains, run folder.  Returns the Trainer."""
-    settings.train.validate()
-    run_dir, ranks = agreed_run_dir(settings.run_dir, "classify", settings.train.device)
-    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
+    return start_run("classify", settings, lambda model_path: _classification_run(settings, model_path),
+                     stop_event)
+
+
+def _classification_run(settings: ClassifySettings, model_path: Path) -> TaskRun:
     table = read_table(settings.data_path, settings.text_column, settings.label_column,
                        settings.delimiter, settings.header)
     balance_before = table.balance()
@@ -309,21 +276,9 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
 
     torch.manual_seed(settings.train.seed)
     base = load_base(settings.base_model, settings.config, "classification")
-    model, config, base_task, tokenizer = base.model, base.config, base.task, base.tokenizer
-    if base_task.get("type") == "instruct" or base_task.get("type") == "language_model":
-        model.set_classifier_head(len(table.labels))
-    elif base_task.get("type") == "classifier":
-        if list(base_task.get("labels", [])) != table.labels:
-            raise PocketLLMError(
-                f"{settings.base_model} is already a classifier for {base_task.get('labels')}, but this "
-                f"data has the labels {table.labels}. Start from a language model (a pretrained "
-                f"checkpoint or GPT-2 weights) instead.")
-    else:
-        raise PocketLLMError(f"{settings.base_model} is a {base_task.get('type')} model; give a language model.")
-    context = config.context_length
-    if settings.max_length is not None and not 1 <= settings.max_length <= context:
-        raise PocketLLMError(f"--max_length must be between 1 and the model's context ({context}).")
-    max_length = settings.max_length or context
+    model, base_task, tokenizer = base.model, base.task, base.tokenizer
+    _add_head(model, base_task, table.labels, settings.base_model)
+    max_length = checked_max_length(settings, base.config.context_length, least=1)
 
     trainable_spec = settings.trainable or ("last:1" if settings.base_model else "all")
     trainable = set_trainable(model, trainable_spec, settings.lora_rank, settings.lora_alpha)
@@ -337,21 +292,30 @@ def prepare_classification(settings: ClassifySettings, stop_event=None) -> Train
     splits = {name: ([tokens[i] for i in idx], [table.label_ids[i] for i in idx])
               for name, idx in zip(("train", "val", "test"), parts)}
     if not splits["train"][1]:
-        raise PocketLLMError("The training split is empty; use more data or a larger train fraction.")
+        raise PocketLLMError("The training split is empty; use more data or a larger train fraction.",
+                             code="classify.empty_train_split")
     adapters = adapters_path_for(model_path) if lora and settings.keep_adapters else None
     task = ClassificationTask(splits, table.labels, eval_batch_size=max(16, settings.train.batch_size),
                               trainable=trainable, adapters_path=adapters, base=settings.base_model,
                               tokenizer=tokenizer)
+    data = {**table.summary(), "balance_before": balance_before, "balanced": settings.balance,
+            "max_length": max_length, "truncated": truncated, "splits": {k: len(v[1]) for k, v in splits.items()}}
+    return TaskRun(model, task, base.config, record={"data": data, **trainable},
+                   facts={"labels": table.labels, **base_facts(settings, trainable["trainable"])})
 
-    record = settings.to_dict()
-    record.update({
-        "task": "classify", "model_config": config.to_dict(), "model_path": str(model_path),
-        "data": {**table.summary(), "balance_before": balance_before, "balanced": settings.balance,
-                 "max_length": max_length, "truncated": truncated,
-                 "splits": {k: len(v[1]) for k, v in splits.items()}},
-        **trainable, "run_dir": str(run_dir)})
-    facts = {"task": "classify", "data": Path(settings.data_path).name, "labels": table.labels,
-             "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
-             "trainable": trainable["trainable"], "tokenizer": tokenizer.kind}
-    return open_run(run_dir, ranks, record, lambda: Trainer(
-        model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event, facts=facts))
+
+def _add_head(model: GPTModel, base_task: dict, labels: list[str], base_model) -> None:
+    """A language model gets a fresh head for `labels`; a classifier must already have them."""
+    kind = base_task.get("type")
+    if kind in ("instruct", "language_model"):
+        model.set_classifier_head(len(labels))
+    elif kind == "classifier":
+        if list(base_task.get("labels", [])) != labels:
+            raise PocketLLMError(
+                "{base} is already a classifier for {base_labels}, but this data has the labels {labels}. "
+                "Start from a language model (a pretrained checkpoint or GPT-2 weights) instead.",
+                code="classify.base_labels_differ", base=base_model, base_labels=base_task.get("labels"),
+                labels=labels)
+    else:
+        raise PocketLLMError("{base} is a {kind} model; give a language model.", code="classify.base_not_lm",
+                             base=base_model, kind=kind)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -18,14 +18,15 @@ import torch
 from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collate, encode_record,
                                  get_template, load_instructions, split_records)
 from ..errors import PocketLLMError
+from ..files import atomic_write
 from ..generation import Sampling, generate, stream
 from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import Trainer, TrainSettings
-from .classification import FRESH_CONFIG, load_base
-from .language_modeling import ROOT, agreed_run_dir, open_run, resolve_output
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
+from .run_setup import (ROOT, FinetuneSettings, TaskRun, base_facts, checked_max_length, load_base,
+                        start_run)
 
 DEFAULT_INSTRUCTIONS = ROOT / "data" / "instruct" / "tasks.json"
 
@@ -152,8 +153,8 @@ class InstructionTask:
                                      tokenizer=self.tokenizer)
             results.update(score_answers(answers))
             if self.responses_path is not None:
-                self.responses_path.write_text(json.dumps(answers, indent=1, ensure_ascii=False),
-                                               encoding="utf-8")
+                text = json.dumps(answers, indent=1, ensure_ascii=False)
+                atomic_write(self.responses_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
                 results["responses_path"] = str(self.responses_path)
         model.train(was_training)
         return results
@@ -192,7 +193,8 @@ def respond(model, instruction: str, input: str = "", template: PromptTemplate |
 
     `model` is a Checkpoint (it knows its tokenizer and template) or a model with `tokenizer=`."""
     if not instruction or not instruction.strip():
-        raise PocketLLMError("The instruction is empty; type what the model should do.")
+        raise PocketLLMError("The instruction is empty; type what the model should do.",
+                             code="instruct.empty_instruction")
     if template is None:
         template = get_template("alpaca")
     elif not isinstance(template, PromptTemplate):
@@ -203,44 +205,34 @@ def respond(model, instruction: str, input: str = "", template: PromptTemplate |
 # ---- preparing a run ------------------------------------------------------------------
 
 @dataclass
-class InstructSettings:
+class InstructSettings(FinetuneSettings):
     data_path: str = str(DEFAULT_INSTRUCTIONS)
+    lora_rank: int = 0                   # 0 = train every weight; > 0 = LoRA adapters only
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(
+        epochs=2, batch_size=8, lr=1e-4, eval_every=50, eval_batches=5, sample_every=50,
+        keep_best=True, patience=3))
     template: str | None = None          # alpaca (default) or short; default: the base's own, if any
     mask_prompt: bool = False            # learn only the responses
-    max_length: int | None = None        # cap on tokens per example (default: the context)
     split: tuple = (0.85, 0.05, 0.1)     # train / val / test, by distinct prompt
     test_generate: int = 100             # answer this many test prompts at the end (0 = none)
-    base_model: str | None = None
-    config: str | None = None
-    lora_rank: int = 0                   # 0 = train every weight; > 0 = LoRA adapters only
-    lora_alpha: float = 16.0
-    keep_adapters: bool = True
-    model_path: str | None = None
-    run_dir: str | None = None
-    overwrite: bool = False
-    train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        epochs=2, batch_size=8, lr=1e-4, eval_every=50, eval_batches=5, sample_every=50))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
-    settings.train.validate()
-    run_dir, ranks = agreed_run_dir(settings.run_dir, "instruct", settings.train.device)
-    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite)
+    """Records, base model, template, what trains, run folder.  Returns the Trainer."""
+    return start_run("instruct", settings, lambda model_path: _instruction_run(settings, model_path), stop_event)
+
+
+def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
     data = load_instructions(settings.data_path)
     torch.manual_seed(settings.train.seed)
     base = load_base(settings.base_model, settings.config, "instruction finetuning")
-    model, config, base_task, tokenizer = base.model, base.config, base.task, base.tokenizer
+    model, base_task, tokenizer = base.model, base.task, base.tokenizer
     if base_task.get("type") == "classifier":
-        raise PocketLLMError(f"{settings.base_model} is a classifier (labels {base_task.get('labels')}); "
-                             f"instruction finetuning needs a language model.")
+        raise PocketLLMError("{base} is a classifier (labels {labels}); instruction finetuning needs a "
+                             "language model.", code="instruct.base_is_classifier",
+                             base=settings.base_model, labels=base_task.get("labels"))
     template = get_template(settings.template) if settings.template else template_of(base_task)
-    context = config.context_length
-    if settings.max_length is not None and not 2 <= settings.max_length <= context:
-        raise PocketLLMError(f"--max_length must be between 2 and the model's context ({context}).")
-    max_length = settings.max_length or context
+    max_length = checked_max_length(settings, base.config.context_length, least=2)
 
     lora = settings.lora_rank > 0
     if lora:
@@ -248,7 +240,8 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     trainable, total = count_trainable(model)
     parts = dict(zip(("train", "val", "test"), split_records(data.records, settings.split, settings.train.seed)))
     if not parts["train"]:
-        raise PocketLLMError("The training split is empty; use more records or a larger train fraction.")
+        raise PocketLLMError("The training split is empty; use more records or a larger train fraction.",
+                             code="instruct.empty_train_split")
     responses = model_path.with_name(model_path.stem + ".test_responses.json")
     adapters = adapters_path_for(model_path) if lora and settings.keep_adapters else None
     extra = {"trainable": "lora" if lora else "all", "trainable_parameters": trainable, "parameters": total,
@@ -258,14 +251,9 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
                            test_generate=settings.test_generate, responses_path=responses,
                            adapters_path=adapters, base=settings.base_model, extra=extra, tokenizer=tokenizer)
     lengths = [len(e.prompt_ids) + len(e.output_ids) + 1 for e in task.examples["train"]]
-    record = settings.to_dict()
-    record.update({"task": "instruct", "model_config": config.to_dict(), "model_path": str(model_path),
-                   "data": {**data.summary(), "splits": {k: len(v) for k, v in parts.items()},
-                            "max_length": max_length, "truncated": sum(n - 1 > max_length for n in lengths),
-                            "longest": max(lengths)},
-                   "template_text": template.to_dict(), **extra, "run_dir": str(run_dir)})
-    facts = {"task": "instruct", "data": Path(settings.data_path).name,
-             "base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
-             "trainable": extra["trainable"], "tokenizer": tokenizer.kind, "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return open_run(run_dir, ranks, record, lambda: Trainer(
-        model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event, facts=facts))
+    summary = {**data.summary(), "splits": {k: len(v) for k, v in parts.items()}, "max_length": max_length,
+               "truncated": sum(n - 1 > max_length for n in lengths), "longest": max(lengths)}
+    return TaskRun(model, task, base.config,
+                   record={"data": summary, "template_text": template.to_dict(), **extra},
+                   facts={**base_facts(settings, extra["trainable"]),
+                          "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

@@ -3,34 +3,32 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import LANGUAGE_MODEL, load_model
+from ..checkpoint import LANGUAGE_MODEL, Checkpoint, load_model
 from ..config import ModelConfig
 from ..data.corpus import Corpus, load_corpus
+from ..data.text import iter_text_chunks, iter_train_text
 from ..errors import PocketLLMError
-from ..files import OutputClaim, removed_if_refused, write_json_atomic
 from ..generation import Sampling, generate
 from ..model import GPTModel
+from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
 from ..training.distributed import init_from_env
 from ..training.hardware import check_fits_in_memory, pick_device
 from ..training.head_loss import linear_cross_entropy
-from ..data.text import iter_train_text
-from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
 from ..training.trainer import STATE_FILE, Trainer, TrainSettings
+from .run_setup import ROOT, RunSettings, TaskRun, default_run_dir, start_run
+from .run_setup import DEFAULT_CHECKPOINTS  # noqa: F401  (presets.py and cli/runs.py import it from here)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 BUNDLED_CORPORA = {
     "zh_classics": ROOT / "data" / "pretrain" / "zh_classics.txt",
     "shakespeare": ROOT / "data" / "pretrain" / "shakespeare.txt",
 }
 DEFAULT_CORPUS = BUNDLED_CORPORA["zh_classics"]
-DEFAULT_CHECKPOINTS = ROOT / "checkpoints"
 
 
 class NextTokenLoss(torch.nn.Module):
@@ -119,7 +117,7 @@ class LanguageModelingTask:
 
 
 @dataclass
-class PretrainSettings:
+class PretrainSettings(RunSettings):
     data_path: str = str(DEFAULT_CORPUS)
     config: str = "cpu-small"           # preset name or JSON path (ignored when resuming/init_from)
     tokenizer: str | None = None        # gpt2 | bpe | char for a fresh model (default DEFAULT_KIND)
@@ -128,60 +126,8 @@ class PretrainSettings:
     stride: int | None = None           # default: the context length (no overlap)
     val_fraction: float = 0.1
     sample_prompt: str | None = None    # default: the first few characters of the corpus
-    model_path: str | None = None       # default: <run_dir>/model.safetensors
-    run_dir: str | None = None          # default: checkpoints/pretrain-<time>
     resume: str | None = None           # a checkpoint of an earlier run to continue
     init_from: str | None = None        # start from these weights (e.g. imported GPT-2)
-    overwrite: bool = False
-    train: TrainSettings = field(default_factory=TrainSettings)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def default_run_dir(kind: str, root=None) -> Path:
-    root = Path(root or DEFAULT_CHECKPOINTS)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = root / f"{kind}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = root / f"{kind}-{stamp}-{n}"
-    return path
-
-
-def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=None) -> Path:
-    """The checkpoint path; never silently replaces a file the user already has."""
-    path = Path(model_path) if model_path else run_dir / "model.safetensors"
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")  # the seed's `model.pth` habit
-    path = path.absolute()  # run.json and the output claim must name it wherever they are read from
-    same_as_resume = resuming_from is not None and Path(resuming_from).resolve() == path.resolve()
-    OutputClaim(path).check()  # a live run writing there: refused even with --overwrite
-    if path.exists() and not overwrite and not same_as_resume:
-        raise PocketLLMError(
-            f"{path} already exists and would be overwritten. Choose another --model_path, "
-            f"or pass --overwrite to replace it.")
-    return path
-
-
-def open_run(run_dir: Path, ranks, record: dict, make_trainer) -> Trainer:
-    """Build the Trainer (it checks the plan against the data first), then write the run's
-    `run.json`; a refused start leaves no run folder behind."""
-    with removed_if_refused(run_dir):
-        trainer = make_trainer()
-        if ranks.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run_dir / "run.json", record)
-    return trainer
-
-
-def agreed_run_dir(run_dir, kind: str, device_name: str):
-    """The run folder, the same on every torchrun process (rank 0 picks a new one)."""
-    ranks = init_from_env(pick_device(device_name))
-    if run_dir:
-        return Path(run_dir), ranks
-    return Path(ranks.share(str(default_run_dir(kind)))), ranks
 
 
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
@@ -190,93 +136,99 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     # Under torchrun: join the group now, so that every process agrees on the run folder.
     ranks = init_from_env(pick_device(settings.train.device))
     if settings.resume:
-        ckpt = load_model(settings.resume)
-        run_dir = Path(settings.run_dir) if settings.run_dir else _run_dir_of(settings.resume, ckpt.facts)
-        if not settings.model_path:
-            settings.model_path = settings.resume  # continue in the same file
-        saved = run_dir / "run.json"
-        if saved.is_file():  # continue with the run's own data and schedule
-            try:
-                old = json.loads(saved.read_text(encoding="utf-8"))
-            except ValueError:
-                raise PocketLLMError(f"{saved} is damaged; cannot resume that run.") from None
-            settings.data_path = old.get("data_path", settings.data_path)
-            settings.stride = old.get("stride", settings.stride)
-            settings.val_fraction = old.get("val_fraction", settings.val_fraction)
-            settings.sample_prompt = old.get("sample_prompt", settings.sample_prompt)
-            # The run's schedule and batches stay; where it runs (device, precision,
-            # threads) and how long it goes on are this invocation's choice.
-            now = settings.train
-            settings.train = TrainSettings.from_dict({
-                **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
-                "device": now.device, "dtype": now.dtype, "compile": now.compile,
-                "threads": now.threads})
-        model, config, tokenizer = ckpt.model, ckpt.config, ckpt.tokenizer
-        if ckpt.task_type != "language_model":
-            raise PocketLLMError(f"{settings.resume} is a {ckpt.task_type}, not a language model.")
-        if not (run_dir / STATE_FILE).is_file():
-            raise PocketLLMError(f"Cannot resume from {settings.resume}: its run folder ({run_dir}) has no "
-                                 f"{STATE_FILE}; pass the run's --run_dir, or "
-                                 f"use --init_from to start a new run from its weights instead.")
+        ckpt, run_dir = _adopt_resumed_run(settings)
     else:
+        ckpt = None
         run_dir = (Path(settings.run_dir) if settings.run_dir
                    else Path(ranks.share(str(default_run_dir("pretrain")))))
+    return start_run("pretrain", settings, lambda _: _pretraining_run(settings, ckpt, run_dir, ranks),
+                     stop_event, run_dir=run_dir, ranks=ranks, resuming_from=settings.resume)
+
+
+def _adopt_resumed_run(settings: PretrainSettings) -> tuple[Checkpoint, Path]:
+    """The checkpoint to continue and its run folder; the settings take that run's data and schedule."""
+    ckpt = load_model(settings.resume)
+    run_dir = Path(settings.run_dir) if settings.run_dir else _run_dir_of(settings.resume, ckpt.facts)
+    if not settings.model_path:
+        settings.model_path = settings.resume  # continue in the same file
+    saved = run_dir / "run.json"
+    if saved.is_file():  # continue with the run's own data and schedule
+        try:
+            old = json.loads(saved.read_text(encoding="utf-8"))
+        except ValueError:
+            raise PocketLLMError("{path} is damaged; cannot resume that run.", code="pretrain.run_record_damaged",
+                                 path=str(saved)) from None
+        for name in ("data_path", "stride", "val_fraction", "sample_prompt"):
+            setattr(settings, name, old.get(name, getattr(settings, name)))
+        # The run's schedule and batches stay; where it runs (device, precision,
+        # threads) and how long it goes on are this invocation's choice.
+        now = settings.train
+        settings.train = TrainSettings.from_dict({
+            **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
+            "device": now.device, "dtype": now.dtype, "compile": now.compile, "threads": now.threads})
+    if ckpt.task_type != "language_model":
+        raise PocketLLMError("{path} is a {kind}, not a language model.", code="pretrain.resume_not_lm",
+                             path=settings.resume, kind=ckpt.task_type)
+    if not (run_dir / STATE_FILE).is_file():
+        raise PocketLLMError("Cannot resume from {path}: its run folder ({run_dir}) has no {state_file}; pass "
+                             "the run's --run_dir, or use --init_from to start a new run from its weights instead.",
+                             code="pretrain.resume_no_state", path=settings.resume, run_dir=str(run_dir),
+                             state_file=STATE_FILE)
+    return ckpt, run_dir
+
+
+def _pretraining_run(settings: PretrainSettings, resumed: Checkpoint | None, run_dir: Path, ranks) -> TaskRun:
+    model, config, tokenizer = _pretraining_model(settings, resumed)
+    settings.tokenizer, settings.vocab_size = tokenizer.kind, tokenizer.vocab_size
+    context = settings.context_length or config.context_length
+    if not ranks.is_main:
+        ranks.barrier()  # rank 0 tokenizes; the others then read its cache
+    corpus = load_corpus(settings.data_path, context, run_dir / "tokens", tokenizer,
+                         stride=settings.stride, val_fraction=settings.val_fraction)
+    if ranks.is_main:
+        ranks.barrier()
+    if settings.sample_prompt is None:
+        settings.sample_prompt = first_words(settings.data_path)
+    task = LanguageModelingTask(corpus, settings.sample_prompt)
+    facts = {"vocab_size": tokenizer.vocab_size, "val_tokens_per_char": round(corpus.tokens_per_char("val"), 5)}
+    return TaskRun(model, task, config, record={"corpus": corpus.summary()}, facts=facts,
+                   resume_from=run_dir / STATE_FILE if resumed else None,
+                   resume_step=resumed.facts.get("steps") if resumed else None)
+
+
+def _pretraining_model(settings: PretrainSettings, resumed: Checkpoint | None):
+    """(model, config, tokenizer): the resumed run's, --init_from's, or a fresh one with a tokenizer
+    learned from the corpus."""
+    if resumed is not None:
+        model, config, tokenizer = resumed.model, resumed.config, resumed.tokenizer
+    else:
         torch.manual_seed(settings.train.seed)
         if settings.init_from:
             ckpt = load_model(settings.init_from)
             model, config, tokenizer = ckpt.model, ckpt.config, ckpt.tokenizer
             if settings.tokenizer and settings.tokenizer != tokenizer.kind:
                 raise PocketLLMError(
-                    f"{settings.init_from} reads text with its own {tokenizer.kind} tokenizer; a model cannot "
-                    f"change tokenizer. Leave out --tokenizer, or train a new model without --init_from.")
+                    "{path} reads text with its own {kind} tokenizer; a model cannot change tokenizer. "
+                    "Leave out --tokenizer, or train a new model without --init_from.",
+                    code="pretrain.tokenizer_fixed", path=settings.init_from, kind=tokenizer.kind)
         else:
-            config = ModelConfig.load(settings.config)
-            model = None
-            tokenizer = None
-        if settings.context_length:
-            if settings.context_length > config.context_length:
-                raise PocketLLMError(
-                    f"context_length {settings.context_length} is longer than the model's position "
-                    f"table ({config.context_length}); use {config.context_length} or less.")
-            if model is None:
-                config = config.replace(context_length=settings.context_length)
+            config, model, tokenizer = ModelConfig.load(settings.config), None, None
+    if settings.context_length:
+        if settings.context_length > config.context_length:
+            raise PocketLLMError(
+                "context_length {wanted} is longer than the model's position table ({context}); use {context} "
+                "or less.", code="pretrain.context_too_long", wanted=settings.context_length,
+                context=config.context_length)
         if model is None:
-            tokenizer = train_corpus_tokenizer(settings.data_path, settings.tokenizer, settings.vocab_size,
-                                               settings.val_fraction)
-            config = config.replace(vocab_size=tokenizer.vocab_size)
-            check_fits_in_memory(config, settings.train.batch_size, config.context_length,
-                                 pick_device(settings.train.device))
-            model = GPTModel(config)
-    settings.tokenizer, settings.vocab_size = tokenizer.kind, tokenizer.vocab_size
-    context = settings.context_length or config.context_length
-    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, settings.resume)
-    with removed_if_refused(run_dir):  # a refused start leaves no folder behind
-        if not ranks.is_main:
-            ranks.barrier()  # rank 0 tokenizes; the others then read its cache
-        corpus = load_corpus(settings.data_path, context, run_dir / "tokens", tokenizer,
-                             stride=settings.stride, val_fraction=settings.val_fraction)
-        if ranks.is_main:
-            ranks.barrier()
-        prompt = settings.sample_prompt
-        if prompt is None:
-            prompt = first_words(settings.data_path)
-            settings.sample_prompt = prompt
-        task = LanguageModelingTask(corpus, prompt)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        record = settings.to_dict()
-        record.update({"task": "pretrain", "model_config": config.to_dict(), "model_path": str(model_path),
-                       "corpus": corpus.summary(), "run_dir": str(run_dir)})
-        facts = {"task": "pretrain", "data": Path(settings.data_path).name, "tokenizer": tokenizer.kind,
-                 "vocab_size": tokenizer.vocab_size,
-                 "val_tokens_per_char": round(corpus.tokens_per_char("val"), 5)}
-        # The Trainer checks the settings against the data (and a resume's steps left) first,
-        # so a refused run leaves the run folder as it was.
-        trainer = Trainer(model, task, settings.train, run_dir, model_path=model_path, stop_event=stop_event,
-                          resume_from=run_dir / STATE_FILE if settings.resume else None, facts=facts,
-                          resume_step=ckpt.facts.get("steps") if settings.resume else None)
-        if ranks.is_main:
-            write_json_atomic(run_dir / "run.json", record)
-    return trainer
+            config = config.replace(context_length=settings.context_length)
+    if model is None:
+        tokenizer = train_corpus_tokenizer(settings.data_path, settings.tokenizer, settings.vocab_size,
+                                           settings.val_fraction)
+        config = config.replace(vocab_size=tokenizer.vocab_size)
+        check_fits_in_memory(config, settings.train.batch_size, config.context_length,
+                             pick_device(settings.train.device))
+        model = GPTModel(config)
+    return model, config, tokenizer
 
 
 def train_corpus_tokenizer(data_path, kind: str | None = None, vocab_size: int | None = None,
@@ -301,7 +253,6 @@ def _run_dir_of(checkpoint, facts: dict) -> Path:
 
 def first_words(path, chars: int = 12) -> str:
     """A default sample prompt: the start of the corpus's first non-empty line (whole words)."""
-    from ..data.text import iter_text_chunks
     for chunk in iter_text_chunks(path, chunk_bytes=1 << 16):
         for line in chunk.splitlines():
             line = line.strip()

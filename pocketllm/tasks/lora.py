@@ -28,6 +28,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..errors import PocketLLMError
+from ..files import atomic_write
 
 # Attention's four projections and the feed-forward network's two linears.
 DEFAULT_TARGETS = ("attn.W_query", "attn.W_key", "attn.W_value", "attn.out_proj",
@@ -41,7 +42,7 @@ class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, rank: int, alpha: float):
         super().__init__()
         if rank < 1:
-            raise PocketLLMError(f"LoRA rank must be at least 1 (got {rank}).")
+            raise PocketLLMError("LoRA rank must be at least 1 (got {rank}).", code="lora.rank_too_small", rank=rank)
         self.in_features, self.out_features = base.in_features, base.out_features
         # The base's own tensors, under the same names, so merged state dicts look standard.
         self.weight = base.weight
@@ -94,12 +95,14 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
                      if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)),
                     default=0)
     if not isinstance(rank, int) or rank < 1 or (narrowest and rank > narrowest):
-        raise PocketLLMError(f"LoRA rank must be a whole number from 1 to {narrowest} (the narrowest layer it "
-                             f"adapts; got {str(rank)[:20]}). 4–16 is usual.")
+        raise PocketLLMError("LoRA rank must be a whole number from 1 to {most} (the narrowest layer it "
+                             "adapts; got {rank}). 4–16 is usual.", code="lora.bad_rank", most=narrowest,
+                             rank=str(rank)[:20])
     if not alpha > 0:
-        raise PocketLLMError(f"LoRA alpha must be positive (got {alpha}).")
+        raise PocketLLMError("LoRA alpha must be positive (got {alpha}).", code="lora.bad_alpha", alpha=alpha)
     if lora_layers(model):
-        raise PocketLLMError("This model already has LoRA adapters; merge them first (merge_lora).")
+        raise PocketLLMError("This model already has LoRA adapters; merge them first (merge_lora).",
+                             code="lora.already_applied")
     for p in model.parameters():
         p.requires_grad_(False)
     wrapped = {}
@@ -111,7 +114,8 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
             setattr(parent, child, layer)
             wrapped[name] = layer
     if not wrapped:
-        raise PocketLLMError(f"No linear layer matches the LoRA targets {', '.join(targets)}.")
+        raise PocketLLMError("No linear layer matches the LoRA targets {targets}.", code="lora.no_targets",
+                             targets=", ".join(targets))
     for name in keep_trainable:
         try:
             sub = model.get_submodule(name)
@@ -175,17 +179,15 @@ def save_adapters(path, model, base: str | None = None, task: dict | None = None
     """Write the adapters (and other trainable tensors) to a small .safetensors file."""
     layers = lora_layers(model)
     if not layers:
-        raise PocketLLMError("This model has no LoRA adapters to save.")
+        raise PocketLLMError("This model has no LoRA adapters to save.", code="lora.nothing_to_save")
     first = next(iter(layers.values()))
     path = Path(path)
     meta = {"format": "pt", "pocketllm_lora": ADAPTER_FORMAT, "rank": str(first.rank),
             "alpha": repr(first.alpha), "targets": json.dumps(sorted({n.split(".", 2)[-1] for n in layers})),
             "base": str(base or ""), "task": json.dumps(task or {}, ensure_ascii=False)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(adapter_tensors(model), str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    tensors = adapter_tensors(model)
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def read_adapters(path) -> tuple[dict, dict]:
@@ -196,9 +198,11 @@ def read_adapters(path) -> tuple[dict, dict]:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise PocketLLMError(f"{path} is not a readable adapters file ({exc}).") from None
+        raise PocketLLMError("{path} is not a readable adapters file ({reason}).", code="lora.unreadable",
+                             path=str(path), reason=str(exc)) from None
     if meta.get("pocketllm_lora") != ADAPTER_FORMAT:
-        raise PocketLLMError(f"{path.name} is not a PocketLLM LoRA adapters file.")
+        raise PocketLLMError("{name} is not a PocketLLM LoRA adapters file.", code="lora.not_adapters",
+                             name=path.name)
     return meta, tensors
 
 
@@ -211,8 +215,9 @@ def load_adapters(model, path, merge: bool = False):
     bad = [k for k, v in tensors.items() if k not in own or own[k].shape != v.shape]
     if bad:
         raise PocketLLMError(
-            f"{Path(path).name} does not fit this model ({len(bad)} tensor(s) differ, e.g. {bad[0]}); "
-            f"load it onto the base it was trained from ({meta.get('base') or 'see its header'}).")
+            "{name} does not fit this model ({count} tensor(s) differ, e.g. {example}); "
+            "load it onto the base it was trained from ({base}).", code="lora.wrong_base",
+            name=Path(path).name, count=len(bad), example=bad[0], base=meta.get("base") or "see its header")
     with torch.no_grad():
         for k, v in tensors.items():
             own[k].copy_(v)

@@ -1,0 +1,166 @@
+"""What every task does before its first step: the run folder, the output path, the base model,
+and one skeleton (`start_run`) that turns a task's own parts into a Trainer.
+
+A task's `prepare_*` only says what differs: how it reads its data, what model it trains
+and what it records.  The skeleton validates the settings, agrees on the run folder under
+torchrun, refuses to overwrite a file the user has, lets the Trainer check the plan, and only
+then writes `run.json` — a refused start leaves no folder behind.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..checkpoint import Checkpoint, load_model
+from ..config import ModelConfig
+from ..errors import PocketLLMError
+from ..files import OutputClaim, removed_if_refused, write_json_atomic
+from ..model import GPTModel
+from ..training.distributed import Dist, init_from_env
+from ..training.hardware import pick_device
+from ..training.trainer import Trainer, TrainSettings
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_CHECKPOINTS = ROOT / "checkpoints"
+FRESH_CONFIG = "cpu-small"  # the shape of a model finetuned from scratch (no base)
+
+
+@dataclass
+class RunSettings:
+    """Where a run writes; every task's settings have these (and `train`)."""
+    model_path: str | None = None       # default: <run_dir>/model.safetensors
+    run_dir: str | None = None          # default: checkpoints/<kind>-<time>
+    overwrite: bool = False
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FinetuneSettings(RunSettings):
+    """What classification and instruction finetuning share: the base model and LoRA."""
+    data_path: str = ""
+    base_model: str | None = None       # a checkpoint, HF GPT-2 weights or a seed .pth
+    config: str | None = None           # preset/JSON: the fresh model's shape, or the seed .pth's
+    max_length: int | None = None       # tokens kept per example (default: the model's context)
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    keep_adapters: bool = True          # with LoRA: also save the adapters apart
+
+
+@dataclass
+class TaskRun:
+    """A task's own parts of a run, handed to the skeleton."""
+    model: torch.nn.Module
+    task: object
+    config: ModelConfig
+    record: dict                        # added to run.json
+    facts: dict                         # added to every checkpoint's facts
+    resume_from: Path | None = None
+    resume_step: int | None = None
+
+
+def default_run_dir(kind: str, root=None) -> Path:
+    root = Path(root or DEFAULT_CHECKPOINTS)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{kind}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{kind}-{stamp}-{n}"
+    return path
+
+
+def agreed_run_dir(run_dir, kind: str, device_name: str) -> tuple[Path, Dist]:
+    """The run folder, the same on every torchrun process (rank 0 picks a new one)."""
+    ranks = init_from_env(pick_device(device_name))
+    if run_dir:
+        return Path(run_dir), ranks
+    return Path(ranks.share(str(default_run_dir(kind)))), ranks
+
+
+def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=None) -> Path:
+    """The checkpoint path; never silently replaces a file the user already has."""
+    path = Path(model_path) if model_path else run_dir / "model.safetensors"
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")  # the seed's `model.pth` habit
+    path = path.absolute()  # run.json and the output claim must name it wherever they are read from
+    same_as_resume = resuming_from is not None and Path(resuming_from).resolve() == path.resolve()
+    OutputClaim(path).check()  # a live run writing there: refused even with --overwrite
+    if path.exists() and not overwrite and not same_as_resume:
+        raise PocketLLMError(
+            "{path} already exists and would be overwritten. Choose another --model_path, "
+            "or pass --overwrite to replace it.", code="run.output_exists", path=str(path))
+    return path
+
+
+def start_run(kind: str, settings, build: Callable[[Path], TaskRun], stop_event=None, *,
+              run_dir: Path | None = None, ranks: Dist | None = None, resuming_from=None) -> Trainer:
+    """The skeleton of every task's preparation: settings → run folder → output path → the
+    task's own parts (`build(model_path)`) → Trainer → run.json.  Returns the Trainer."""
+    settings.train.validate()
+    if run_dir is None:
+        run_dir, ranks = agreed_run_dir(settings.run_dir, kind, settings.train.device)
+    model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, resuming_from)
+    with removed_if_refused(run_dir):  # a refused start leaves no folder behind
+        run = build(model_path)
+        record = {**settings.to_dict(), "task": kind, "model_config": run.config.to_dict(),
+                  "model_path": str(model_path), **run.record, "run_dir": str(run_dir)}
+        facts = {"task": kind, "data": Path(settings.data_path).name, "tokenizer": run.task.tokenizer.kind,
+                 **run.facts}
+        # The Trainer checks the settings against the data (and a resume's steps left) first,
+        # so a refused run leaves the run folder as it was.
+        trainer = Trainer(run.model, run.task, settings.train, run_dir, model_path=model_path,
+                          stop_event=stop_event, facts=facts, resume_from=run.resume_from,
+                          resume_step=run.resume_step)
+        if ranks.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / "run.json", record)
+    return trainer
+
+
+# ---- the base model of a finetuning run ------------------------------------------------
+
+def load_base(base_model: str | None, config: str | None, purpose: str) -> Checkpoint:
+    """The base model as a Checkpoint (with its tokenizer, which the finetuned model keeps),
+    or a fresh model of `config` reading GPT-2's tokens when there is none."""
+    if not base_model:
+        cfg = ModelConfig.load(config or FRESH_CONFIG)
+        return Checkpoint(GPTModel(cfg), cfg, {"type": "language_model"}, {}, source="fresh")
+    ckpt = load_model(base_model, config=config)
+    if config and ckpt.source == "pocketllm":
+        wanted = ModelConfig.load(config)
+        diff = [f"{k} {getattr(ckpt.config, k)} vs {getattr(wanted, k)}"
+                for k in ("emb_dim", "num_layers", "num_heads", "vocab_size")
+                if getattr(ckpt.config, k) != getattr(wanted, k)]
+        if diff:
+            raise PocketLLMError("The base model {base} does not have the shape of --config {config} "
+                                 "({differences}). Drop --config (a checkpoint knows its own shape) or "
+                                 "choose a base of that shape.", code="run.base_shape_differs",
+                                 base=base_model, config=config, differences="; ".join(diff))
+    if ckpt.config.vocab_size < ckpt.tokenizer.vocab_size:
+        raise PocketLLMError("The base model's vocabulary ({model_vocab}) is smaller than its {kind} "
+                             "tokenizer's ({tokenizer_vocab}); {purpose} needs a model whose embedding "
+                             "covers its tokenizer.", code="run.base_vocab_too_small",
+                             model_vocab=ckpt.config.vocab_size, kind=ckpt.tokenizer.kind,
+                             tokenizer_vocab=ckpt.tokenizer.vocab_size, purpose=purpose)
+    return ckpt
+
+
+def base_facts(settings: FinetuneSettings, trainable: str) -> dict:
+    """The facts a finetuned checkpoint keeps about where it came from."""
+    return {"base": settings.base_model or f"random init ({settings.config or FRESH_CONFIG})",
+            "trainable": trainable}
+
+
+def checked_max_length(settings: FinetuneSettings, context: int, least: int) -> int:
+    """--max_length, or the model's context when it is not given."""
+    if settings.max_length is not None and not least <= settings.max_length <= context:
+        raise PocketLLMError("--max_length must be between {least} and the model's context ({context}).",
+                             code="run.max_length_out_of_range", least=least, context=context)
+    return settings.max_length or context
