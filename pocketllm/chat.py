@@ -31,9 +31,10 @@ def chat_prompt(tokenizer, template: PromptTemplate, history: list[tuple[str, st
                 context_length: int, reserve: int) -> ChatPrompt:
     """The prompt for `message` after `history` [(user, model), ...], newest turns kept first."""
     if not message or not message.strip():
-        raise PocketLLMError("The message is empty; type what you want to ask.")
+        raise PocketLLMError("The message is empty; type what you want to ask.", code="chat.empty")
     if len(message) > MAX_MESSAGE_CHARS:
-        raise PocketLLMError(f"The message is {len(message):,} characters; at most {MAX_MESSAGE_CHARS:,}.")
+        raise PocketLLMError("The message is {length:,} characters; at most {limit:,}.", code="chat.too_long",
+                             length=len(message), limit=MAX_MESSAGE_CHARS)
     budget = max(1, context_length - reserve)
     current = template.prompt(message)
     used = len(tokenizer.encode(current))

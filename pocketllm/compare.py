@@ -72,7 +72,8 @@ _IGNORED = ("run_dir", "model_path", "resume", "overwrite", "corpus.", "data.", 
 
 def _curve(run_dir: Path, view) -> RunCurve:
     if not view.settings and not view.events:
-        raise PocketLLMError(f"{run_dir} is not a run folder (it has no run.json or events.jsonl).")
+        raise PocketLLMError("{path} is not a run folder (it has no run.json or events.jsonl).",
+                             code="compare.not_a_run", path=str(run_dir))
     # Wall-clock time counts only while the run ran: a resumed run's pause is left out.
     active, x_elapsed, evals, attempt_start, last_time = 0.0, [], [], None, None
     for e in view.events:
@@ -101,10 +102,11 @@ def _curve(run_dir: Path, view) -> RunCurve:
 def compare_runs(run_dirs) -> Comparison:
     run_dirs = [Path(d) for d in run_dirs]
     if not 1 <= len(run_dirs) <= MAX_RUNS:
-        raise PocketLLMError(f"Compare 1 to {MAX_RUNS} runs at a time (got {len(run_dirs)}).")
+        raise PocketLLMError("Compare 1 to {limit} runs at a time (got {count}).", code="compare.too_many",
+                             limit=MAX_RUNS, count=len(run_dirs))
     for d in run_dirs:
         if not d.is_dir():
-            raise PocketLLMError(f"Run folder not found: {d}.")
+            raise PocketLLMError("Run folder not found: {path}.", code="compare.not_found", path=str(d))
     views = [read_run(d) for d in run_dirs]  # each run folder is read once
     runs = [_curve(d, v) for d, v in zip(run_dirs, views)]
     settings = [_flatten(v.settings) for v in views]

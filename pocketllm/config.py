@@ -34,59 +34,82 @@ class ModelConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self):
+        problems = self._problems()
+        if len(problems) == 1:  # the usual case: one coded message the page can say in its language
+            raise PocketLLMError("Invalid model config: " + problems[0].template + ".", code=problems[0].code,
+                                 **problems[0].values)
+        if problems:
+            raise PocketLLMError("Invalid model config: {problems}.", code="config.invalid",
+                                 problems="; ".join(str(p) for p in problems))
+
+    def _problems(self) -> list[PocketLLMError]:
+        """Every problem of the shape, each a coded message (none raised here)."""
         problems = []
         for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                problems.append(f"{name} must be a positive whole number (got {_short(value)})")
+                problems.append(PocketLLMError("{name} must be a positive whole number (got {value})",
+                                               code="config.not_positive", name=name, value=_short(value)))
             elif value > LIMITS[name]:
-                problems.append(f"{name} must be at most {LIMITS[name]:,} (got {_short(value)})")
+                problems.append(PocketLLMError("{name} must be at most {limit:,} (got {value})",
+                                               code="config.too_large", name=name, limit=LIMITS[name],
+                                               value=_short(value)))
         if not problems and self.num_parameters() > MAX_PARAMETERS:
-            problems.append(f"the model would have {self.num_parameters():,} parameters; PocketLLM builds "
-                            f"at most {MAX_PARAMETERS:,} — use fewer layers or a smaller width")
+            problems.append(PocketLLMError(
+                "the model would have {parameters:,} parameters; PocketLLM builds at most {limit:,} — use "
+                "fewer layers or a smaller width", code="config.too_many_parameters",
+                parameters=self.num_parameters(), limit=MAX_PARAMETERS))
         if not problems and self.emb_dim % self.num_heads:
-            problems.append(
-                f"emb_dim ({self.emb_dim}) must be divisible by num_heads ({self.num_heads}); "
-                f"try num_heads={_nearest_divisor(self.emb_dim, self.num_heads)}")
+            problems.append(PocketLLMError(
+                "emb_dim ({emb_dim}) must be divisible by num_heads ({num_heads}); try num_heads={suggested}",
+                code="config.heads_do_not_divide", emb_dim=self.emb_dim, num_heads=self.num_heads,
+                suggested=_nearest_divisor(self.emb_dim, self.num_heads)))
         if not isinstance(self.drop_rate, (int, float)) or isinstance(self.drop_rate, bool) \
                 or not 0.0 <= self.drop_rate <= 1.0:
-            problems.append(f"drop_rate must be between 0 and 1 (got {_short(self.drop_rate)})")
+            problems.append(PocketLLMError("drop_rate must be between 0 and 1 (got {value})",
+                                           code="config.bad_drop_rate", value=_short(self.drop_rate)))
         for name in ("qkv_bias", "tie_embeddings"):
             if not isinstance(getattr(self, name), bool):
-                problems.append(f"{name} must be true or false (got {_short(getattr(self, name))})")
-        if problems:
-            raise PocketLLMError("Invalid model config: " + "; ".join(problems) + ".")
+                problems.append(PocketLLMError("{name} must be true or false (got {value})",
+                                               code="config.not_bool", name=name,
+                                               value=_short(getattr(self, name))))
+        return problems
 
     # ---- construction -------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "ModelConfig":
         if not isinstance(data, dict):
-            raise PocketLLMError(f"{source}: a model config must be a JSON object, got {type(data).__name__}.")
+            raise PocketLLMError("{source}: a model config must be a JSON object, got {type}.",
+                                 code="config.not_object", source=source, type=type(data).__name__)
         known = {f.name for f in fields(cls)}
         required = known - {"tie_embeddings"}
         data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_comment" keys allowed
         unknown = sorted(set(data) - known)
         if unknown:
-            raise PocketLLMError(
-                f"{source}: unknown key(s) {', '.join(unknown)}. "
-                f"Allowed keys: {', '.join(sorted(known))}.")
+            raise PocketLLMError("{source}: unknown key(s) {unknown}. Allowed keys: {allowed}.",
+                                 code="config.unknown_keys", source=source, unknown=", ".join(unknown),
+                                 allowed=", ".join(sorted(known)))
         missing = sorted(required - set(data))
         if missing:
-            raise PocketLLMError(f"{source}: missing key(s) {', '.join(missing)}.")
+            raise PocketLLMError("{source}: missing key(s) {missing}.", code="config.missing_keys",
+                                 source=source, missing=", ".join(missing))
         try:
             return cls(**data)
-        except PocketLLMError as exc:
-            raise PocketLLMError(f"{source}: {exc}") from None
+        except PocketLLMError as exc:  # the same coded message, saying which file
+            values = {k: v for k, v in exc.values.items() if k != "source"}
+            raise PocketLLMError("{source}: " + exc.template, code=exc.code, source=source, **values) from None
 
     @classmethod
     def from_json(cls, path) -> "ModelConfig":
         path = Path(path)
         if not path.is_file():
-            raise PocketLLMError(f"Config file not found: {path}. Presets: {', '.join(list_presets())}.")
+            raise PocketLLMError("Config file not found: {path}. Presets: {presets}.", code="config.not_found",
+                                 path=str(path), presets=", ".join(list_presets()))
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PocketLLMError(f"{path} is not valid JSON: {exc}.") from None
+            raise PocketLLMError("{path} is not valid JSON: {detail}.", code="config.bad_json", path=str(path),
+                                 detail=str(exc)) from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod

@@ -34,7 +34,7 @@ class JobBusy(PocketLLMError):
 
 @dataclass
 class Job:
-    kind: str                 # "pretrain", "classify", "instruct"
+    kind: str                 # a TaskKind: "pretrain", "classify", "instruct"
     run_dir: Path
     model_path: Path
     stop_event: threading.Event
@@ -69,8 +69,8 @@ class JobRunner:
         with self._lock:
             running = self.current
             if running is not None:
-                raise JobBusy(f"A {running.kind} job ({running.name}) is already running. "
-                              f"Stop it first, or wait for it to finish.")
+                raise JobBusy("A {kind} job ({name}) is already running. Stop it first, or wait for it to finish.",
+                              code="jobs.busy", kind=str(running.kind), name=running.name)
             stop = threading.Event()
             trainer = prepare(stop)  # PocketLLMError here reaches the caller directly
             job = Job(kind, trainer.run_dir, trainer.model_path, stop)

@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import PocketLLMError
 from .files import write_json_atomic
 from .generation import Sampling
+from .kinds import TaskKind, task_kind
 
 BUILTIN_SAMPLING = {
     "greedy": Sampling(),
@@ -30,7 +31,8 @@ def _folder(root) -> Path:
 def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not _NAME.match(name) or name.startswith("."):
-        raise PocketLLMError(f"A preset name is 1 to 40 letters, digits, spaces, - _ or . (got {name[:50]!r}).")
+        raise PocketLLMError("A preset name is 1 to 40 letters, digits, spaces, - _ or . (got {name!r}).",
+                             code="presets.bad_name", name=name[:50])
     return name
 
 
@@ -47,21 +49,24 @@ def load_sampling_preset(name: str, root=None) -> Sampling:
         return BUILTIN_SAMPLING[name]
     path = _folder(root) / f"{name}.json"
     if not path.is_file():
-        raise PocketLLMError(f"No sampling preset named {name!r}; there are: {', '.join(sampling_presets(root))}.")
+        raise PocketLLMError("No sampling preset named {name!r}; there are: {known}.", code="presets.no_sampling",
+                             name=name, known=", ".join(sampling_presets(root)))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise PocketLLMError(f"The preset {path} is damaged ({exc}); delete it or save it again.") from None
+        raise PocketLLMError("The preset {path} is damaged ({detail}); delete it or save it again.",
+                             code="presets.damaged", path=str(path), detail=str(exc)) from None
     return Sampling.from_dict(data)
 
 
 def save_sampling_preset(name: str, sampling: Sampling, root=None, *, overwrite: bool = True) -> Path:
     name = _check_name(name)
     if name in BUILTIN_SAMPLING:
-        raise PocketLLMError(f"{name!r} is a built-in preset; choose another name.")
+        raise PocketLLMError("{name!r} is a built-in preset; choose another name.", code="presets.builtin",
+                             name=name)
     path = _folder(root) / f"{name}.json"
     if path.exists() and not overwrite:
-        raise PocketLLMError(f"A preset named {name!r} exists already.")
+        raise PocketLLMError("A preset named {name!r} exists already.", code="presets.exists", name=name)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = sampling.to_dict()
     data.pop("seed", None) if data.get("seed") is None else None
@@ -70,21 +75,23 @@ def save_sampling_preset(name: str, sampling: Sampling, root=None, *, overwrite:
 
 # ---- training settings -------------------------------------------------------------------
 
-TRAINING_KINDS = ("pretrain", "classify", "instruct")
+TRAINING_KINDS = tuple(kind.value for kind in TaskKind)  # also the presets' folder names
 # Where a run writes and what it continues belong to that run, not to a reusable recipe.
 _RUN_ONLY = ("model_path", "run_dir", "resume", "overwrite")
 
 
 def _settings_class(kind: str):
     from .tasks import ClassifySettings, InstructSettings, PretrainSettings
-    classes = {"pretrain": PretrainSettings, "classify": ClassifySettings, "instruct": InstructSettings}
-    if kind not in classes:
-        raise PocketLLMError(f"Unknown kind of training {kind!r}; one of {', '.join(TRAINING_KINDS)}.")
-    return classes[kind]
+    classes = {TaskKind.PRETRAIN: PretrainSettings, TaskKind.CLASSIFY: ClassifySettings,
+               TaskKind.INSTRUCT: InstructSettings}
+    if task_kind(kind) not in classes:
+        raise PocketLLMError("Unknown kind of training {kind!r}; one of {known}.", code="presets.unknown_kind",
+                             kind=str(kind), known=", ".join(TRAINING_KINDS))
+    return classes[task_kind(kind)]
 
 
 def _training_folder(kind: str, root) -> Path:
-    return _folder(root).parent / kind
+    return _folder(root).parent / task_kind(kind).value
 
 
 def training_presets(kind: str, root=None) -> list[str]:
@@ -97,7 +104,8 @@ def save_training_preset(kind: str, name: str, settings, root=None) -> Path:
     """Save a run's settings (a PretrainSettings, ClassifySettings or InstructSettings) by name."""
     cls = _settings_class(kind)
     if not isinstance(settings, cls):
-        raise PocketLLMError(f"{kind} settings must be a {cls.__name__}.")
+        raise PocketLLMError("{kind} settings must be a {cls}.", code="presets.wrong_settings",
+                             kind=str(kind), cls=cls.__name__)
     data = {k: v for k, v in settings.to_dict().items() if k not in _RUN_ONLY}
     path = _training_folder(kind, root) / f"{_check_name(name)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,8 +118,9 @@ def load_training_preset(kind: str, name: str, root=None):
     cls = _settings_class(kind)
     path = _training_folder(kind, root) / f"{_check_name(name)}.json"
     if not path.is_file():
-        raise PocketLLMError(f"No saved {kind} settings named {name!r}; there are: "
-                             f"{', '.join(training_presets(kind, root)) or 'none yet'}.")
+        raise PocketLLMError("No saved {kind} settings named {name!r}; there are: {known}.",
+                             code="presets.no_training", kind=str(kind), name=name,
+                             known=", ".join(training_presets(kind, root)) or "none yet")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {f for f in cls.__dataclass_fields__}
@@ -122,4 +131,5 @@ def load_training_preset(kind: str, name: str, root=None):
         settings.train.validate()
         return settings
     except (OSError, ValueError, TypeError) as exc:
-        raise PocketLLMError(f"The saved settings {path} are damaged ({exc}); delete them or save again.") from None
+        raise PocketLLMError("The saved settings {path} are damaged ({detail}); delete them or save again.",
+                             code="presets.damaged_settings", path=str(path), detail=str(exc)) from None

@@ -57,7 +57,8 @@ def parse_dtype(name: str | None):
     try:
         return DTYPES[name]
     except KeyError:
-        raise PocketLLMError(f"Unknown dtype {name!r}; use one of fp32, bf16, int8, fp16.") from None
+        raise PocketLLMError("Unknown dtype {name!r}; use one of fp32, bf16, int8, fp16.", code="cli.unknown_dtype",
+                             name=name) from None
 
 
 def open_model(args, device="cpu"):

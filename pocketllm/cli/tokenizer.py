@@ -33,7 +33,8 @@ def run(args):
     data_path = args.data_path or str(DEFAULT_CORPUS)
     if args.model_path:
         if args.kind or args.vocab_size:
-            raise PocketLLMError("--model_path shows the model's own tokenizer; leave out --kind and --vocab_size.")
+            raise PocketLLMError("--model_path shows the model's own tokenizer; leave out --kind and --vocab_size.",
+                                 code="cli.tokenizer_flags")
         tok = load_model(args.model_path).tokenizer
         print(f"tokenizer of {args.model_path}: {tok.describe()}")
     else:

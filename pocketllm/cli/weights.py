@@ -34,7 +34,8 @@ def run_import(args):
     from ..gpt2 import import_gpt2
     out = Path(args.model_path)
     if out.exists() and not args.overwrite:
-        raise PocketLLMError(f"{out} already exists; choose another --model_path or pass --overwrite.")
+        raise PocketLLMError("{path} already exists; choose another --model_path or pass --overwrite.",
+                             code="checkpoint.exists", path=str(out))
     ckpt = import_gpt2(args.source)
     save_checkpoint(out, ckpt.model, ckpt.task, ckpt.facts, overwrite=True, tokenizer=ckpt.tokenizer)
     print(f"imported {ckpt.config.num_parameters():,} parameters "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import PocketLLMError
-from ..files import temp_path_for
+from ..files import atomic_write, write_json_atomic
 from ..tokenizer import Tokenizer
 from .text import iter_split
 
@@ -80,33 +79,30 @@ def tokenize_file(path, cache_dir, tokenizer: Tokenizer, val_fraction: float = 0
         return TokenFile(bin_path, meta["num_tokens"], meta["num_chars"], sha, meta["split_at"],
                          meta["train_chars"], meta["dtype"])
     dtype = id_dtype(tokenizer.vocab_size)
-    tmp = temp_path_for(bin_path)
-    num_tokens = num_chars = train_chars = 0
-    split_at = None
-    try:
+    counts = {"num_tokens": 0, "num_chars": 0, "train_chars": 0, "split_at": None}
+
+    def write_tokens(tmp: Path):
         with open(tmp, "wb") as out:
             for part, chunk in iter_split(path, val_fraction):
-                if part == "val" and split_at is None:
-                    split_at = num_tokens
-                num_chars += len(chunk)
-                train_chars += len(chunk) if part == "train" else 0
+                if part == "val" and counts["split_at"] is None:
+                    counts["split_at"] = counts["num_tokens"]
+                counts["num_chars"] += len(chunk)
+                counts["train_chars"] += len(chunk) if part == "train" else 0
                 ids = np.asarray(tokenizer.encode(chunk), dtype=dtype)
                 ids.tofile(out)
-                num_tokens += len(ids)
-    except BaseException:  # bad bytes half-way, Ctrl-C: no half-written cache file stays behind
-        tmp.unlink(missing_ok=True)
-        raise
-    if num_chars == 0 or not num_tokens:
-        tmp.unlink(missing_ok=True)
-        raise PocketLLMError(f"{path.name} is empty: there is no text to train on.")
-    split_at = num_tokens if split_at is None else split_at
-    os.replace(tmp, bin_path)
-    # Written whole then renamed: a reader never sees half a record.
-    meta_tmp = temp_path_for(meta_path)
-    meta_tmp.write_text(json.dumps({"source": str(path), "sha256": sha, "tokenizer": tokenizer.fingerprint,
-                                    "num_tokens": num_tokens, "num_chars": num_chars, "split_at": split_at,
-                                    "train_chars": train_chars, "dtype": np.dtype(dtype).name}))
-    os.replace(meta_tmp, meta_path)
+                counts["num_tokens"] += len(ids)
+        if counts["num_chars"] == 0 or not counts["num_tokens"]:
+            raise PocketLLMError("{name} is empty: there is no text to train on.", code="corpus.empty",
+                                 name=path.name)
+
+    # Bad bytes half-way or Ctrl-C: atomic_write leaves no half-written cache file behind.
+    atomic_write(bin_path, write_tokens)
+    num_tokens, num_chars, train_chars = counts["num_tokens"], counts["num_chars"], counts["train_chars"]
+    split_at = num_tokens if counts["split_at"] is None else counts["split_at"]
+    # The record is written after the tokens it describes, so a record always has its tokens.
+    write_json_atomic(meta_path, {"source": str(path), "sha256": sha, "tokenizer": tokenizer.fingerprint,
+                                  "num_tokens": num_tokens, "num_chars": num_chars, "split_at": split_at,
+                                  "train_chars": train_chars, "dtype": np.dtype(dtype).name})
     return TokenFile(bin_path, num_tokens, num_chars, sha, split_at, train_chars, np.dtype(dtype).name)
 
 
@@ -172,10 +168,11 @@ def load_corpus(path, context_length: int, cache_dir, tokenizer: Tokenizer, *, s
                 val_fraction: float = 0.1) -> Corpus:
     """Tokenize with `tokenizer` (or reuse the cache), split and cut into windows."""
     if not 0 <= val_fraction < 1:
-        raise PocketLLMError(f"val_fraction must be in [0, 1) (got {val_fraction}).")
+        raise PocketLLMError("val_fraction must be in [0, 1) (got {value}).", code="corpus.bad_val_fraction",
+                             value=val_fraction)
     stride = stride or context_length
     if stride < 1:
-        raise PocketLLMError(f"stride must be at least 1 (got {stride}).")
+        raise PocketLLMError("stride must be at least 1 (got {value}).", code="corpus.bad_stride", value=stride)
     tf = tokenize_file(path, cache_dir, tokenizer, val_fraction)
     tokens = tf.array()
     split_at = tf.split_at
@@ -184,9 +181,11 @@ def load_corpus(path, context_length: int, cache_dir, tokenizer: Tokenizer, *, s
     if len(train) == 0 or (val_fraction > 0 and len(val) == 0):
         fit = max_context_for(tf.num_tokens, val_fraction, split_at)
         need = (context_length + 1) / (val_fraction if val_fraction > 0 else 1)
+        advice = ("Shrink the context (--context_length {fit} or less) or use a longer text." if fit >= 8
+                  else "Use a longer text.")
         raise PocketLLMError(
-            f"{Path(path).name} has {tf.num_tokens:,} tokens; with context_length={context_length} "
-            f"and {val_fraction:.0%} held out for validation it needs at least {int(need) + 1:,}. "
-            + (f"Shrink the context (--context_length {fit} or less) or use a longer text."
-               if fit >= 8 else "Use a longer text."))
+            "{name} has {tokens:,} tokens; with context_length={context} and {held_out:.0%} held out for "
+            "validation it needs at least {needed:,}. " + advice,
+            code="corpus.too_short" if fit >= 8 else "corpus.too_short_for_any_context", name=Path(path).name,
+            tokens=tf.num_tokens, context=context_length, held_out=val_fraction, needed=int(need) + 1, fit=fit)
     return Corpus(tf, train, val, context_length, split_at, tokenizer)

@@ -10,15 +10,25 @@ from ..errors import PocketLLMError
 CHUNK_BYTES = 4 << 20  # read big corpora 4 MB at a time
 
 
-def _encoding_hint(raw: bytes) -> str:
+def _guess_encoding(raw: bytes) -> str:
+    """The encoding the bytes probably are in, or "" (a guess for the message, never used to read)."""
     for name, label in (("gb18030", "GBK/GB18030 (common for Chinese text on Windows)"),
                         ("big5", "Big5"), ("utf-16", "UTF-16")):
         try:
             raw.decode(name)
-            return f" It looks like {label}."
+            return label
         except (UnicodeDecodeError, LookupError):
             continue
     return ""
+
+
+def _not_utf8(path: Path, position: int, encoding: str) -> PocketLLMError:
+    guessed = " It looks like {encoding}." if encoding else ""
+    return PocketLLMError(
+        "{name} is not UTF-8 text (invalid byte at position {position:,})." + guessed + " Save it as UTF-8 "
+        "(for example `iconv -f GB18030 -t UTF-8 in.txt > out.txt`, or 'Save as… UTF-8' in your editor) and "
+        "try again.", code="text.not_utf8_guessed" if encoding else "text.not_utf8", name=path.name,
+        position=position, encoding=encoding)
 
 
 def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
@@ -29,10 +39,11 @@ def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
     """
     path = Path(path)
     if path.is_dir():
-        raise PocketLLMError(f"{path} is a folder; give a UTF-8 text file (.txt) inside it, e.g. --data_path "
-                             f"{path / 'corpus.txt'}.")
+        raise PocketLLMError("{path} is a folder; give a UTF-8 text file (.txt) inside it, e.g. --data_path "
+                             "{example}.", code="text.is_folder", path=str(path), example=str(path / "corpus.txt"))
     if not path.is_file():
-        raise PocketLLMError(f"Text file not found: {path}. Check the path (--data_path).")
+        raise PocketLLMError("Text file not found: {path}. Check the path (--data_path).", code="text.not_found",
+                             path=str(path))
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     offset, pending = 0, ""
     with open(path, "rb") as fh:
@@ -42,11 +53,7 @@ def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
             try:
                 text = decoder.decode(raw, final=final)
             except UnicodeDecodeError as exc:
-                hint = _encoding_hint(raw[: 1 << 16]) if offset == 0 else ""
-                raise PocketLLMError(
-                    f"{path.name} is not UTF-8 text (invalid byte at position {offset + exc.start:,}).{hint} "
-                    f"Save it as UTF-8 (for example `iconv -f GB18030 -t UTF-8 in.txt > out.txt`, "
-                    f"or 'Save as… UTF-8' in your editor) and try again.") from None
+                raise _not_utf8(path, offset + exc.start, _guess_encoding(raw[: 1 << 16]) if offset == 0 else "") from None
             offset += len(raw)
             text = pending + text
             if final:

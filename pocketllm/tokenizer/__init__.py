@@ -25,7 +25,8 @@ def tokenizer_from_spec(spec) -> Tokenizer:
         try:
             spec = json.loads(spec)
         except json.JSONDecodeError as exc:
-            raise PocketLLMError(f"The tokenizer in this file is damaged ({exc}).") from None
+            raise PocketLLMError("The tokenizer in this file is damaged ({detail}).", code="tokenizer.damaged",
+                                 detail=str(exc)) from None
     if not spec:
         return gpt2_tokenizer()
     kind = spec.get("kind") if isinstance(spec, dict) else None
@@ -33,8 +34,8 @@ def tokenizer_from_spec(spec) -> Tokenizer:
         return gpt2_tokenizer()
     if kind in ("bpe", "char") and isinstance(spec.get("tokenizer_json"), dict):
         return from_hf_json(kind, json.dumps(spec["tokenizer_json"]))
-    raise PocketLLMError(f"Unknown or damaged tokenizer in this file (kind {kind!r}); "
-                         f"PocketLLM knows {', '.join(KINDS)}.")
+    raise PocketLLMError("Unknown or damaged tokenizer in this file (kind {kind!r}); PocketLLM knows {known}.",
+                         code="tokenizer.unknown_in_file", kind=kind, known=", ".join(KINDS))
 
 
 __all__ = ["Tokenizer", "StreamDecoder", "GPT2Tokenizer", "TrainedTokenizer", "Utf8Guard", "BOUNDARY",

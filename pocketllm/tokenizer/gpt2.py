@@ -33,8 +33,9 @@ def get_encoding() -> tiktoken.Encoding:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != ASSET_SHA256:
         raise PocketLLMError(
-            f"The GPT-2 vocabulary {ASSET} is damaged (sha256 {digest}, expected {ASSET_SHA256}). "
-            f"Reinstall PocketLLM or restore the file from its git repository.")
+            "The GPT-2 vocabulary {path} is damaged (sha256 {digest}, expected {expected}). "
+            "Reinstall PocketLLM or restore the file from its git repository.", code="tokenizer.gpt2_damaged",
+            path=str(ASSET), digest=digest, expected=ASSET_SHA256)
     ranks = {}
     for line in raw.splitlines():
         if line:

@@ -56,10 +56,11 @@ def hf_tokenizers():
         import tokenizers
     except ImportError:
         raise PocketLLMError("Tokenizers trained on your corpus need the `tokenizers` package: "
-                             "pip install -r requirements.txt") from None
+                             "pip install -r requirements.txt", code="tokenizer.not_installed") from None
     if not hasattr(tokenizers, "Tokenizer"):  # e.g. a script named tokenizers.py beside yours
-        raise PocketLLMError(f"{getattr(tokenizers, '__file__', 'a module')} is named `tokenizers` and hides "
-                             f"Hugging Face's package of that name; rename that file.")
+        raise PocketLLMError("{path} is named `tokenizers` and hides Hugging Face's package of that name; "
+                             "rename that file.", code="tokenizer.shadowed",
+                             path=getattr(tokenizers, "__file__", None) or "a module")
     return tokenizers
 
 
@@ -72,8 +73,8 @@ class TrainedTokenizer(Tokenizer):
         vocab = hf_tokenizer.get_vocab(with_added_tokens=True)
         self.vocab_size = len(vocab)
         if sorted(vocab.values()) != list(range(self.vocab_size)) or EOT_TEXT not in vocab:
-            raise PocketLLMError(f"The {kind} tokenizer is damaged: its ids are not 0..{self.vocab_size - 1} "
-                                 f"or it has no {EOT_TEXT}.")
+            raise PocketLLMError("The {kind} tokenizer is damaged: its ids are not 0..{last} or it has no {eot}.",
+                                 code="tokenizer.bad_ids", kind=kind, last=self.vocab_size - 1, eot=EOT_TEXT)
         self.eot_id = vocab[EOT_TEXT]
         self._bytes = [b""] * self.vocab_size
         for token, i in vocab.items():
@@ -116,22 +117,26 @@ class TrainedTokenizer(Tokenizer):
 
 def check_vocab_size(kind: str, vocab_size: int | None):
     if kind not in KINDS:
-        raise PocketLLMError(f"Unknown tokenizer kind {kind!r}; choose one of {', '.join(KINDS)}.")
+        raise PocketLLMError("Unknown tokenizer kind {kind!r}; choose one of {known}.", code="tokenizer.unknown_kind",
+                             kind=kind, known=", ".join(KINDS))
     if vocab_size is None:
         return
     if kind == "gpt2":
         if vocab_size != 50257:
             raise PocketLLMError("The gpt2 tokenizer has a fixed vocabulary of 50,257 tokens; "
-                                 "leave the vocabulary size empty, or choose bpe or char.")
+                                 "leave the vocabulary size empty, or choose bpe or char.",
+                                 code="tokenizer.gpt2_fixed_size")
         return
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < MIN_VOCAB:
         raise PocketLLMError(
-            f"vocab_size {vocab_size} is too small for a {kind} tokenizer: it needs the 256 byte tokens, "
-            f"<|endoftext|> and at least one learned token, so {MIN_VOCAB} or more (e.g. 4000).")
+            "vocab_size {size} is too small for a {kind} tokenizer: it needs the 256 byte tokens, "
+            "<|endoftext|> and at least one learned token, so {minimum} or more (e.g. 4000).",
+            code="tokenizer.vocab_too_small", size=vocab_size, kind=kind, minimum=MIN_VOCAB)
     if vocab_size > MAX_VOCAB:
         raise PocketLLMError(
-            f"vocab_size {vocab_size:,} is too large: token ids are stored as 16-bit numbers, so at most "
-            f"{MAX_VOCAB:,}. Small models learn best with a few thousand tokens.")
+            "vocab_size {size:,} is too large: token ids are stored as 16-bit numbers, so at most "
+            "{maximum:,}. Small models learn best with a few thousand tokens.", code="tokenizer.vocab_too_large",
+            size=vocab_size, maximum=MAX_VOCAB)
 
 
 def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int | None = None,
@@ -150,8 +155,9 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int | None = No
     total = sum(counts.values())
     if total < MIN_TRAINING_CHARS:
         raise PocketLLMError(
-            f"{source} has only {total} character(s) to learn a vocabulary from; a {kind} tokenizer needs "
-            f"at least {MIN_TRAINING_CHARS}. Use a longer text, or the gpt2 tokenizer.")
+            "{source} has only {total} character(s) to learn a vocabulary from; a {kind} tokenizer needs "
+            "at least {minimum}. Use a longer text, or the gpt2 tokenizer.", code="tokenizer.corpus_too_short",
+            source=source, total=total, kind=kind, minimum=MIN_TRAINING_CHARS)
     if kind == "char":
         return _char_tokenizer(counts, vocab_size)
     return _bpe_tokenizer(pieces, vocab_size or DEFAULT_VOCAB_SIZE["bpe"])
@@ -190,5 +196,6 @@ def from_hf_json(kind: str, text: str) -> TrainedTokenizer:
     try:
         tok = hf.Tokenizer.from_str(text)
     except Exception as exc:  # the Rust side raises plain Exceptions for bad JSON
-        raise PocketLLMError(f"The {kind} tokenizer in this file is damaged ({exc}).") from None
+        raise PocketLLMError("The {kind} tokenizer in this file is damaged ({detail}).", code="tokenizer.damaged_json",
+                             kind=kind, detail=str(exc)) from None
     return TrainedTokenizer(kind, tok)
