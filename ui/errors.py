@@ -29,6 +29,7 @@ import torch
 
 from pocketllm import PocketLLMError
 
+from .core_errors import core_message
 from .i18n import t
 
 log = logging.getLogger("pocketllm.ui")
@@ -44,11 +45,11 @@ def _lang_of(fn, args, kwargs) -> str:
 
 
 def message_of(exc: BaseException, lang) -> str:
-    """What the page says about `exc` (in `lang` where the app wrote it; core messages are English)."""
+    """What the page says about `exc`, in `lang` (core errors translated by their code)."""
     if isinstance(exc, gr.Error):
         return str(exc.message)
     if isinstance(exc, PocketLLMError):
-        return str(exc)
+        return core_message(exc, lang)
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return t(lang, "common.out_of_memory")
     log.exception("unexpected error in the app")
