@@ -102,7 +102,8 @@ def sniff_delimiter(text: str) -> str:
     if best is None:
         raise PocketLLMError(
             "Could not find two columns (a label and a text) separated by a comma, tab, semicolon "
-            "or |. A classification table needs one row per example: label and text.")
+            "or |. A classification table needs one row per example: label and text.",
+            code="table.no_columns")
     return best
 
 
@@ -118,14 +119,15 @@ def _pick_column(spec, names: list[str], width: int, what: str) -> int:
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
         index = int(spec)
         if not 0 <= index < width:
-            raise PocketLLMError(f"--{what}_column {index} is out of range: the table has {width} "
-                                 f"column(s), numbered 0 to {width - 1}.")
+            raise PocketLLMError("--{what}_column {index} is out of range: the table has {width} column(s), "
+                                 "numbered 0 to {last}.", code="table.column_out_of_range", what=what,
+                                 index=index, width=width, last=width - 1)
         return index
     lowered = [n.strip().lower() for n in names]
     if spec.strip().lower() in lowered:
         return lowered.index(spec.strip().lower())
-    raise PocketLLMError(f"No column named {spec!r}; the columns are: {', '.join(names)} "
-                         f"(or give a 0-based index).")
+    raise PocketLLMError("No column named {spec!r}; the columns are: {columns} (or give a 0-based index).",
+                         code="table.no_such_column", spec=spec, columns=", ".join(names))
 
 
 def _has_header(rows: list[list[str]], width: int) -> bool:
@@ -159,67 +161,106 @@ def read_table(path, text_column=None, label_column=None, delimiter: str | None 
                header: bool | None = None) -> Table:
     """Read a classification table; see the module docstring for what is detected."""
     path = Path(path)
+    text = _table_text(path)
+    delim, rows = _rows(path, text, delimiter)
+    width = _width(path, rows)
+    has_header = _has_header(rows, width) if header is None else header
+    names, rows = _column_names(path, rows, width, has_header)
+    ti, li = _text_and_label_columns(path, rows, names, width, text_column, label_column)
+    texts, labels, dropped = _examples(rows, ti, li, width, delim)
+    classes = _classes(path, texts, labels, dropped, names[li])
+    index = {name: i for i, name in enumerate(classes)}
+    return Table(texts, classes, [index[lab] for lab in labels], names[ti], names[li], delim,
+                 has_header, len(rows), dict(dropped), str(path), list(names))
+
+
+def _table_text(path: Path) -> str:
     if not path.is_file():
-        raise PocketLLMError(f"Data file not found: {path}. Give a CSV or TSV file (--data_path).")
+        raise PocketLLMError("Data file not found: {path}. Give a CSV or TSV file (--data_path).",
+                             code="table.not_found", path=str(path))
     text = read_text(path)  # UTF-8 only, with a hint about the encoding otherwise
     if not text.strip():
-        raise PocketLLMError(f"{path.name} is empty: it needs rows of a label and a text.")
+        raise PocketLLMError("{name} is empty: it needs rows of a label and a text.", code="table.empty",
+                             name=path.name)
+    return text
+
+
+def _rows(path: Path, text: str, delimiter: str | None) -> tuple[str, list[list[str]]]:
+    """(the delimiter, the non-blank rows)."""
     try:
         delim = delimiter or sniff_delimiter(text)
         rows = _parse(text, delim)
     except csv.Error as exc:
-        raise PocketLLMError(f"{path.name} is not a readable CSV file ({exc}). Check its quotes, or "
-                             f"save it again as CSV (UTF-8) from your spreadsheet.") from None
+        raise PocketLLMError("{name} is not a readable CSV file ({detail}). Check its quotes, or save it again "
+                             "as CSV (UTF-8) from your spreadsheet.", code="table.bad_csv", name=path.name,
+                             detail=str(exc)) from None
     # A quote that is never closed swallows the rest of the file into one field of the last row.
     if delim != "\t" and rows and any("\n" in v for v in rows[-1]) and _unclosed_quote_line(text):
         raise PocketLLMError(
-            f"{path.name} has a quote (\") opened on line {_unclosed_quote_line(text)} that is never closed, so "
-            f"everything after it would read as one text. Close or remove that quote (inside a quoted text, "
-            f"write \"\").")
-    rows = [r for r in rows if any(v.strip() for v in r)]  # blank lines are not rows
+            "{name} has a quote (\") opened on line {line} that is never closed, so everything after it would "
+            "read as one text. Close or remove that quote (inside a quoted text, write \"\").",
+            code="table.unclosed_quote", name=path.name, line=_unclosed_quote_line(text))
+    return delim, [r for r in rows if any(v.strip() for v in r)]  # blank lines are not rows
+
+
+def _width(path: Path, rows: list[list[str]]) -> int:
+    """The number of columns most rows have."""
     width = Counter(len(r) for r in rows).most_common(1)[0][0]
     if width < 2:
-        raise PocketLLMError(f"{path.name} has a single column; it needs a label column and a text "
-                             f"column (separated by a comma or a tab).")
+        raise PocketLLMError("{name} has a single column; it needs a label column and a text column "
+                             "(separated by a comma or a tab).", code="table.one_column", name=path.name)
     if len(rows) == 1:
-        raise PocketLLMError(f"{path.name} has only one row ({', '.join(v.strip() for v in rows[0][:4])}): a "
-                             f"header with no data? A classifier needs many rows of a label and a text.")
-    has_header = _has_header(rows, width) if header is None else header
-    if has_header:
-        names = [n.strip() or f"column {j}" for j, n in enumerate(rows[0][:width])]
-        names += [f"column {j}" for j in range(len(names), width)]
-        rows = rows[1:]
-    else:
-        names = [f"column {j}" for j in range(width)]
-    if not rows:
-        raise PocketLLMError(f"{path.name} has a header but no data rows.")
+        raise PocketLLMError("{name} has only one row ({first}): a header with no data? A classifier needs "
+                             "many rows of a label and a text.", code="table.one_row", name=path.name,
+                             first=", ".join(v.strip() for v in rows[0][:4]))
+    return width
 
+
+def _column_names(path: Path, rows: list[list[str]], width: int, has_header: bool):
+    """(a name for every column, the data rows): header names, or "column N"."""
+    if not has_header:
+        return [f"column {j}" for j in range(width)], rows
+    names = [n.strip() or f"column {j}" for j, n in enumerate(rows[0][:width])]
+    names += [f"column {j}" for j in range(len(names), width)]
+    if len(rows) == 1:
+        raise PocketLLMError("{name} has a header but no data rows.", code="table.no_data", name=path.name)
+    return names, rows[1:]
+
+
+def _text_and_label_columns(path: Path, rows, names: list[str], width: int, text_column, label_column):
+    """The indices of the text and the label column: as named, or detected."""
     def values(j):
         return [r[j].strip() if len(r) > j else "" for r in rows]
 
     ti = _pick_column(text_column, names, width, "text") if text_column is not None else None
     li = _pick_column(label_column, names, width, "label") if label_column is not None else None
-    if ti is None:
+    if ti is None:  # the text: the column with the longest values
         candidates = [j for j in range(width) if j != li]
         mean_len = {j: sum(len(v) for v in values(j)) / len(rows) for j in candidates}
         ti = max(candidates, key=lambda j: mean_len[j])
         vals = [v for v in values(ti) if v]
-        numeric = sum(_looks_numeric(v) for v in vals)
-        if not vals or numeric > 0.9 * len(vals) or mean_len[ti] < 2:
+        if not vals or sum(_looks_numeric(v) for v in vals) > 0.9 * len(vals) or mean_len[ti] < 2:
             raise PocketLLMError(
-                f"{path.name} has no text column: the columns ({', '.join(names)}) hold only numbers "
-                f"or single characters. Name the text column with --text_column.")
-    if li is None:
+                "{name} has no text column: the columns ({columns}) hold only numbers or single characters. "
+                "Name the text column with --text_column.", code="table.no_text_column", name=path.name,
+                columns=", ".join(names))
+    if li is None:  # the label: the column with the fewest distinct values
         candidates = [j for j in range(width) if j != ti]
         distinct = {j: len({v for v in values(j) if v}) for j in candidates}
         usable = [j for j in candidates if distinct[j] >= 1]
         if not usable:
-            raise PocketLLMError(f"{path.name} has no label column besides the text column "
-                                 f"{names[ti]!r}. Name it with --label_column.")
+            raise PocketLLMError("{name} has no label column besides the text column {column!r}. Name it with "
+                                 "--label_column.", code="table.no_label_column", name=path.name,
+                                 column=names[ti])
         li = min(usable, key=lambda j: (distinct[j], j))
     if ti == li:
-        raise PocketLLMError("The text column and the label column are the same column.")
+        raise PocketLLMError("The text column and the label column are the same column.",
+                             code="table.same_column")
+    return ti, li
 
+
+def _examples(rows, ti: int, li: int, width: int, delim: str):
+    """(texts, labels, dropped rows by reason): every row counted, kept or dropped."""
     texts, labels, dropped = [], [], Counter()
     for r in rows:
         t = r[ti].strip() if len(r) > ti else None
@@ -235,21 +276,26 @@ def read_table(path, text_column=None, label_column=None, delimiter: str | None 
         else:
             texts.append(t)
             labels.append(lab)
-    names_sorted = sorted(set(labels))
+    return texts, labels, dropped
+
+
+def _classes(path: Path, texts, labels, dropped, label_column: str) -> list[str]:
+    """The class names, sorted (class id = position), once the labels look like classes."""
+    classes = sorted(set(labels))
     if not texts:
-        raise PocketLLMError(f"{path.name} has no usable rows: " +
-                             ", ".join(f"{n} {why}" for why, n in dropped.items()) + ".")
-    if len(names_sorted) < 2:
+        raise PocketLLMError("{name} has no usable rows: {dropped}.", code="table.no_usable_rows",
+                             name=path.name, dropped=", ".join(f"{n} {why}" for why, n in dropped.items()))
+    if len(classes) < 2:
         raise PocketLLMError(
-            f"{path.name}: every row has the label {names_sorted[0]!r} (column {names[li]!r}), so there "
-            f"is nothing to tell apart. A classifier needs at least two classes.")
-    if len(names_sorted) > min(MAX_CLASSES, max(2, len(texts) // 2)):
+            "{name}: every row has the label {label!r} (column {column!r}), so there is nothing to tell apart. "
+            "A classifier needs at least two classes.", code="table.one_class", name=path.name,
+            label=classes[0], column=label_column)
+    if len(classes) > min(MAX_CLASSES, max(2, len(texts) // 2)):
         raise PocketLLMError(
-            f"Column {names[li]!r} has {len(names_sorted)} different values in {len(texts)} rows; that "
-            f"does not look like a label. Name the label column with --label_column.")
-    index = {name: i for i, name in enumerate(names_sorted)}
-    return Table(texts, names_sorted, [index[lab] for lab in labels], names[ti], names[li], delim,
-                 has_header, len(rows), dict(dropped), str(path), list(names))
+            "Column {column!r} has {count} different values in {rows} rows; that does not look like a label. "
+            "Name the label column with --label_column.", code="table.too_many_classes", column=label_column,
+            count=len(classes), rows=len(texts))
+    return classes
 
 
 # ---- balancing and splitting ---------------------------------------------------------
@@ -270,7 +316,8 @@ def undersample(label_ids: list[int], seed: int = 123) -> list[int]:
 def stratified_split(label_ids: list[int], fractions=(0.7, 0.1, 0.2), seed: int = 123) -> list[list[int]]:
     """Index lists, one per fraction, with every class in the same proportions in each."""
     if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise PocketLLMError(f"Split fractions must be 0 or more and add up to 1 (got {list(fractions)}).")
+        raise PocketLLMError("Split fractions must be 0 or more and add up to 1 (got {fractions}).",
+                             code="table.bad_split", fractions=list(fractions))
     by_class: dict[int, list[int]] = {}
     for i, c in enumerate(label_ids):
         by_class.setdefault(c, []).append(i)
