@@ -35,6 +35,7 @@ import torch
 
 from ..errors import PocketLLMError
 from ..tokenizer import EOT_ID  # GPT-2's, for examples built by hand
+from .tables import check_fractions
 from .text import read_text
 
 IGNORE = -100  # cross_entropy's ignore_index
@@ -63,7 +64,8 @@ class PromptTemplate:
         try:
             template = cls(str(data.get("name", "custom")), data["head"], data["input"], data["response"])
         except (KeyError, AttributeError, TypeError):
-            raise PocketLLMError(f"Damaged prompt template in the checkpoint: {data!r}.") from None
+            raise PocketLLMError("Damaged prompt template in the checkpoint: {data}.", code="template.damaged",
+                                 data=repr(data)[:200]) from None
         # The parts are filled with str.format: they may name exactly these fields, nothing else.
         for part, allowed in ((template.head, {"instruction"}), (template.input, {"input"}),
                               (template.response, set())):
@@ -72,8 +74,9 @@ class PromptTemplate:
             except (ValueError, TypeError):
                 fields = {"?"}
             if not fields <= allowed:
-                raise PocketLLMError(f"Damaged prompt template in the checkpoint: {part!r} may only use "
-                                     f"{', '.join('{' + a + '}' for a in allowed) or 'no {fields}'}.")
+                raise PocketLLMError("Damaged prompt template in the checkpoint: {part!r} may only use {allowed}.",
+                                     code="template.bad_fields", part=part,
+                                     allowed=", ".join("{" + a + "}" for a in allowed) or "no {fields}")
         return template
 
 
@@ -94,7 +97,8 @@ def get_template(name: str) -> PromptTemplate:
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise PocketLLMError(f"Unknown prompt template {name!r}; choose one of {', '.join(TEMPLATES)}.") from None
+        raise PocketLLMError("Unknown prompt template {name!r}; choose one of {known}.", code="template.unknown",
+                             name=name, known=", ".join(TEMPLATES)) from None
 
 
 # ---- records -----------------------------------------------------------------------
@@ -127,37 +131,33 @@ def check_record(item) -> tuple[Record | None, str | None]:
     """A Record, or the reason this item is not one."""
     if not isinstance(item, dict):
         return None, f"is a {type(item).__name__}, not an object with instruction/output"
-    problems = []
-    instruction, inp, output = item.get("instruction"), item.get("input", ""), item.get("output")
-    if "instruction" not in item:
-        problems.append("no 'instruction'")
-    elif not isinstance(instruction, str):
-        problems.append(f"'instruction' is a {type(instruction).__name__}, not text")
-    elif not instruction.strip():
-        problems.append("'instruction' is empty")
-    if inp is None:
-        inp = ""
-    elif not isinstance(inp, str):
-        problems.append(f"'input' is a {type(inp).__name__}, not text")
-    if "output" not in item:
-        problems.append("no 'output'")
-    elif not isinstance(output, str):
-        problems.append(f"'output' is a {type(output).__name__}, not text")
-    elif not output.strip():
-        problems.append("'output' is empty")
+    inp = "" if item.get("input") is None else item["input"]  # the input is optional
+    input_problem = None if isinstance(inp, str) else f"'input' is a {type(inp).__name__}, not text"
+    problems = [p for p in (_text_problem(item, "instruction"), input_problem, _text_problem(item, "output")) if p]
     if problems:
         return None, "; ".join(problems)
-    return Record(instruction, inp, output), None
+    return Record(item["instruction"], inp, item["output"]), None
+
+
+def _text_problem(item: dict, name: str) -> str | None:
+    """What is wrong with a record's required text field, or None."""
+    if name not in item:
+        return f"no '{name}'"
+    if not isinstance(item[name], str):
+        return f"'{name}' is a {type(item[name]).__name__}, not text"
+    return None if item[name].strip() else f"'{name}' is empty"
 
 
 def load_instructions(path) -> InstructionData:
     """Read and check a JSON / JSON Lines file of instruction records."""
     path = Path(path)
     if not path.is_file():
-        raise PocketLLMError(f"Data file not found: {path}. Give a JSON or JSON Lines file (--data_path).")
+        raise PocketLLMError("Data file not found: {path}. Give a JSON or JSON Lines file (--data_path).",
+                             code="instructions.not_found", path=str(path))
     text = read_text(path).strip()
     if not text:
-        raise PocketLLMError(f"{path.name} is empty: it needs a list of instruction records.")
+        raise PocketLLMError("{name} is empty: it needs a list of instruction records.", code="instructions.empty",
+                             name=path.name)
     items, problems = [], []
     unit = "record"
     if text[0] == "{" or path.suffix.lower() == ".jsonl":
@@ -179,8 +179,9 @@ def load_instructions(path) -> InstructionData:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise PocketLLMError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                                 f"column {exc.colno}.") from None
+            raise PocketLLMError("{name} is not valid JSON: {detail} at line {line}, column {column}.",
+                                 code="instructions.bad_json", name=path.name, detail=exc.msg, line=exc.lineno,
+                                 column=exc.colno) from None
         if not isinstance(data, list):
             _not_a_list(path, data)
         items = list(enumerate(data))
@@ -194,27 +195,30 @@ def load_instructions(path) -> InstructionData:
             records.append(record)
     total = len(items) + bad_lines
     if not records:
-        shown = "; ".join(problems[:5]) if problems else "the list is empty"
-        raise PocketLLMError(f"{path.name} has no usable instruction records ({shown}). Each record "
-                             f"needs a non-empty 'instruction' and 'output' (and optionally 'input').")
+        raise PocketLLMError("{name} has no usable instruction records ({problems}). Each record needs a "
+                             "non-empty 'instruction' and 'output' (and optionally 'input').",
+                             code="instructions.none_usable", name=path.name,
+                             problems="; ".join(problems[:5]) if problems else "the list is empty")
     return InstructionData(records, problems, total, str(path))
 
 
 def _not_a_list(path: Path, data):
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
-        raise PocketLLMError(f"{path.name} holds an object with a list under {next(iter(data))!r}; the "
-                             f"file itself must be the list of records: [{{...}}, {{...}}].")
-    what = f"an object with keys {', '.join(list(data)[:5])}" if isinstance(data, dict) \
-        else f"a {type(data).__name__}"
-    raise PocketLLMError(
-        f"{path.name} must be a list of records like [{{\"instruction\": ..., \"input\": ..., "
-        f"\"output\": ...}}, ...] (or JSON Lines, one record per line); it is {what}.")
+        raise PocketLLMError("{name} holds an object with a list under {key!r}; the file itself must be the "
+                             "list of records: [{{...}}, {{...}}].", code="instructions.wrapped_list",
+                             name=path.name, key=next(iter(data)))
+    must = ("{name} must be a list of records like [{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, "
+            "...] (or JSON Lines, one record per line); it is ")
+    if isinstance(data, dict):
+        raise PocketLLMError(must + "an object with keys {keys}.", code="instructions.not_a_list_object",
+                             name=path.name, keys=", ".join(list(data)[:5]))
+    raise PocketLLMError(must + "a {type}.", code="instructions.not_a_list", name=path.name,
+                         type=type(data).__name__)
 
 
 def split_records(records: list[Record], fractions=(0.85, 0.05, 0.1), seed: int = 123) -> list[list[Record]]:
     """Split by distinct (instruction, input), so no test prompt is also a training prompt."""
-    if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise PocketLLMError(f"Split fractions must be 0 or more and add up to 1 (got {list(fractions)}).")
+    check_fractions(fractions)
     groups: dict[tuple, list[Record]] = {}
     for r in records:
         groups.setdefault(r.key, []).append(r)

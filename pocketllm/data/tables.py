@@ -313,11 +313,16 @@ def undersample(label_ids: list[int], seed: int = 123) -> list[int]:
     return sorted(keep)
 
 
-def stratified_split(label_ids: list[int], fractions=(0.7, 0.1, 0.2), seed: int = 123) -> list[list[int]]:
-    """Index lists, one per fraction, with every class in the same proportions in each."""
+def check_fractions(fractions):
+    """Train / val / test shares: none below 0, together 1."""
     if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
         raise PocketLLMError("Split fractions must be 0 or more and add up to 1 (got {fractions}).",
-                             code="table.bad_split", fractions=list(fractions))
+                             code="data.bad_split", fractions=list(fractions))
+
+
+def stratified_split(label_ids: list[int], fractions=(0.7, 0.1, 0.2), seed: int = 123) -> list[list[int]]:
+    """Index lists, one per fraction, with every class in the same proportions in each."""
+    check_fractions(fractions)
     by_class: dict[int, list[int]] = {}
     for i, c in enumerate(label_ids):
         by_class.setdefault(c, []).append(i)
