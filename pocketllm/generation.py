@@ -3,7 +3,7 @@
 Each step turns the model's last logits into a probability distribution
 (`apply_penalties` for tokens already in the text, then `next_token_probs`:
 temperature, top-k, top-p, min-p), picks a token
-(greedy when temperature is 0), and feeds only that token back in, thanks to
+(greedy when temperature is 0: the one-hot's token), and feeds only that token back in, thanks to
 the key/value cache.  `stream` yields text pieces as soon as they are whole
 characters, so Chinese never shows a half-decoded `�`.
 
@@ -30,7 +30,8 @@ MAX_SEED = 2**63 - 1
 
 def check_seed(seed):
     if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
-        raise PocketLLMError(f"seed must be a whole number from 0 to {MAX_SEED:,} (got {str(seed)[:30]}).")
+        raise PocketLLMError("seed must be a whole number from 0 to {limit} (got {got}).", code="sampling.bad_seed",
+                             limit=f"{MAX_SEED:,}", got=str(seed)[:30])
 
 
 @dataclass(frozen=True)
@@ -50,27 +51,33 @@ class Sampling:
     def __post_init__(self):
         number = (int, float)
         if not (isinstance(self.repetition_penalty, number) and 1.0 <= self.repetition_penalty <= 10.0):
-            raise PocketLLMError(f"repetition_penalty must be from 1 (off) to 10 (got {self.repetition_penalty!r}); "
-                                 f"1.1–1.3 is usual.")
+            raise PocketLLMError("repetition_penalty must be from 1 (off) to 10 (got {got}); 1.1–1.3 is usual.",
+                                 code="sampling.bad_repetition_penalty", got=repr(self.repetition_penalty))
         for name in ("frequency_penalty", "presence_penalty"):
             value = getattr(self, name)
             if not (isinstance(value, number) and -2.0 <= value <= 2.0):
-                raise PocketLLMError(f"{name} must be from -2 to 2 (got {value!r}); 0 is off.")
+                raise PocketLLMError("{name} must be from -2 to 2 (got {got}); 0 is off.",
+                                     code="sampling.bad_penalty", name=name, got=repr(value))
         if self.min_p is not None and not (isinstance(self.min_p, number) and 0 <= self.min_p <= 1):
-            raise PocketLLMError(f"min_p must be in [0, 1] (got {self.min_p!r}); 0.05–0.1 is usual.")
+            raise PocketLLMError("min_p must be in [0, 1] (got {got}); 0.05–0.1 is usual.",
+                                 code="sampling.bad_min_p", got=repr(self.min_p))
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
         stops = tuple(self.stop or ())
         if len(stops) > 16 or not all(isinstance(s, str) and 0 < len(s) <= 200 for s in stops):
-            raise PocketLLMError("stop strings: at most 16, each 1 to 200 characters.")
+            raise PocketLLMError("stop strings: at most {most}, each 1 to {chars} characters.",
+                                 code="sampling.bad_stop", most=16, chars=200)
         object.__setattr__(self, "stop", stops)
         if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= MAX_TEMPERATURE:
-            raise PocketLLMError(f"temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE} "
-                                 f"(got {self.temperature!r}); 0.7–1.0 is usual.")
+            raise PocketLLMError("temperature must be a number from 0 (greedy) to {limit} (got {got}); "
+                                 "0.7–1.0 is usual.", code="sampling.bad_temperature",
+                                 limit=MAX_TEMPERATURE, got=repr(self.temperature))
         if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
-            raise PocketLLMError(f"top_k must be at least 1 (got {self.top_k!r}); leave it empty to turn it off.")
+            raise PocketLLMError("top_k must be at least 1 (got {got}); leave it empty to turn it off.",
+                                 code="sampling.bad_top_k", got=repr(self.top_k))
         if self.top_p is not None and not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
-            raise PocketLLMError(f"top_p must be in (0, 1] (got {self.top_p!r}).")
+            raise PocketLLMError("top_p must be in (0, 1] (got {got}); 0.9–0.95 is usual.",
+                                 code="sampling.bad_top_p", got=repr(self.top_p))
         check_seed(self.seed)
 
     @property
@@ -87,11 +94,14 @@ class Sampling:
     @classmethod
     def from_dict(cls, data: dict) -> "Sampling":
         if not isinstance(data, dict):
-            raise PocketLLMError("A sampling preset must be a JSON object of settings.")
+            raise PocketLLMError("A sampling preset must be a JSON object of settings; fix or delete the file.",
+                                 code="sampling.preset_not_object")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise PocketLLMError(f"Unknown sampling setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+            raise PocketLLMError("Unknown sampling setting(s) {unknown}; known: {known}.",
+                                 code="sampling.unknown_setting", unknown=", ".join(unknown),
+                                 known=", ".join(sorted(known)))
         return cls(**{k: (tuple(v) if k == "stop" else v) for k, v in data.items()})
 
 
@@ -112,18 +122,16 @@ def token_counts(ids: list[int], size: int, device=None) -> torch.Tensor:
     return torch.bincount(inside, minlength=size).float()
 
 
-def next_token_probs(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
-                     top_p: float | None = None, min_p: float | None = None) -> torch.Tensor:
-    """Probabilities over the vocabulary after the sampling filters (last dim = vocab).
-
-    Greedy (temperature 0) is a one-hot on the most likely token.
-    """
+def next_token_probs(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """Probabilities over the vocabulary (last dim) after the sampling filters, in this
+    order: temperature, top-k, top-p, min-p.  Greedy (temperature 0) is a one-hot on the
+    most likely token.  The penalties and the UTF-8 rule come before (`generate_ids`)."""
     logits = logits.float()
-    if temperature == 0:
-        probs = torch.zeros_like(logits)
-        return probs.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+    if sampling.greedy:
+        return torch.zeros_like(logits).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
     # Subtract the maximum first: a tiny temperature then gives 0 and -inf, never inf - inf.
-    logits = (logits - logits.max(-1, keepdim=True).values) / temperature
+    logits = (logits - logits.max(-1, keepdim=True).values) / sampling.temperature
+    top_k, top_p, min_p = sampling.top_k, sampling.top_p, sampling.min_p
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -153,8 +161,9 @@ def model_and_tokenizer(model, tokenizer: Tokenizer | None = None, *, required: 
         tokenizer = gpt2_tokenizer()
     if tokenizer is None and required:
         raise PocketLLMError(
-            f"This model has a {model.cfg.vocab_size:,}-token vocabulary, not GPT-2's, so its tokenizer must "
-            f"be given: load it with load_model() (the checkpoint carries it) or pass tokenizer=.")
+            "This model has a {vocab}-token vocabulary, not GPT-2's, so its tokenizer must be given: "
+            "load it with load_model() (the checkpoint carries it) or pass tokenizer=.",
+            code="generation.needs_tokenizer", vocab=f"{model.cfg.vocab_size:,}")
     return model, tokenizer
 
 
@@ -171,12 +180,14 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
     """
     model, tok = model_and_tokenizer(model, tokenizer, required=False)
     if max_new_tokens < 0:
-        raise PocketLLMError(f"max_new_tokens must be 0 or more (got {max_new_tokens}).")
+        raise PocketLLMError("max_new_tokens must be 0 or more (got {got}).", code="generation.bad_max_new_tokens",
+                             got=max_new_tokens)
     eot = tok.eot_id if tok is not None else None
     context = model.cfg.context_length
     ids = list(prompt_ids) or ([eot] if eot is not None else [])
     if not ids:
-        raise PocketLLMError("The prompt is empty and the model has no tokenizer to start from; give a prompt.")
+        raise PocketLLMError("The prompt is empty and the model has no tokenizer to start from; give a prompt.",
+                             code="generation.empty_prompt")
     ids = ids[-context:]
     device = model.tok_emb.weight.device
     generator = None
@@ -190,7 +201,7 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
     guard = tok.utf8_guard if tok is not None and sampling.valid_utf8 else None
     state, masks = BOUNDARY, {}
     counts = None
-    cache = model.new_cache(1) if use_cache else None
+    cache = model.new_cache() if use_cache else None
 
     def window_logits():
         window = torch.tensor([ids[-context:]], device=device)
@@ -208,11 +219,8 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
             if state not in masks:
                 masks[state] = guard.mask_for(state, logits.shape[-1]).to(device)
             logits = logits.masked_fill(~masks[state], float("-inf"))
-        if sampling.greedy:
-            token = int(logits.argmax())
-        else:
-            probs = next_token_probs(logits, sampling.temperature, sampling.top_k, sampling.top_p, sampling.min_p)
-            token = int(torch.multinomial(probs, 1, generator=generator))
+        probs = next_token_probs(logits, sampling)
+        token = int(probs.argmax() if sampling.greedy else torch.multinomial(probs, 1, generator=generator))
         if observe is not None:
             observe(logits, token)
         yield token

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import codecs
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -98,7 +98,8 @@ def tokens(prompt: str, tokenizer, context_length: int | None = None) -> TokenVi
     _check_prompt(prompt)
     tok = getattr(tokenizer, "tokenizer", tokenizer)
     if not isinstance(tok, Tokenizer):
-        raise PocketLLMError("inspect.tokens needs the model's tokenizer (or its Checkpoint).")
+        raise PocketLLMError("inspect.tokens needs the model's tokenizer (or its Checkpoint).",
+                             code="inspect.needs_tokenizer")
     ids = tok.encode(prompt)
     dropped = max(0, len(ids) - context_length) if context_length else 0
     infos, units = _token_infos(ids, tok)
@@ -176,24 +177,26 @@ def _language_model(model) -> GPTModel:
     if hasattr(model, "model") and hasattr(model, "task_type"):  # a Checkpoint
         if model.task_type == "classifier":
             raise PocketLLMError(
-                "inspect works on language models; this checkpoint is a classifier "
-                f"({', '.join(model.task.get('labels', []))}). Inspect the language model it was "
-                "finetuned from, or use `python -m pocketllm classify` for this one.")
+                "inspect works on language models; this checkpoint is a classifier ({labels}). Inspect the "
+                "language model it was finetuned from, or use `python -m pocketllm classify` for this one.",
+                code="inspect.classifier", labels=", ".join(model.task.get("labels", [])))
         model = model.model
     if not isinstance(model, GPTModel):
         raise PocketLLMError(
-            f"inspect needs a PocketLLM GPTModel (or a Checkpoint from pocketllm.load_model), "
-            f"got {type(model).__name__}.")
+            "inspect needs a PocketLLM GPTModel (or a Checkpoint from pocketllm.load_model), got {got}.",
+            code="inspect.not_a_model", got=type(model).__name__)
     if model.num_classes is not None or model.out_head.out_features != model.cfg.vocab_size:
         raise PocketLLMError(
-            f"inspect works on language models; this model has a classifier head "
-            f"({model.out_head.out_features} classes instead of {model.cfg.vocab_size} tokens).")
+            "inspect works on language models; this model has a classifier head ({classes} classes instead "
+            "of {vocab} tokens). Inspect the language model it was finetuned from.",
+            code="inspect.classifier_head", classes=model.out_head.out_features, vocab=model.cfg.vocab_size)
     return model
 
 
 def _check_prompt(prompt):
     if not isinstance(prompt, str):
-        raise PocketLLMError(f"The prompt must be text (a str), got {type(prompt).__name__}.")
+        raise PocketLLMError("The prompt must be text (a str), got {got}.", code="inspect.prompt_not_text",
+                             got=type(prompt).__name__)
 
 
 @contextmanager
@@ -241,9 +244,7 @@ class Candidate:
 
 @dataclass
 class NextToken(PromptRun):
-    temperature: float
-    top_k: int | None
-    top_p: float | None
+    sampling: Sampling    # the settings the filtered probabilities follow
     candidates: list[Candidate]
     kept_tokens: int      # vocabulary tokens left with a non-zero chance after the filters
     kept_mass: float      # their share of the plain (temperature 1) probability
@@ -251,46 +252,44 @@ class NextToken(PromptRun):
     other_prob_after: float
     entropy: float        # in bits, of the plain distribution
     entropy_after: float  # in bits, after the filters
-    min_p: float | None = None
-    repetition_penalty: float = 1.0
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    valid_utf8: bool = True   # the rule that never starts a token with half a character
-    utf8_removed: int = 0     # vocabulary tokens that rule removed (pieces of characters)
+    utf8_removed: int = 0     # vocabulary tokens the valid-UTF-8 rule removed (pieces of characters)
     utf8_removed_mass: float = 0.0  # their plain probability
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "sampling": self.sampling.to_dict()}
 
 
-def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, n: int = 20,
-               tokenizer: Tokenizer | None = None, valid_utf8: bool = True, min_p: float | None = None,
-               repetition_penalty: float = 1.0, frequency_penalty: float = 0.0,
-               presence_penalty: float = 0.0) -> NextToken:
+LOOK_SAMPLING = Sampling(temperature=1.0)  # what "look inside" shows unless told: the model's own odds
+
+
+def next_token(model, prompt: str, sampling: Sampling = LOOK_SAMPLING, n: int = 20,
+               tokenizer: Tokenizer | None = None) -> NextToken:
     """The `n` most likely next tokens, with their probabilities before and after the
-    sampling filters.  The filtered probabilities come from
-    `pocketllm.generation.next_token_probs` after the same valid-UTF-8 rule, so
-    they are exactly what generation samples from; `cut_by` tells which rule
-    removed a candidate.  The penalties count the prompt's tokens, as generation does."""
+    sampling filters.  The filtered probabilities are `pocketllm.generation.next_token_probs`
+    of the logits after the same penalties (counting the prompt's tokens) and valid-UTF-8 rule,
+    so they are exactly what generation samples from; `cut_by` tells which rule removed a
+    candidate."""
     model, tok = _model_and_tokenizer(model, tokenizer)
-    sampling = Sampling(temperature, top_k, top_p, min_p=min_p, repetition_penalty=repetition_penalty,
-                        frequency_penalty=frequency_penalty, presence_penalty=presence_penalty)  # validates
+    if not isinstance(sampling, Sampling):
+        raise PocketLLMError("next_token takes the sampling settings as one Sampling value (got {got}).",
+                             code="inspect.not_sampling", got=type(sampling).__name__)
     if not isinstance(n, int) or n < 1:
-        raise PocketLLMError(f"n (how many candidates to show) must be at least 1 (got {n!r}).")
+        raise PocketLLMError("n (how many candidates to show) must be at least 1 (got {n}).",
+                             code="inspect.bad_count", n=repr(n))
     idx, run = _prepare(model, prompt, tok)
     with _evaluating(model):
         logits = model(idx, last_only=True)[0, -1].float()
     plain = torch.softmax(logits, -1)
     # A prompt is whole characters, so the text after it is at a character boundary.
-    allowed = (tok.utf8_guard.mask_for(BOUNDARY, logits.shape[-1]) if valid_utf8
+    allowed = (tok.utf8_guard.mask_for(BOUNDARY, logits.shape[-1]) if sampling.valid_utf8
                else torch.ones_like(logits, dtype=torch.bool))
     penalized = apply_penalties(logits, token_counts(run["ids"], logits.shape[-1], logits.device), sampling)
     ruled = penalized.masked_fill(~allowed, float("-inf"))
-    scaled = next_token_probs(ruled, temperature)
-    after = next_token_probs(ruled, temperature, top_k, top_p, min_p)
-    after_k = next_token_probs(ruled, temperature, top_k)
-    after_p = next_token_probs(ruled, temperature, top_k, top_p)
+    after = next_token_probs(ruled, sampling)
+    # The same filters one at a time, in generation's order, to tell which one cut a token.
+    scaled = next_token_probs(ruled, replace(sampling, top_k=None, top_p=None, min_p=None))
+    after_k = next_token_probs(ruled, replace(sampling, top_p=None, min_p=None))
+    after_p = next_token_probs(ruled, replace(sampling, min_p=None))
     n = min(n, logits.shape[-1])
     top = torch.topk(plain, n)
     candidates = []
@@ -298,7 +297,7 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
         kept = bool(after[i] > 0)
         cut_by = None
         if not kept:
-            cut_by = ("utf8" if not allowed[i] else "temperature 0" if temperature == 0
+            cut_by = ("utf8" if not allowed[i] else "temperature 0" if sampling.greedy
                       else "top_k" if after_k[i] == 0 else "top_p" if after_p[i] == 0 else "min_p")
         raw = tok.token_bytes(i)
         text = raw.decode("utf-8", errors="replace")
@@ -308,13 +307,11 @@ def next_token(model, prompt: str, temperature: float = 1.0, top_k: int | None =
     listed = top.indices
     kept_mask = after > 0
     return NextToken(
-        **run, temperature=float(temperature), top_k=top_k, top_p=top_p, candidates=candidates,
+        **run, sampling=sampling, candidates=candidates,
         kept_tokens=int(kept_mask.sum()), kept_mass=float(plain[kept_mask].sum()),
         other_prob=max(0.0, 1.0 - float(plain[listed].sum())),
         other_prob_after=max(0.0, 1.0 - float(after[listed].sum())),
-        entropy=_entropy_bits(plain), entropy_after=_entropy_bits(after), min_p=min_p,
-        repetition_penalty=repetition_penalty, frequency_penalty=frequency_penalty,
-        presence_penalty=presence_penalty, valid_utf8=bool(valid_utf8),
+        entropy=_entropy_bits(plain), entropy_after=_entropy_bits(after),
         utf8_removed=int((~allowed).sum()), utf8_removed_mass=float(plain[~allowed].sum()))
 
 
@@ -344,12 +341,14 @@ class AttentionMaps(PromptRun):
         mean over heads; rows are queries, columns keys.  Numbered from 1 as people say
         them ("block 1, head 1"); the `weights` array itself is 0-based."""
         if not 1 <= layer <= self.num_layers:
-            raise PocketLLMError(f"layer must be 1..{self.num_layers} (got {layer}).")
+            raise PocketLLMError("layer must be 1..{layers} (got {got}).", code="inspect.bad_layer",
+                                 layers=self.num_layers, got=layer)
         w = self.weights[layer - 1]
         if head is None:
             return w.mean(0).tolist()
         if not 1 <= head <= self.num_heads:
-            raise PocketLLMError(f"head must be 1..{self.num_heads} (got {head}).")
+            raise PocketLLMError("head must be 1..{heads} (got {got}).", code="inspect.bad_head",
+                                 heads=self.num_heads, got=head)
         return w[head - 1].tolist()
 
 
@@ -399,7 +398,7 @@ def logit_lens(model, prompt: str, top: int = 1, tokenizer: Tokenizer | None = N
     stream.  The last layer is the model's own prediction."""
     model, tok = _model_and_tokenizer(model, tokenizer)
     if not isinstance(top, int) or top < 1:
-        raise PocketLLMError(f"top must be at least 1 (got {top!r}).")
+        raise PocketLLMError("top must be at least 1 (got {got}).", code="inspect.bad_top", got=repr(top))
     idx, run = _prepare(model, prompt, tok)
     top = min(top, model.cfg.vocab_size)
     label_of = {}
@@ -461,11 +460,13 @@ def parameter_map(model, context: int | None = None) -> ParameterMap:
     if hasattr(model, "model") and hasattr(model, "task_type"):
         model = model.model
     if not isinstance(model, GPTModel):
-        raise PocketLLMError(f"parameter_map needs a PocketLLM GPTModel, got {type(model).__name__}.")
+        raise PocketLLMError("parameter_map needs a PocketLLM GPTModel, got {got}.", code="inspect.not_a_model",
+                             got=type(model).__name__)
     cfg = model.cfg
     t = cfg.context_length if context is None else int(context)
     if t < 1:
-        raise PocketLLMError(f"context must be at least 1 token (got {context}).")
+        raise PocketLLMError("context must be at least 1 token (got {got}).", code="inspect.bad_context",
+                             got=context)
     rows = parameter_breakdown(model)
     by_dtype: dict[str, list[int]] = {}
     for p in model.parameters():  # parameters() yields a tied weight once
@@ -516,7 +517,7 @@ def tokenizer_view(tokenizer, text: str, sample_chars: int = 200, top: int = 12)
     """How `tokenizer` (a Tokenizer or a Checkpoint) reads `text`."""
     tok = getattr(tokenizer, "tokenizer", tokenizer)
     if not isinstance(tok, Tokenizer):
-        raise PocketLLMError("tokenizer_view needs a Tokenizer (or a Checkpoint).")
+        raise PocketLLMError("tokenizer_view needs a Tokenizer (or a Checkpoint).", code="inspect.needs_tokenizer")
     _check_prompt(text)
     sample = text[:sample_chars]
     cut = sample.rfind("\n")

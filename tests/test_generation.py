@@ -47,7 +47,7 @@ def test_cached_steps_give_the_logits_of_a_full_forward(lively_model):
     ids = torch.tensor([PROMPT + [50, 60, 70, 80]])
     with torch.no_grad():
         full = lively_model(ids)[0]
-        cache = lively_model.new_cache(1)
+        cache = lively_model.new_cache()
         steps = [lively_model(ids[:, :len(PROMPT)], cache=cache, last_only=True)[0, -1]]
         for t in range(len(PROMPT), ids.shape[1]):
             steps.append(lively_model(ids[:, t:t + 1], cache=cache, last_only=True)[0, -1])
@@ -84,16 +84,16 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     cases = {0.4: [0, 1, 0, 0], 0.75: [0, .5 / .8, 0, .3 / .8], 0.9: [0, .5 / .95, .15 / .95, .3 / .95],
              0.99: [0.05, 0.5, 0.15, 0.3]}
     for p, expected in cases.items():
-        got = next_token_probs(logits, temperature=1.0, top_p=p)
+        got = next_token_probs(logits, Sampling(temperature=1.0, top_p=p))
         torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float32), atol=1e-6, rtol=0, msg=f"top_p={p}")
 
 
 def test_temperature_and_top_k_probabilities():
     logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
-    torch.testing.assert_close(next_token_probs(logits, 0.5), torch.softmax(logits / 0.5, -1))
-    top2 = next_token_probs(logits, 1.0, top_k=2)
+    torch.testing.assert_close(next_token_probs(logits, Sampling(temperature=0.5)), torch.softmax(logits / 0.5, -1))
+    top2 = next_token_probs(logits, Sampling(temperature=1.0, top_k=2))
     torch.testing.assert_close(top2, torch.tensor([2.0, 1.0, -1e9, -1e9]).softmax(-1))
-    assert next_token_probs(logits, 0.0).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert next_token_probs(logits, Sampling()).tolist() == [1.0, 0.0, 0.0, 0.0]  # greedy: a one-hot
 
 
 def test_stops_at_end_of_text(lively_model):
@@ -136,7 +136,7 @@ class ScriptedLM(torch.nn.Module):
         self.tok_emb = torch.nn.Embedding(1, 1)
         self.script, self.step = list(script), 0
 
-    def new_cache(self, batch=1):
+    def new_cache(self, max_len=None):
         return None  # generation then recomputes the window: fine for a stand-in
 
     def forward(self, idx, cache=None, last_only=False):

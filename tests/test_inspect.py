@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pocketllm import EOT_ID, GPTModel, ModelConfig, PocketLLMError, gpt2_tokenizer, load_model, \
+from pocketllm import EOT_ID, GPTModel, ModelConfig, PocketLLMError, Sampling, gpt2_tokenizer, load_model, \
     next_token_probs, save_checkpoint
 from pocketllm import inspect as look
 from pocketllm.cli import main
@@ -71,8 +71,8 @@ def test_next_token_probabilities_are_generations(peaked_model):
     model = peaked_model
     logits = logits_of(model, PROMPT)[-1]
     plain = torch.softmax(logits.float(), -1)
-    res = look.next_token(model, PROMPT, temperature=0.7, top_k=4, n=12, valid_utf8=False)
-    after = next_token_probs(logits, 0.7, 4, None)
+    res = look.next_token(model, PROMPT, Sampling(temperature=0.7, top_k=4, valid_utf8=False), n=12)
+    after = next_token_probs(logits, Sampling(temperature=0.7, top_k=4))
     assert [c.id for c in res.candidates] == torch.topk(plain, 12).indices.tolist()
     for c in res.candidates:
         assert c.prob == close(float(plain[c.id]))
@@ -90,27 +90,29 @@ def test_next_token_top_p_cut_flags(peaked_model):
     plain = torch.softmax(logits_of(model, PROMPT)[-1].float(), -1)
     ranked = torch.sort(plain, descending=True).values
     top_p = float(ranked[:3].sum()) - 1e-4  # the third token's mass pushes past top_p
-    res = look.next_token(model, PROMPT, temperature=1.0, top_p=top_p, n=8, valid_utf8=False)
+    res = look.next_token(model, PROMPT, Sampling(temperature=1.0, top_p=top_p, valid_utf8=False), n=8)
     assert [c.kept for c in res.candidates] == [True] * 3 + [False] * 5
     assert all(c.cut_by == "top_p" for c in res.candidates[3:])
     assert res.kept_tokens == 3
     assert res.kept_mass == pytest.approx(float(ranked[:3].sum()), abs=1e-5)
     # top-k cuts first; top-p then works on what is left, renormalised (as generation does)
     first = float(ranked[0] / ranked[:2].sum())
-    both = look.next_token(model, PROMPT, temperature=1.0, top_k=2, top_p=first - 1e-4, n=8,
-                           valid_utf8=False)
+    both = look.next_token(model, PROMPT, Sampling(temperature=1.0, top_k=2, top_p=first - 1e-4, valid_utf8=False),
+                           n=8)
     assert [c.cut_by for c in both.candidates] == [None, "top_p"] + ["top_k"] * 6
-    both = look.next_token(model, PROMPT, temperature=1.0, top_k=2, top_p=first + 1e-4, n=8,
-                           valid_utf8=False)
+    both = look.next_token(model, PROMPT, Sampling(temperature=1.0, top_k=2, top_p=first + 1e-4, valid_utf8=False),
+                           n=8)
     assert [c.cut_by for c in both.candidates] == [None, None] + ["top_k"] * 6
 
 
 def test_next_token_greedy_and_validation(peaked_model):
-    res = look.next_token(peaked_model, PROMPT, temperature=0, n=5)
+    res = look.next_token(peaked_model, PROMPT, Sampling(temperature=0), n=5)
     assert [c.kept for c in res.candidates] == [True] + [False] * 4
     assert {c.cut_by for c in res.candidates[1:]} == {"temperature 0"}
     with pytest.raises(PocketLLMError, match="top_p"):
-        look.next_token(peaked_model, PROMPT, top_p=1.5)
+        look.next_token(peaked_model, PROMPT, Sampling(temperature=1.0, top_p=1.5))
+    with pytest.raises(PocketLLMError, match="one Sampling value"):
+        look.next_token(peaked_model, PROMPT, 0.7)
     with pytest.raises(PocketLLMError, match="at least 1"):
         look.next_token(peaked_model, PROMPT, n=0)
 
@@ -230,9 +232,9 @@ def test_parameter_map_per_dtype(tiny_model):
 def test_saved_checkpoint(tiny_model, tmp_path):
     path = save_checkpoint(tmp_path / "m.safetensors", tiny_model)
     ckpt = load_model(path)
-    mine = look.next_token(tiny_model, PROMPT, top_k=3, n=5).candidates
+    mine = look.next_token(tiny_model, PROMPT, Sampling(temperature=1.0, top_k=3), n=5).candidates
     for model in (ckpt, ckpt.model):  # a Checkpoint works as well as its model
-        theirs = look.next_token(model, PROMPT, top_k=3, n=5).candidates
+        theirs = look.next_token(model, PROMPT, Sampling(temperature=1.0, top_k=3), n=5).candidates
         assert [(c.id, c.kept) for c in theirs] == [(c.id, c.kept) for c in mine]
         assert [c.prob_after for c in theirs] == close([c.prob_after for c in mine])
 

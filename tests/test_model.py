@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from pocketllm import GPTModel, KVCache, ModelConfig
-from pocketllm.model import FeedForward, LayerNorm, MultiHeadAttention, explicit_attention
+from pocketllm.model import FeedForward, LayerNorm, MultiHeadAttention, attention_weights
 
 TINY = dict(vocab_size=100, context_length=16, emb_dim=32, num_heads=4, num_layers=2,
             drop_rate=0.0, qkv_bias=True)
@@ -20,73 +20,82 @@ def attention_module(seed=0):
     return attn
 
 
-def new_cache(batch=2, max_len=16):
-    return KVCache(1, batch, 4, max_len, 8, torch.float32, "cpu")
+def by_hand(attn, x):
+    """The attention formula written out, for a whole sequence: (output, weights)."""
+    q, k, v = attn.project(x)
+    weights = attention_weights(q, k)
+    out = (weights @ v).transpose(1, 2).reshape(x.shape)
+    return attn.out_proj(out), weights
 
 
 # ---- attention -------------------------------------------------------------------
 
-def test_explicit_attention_equals_scaled_dot_product_attention():
+def test_attention_weights_times_values_equals_scaled_dot_product_attention():
     torch.manual_seed(1)
     q, k, v = (torch.randn(2, 4, 7, 8) for _ in range(3))
-    out, _ = explicit_attention(q, k, v)
     ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(attention_weights(q, k) @ v, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_explicit_attention_with_offset_equals_masked_sdpa():
+def test_attention_weights_with_offset_equal_masked_sdpa():
     torch.manual_seed(2)
     q = torch.randn(1, 4, 3, 8)
     k, v = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)  # 5 cached + 3 new positions
-    out, weights = explicit_attention(q, k, v, start=5)
+    weights = attention_weights(q, k, start=5)
     allowed = torch.arange(8)[None, :] <= torch.arange(5, 8)[:, None]
     ref = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weights @ v, ref, rtol=1e-5, atol=1e-6)
     assert torch.all(weights[..., ~allowed] == 0)
 
 
-def test_module_paths_agree_without_cache():
+def test_module_equals_the_formula_written_out():
     attn = attention_module()
     x = torch.randn(2, 9, 32)
-    fast = attn(x)
-    explicit, weights = attn(x, need_weights=True)
-    torch.testing.assert_close(fast, explicit, rtol=1e-5, atol=1e-5)
-    assert weights.shape == (2, 4, 9, 9)
+    out = attn(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 9, 32)
+    torch.testing.assert_close(out, by_hand(attn, x)[0], rtol=1e-5, atol=1e-5)
 
 
-def test_module_paths_agree_with_kv_cache_offset():
+def test_module_with_kv_cache_equals_one_pass():
     attn = attention_module()
     x = torch.randn(2, 9, 32)
     full = attn(x)
-    for need_weights in (False, True):
-        cache = new_cache()
-        outs = []
-        for chunk in (x[:, :5], x[:, 5:8], x[:, 8:9]):  # prefill, several new, one new
-            out = attn(chunk, cache=cache, need_weights=need_weights)
-            outs.append(out[0] if need_weights else out)
-            cache.advance(chunk.shape[1])
-        torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=1e-5, atol=1e-5)
+    cache = KVCache(1, max_len=16)
+    outs = [attn(chunk, cache[0]) for chunk in (x[:, :5], x[:, 5:8], x[:, 8:9])]  # prefill, several, one
+    torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=1e-5, atol=1e-5)
+    assert cache.length == 9
+
+
+def test_kv_cache_grows_by_doubling_and_keeps_what_it_held():
+    cache = KVCache(1, max_len=300)
+    layer = cache[0]
+    k = torch.randn(1, 2, 70, 4)
+    keys, _ = layer.append(k, k)
+    assert layer.keys.shape[2] == 70  # the first append: as long as it needs (at least 64)
+    for i in range(80):
+        keys, values = layer.append(torch.full((1, 2, 1, 4), float(i)), torch.full((1, 2, 1, 4), float(i)))
+    assert layer.keys.shape[2] == 280 and cache.length == 150  # 70 -> 140 -> 280
+    torch.testing.assert_close(keys[:, :, :70], k)
+    assert keys[0, 0, 70:, 0].tolist() == [float(i) for i in range(80)]
+    for _ in range(150):
+        layer.append(torch.zeros(1, 2, 1, 4), torch.zeros(1, 2, 1, 4))
+    assert layer.keys.shape[2] == 300  # never past max_len
+    with pytest.raises(ValueError, match="holds 300"):
+        layer.append(torch.zeros(1, 2, 1, 4), torch.zeros(1, 2, 1, 4))
+    cache.reset()
+    assert cache.length == 0
 
 
 def test_attention_weights_are_causal_distributions():
     attn = attention_module()
-    _, w = attn(torch.randn(2, 6, 32), need_weights=True)
+    _, w = by_hand(attn, torch.randn(2, 6, 32))
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 6))
     above = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
     assert torch.all(w[..., above] == 0)
     assert torch.all(w[..., ~above] > 0)
 
-    cache = new_cache()
-    attn(torch.randn(2, 4, 32), cache=cache)
-    cache.advance(4)
-    _, w = attn(torch.randn(2, 3, 32), cache=cache, need_weights=True)
-    assert w.shape == (2, 4, 3, 7)
-    torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 3))
-    for i in range(3):  # new token i sits at position 4 + i
-        assert torch.all(w[:, :, i, 5 + i:] == 0) and torch.all(w[:, :, i, :5 + i] > 0)
 
-
-def test_trace_attentions_match_forward():
+def test_trace_attentions_and_hidden_states_match_forward():
     torch.manual_seed(0)
     model = GPTModel(ModelConfig(**TINY)).eval()
     idx = torch.randint(0, 100, (1, 10))
@@ -94,6 +103,11 @@ def test_trace_attentions_match_forward():
     torch.testing.assert_close(trace.logits, model(idx), rtol=1e-5, atol=1e-5)
     assert len(trace.attentions) == 2 and trace.attentions[0].shape == (1, 4, 10, 10)
     assert len(trace.hidden) == 3
+    block = model.trf_blocks[0]
+    _, weights = by_hand(block.attn, block.norm1(trace.hidden[0]))
+    torch.testing.assert_close(trace.attentions[0], weights, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(trace.hidden[1], block(trace.hidden[0]), rtol=1e-5, atol=1e-6)
+    assert not model.trf_blocks[0].attn.attend._forward_hooks  # the hooks are gone afterwards
 
 
 def test_cached_model_forward_equals_full_forward():
@@ -101,10 +115,20 @@ def test_cached_model_forward_equals_full_forward():
     model = GPTModel(ModelConfig(**TINY)).eval()
     idx = torch.randint(0, 100, (1, 12))
     full = model(idx)
-    cache = model.new_cache(1)
+    cache = model.new_cache()
     parts = [model(idx[:, :7], cache=cache), model(idx[:, 7:11], cache=cache), model(idx[:, 11:], cache=cache)]
     torch.testing.assert_close(torch.cat(parts, dim=1), full, rtol=1e-5, atol=1e-5)
     assert cache.length == 12
+
+
+def test_model_files_hold_only_the_maths():
+    """Speed-ups swap in from pocketllm/speedups.py and quantize.py; the model never meets them."""
+    from pathlib import Path
+    import pocketllm.model as model_pkg
+    for path in Path(model_pkg.__file__).parent.glob("*.py"):
+        text = path.read_text().lower()
+        for word in ("int8", "fused_qkv", "_fused", "_version", "def train(", "need_weights"):
+            assert word not in text, (path.name, word)
 
 
 # ---- layer norm and GELU -------------------------------------------------------------

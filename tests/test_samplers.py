@@ -26,7 +26,7 @@ def test_frequency_and_presence_penalties_subtract_per_count_and_once():
 
 def test_min_p_keeps_tokens_at_least_min_p_times_the_top_probability():
     logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
-    probs = next_token_probs(logits, temperature=1.0, min_p=0.2)  # floor 0.1: the 0.05 token goes
+    probs = next_token_probs(logits, Sampling(temperature=1.0, min_p=0.2))  # floor 0.1: the 0.05 token goes
     assert probs.tolist() == pytest.approx([0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0.0])
 
 
@@ -84,14 +84,15 @@ def test_look_inside_shows_the_penalty_and_min_p(looping_model):
     tok = gpt2_tokenizer()
     prompt = "- +,"  # tokens [12, 1343, 11]: after "," (11) the model says "-" (12), which the prompt has
     assert tok.encode(prompt) == [12, 1343, 11]
-    plain = inspect.next_token(looping_model, prompt, temperature=1.0, n=3, tokenizer=tok)
+    plain = inspect.next_token(looping_model, prompt, Sampling(temperature=1.0), n=3, tokenizer=tok)
     assert plain.candidates[0].id == 12
-    pen = inspect.next_token(looping_model, prompt, temperature=1.0, n=3, tokenizer=tok, repetition_penalty=3.0)
+    pen = inspect.next_token(looping_model, prompt, Sampling(temperature=1.0, repetition_penalty=3.0), n=3,
+                             tokenizer=tok)
     seen = next(c for c in pen.candidates if c.id == 12)
     assert seen.penalized_logit == pytest.approx(seen.logit / 3.0)
     assert pen.candidates[0].id != 12 or pen.candidates[0].prob_after < plain.candidates[0].prob_after
     assert seen.prob_after < plain.candidates[0].prob_after
-    cut = inspect.next_token(looping_model, prompt, temperature=1.0, n=3, tokenizer=tok, min_p=0.5)
+    cut = inspect.next_token(looping_model, prompt, Sampling(temperature=1.0, min_p=0.5), n=3, tokenizer=tok)
     assert [c.cut_by for c in cut.candidates][1:] == ["min_p", "min_p"]
 
 

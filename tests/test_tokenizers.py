@@ -162,11 +162,11 @@ def test_look_inside_marks_the_candidates_the_rule_removed(kinds):
     with torch.no_grad():  # make that lone continuation byte the model's favourite after "Hi"
         hidden = model.features(torch.tensor([tok.encode("Hi")]))[0, -1]
         model.out_head.weight[lone] = hidden / hidden.norm() * 40
-    res = inspect.next_token(model, "Hi", temperature=1.0, n=5, tokenizer=tok)
+    res = inspect.next_token(model, "Hi", Sampling(temperature=1.0), n=5, tokenizer=tok)
     top = res.candidates[0]
     assert top.id == lone and not top.kept and top.cut_by == "utf8"
     assert res.utf8_removed > 0 and res.utf8_removed_mass >= top.prob
-    off = inspect.next_token(model, "Hi", temperature=1.0, n=5, tokenizer=tok, valid_utf8=False)
+    off = inspect.next_token(model, "Hi", Sampling(temperature=1.0, valid_utf8=False), n=5, tokenizer=tok)
     assert off.candidates[0].kept and off.utf8_removed == 0
 
 

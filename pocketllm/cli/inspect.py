@@ -9,7 +9,7 @@ import shutil
 import unicodedata
 
 from ..errors import PocketLLMError
-from ._common import open_model
+from ._common import add_sampling_args, open_model, sampling_from_args
 
 VIEWS = ("tokens", "next", "attention", "lens", "params")
 MATRIX_MAX_TOKENS = 20  # longer prompts get a top-3 list per token instead of the full matrix
@@ -27,22 +27,14 @@ def register(sub):
                    help="model config (preset name or JSON); only needed for the seed's .pth files")
     p.add_argument("--prompt", default=None, help="the text to look at (not needed for --what params)")
     p.add_argument("--what", default="all", choices=VIEWS + ("all",), help="which view (default all)")
-    p.add_argument("--temperature", type=float, default=1.0, help="for --what next (default 1.0; 0 = greedy)")
-    p.add_argument("--top_k", type=int, default=None, help="for --what next: keep the k most likely tokens")
-    p.add_argument("--top_p", type=float, default=None, help="for --what next: nucleus threshold in (0, 1]")
-    p.add_argument("--min_p", type=float, default=None, help="for --what next: the min-p filter")
-    p.add_argument("--repetition_penalty", type=float, default=1.0,
-                   help="for --what next: penalty on tokens already in the prompt (1 = off)")
-    p.add_argument("--frequency_penalty", type=float, default=0.0, help="for --what next (0 = off)")
-    p.add_argument("--presence_penalty", type=float, default=0.0, help="for --what next (0 = off)")
-    p.add_argument("--allow_broken_chars", action="store_true",
-                   help="for --what next: do not remove tokens that would leave half a character")
     p.add_argument("--top", type=int, default=10, help="how many next-token candidates to list (default 10)")
     p.add_argument("--layer", type=int, default=None,
                    help="attention: block number 1..L (default: the last block)")
     p.add_argument("--head", type=int, default=None,
                    help="attention: head number 1..H (default: the mean over all heads)")
     p.add_argument("--dtype", default=None, help="fp32 (default), bf16 or fp16")
+    add_sampling_args(p.add_argument_group("sampling, for --what next (the generate command's flags)"),
+                      temperature_default=1.0)
     p.set_defaults(run=run)
 
 
@@ -51,24 +43,20 @@ def run(args):
     views = VIEWS if args.what == "all" else (args.what,)
     needs_prompt = [v for v in views if v != "params"]
     if needs_prompt and args.prompt is None:
-        raise PocketLLMError(f"--what {args.what} needs --prompt \"some text\" (an empty \"\" is allowed).")
+        raise PocketLLMError("--what {what} needs --prompt \"some text\" (an empty \"\" is allowed).",
+                             code="inspect.needs_prompt", what=args.what)
     ckpt = open_model(args)
     if needs_prompt and ckpt.task_type == "classifier":
         raise PocketLLMError("inspect works on language models; this checkpoint is a classifier. "
-                             "Use --what params, or inspect the language model it was finetuned from.")
+                             "Use --what params, or inspect the language model it was finetuned from.",
+                             code="inspect.classifier_cli")
     model = ckpt.model
     sections = []
     for view in views:
         if view == "tokens":
             sections.append(show_tokens(look.tokens(args.prompt, ckpt.tokenizer, context_length=model.cfg.context_length)))
         elif view == "next":
-            sections.append(show_next(look.next_token(ckpt, args.prompt, args.temperature, args.top_k,
-                                                      args.top_p, n=args.top,
-                                                      valid_utf8=not args.allow_broken_chars,
-                                                      min_p=args.min_p,
-                                                      repetition_penalty=args.repetition_penalty,
-                                                      frequency_penalty=args.frequency_penalty,
-                                                      presence_penalty=args.presence_penalty)))
+            sections.append(show_next(look.next_token(ckpt, args.prompt, sampling_from_args(args), n=args.top)))
         elif view == "attention":
             sections.append(show_attention(look.attention(ckpt, args.prompt), args.layer, args.head))
         elif view == "lens":
@@ -185,16 +173,12 @@ def show_tokens(view) -> str:
 
 
 def show_next(res) -> str:
-    filters = [f"temperature {res.temperature:g}"]
-    if res.top_k is not None:
-        filters.append(f"top_k {res.top_k}")
-    if res.top_p is not None:
-        filters.append(f"top_p {res.top_p:g}")
-    if res.min_p is not None:
-        filters.append(f"min_p {res.min_p:g}")
-    for name in ("repetition_penalty", "frequency_penalty", "presence_penalty"):
-        if getattr(res, name) != (1.0 if name == "repetition_penalty" else 0.0):
-            filters.append(f"{name} {getattr(res, name):g}")
+    s = res.sampling
+    filters = [f"temperature {s.temperature:g}"]
+    for name, off in (("top_k", None), ("top_p", None), ("min_p", None), ("repetition_penalty", 1.0),
+                      ("frequency_penalty", 0.0), ("presence_penalty", 0.0)):
+        if getattr(s, name) != off:
+            filters.append(f"{name} {getattr(s, name):g}")
     lines = [f"== next token after {tail(res.text, 40)!r} ({', '.join(filters)}) =="] + notes(res)
     rows = []
     for c in res.candidates:

@@ -10,11 +10,10 @@ by how well its query matches their keys:
 This happens in `num_heads` smaller heads side by side; their outputs are
 concatenated and mixed by `out_proj`.
 
-Two ways compute the same numbers:
-- the fast path, `torch.nn.functional.scaled_dot_product_attention`, a fused
-  kernel that never materialises the weights (used for training/generation);
-- the explicit path, written out, that also returns the weights (used by the
-  "look inside" view).
+`attention_weights` writes the formula out.  The model itself calls
+`scaled_dot_product_attention`, a fused kernel that computes the same numbers
+without ever keeping the (tokens × tokens) weights; the "look inside" view gets
+them back with a hook on `CausalAttention` (see `GPTModel.trace`).
 """
 from __future__ import annotations
 
@@ -25,6 +24,40 @@ from torch import nn
 import torch.nn.functional as F
 
 
+def causal_mask(t: int, start: int, device=None) -> torch.Tensor:
+    """(t, start + t) booleans: True where query i, at position start + i, may see key j."""
+    q_pos = torch.arange(start, start + t, device=device)[:, None]
+    k_pos = torch.arange(start + t, device=device)[None, :]
+    return k_pos <= q_pos
+
+
+def attention_weights(q: torch.Tensor, k: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """The formula written out: q (b, heads, t, head_dim), k (b, heads, start + t, head_dim)
+    -> weights (b, heads, t, start + t), each row a distribution over the visible keys."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~causal_mask(q.shape[2], start, q.device), float("-inf"))
+    return torch.softmax(scores.float(), dim=-1).to(q.dtype)
+
+
+class CausalAttention(nn.Module):
+    """softmax(q · kᵀ / sqrt(d), causal) · v, for queries that sit at positions start, start + 1, ...
+
+    No parameters; a module of its own so a hook can watch its inputs (`GPTModel.trace`)."""
+
+    def __init__(self, drop_rate: float):
+        super().__init__()
+        self.drop_rate = drop_rate
+
+    def forward(self, q, k, v, start: int = 0) -> torch.Tensor:
+        # q: (b, heads, t, head_dim); k, v: (b, heads, start + t, head_dim)
+        t = q.shape[2]
+        # A fresh sequence (start 0) uses the kernel's own triangle; after cached positions the
+        # mask is shifted; one new token may see every cached one, so it needs none.
+        mask = None if start == 0 or t == 1 else causal_mask(t, start, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=start == 0,
+                                              dropout_p=self.drop_rate if self.training else 0.0)
+
+
 class MultiHeadAttention(nn.Module):
     def __init__(self, emb_dim: int, num_heads: int, drop_rate: float, qkv_bias: bool):
         super().__init__()
@@ -33,83 +66,25 @@ class MultiHeadAttention(nn.Module):
         self.W_query = nn.Linear(emb_dim, emb_dim, bias=qkv_bias)
         self.W_key = nn.Linear(emb_dim, emb_dim, bias=qkv_bias)
         self.W_value = nn.Linear(emb_dim, emb_dim, bias=qkv_bias)
+        self.attend = CausalAttention(drop_rate)
         self.out_proj = nn.Linear(emb_dim, emb_dim)
-        self.drop_rate = drop_rate
-        self.dropout = nn.Dropout(drop_rate)
-        self.qkv_int8 = None  # an int8 copy of q/k/v side by side (pocketllm.quantize), inference only
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape  # (batch, tokens, emb) -> (batch, heads, tokens, head_dim)
+        b, t, _ = x.shape  # (b, t, emb_dim) -> (b, heads, t, head_dim)
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, cache=None, layer: int = 0, need_weights: bool = False):
-        b, t, d = x.shape
-        if self.qkv_int8 is not None:  # set by pocketllm.quantize for int8 generation
-            q, k, v = self.qkv_int8(x).chunk(3, dim=-1)
-        elif cache is not None and not torch.is_grad_enabled():
-            q, k, v = self.fused_qkv(x)  # generation: same numbers, one matmul instead of three
-        else:
-            q, k, v = self.W_query(x), self.W_key(x), self.W_value(x)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+    def project(self, x: torch.Tensor):
+        """Queries, keys and values of x (b, t, emb_dim), each (b, heads, t, head_dim)."""
+        return (self.split_heads(self.W_query(x)), self.split_heads(self.W_key(x)),
+                self.split_heads(self.W_value(x)))
+
+    def forward(self, x: torch.Tensor, cache=None) -> torch.Tensor:
+        b, t, d = x.shape                            # (b, t, emb_dim)
+        q, k, v = self.project(x)                    # each (b, heads, t, head_dim)
         start = 0
-        if cache is not None:
+        if cache is not None:                        # generation: the earlier positions are kept
             start = cache.length
-            k, v = cache.store(layer, k, v)
-
-        weights = None
-        if need_weights:
-            out, weights = explicit_attention(q, k, v, start, self.dropout)
-        else:
-            dropout = self.drop_rate if self.training else 0.0
-            if t == 1:  # one new token may look at every cached one: no mask needed
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
-            elif start == 0:
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
-            else:
-                out = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=causal_mask(t, start, q.device), dropout_p=dropout)
-
-        out = out.transpose(1, 2).reshape(b, t, d)  # heads back side by side
-        out = self.out_proj(out)
-        return (out, weights) if need_weights else out
-
-    # ---- inference-only speed-up ------------------------------------------
-    # Generating one token is bound by reading the weights and by per-operation
-    # overhead, so during generation the three projections run as one matmul on
-    # a concatenated copy of their weights.  The copy is rebuilt whenever a
-    # weight is replaced or changed in place (tracked by tensor version), so it
-    # never goes stale after training.  The plain code path above is the maths.
-    def train(self, mode: bool = True):
-        # A fused optimizer (AdamW(fused=True)) updates weights in place without bumping
-        # their version, so the copy is also dropped whenever the model changes mode —
-        # the trainer switches to eval for samples and back to train after.
-        self._fused_key = None
-        return super().train(mode)
-
-    def fused_qkv(self, x):
-        parts = [self.W_query, self.W_key, self.W_value]
-        tensors = [p.weight for p in parts] + [p.bias for p in parts if p.bias is not None]
-        key = tuple((id(t), t._version, t.dtype, t.device) for t in tensors)
-        if getattr(self, "_fused_key", None) != key:
-            with torch.no_grad():
-                weight = torch.cat([p.weight for p in parts]).contiguous()
-                bias = torch.cat([p.bias for p in parts]) if parts[0].bias is not None else None
-            self._fused, self._fused_key = (weight, bias), key
-        return F.linear(x, *self._fused).chunk(3, dim=-1)
-
-
-def causal_mask(t: int, start: int, device) -> torch.Tensor:
-    """True where query i (at position start+i) may attend key j (j <= start+i)."""
-    q_pos = torch.arange(start, start + t, device=device)[:, None]
-    k_pos = torch.arange(start + t, device=device)[None, :]
-    return k_pos <= q_pos
-
-
-def explicit_attention(q, k, v, start: int = 0, dropout: nn.Module | None = None):
-    """Attention written out; returns (output, weights of shape (b, heads, t, s))."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    mask = causal_mask(q.shape[2], start, q.device)
-    scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-    used = dropout(weights) if dropout is not None else weights
-    return used @ v, weights
+            k, v = cache.append(k, v)                # (b, heads, start + t, head_dim)
+        out = self.attend(q, k, v, start)            # (b, heads, t, head_dim)
+        out = out.transpose(1, 2).reshape(b, t, d)   # heads back side by side: (b, t, emb_dim)
+        return self.out_proj(out)

@@ -6,6 +6,7 @@ back onto the residual stream:
     x = x + dropout(attention(norm1(x)))
     x = x + dropout(feed_forward(norm2(x)))
 """
+import torch
 from torch import nn
 
 from .attention import MultiHeadAttention
@@ -22,11 +23,8 @@ class TransformerBlock(nn.Module):
         self.ffn = FeedForward(cfg.emb_dim)
         self.drop_resid = nn.Dropout(cfg.drop_rate)
 
-    def forward(self, x, cache=None, layer: int = 0, need_weights: bool = False):
-        attn_out = self.attn(self.norm1(x), cache=cache, layer=layer, need_weights=need_weights)
-        weights = None
-        if need_weights:
-            attn_out, weights = attn_out
-        x = x + self.drop_resid(attn_out)
+    def forward(self, x: torch.Tensor, cache=None) -> torch.Tensor:
+        # x: (batch, tokens, emb_dim) in and out
+        x = x + self.drop_resid(self.attn(self.norm1(x), cache))
         x = x + self.drop_resid(self.ffn(self.norm2(x)))
-        return (x, weights) if need_weights else x
+        return x

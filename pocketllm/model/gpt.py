@@ -17,6 +17,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import PocketLLMError
+from .attention import attention_weights
 from .block import TransformerBlock
 from .kv_cache import KVCache
 from .layer_norm import LayerNorm
@@ -26,7 +27,7 @@ from .layer_norm import LayerNorm
 class Trace:
     """What happened inside one forward pass (for the "look inside" view)."""
     logits: torch.Tensor            # (batch, tokens, vocab)
-    hidden: list[torch.Tensor]      # residual stream after embeddings and after each block
+    hidden: list[torch.Tensor]      # residual stream after embeddings and after each block: (batch, tokens, emb)
     attentions: list[torch.Tensor]  # per block: (batch, heads, tokens, tokens)
 
 
@@ -68,53 +69,65 @@ class GPTModel(nn.Module):
 
     @property
     def is_tied(self) -> bool:
-        return self.out_head.weight is self.tok_emb.weight
+        return getattr(self.out_head, "weight", None) is self.tok_emb.weight
 
     # ---- forward ------------------------------------------------------------
     def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token ids (b, t) at positions start.. -> token + position embeddings (b, t, emb_dim)."""
         t = idx.shape[1]
         if start + t > self.cfg.context_length:
             raise PocketLLMError(
-                f"{start + t} tokens exceed the model's context of {self.cfg.context_length}; "
-                f"keep the last {self.cfg.context_length} tokens or use a model with a longer context.")
+                "{tokens} tokens exceed the model's context of {context}; keep the last {context} "
+                "tokens or use a model with a longer context.",
+                code="model.context_exceeded", tokens=start + t, context=self.cfg.context_length)
         pos = torch.arange(start, start + t, device=idx.device)
         return self.drop_emb(self.tok_emb(idx) + self.pos_emb(pos))
 
+    def features(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Token ids (b, t) -> the final-normalised hidden states (b, t, emb_dim), before the head.
+
+        With a cache, idx continues the positions it already holds, and their keys/values
+        are added to it."""
+        x = self.embed(idx, cache.length if cache is not None else 0)  # (b, t, emb_dim)
+        for i, block in enumerate(self.trf_blocks):
+            x = block(x, cache[i] if cache is not None else None)     # (b, t, emb_dim)
+        return self.final_norm(x)
+
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None,
                 last_only: bool = False) -> torch.Tensor:
-        """Logits for every position, or only the last one (all generation needs)."""
-        x = self.embed(idx, cache.length if cache is not None else 0)
-        for i, block in enumerate(self.trf_blocks):
-            x = block(x, cache=cache, layer=i)
-        if cache is not None:
-            cache.advance(idx.shape[1])
+        """Logits (b, t, vocab) for every position, or (b, 1, vocab) for the last one only
+        (all generation needs)."""
+        x = self.features(idx, cache)
         if last_only:
             x = x[:, -1:, :]
-        return self.out_head(self.final_norm(x))
-
-    def features(self, idx: torch.Tensor) -> torch.Tensor:
-        """The final-normalised hidden states (batch, tokens, emb_dim), before the head."""
-        x = self.embed(idx)
-        for block in self.trf_blocks:
-            x = block(x)
-        return self.final_norm(x)
+        return self.out_head(x)
 
     @torch.no_grad()
     def trace(self, idx: torch.Tensor) -> Trace:
-        """A forward pass that keeps every layer's output and attention weights."""
-        x = self.embed(idx)
-        hidden, attentions = [x], []
-        for block in self.trf_blocks:
-            x, weights = block(x, need_weights=True)
-            hidden.append(x)
-            attentions.append(weights)
-        return Trace(self.out_head(self.final_norm(x)), hidden, attentions)
+        """One ordinary forward pass, watched by hooks that keep each layer's output and
+        attention weights (recomputed from the queries and keys the attention saw)."""
+        hidden, attentions = [], []
 
-    def new_cache(self, batch: int = 1, max_len: int | None = None) -> KVCache:
-        ref = self.tok_emb.weight
-        return KVCache(self.cfg.num_layers, batch, self.cfg.num_heads,
-                       max_len or self.cfg.context_length, self.cfg.head_dim,
-                       ref.dtype, ref.device)
+        def keep_output(module, args, out):
+            hidden.append(out)
+
+        def keep_weights(module, args, out):
+            q, k, _, start = args
+            attentions.append(attention_weights(q, k, start))
+
+        hooks = [self.drop_emb.register_forward_hook(keep_output)]
+        for block in self.trf_blocks:
+            hooks.append(block.register_forward_hook(keep_output))
+            hooks.append(block.attn.attend.register_forward_hook(keep_weights))
+        try:
+            logits = self(idx)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return Trace(logits, hidden, attentions)
+
+    def new_cache(self, max_len: int | None = None) -> KVCache:
+        return KVCache(self.cfg.num_layers, max_len or self.cfg.context_length)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())  # shared weights counted once

@@ -1,0 +1,100 @@
+"""Faster generation by swapping modules of a built model for equivalent ones.
+
+`pocketllm/model/` is the maths, written to be read.  Generating one token at a
+time on a CPU is bound by reading the weights and by the cost of each operation,
+so for generation (never for training) a model's modules can be replaced, in
+place, by ones that compute the same numbers faster:
+
+- `FusedQKVAttention`: queries, keys and values from one (emb, 3·emb) matmul
+  instead of three (the weights are moved, not copied: the three linears are gone);
+- `PackedLinear`: a bf16 linear whose weight oneDNN has laid out for its kernel
+  (used by `to_precision(model, "bf16")` where the CPU has the kernel);
+- int8 weights: `pocketllm/quantize.py`.
+
+A swapped model keeps its forward, trace and KV cache; its state dict differs, so
+it is for generation only (load the checkpoint again to train or save).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .model import GPTModel, MultiHeadAttention
+
+
+class FusedQKVAttention(MultiHeadAttention):
+    """The same attention with q, k and v from one matmul.  Only `project` differs."""
+
+    def __init__(self, attn: MultiHeadAttention):
+        nn.Module.__init__(self)  # not MultiHeadAttention's: no W_query/W_key/W_value of its own
+        self.num_heads, self.head_dim = attn.num_heads, attn.head_dim
+        self.qkv = concat_linears([attn.W_query, attn.W_key, attn.W_value])
+        self.attend = attn.attend
+        self.out_proj = attn.out_proj
+
+    def project(self, x: torch.Tensor):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)  # each (b, t, emb_dim)
+        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+
+
+@torch.no_grad()
+def concat_linears(parts: list[nn.Linear]) -> nn.Linear:
+    """One Linear whose output is the parts' outputs side by side."""
+    ref = parts[0].weight
+    fused = nn.Linear(ref.shape[1], sum(p.out_features for p in parts), bias=parts[0].bias is not None,
+                      device="meta")
+    fused.weight = nn.Parameter(torch.cat([p.weight for p in parts]), requires_grad=False)
+    if parts[0].bias is not None:
+        fused.bias = nn.Parameter(torch.cat([p.bias for p in parts]), requires_grad=False)
+    return fused
+
+
+def fuse_qkv(model: GPTModel) -> GPTModel:
+    """Swap every block's attention for a `FusedQKVAttention` (in place; returns the model)."""
+    for block in model.trf_blocks:
+        attn = block.attn
+        parts = (attn.W_query, attn.W_key, attn.W_value) if not isinstance(attn, FusedQKVAttention) else ()
+        if parts and all(type(p) is nn.Linear for p in parts):  # (not LoRA-wrapped ones)
+            block.attn = FusedQKVAttention(attn)
+    return model
+
+
+class PackedLinear(nn.Module):
+    """A bf16 linear on oneDNN's pre-packed weight layout (batch-1 decoding is ~2x faster
+    than `F.linear` on bf16 tensors, which repacks the weight on every call)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        weight = linear.weight.detach().to(torch.bfloat16)
+        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        self.register_buffer("packed", torch.ops.mkldnn._reorder_linear_weight(weight, 1))
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().to(torch.bfloat16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        out = torch.ops.mkldnn._linear_pointwise(flat, self.packed, self.bias, "none", [], "")
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def packed_bf16_available() -> bool:
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return False
+    try:
+        PackedLinear(nn.Linear(8, 8))(torch.randn(1, 8))
+        return True
+    except (RuntimeError, AttributeError):
+        return False
+
+
+def swap_linears(model: GPTModel, make) -> GPTModel:
+    """Replace every nn.Linear inside the blocks, and a language model's output head, by
+    make(linear), in place.  A head tied to the token embedding gets its own converted copy."""
+    for block in model.trf_blocks:
+        for parent in block.modules():
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.Linear):
+                    setattr(parent, name, make(child))
+    if model.num_classes is None and isinstance(model.out_head, nn.Linear):
+        model.out_head = make(model.out_head)
+    return model
