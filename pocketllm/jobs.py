@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .errors import PocketLLMError
+from .files import OutputClaim
+from .kinds import task_kind
 from .training.events import END_KINDS, read_events
 from .training.trainer import Trainer
 
@@ -38,7 +39,6 @@ class Job:
     run_dir: Path
     model_path: Path
     stop_event: threading.Event
-    started_at: float = field(default_factory=time.time)
     thread: threading.Thread | None = None
     status: str = "running"   # running → finished / stopped / failed
     error: str = ""
@@ -180,21 +180,21 @@ def read_run(run_dir, runner: JobRunner | None = None) -> RunView:
 
 
 def _claimed_by_live_run(settings: dict) -> bool:
-    from .files import OutputClaim
     path = settings.get("model_path")
     return bool(path) and OutputClaim(path).owner() is not None
 
 
 def list_runs(root, kind: str | None = None) -> list[Path]:
-    """Run folders under `root`, newest first (optionally only one kind of task)."""
+    """Run folders under `root`, newest first (optionally only one TaskKind)."""
     root = Path(root)
     if not root.is_dir():
         return []
+    wanted = task_kind(kind) if kind is not None else None
     runs = []
     for d in root.iterdir():
         meta = d / "run.json"
         if d.is_dir() and meta.is_file():
-            if kind is not None and _read_json(meta).get("task") != kind:
+            if kind is not None and (wanted is None or task_kind(_read_json(meta).get("task")) is not wanted):
                 continue
             runs.append(d)
     return sorted(runs, key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)

@@ -17,7 +17,7 @@ def ctrl_c_stops(stop_event: threading.Event):
         return
     previous = signal.getsignal(signal.SIGINT)
 
-    def handler(signum, frame):
+    def handler(_signum, _frame):
         if stop_event.is_set():
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt

@@ -105,11 +105,6 @@ class TrainedTokenizer(Tokenizer):
         """The `tokenizer.json` that Hugging Face's `AutoTokenizer` reads."""
         return self._hf.to_str(pretty=True)
 
-    @property
-    def learned_tokens(self) -> int:
-        """Tokens beyond the bytes and <|endoftext|>: merges (bpe) or characters (char)."""
-        return self.vocab_size - BYTE_TOKENS - 1
-
     def describe(self) -> str:
         what = "byte-level BPE" if self.kind == "bpe" else "one token per character"
         return f"{self.kind} ({what} trained on the corpus, {self.vocab_size:,} tokens)"
