@@ -40,35 +40,39 @@ def list_checkpoints(root) -> list[dict]:
     for path in list(root.glob("*.safetensors")) + list(root.glob("*/*.safetensors")):
         if path.name.startswith("."):
             continue
-        stat = path.stat()
         try:
-            header = read_header(path)
-            params = checkpoint_parameters(header["config"], header["task"])
-            task, facts = header["task"], header["facts"]
-            if not isinstance(task, dict) or not isinstance(facts, dict):
-                raise PocketLLMError("its task or facts are not JSON objects", code="catalog.damaged_header")
+            rows.append(_row(root, path))
         except NotACheckpoint:
             continue  # not ours, e.g. an exported Hugging Face file
         except (PocketLLMError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            # Listed, so the user sees it and can delete it; never loaded.
-            rows.append({"name": str(path.relative_to(root)), "path": str(path), "task": "damaged",
-                         "parameters": 0, "size_mb": round(stat.st_size / 2**20, 1),
-                         "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)),
-                         "score": str(exc)[:160], "mtime": stat.st_mtime, "tokenizer": "", "damaged": True})
-            continue
-        score = ""
-        if "val_accuracy" in facts:
-            score = f"val acc {facts['val_accuracy']:.3f}"
-        elif "best_val_loss" in facts:
-            score = f"val loss {facts['best_val_loss']:.3f}"
-        rows.append({
-            "name": str(path.relative_to(root)), "path": str(path),
-            "task": task.get("type", TaskKind.PRETRAIN.value), "parameters": params,
-            "size_mb": round(stat.st_size / 2**20, 1),
-            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)),
-            "score": score, "mtime": stat.st_mtime, "tokenizer": header.get("tokenizer", "gpt2"),
-        })
+            rows.append(_damaged_row(root, path, exc))  # listed, so the user sees it and can delete it; never loaded
     return sorted(rows, key=lambda r: r["mtime"], reverse=True)
+
+
+def _file_facts(root: Path, path: Path) -> dict:
+    stat = path.stat()
+    return {"name": str(path.relative_to(root)), "path": str(path), "size_mb": round(stat.st_size / 2**20, 1),
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime)), "mtime": stat.st_mtime}
+
+
+def _row(root: Path, path: Path) -> dict:
+    header = read_header(path)
+    params = checkpoint_parameters(header["config"], header["task"])
+    task, facts = header["task"], header["facts"]
+    if not isinstance(task, dict) or not isinstance(facts, dict):
+        raise PocketLLMError("its task or facts are not JSON objects", code="catalog.damaged_header")
+    score = ""
+    if "val_accuracy" in facts:
+        score = f"val acc {facts['val_accuracy']:.3f}"
+    elif "best_val_loss" in facts:
+        score = f"val loss {facts['best_val_loss']:.3f}"
+    return {**_file_facts(root, path), "task": task.get("type", TaskKind.PRETRAIN.value), "parameters": params,
+            "score": score, "tokenizer": header.get("tokenizer", "gpt2")}
+
+
+def _damaged_row(root: Path, path: Path, exc: Exception) -> dict:
+    return {**_file_facts(root, path), "task": "damaged", "parameters": 0, "score": str(exc)[:160],
+            "tokenizer": "", "damaged": True}
 
 
 def _checkpoint_in(root: Path, path, protect=None) -> Path:

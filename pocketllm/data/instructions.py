@@ -158,48 +158,54 @@ def load_instructions(path) -> InstructionData:
     if not text:
         raise PocketLLMError("{name} is empty: it needs a list of instruction records.", code="instructions.empty",
                              name=path.name)
-    items, problems = [], []
-    unit = "record"
-    if text[0] == "{" or path.suffix.lower() == ".jsonl":
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None  # several lines: JSON Lines
-        if isinstance(whole, dict) and "instruction" not in whole:
-            _not_a_list(path, whole)
-        unit = "line"
-        for n, line in enumerate(text.splitlines()):
-            if not line.strip():
-                continue
-            try:
-                items.append((n + 1, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                problems.append(f"line {n + 1}: not valid JSON ({exc.msg})")
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PocketLLMError("{name} is not valid JSON: {detail} at line {line}, column {column}.",
-                                 code="instructions.bad_json", name=path.name, detail=exc.msg, line=exc.lineno,
-                                 column=exc.colno) from None
-        if not isinstance(data, list):
-            _not_a_list(path, data)
-        items = list(enumerate(data))
+    json_lines = text[0] == "{" or path.suffix.lower() == ".jsonl"
+    items, problems = _json_lines(path, text) if json_lines else _json_list(path, text)
     bad_lines = len(problems)  # JSON Lines that did not parse
     records = []
     for n, item in items:
         record, why = check_record(item)
         if record is None:
-            problems.append(f"{unit} {n}: {why}" if unit == "line" else f"record at index {n}: {why}")
+            problems.append(f"line {n}: {why}" if json_lines else f"record at index {n}: {why}")
         else:
             records.append(record)
-    total = len(items) + bad_lines
     if not records:
         raise PocketLLMError("{name} has no usable instruction records ({problems}). Each record needs a "
                              "non-empty 'instruction' and 'output' (and optionally 'input').",
                              code="instructions.none_usable", name=path.name,
                              problems="; ".join(problems[:5]) if problems else "the list is empty")
-    return InstructionData(records, problems, total, str(path))
+    return InstructionData(records, problems, len(items) + bad_lines, str(path))
+
+
+def _json_lines(path: Path, text: str) -> tuple[list, list[str]]:
+    """([(line number, item)], [a problem per line that is not JSON])."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None  # several lines: JSON Lines
+    if isinstance(whole, dict) and "instruction" not in whole:
+        _not_a_list(path, whole)
+    items, problems = [], []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append((n, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not valid JSON ({exc.msg})")
+    return items, problems
+
+
+def _json_list(path: Path, text: str) -> tuple[list, list[str]]:
+    """([(index, item)], []) from a file that is one JSON list."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PocketLLMError("{name} is not valid JSON: {detail} at line {line}, column {column}.",
+                             code="instructions.bad_json", name=path.name, detail=exc.msg, line=exc.lineno,
+                             column=exc.colno) from None
+    if not isinstance(data, list):
+        _not_a_list(path, data)
+    return list(enumerate(data)), []
 
 
 def _not_a_list(path: Path, data):
