@@ -67,7 +67,8 @@ def _row(root: Path, path: Path) -> dict:
     elif "best_val_loss" in facts:
         score = f"val loss {facts['best_val_loss']:.3f}"
     return {**_file_facts(root, path), "task": task.get("type", TaskKind.PRETRAIN.value), "parameters": params,
-            "score": score, "tokenizer": header.get("tokenizer", "gpt2")}
+            "score": score, "tokenizer": header.get("tokenizer", "gpt2"),
+            "facts": facts}  # what it was trained on and from, and when: the app shows them in its own words
 
 
 def _damaged_row(root: Path, path: Path, exc: Exception) -> dict:
