@@ -72,8 +72,10 @@ def _row(root: Path, path: Path) -> dict:
 
 
 def _damaged_row(root: Path, path: Path, exc: Exception) -> dict:
+    # The code and values let the page say what is wrong in its own language; score is the English.
     return {**_file_facts(root, path), "task": "damaged", "parameters": 0, "score": str(exc)[:160],
-            "tokenizer": "", "damaged": True}
+            "tokenizer": "", "damaged": True, "error_code": getattr(exc, "code", ""),
+            "error_values": dict(getattr(exc, "values", {}))}
 
 
 def _checkpoint_in(root: Path, path, protect=None) -> Path:

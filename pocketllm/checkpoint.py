@@ -56,7 +56,9 @@ class Checkpoint:
 
     @property
     def task_type(self) -> str:
-        return self.task.get("type", TaskKind.PRETRAIN.value)
+        """The TaskKind (a str), whatever spelling the task dict has; an unknown type as it is."""
+        name = self.task.get("type", TaskKind.PRETRAIN.value)
+        return task_kind(name) or name
 
 
 # ---- saving ------------------------------------------------------------------
@@ -72,7 +74,7 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
     if path.exists() and not overwrite:
         raise PocketLLMError("{path} already exists. Choose another --model_path, or pass --overwrite to replace it.",
                              code="checkpoint.exists", path=str(path))
-    task = dict(task or LANGUAGE_MODEL)
+    task = _task_in_house_names(dict(task or LANGUAGE_MODEL))  # files carry only TaskKind names
     facts = dict(facts or {})
     facts.setdefault("saved_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     tensors = {}
@@ -126,6 +128,8 @@ def read_header(path) -> dict:
         spec = json.loads(meta.get("tokenizer") or "{}") or {"kind": "gpt2"}
         if not isinstance(spec, dict):
             raise ValueError("the tokenizer is not a JSON object")
+    except PocketLLMError:
+        raise  # a config out of bounds says so itself, as load_model does
     except (KeyError, ValueError) as exc:
         raise _damaged_header(path, str(exc)[:120]) from None
     return {

@@ -86,6 +86,14 @@ def test_files_with_the_old_task_names_load_as_the_same_kinds(tmp_path, old, kin
     assert ckpt.model.num_classes == (2 if kind is TaskKind.CLASSIFY else None)
 
 
+def test_a_task_given_in_an_old_spelling_is_saved_in_the_house_name(tmp_path):
+    model = make_model().set_classifier_head(2)
+    path = save_checkpoint(tmp_path / "c.safetensors", model, task={"type": "classifier", "labels": ["a", "b"]})
+    with safe_open(str(path), framework="pt") as f:
+        assert json.loads(f.metadata()["task"])["type"] == "classify"
+    assert ckmod.Checkpoint(model, model.cfg, {"type": "language_model"}).task_type is TaskKind.PRETRAIN
+
+
 def test_instruct_round_trip_keeps_template(tmp_path):
     model = make_model()
     template = "Below is an instruction.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
