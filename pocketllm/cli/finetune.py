@@ -96,8 +96,8 @@ def register(sub):
     p.add_argument("--balance", action="store_true", help="undersample every class to the size of the smallest")
     p.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test fractions, stratified (default 0.7,0.1,0.2)")
     p.add_argument("--trainable", default=None,
-                   help="what trains: head, last:N (or N), all, lora (default: last:1 with a base model, "
-                        "all for a fresh one; lora when --lora_rank is given)")
+                   help="what trains: head, last:N (or N), all, lora (default: all for a model of up to "
+                        "50M parameters, last:1 for a larger one; lora when --lora_rank is given)")
     p.add_argument("--max_length", type=int, default=None, help="tokens kept per message (default: the context)")
     add_train_args(p, ClassifySettings().train, best=True)
     p.set_defaults(run=run_classify_train)

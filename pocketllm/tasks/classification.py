@@ -8,8 +8,11 @@ scores are read at index `length - 1`, never at a pad — the causal mask keeps 
 pads after it from changing anything before them.
 
 What trains is a choice (`trainable`): "head", "last:N" or N (the last N blocks,
-the final norm and the head; default 1), "all", or "lora" (adapters on every
-block plus the head).
+the final norm and the head), "all", or "lora" (adapters on every block plus the
+head).  The default is "all" for a small model — on the bundled spam table a
+briefly pretrained cpu-small base reaches ~95% in one epoch that way, against
+~88% in three with only its last block — and "last:1" for a large base such
+as GPT-2, where training every weight on a CPU is slow.
 """
 from __future__ import annotations
 
@@ -67,6 +70,13 @@ def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float =
     trainable, total = count_trainable(model)
     return {"trainable": kind if kind != "last" else f"last:{n}", "trainable_parameters": trainable,
             "parameters": total}
+
+
+SMALL_MODEL = 50_000_000  # parameters; up to this many, finetuning every weight is the default
+
+
+def default_trainable(model: GPTModel) -> str:
+    return "all" if sum(p.numel() for p in model.parameters()) <= SMALL_MODEL else "last:1"
 
 
 # ---- batches -----------------------------------------------------------------------
@@ -250,7 +260,7 @@ class ClassifySettings(FinetuneSettings):
     data_path: str = str(DEFAULT_TABLE)
     lora_rank: int = 8
     train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        epochs=3, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0,
+        epochs=1, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0,
         keep_best=True, patience=3))
     text_column: str | None = None      # header name or 0-based index; default: detected
     label_column: str | None = None
@@ -258,7 +268,7 @@ class ClassifySettings(FinetuneSettings):
     header: bool | None = None          # default: detected
     balance: bool = False               # undersample every class to the smallest one
     split: tuple = (0.7, 0.1, 0.2)      # train / val / test, stratified
-    trainable: str | None = None        # default: last:1 with a base, all without
+    trainable: str | None = None        # default: all for a small model, last:1 for a large one
 
 
 def prepare_classification(settings: ClassifySettings, stop_event=None) -> Trainer:
@@ -280,7 +290,7 @@ def _classification_run(settings: ClassifySettings, model_path: Path) -> TaskRun
     _add_head(model, base_task, table.labels, settings.base_model)
     max_length = checked_max_length(settings, base.config.context_length, least=1)
 
-    trainable_spec = settings.trainable or ("last:1" if settings.base_model else "all")
+    trainable_spec = settings.trainable or default_trainable(model)
     trainable = set_trainable(model, trainable_spec, settings.lora_rank, settings.lora_alpha)
     lora = trainable["trainable"] == "lora"
     if lora:

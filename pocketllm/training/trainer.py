@@ -84,7 +84,7 @@ class TrainSettings:
     dtype: str = "auto"
     compile: bool = False
     threads: int = 0                   # CPU threads for this process (0 = its share of the cores)
-    keep_best: bool = False            # end with the weights of the best validation score, not the last step's
+    keep_best: bool = False            # end with the weights of the best validation score (this session's), not the last step's
     patience: int = 0                  # stop when this many evaluations in a row bring no better score (0 = off)
 
     def validate(self):
@@ -172,6 +172,7 @@ class Trainer:
         self._best_weights = {}
         self.kept_step = None      # set when the weights of the best evaluation were kept
         self.last = {}
+        self._epoch_order = (None, [])
         self.total_steps()  # one step needs more examples than the data has: say so before anything is written
         if self.resume_from is not None:
             self._check_steps_left()
@@ -201,8 +202,10 @@ class Trainer:
 
     def _order(self, epoch: int) -> list[int]:
         """The epoch's example order: a permutation seeded by (seed, epoch), the same on every rank."""
-        g = torch.Generator().manual_seed(self.settings.seed * 1000 + epoch)
-        return torch.randperm(self.task.num_train_examples(), generator=g).tolist()
+        if self._epoch_order[0] != epoch:  # drawn once per epoch, not at every step
+            g = torch.Generator().manual_seed(self.settings.seed * 1000 + epoch)
+            self._epoch_order = (epoch, torch.randperm(self.task.num_train_examples(), generator=g).tolist())
+        return self._epoch_order[1]
 
     def _micro_indices(self, order, step_in_epoch: int, micro: int) -> list[int]:
         # Global batch of this step, split first by micro-step then by rank, so one
