@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pocketllm import GPTModel, ModelConfig, load_model, save_checkpoint, train_tokenizer
+from pocketllm import GPTModel, ModelConfig, TaskKind, load_model, save_checkpoint, task_kind, train_tokenizer
 from tests.app_fixtures import app, wait_for  # noqa: F401  (fixtures)
 from tests.test_app_finetune import HAM, SPAM, wait_end
 
@@ -48,7 +48,7 @@ def test_classify_and_instruct_from_the_page_keep_the_bases_tokenizer(client, ap
                                         "en", api_name="/classify_start")
     job = wait_end(state)
     classifier = load_model(job.model_path)
-    assert classifier.tokenizer == char_tok and classifier.task["type"] == "classifier"
+    assert classifier.tokenizer == char_tok and task_kind(classifier.task["type"]) is TaskKind.CLASSIFY
     wait_for(lambda: "finished" in client.predict("en", api_name="/classify_poll")[3], timeout=30)  # lists it
     label, _ = client.predict(str(job.model_path), "win a free prize now", "en", api_name="/classify_message")
     assert label["label"] in ("ham", "spam")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketllm import load_model
+from pocketllm import TaskKind, load_model, task_kind
 from tests.app_fixtures import app, corpus_file, hf_gpt2_file  # noqa: F401  (fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -128,7 +128,7 @@ def test_pretrain_reload_stop_download(page, app, corpus_file, tmp_path):
 @pytest.mark.slow
 def test_generate_and_look_inside(page, app):
     url, state = app
-    if not [r for r in state.checkpoints_table() if r["task"] == "language_model"]:
+    if not [r for r in state.checkpoints_table() if task_kind(r["task"]) is TaskKind.PRETRAIN]:
         pytest.skip("needs the checkpoint trained above")
     open_app(page, url)
     tab(page, "Generate")

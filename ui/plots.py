@@ -48,8 +48,29 @@ def positions(labels: list[str]) -> list[str]:
 LOSS_UNITS = ("nats", "bits")  # nats per token (what training minimises), bits per character
 
 
-def loss_figure(events: list[dict], lang="en", unit: str = "nats") -> go.Figure:
-    """Train loss of every step and validation loss of every evaluation, against tokens seen.
+def smoothed(values: list[float], weight: float = 0.9) -> list[float]:
+    """An exponential moving average with its start-up bias removed (TensorBoard's smoothing):
+    the trend of a noisy per-batch curve."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight ** i))
+    return out
+
+
+def _trend(fig, x, y, name, color, smooth: bool):
+    """A per-batch curve: with `smooth`, its trend as the line and the raw values faint beneath."""
+    if smooth and len(y) > 2:
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=color, width=1),
+                                 opacity=0.25, showlegend=False, hoverinfo="skip"))
+        y = smoothed(y)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=color)))
+
+
+def loss_figure(events: list[dict], lang="en", unit: str = "nats", x: str = "tokens_seen",
+                smooth: bool = False) -> go.Figure:
+    """Train loss of every step and validation loss of every evaluation, against `x`
+    ("tokens_seen", or "step" where another chart of the run is drawn against steps).
 
     unit "bits": the evaluations' bits per character instead (train and validation), which
     do not depend on the tokenizer, so runs with different tokenizers compare fairly."""
@@ -60,15 +81,15 @@ def loss_figure(events: list[dict], lang="en", unit: str = "nats") -> go.Figure:
     if not steps and not evals:
         return empty_figure(t(lang, "plots.no_points"))
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in steps], y=[e["train_loss"] for e in steps],
-                             mode="lines", name=t(lang, "plots.train_loss"), line=dict(color=BLUE)))
+    _trend(fig, [e[x] for e in steps], [e["train_loss"] for e in steps],
+           t(lang, "plots.train_loss_smoothed" if smooth else "plots.train_loss"), BLUE, smooth)
     if evals:
-        fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in evals], y=[e["val"]["loss"] for e in evals],
+        fig.add_trace(go.Scatter(x=[e[x] for e in evals], y=[e["val"]["loss"] for e in evals],
                                  mode="lines+markers", name=t(lang, "plots.val_loss"),
                                  line=dict(color=ORANGE)))
-    fig.update_xaxes(title=t(lang, "plots.tokens_seen"))
+    fig.update_xaxes(title=t(lang, "plots.step" if x == "step" else "plots.tokens_seen"))
     fig.update_yaxes(title=t(lang, "plots.loss"))
-    return _layout(fig, t(lang, "plots.loss_title"))
+    return _layout(fig, t(lang, "plots.loss_title_steps" if x == "step" else "plots.loss_title"))
 
 
 def _bits_figure(events: list[dict], lang) -> go.Figure:
@@ -90,17 +111,17 @@ def _bits_figure(events: list[dict], lang) -> go.Figure:
     return _layout(fig, t(lang, "plots.bits_title"))
 
 
-def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy") -> go.Figure:
-    """`metric` (from `eval` events' train/val dicts, and `step` events' metrics)
-    against the step — for the classification and instruction tabs."""
+def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy", title: str = "") -> go.Figure:
+    """`metric` (from `eval` events' train/val dicts, and `step` events' metrics) against the
+    step, as a percentage: each batch's value smoothed (raw faint beneath), and the evaluations."""
     steps = [e for e in events if e["kind"] == "step" and metric in e.get("metrics", {})]
     evals = [e for e in events if e["kind"] == "eval"]
     if not steps and not any(metric in e.get("val", {}) for e in evals):
         return empty_figure(t(lang, "plots.no_points"))
     fig = go.Figure()
     if steps:
-        fig.add_trace(go.Scatter(x=[e["step"] for e in steps], y=[e["metrics"][metric] for e in steps],
-                                 mode="lines", name=t(lang, "plots.batch"), line=dict(color=GREY)))
+        _trend(fig, [e["step"] for e in steps], [e["metrics"][metric] for e in steps],
+               t(lang, "plots.batch_smoothed"), GREY, True)
     for split, color in (("train", BLUE), ("val", ORANGE)):
         pts = [e for e in evals if metric in e.get(split, {})]
         if pts:
@@ -108,8 +129,8 @@ def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy") -> 
                                      mode="lines+markers", name=t(lang, f"plots.{split}"),
                                      line=dict(color=color)))
     fig.update_xaxes(title=t(lang, "plots.step"))
-    fig.update_yaxes(title=metric, rangemode="tozero")
-    return _layout(fig, metric)
+    fig.update_yaxes(title=title or metric, tickformat=".0%", rangemode="tozero")
+    return _layout(fig, title or metric)
 
 
 # ---- look inside ---------------------------------------------------------------
@@ -191,15 +212,24 @@ def next_token_figure(nt, lang="en") -> go.Figure:
                                            after=f"{c.penalized_logit:.2f}")
              if _penalized(c) else h for h, c in zip(hover, cands)]
     fig = go.Figure()
-    fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h",
+    # Grey, red and purple bars are one series (the model's probability) coloured by what happened
+    # to each candidate; the red and purple legend entries are empty series in the same slot.
+    fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h", offsetgroup="model",
                          name=t(lang, "plots.prob_before"), marker=dict(color=colors), hovertext=hover))
-    fig.add_trace(go.Bar(y=labels, x=[c.prob_after for c in cands], orientation="h",
+    for color, key, shown in ((RED, "generate.legend_cut", any(c == RED for c in colors)),
+                              (PURPLE, "generate.legend_utf8", any(c == PURPLE for c in colors))):
+        if shown:
+            fig.add_trace(go.Bar(y=[labels[0]], x=[None], orientation="h", offsetgroup="model",
+                                 name=t(lang, key), marker=dict(color=color), hoverinfo="skip"))
+    fig.add_trace(go.Bar(y=labels, x=[c.prob_after for c in cands], orientation="h", offsetgroup="after",
                          name=t(lang, "plots.prob_after"), marker=dict(color=BLUE)))
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title=t(lang, "plots.probability"), range=[0, 1])
+    # The axis follows the data: a flat distribution's bars (a few %) stay readable.
+    top = max([c.prob for c in cands] + [c.prob_after for c in cands] + [0.01])
+    fig.update_xaxes(title=t(lang, "plots.probability"), range=[0, min(1.0, top * 1.12)], tickformat=".0%")
     title = t(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
               h=f"{nt.entropy:.2f}", h_after=f"{nt.entropy_after:.2f}")
-    return _layout(fig, title, height=max(320, 26 * len(cands) + 110), barmode="group")
+    return _layout(fig, title, height=max(340, 26 * len(cands) + 130), barmode="group")
 
 
 def _penalized(c) -> bool:
@@ -230,6 +260,7 @@ def attention_figure(maps, layer: int, head: int | None, lang="en") -> go.Figure
     z = maps.matrix(layer, head)
     ticks = positions(maps.labels)
     fig = go.Figure(go.Heatmap(z=z, x=ticks, y=ticks, colorscale="Blues", zmin=0, zmax=1,
+                               colorbar=dict(title=t(lang, "generate.attention_weight")),
                                hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title=t(lang, "plots.query"), type="category")
     fig.update_xaxes(title=t(lang, "plots.key"), type="category", tickangle=-45)
@@ -244,10 +275,17 @@ def logit_lens_figure(lens, lang="en") -> go.Figure:
     ticks = positions(lens.labels)
     rows = [t(lang, "plots.embeddings") if name == "embeddings"
             else t(lang, "plots.block_n", n=name.split()[-1]) for name in lens.layers]
-    fig = go.Figure(go.Heatmap(z=lens.top1_probs, x=ticks, y=rows, text=lens.top1_labels,
-                               texttemplate="%{text}", textfont=dict(family=FONT, size=11),
-                               colorscale="YlOrRd", zmin=0, zmax=1,
-                               hovertemplate="%{y} @ %{x}: %{text} (%{z:.2f})<extra></extra>"))
+    # Each cell names a token: at many positions the names are shortened, then left to the
+    # hover, so they never overlap.
+    n = len(ticks)
+    keep = 6 if n <= 12 else 3 if n <= 24 else 0
+    cells = [[label if len(label) <= keep else label[:max(keep - 1, 1)] + "…" for label in row]
+             for row in lens.top1_labels] if keep else None
+    fig = go.Figure(go.Heatmap(z=lens.top1_probs, x=ticks, y=rows, customdata=lens.top1_labels,
+                               text=cells, texttemplate="%{text}" if keep else None,
+                               textfont=dict(family=FONT, size=11 if n <= 12 else 9),
+                               colorscale="YlOrRd", zmin=0, zmax=1, colorbar=dict(title=t(lang, "plots.probability")),
+                               hovertemplate="%{y} @ %{x}: %{customdata} (%{z:.2f})<extra></extra>"))
     fig.update_xaxes(type="category", tickangle=-45, title=t(lang, "plots.position"))
     fig.update_yaxes(type="category")
     height = min(620, 140 + 34 * len(rows))

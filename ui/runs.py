@@ -1,31 +1,36 @@
-"""What the three training tabs (Pretrain, Classify, Instruct) share: starting and stopping
-the one job, keeping uploads, the live view's bookkeeping (which run to show, when it
-changed, its status line), the base-model picker of the finetuning tabs, and the command
-line layout.  Texts come from each tab's strings through a `prefix` ("pretrain", ...)."""
+"""The training tabs' bookkeeping, without widgets: starting and stopping the one job,
+keeping uploads, which run the live view shows and whether it changed, its status line, the
+checkpoint to download (named after the run), whether a run can go on, and the base model of
+a finetuning run.  The widgets that use these are in `ui/training_parts.py`.  Texts come
+from each tab's strings through a `prefix` ("pretrain", ...), shared ones from "training."."""
 from __future__ import annotations
 
-import functools
+import dataclasses
+import hashlib
+import json
+import os
 import shlex
 import shutil
 from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import JobBusy, ModelConfig, PocketLLMError, file_sha256, list_presets, read_header
+from pocketllm import (STATE_FILE, JobBusy, ModelConfig, PocketLLMError, TrainSettings, file_sha256, list_presets,
+                       read_header, task_kind)
 
+from .errors import message_of
 from .i18n import t
 
 FRESH = "fresh:"          # base-model value prefix: a random-init model of a preset
-BASE_TASKS = ("language_model", "instruct")
 # Runs started from the page also save every few minutes, so a crash (or a kill) loses at
 # most that much; the status of an interrupted run names the step a Resume starts from.
 CHECKPOINT_MINUTES = 5
 
 
 # ---- starting and stopping the job ----------------------------------------------------
-def launch(state, kind, prepare, lang, prefix):
+def launch(state, kind, prepare, lang, prefix) -> dict:
     """Start the job; if one runs already, say which (Stop is next to Start).
-    Returns (run folder or skip, status line)."""
+    Returns the run folder ("run.dir", unless refused) and the status line ("run.status")."""
     try:
         job = state.runner.start(kind, prepare)
     except JobBusy:
@@ -33,18 +38,18 @@ def launch(state, kind, prepare, lang, prefix):
         if job is None:  # it ended between the check and now: try once more
             job = state.runner.start(kind, prepare)
         else:
-            message = t(lang, f"{prefix}.busy", kind=job.kind, name=job.name)
+            message = t(lang, "training.busy", kind=t(lang, f"training.kind_{job.kind}"), name=job.name)
             gr.Warning(message, title=t(lang, "common.warning_title"))
-            return gr.skip(), message
-    return str(job.run_dir), t(lang, f"{prefix}.status_running", name=job.name, step=0)
+            return {"run.status": message}
+    return {"run.dir": str(job.run_dir), "run.status": t(lang, f"{prefix}.status_running", name=job.name, step=0)}
 
 
-def stop_job(state, lang, prefix) -> str:
+def stop_job(state, lang) -> str:
     job = state.runner.current
     if job is None:
-        return t(lang, f"{prefix}.nothing_running")
+        return t(lang, "training.nothing_running")
     state.runner.stop()
-    return t(lang, f"{prefix}.stopping", kind=job.kind, name=job.name)
+    return t(lang, "training.stopping", kind=t(lang, f"training.kind_{job.kind}"), name=job.name)
 
 
 def keep_upload(state, path, suffix_ok, fallback="data") -> str:
@@ -74,6 +79,8 @@ def follow(state, kind, current) -> str:
 
 def signature(run_dir: Path, *extra) -> str:
     """Changes when the run's events file does (or any of `extra`): the tick redraws only then."""
+    # CORE GAP: the core has no cheap "has this run changed" reader, so the file's name is known
+    # here (stat only; reading every event each second per page would cost more).
     events = Path(run_dir) / "events.jsonl"
     stat = events.stat() if events.is_file() else None
     return "|".join([str(run_dir), str(stat.st_size if stat else 0), str(stat.st_mtime_ns if stat else 0),
@@ -103,7 +110,76 @@ def status_line(view, lang, prefix) -> str:
         saved = view.resume_step
         key = "status_interrupted" if saved else "status_interrupted_unsaved"
         return t(lang, f"{prefix}.{key}", name=name, step=step, saved=saved)
-    return t(lang, f"{prefix}.status_{view.status.replace(' ', '_')}", name=name, step=step)
+    line = t(lang, f"{prefix}.status_{view.status.replace(' ', '_')}", name=name, step=step)
+    end = view.end or {}
+    if view.status == "finished" and end.get("stopped_early"):  # patience ended it before the plan
+        line += " " + t(lang, "training.stopped_early", step=end.get("step", step))
+    if view.status == "finished" and end.get("kept_step") is not None and end.get("kept_step") != end.get("step"):
+        line += " " + t(lang, "training.kept_step", step=end["kept_step"])
+    return line
+
+
+def can_continue(view) -> bool:
+    """Whether a Resume can take the run further: it ended (stopped, interrupted or finished)
+    with its model and training state saved together."""
+    model = view.model_path
+    # CORE GAP: no reader says "this run can be resumed"; the state file's name is the core's export.
+    return (view.status in ("stopped", "interrupted", "finished") and view.resume_step > 0
+            and model is not None and model.is_file() and (view.run_dir / STATE_FILE).is_file())
+
+
+def target_steps(view) -> int | None:
+    """The step the run was planned to reach (its `max_steps`, or what its last start said)."""
+    started = view.of_kind("started")
+    if started:
+        return started[-1].get("total_steps")
+    return ((view.settings or {}).get("train") or {}).get("max_steps")
+
+
+def download_copy(state, view, model: Path) -> Path:
+    """The run's checkpoint under a name that says which run and step it is
+    (`pretrain-20261129-2130-step400.safetensors`, not `model.safetensors`): a hard link (or a
+    copy) in the app's temp folder, made once per run and step."""
+    step = (view.end or {}).get("step") or view.resume_step or (view.last_step or {}).get("step", 0)
+    folder = state.temp / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{view.run_dir.name}-step{step}{model.suffix}"
+    if target.is_file() and target.stat().st_mtime_ns >= model.stat().st_mtime_ns:
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(model, tmp)
+    except OSError:  # another file system: a copy
+        shutil.copyfile(model, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def settings_from_run(cls, record: dict):
+    """The run's settings (its run.json, as `read_run` gives it) as the task's settings object."""
+    # CORE GAP: the core rebuilds settings from a dict only inside load_training_preset; a
+    # `Settings.from_dict` would replace this.
+    known = {f.name for f in dataclasses.fields(cls)} - {"train"}
+    values = {k: v for k, v in (record or {}).items() if k in known}
+    if isinstance(values.get("split"), list):
+        values["split"] = tuple(values["split"])
+    return cls(**values, train=TrainSettings.from_dict((record or {}).get("train") or {}))
+
+
+def shape_config(state, cfg) -> str:
+    """A model shape edited in the page, as the config file the core's settings name (the core
+    takes a preset name or a JSON path); named by its content, so the same shape is one file."""
+    # CORE GAP: PretrainSettings.config takes no ModelConfig, so the page writes the JSON here.
+    text = json.dumps(cfg.to_dict(), indent=2)
+    folder = state.checkpoints / "presets" / "pretrain-shapes"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+    if not path.is_file():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return str(path)
 
 
 def clock(seconds: float) -> str:
@@ -112,11 +188,11 @@ def clock(seconds: float) -> str:
 
 
 # ---- the base model of a finetuning run -------------------------------------------------
-def base_choices(state, lang, tasks=BASE_TASKS) -> list[tuple[str, str]]:
-    """Checkpoints of `tasks` (newest first), then a fresh model of every preset."""
+def base_choices(state, lang) -> list[tuple[str, str]]:
+    """Checkpoints of the kinds that write text (newest first), then a fresh model of every preset."""
     rows = [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.models_table() if r["task"] in tasks]
-    return rows + [(t(lang, "classify.fresh", preset=p), FRESH + p) for p in list_presets()]
+            for r in state.models_table() if getattr(task_kind(r["task"]), "generates", False)]
+    return rows + [(t(lang, "training.fresh", preset=p), FRESH + p) for p in list_presets()]
 
 
 def default_base(choices: list[tuple[str, str]], current=None) -> str | None:
@@ -128,10 +204,10 @@ def default_base(choices: list[tuple[str, str]], current=None) -> str | None:
     return FRESH + "cpu-tiny" if FRESH + "cpu-tiny" in values else (values[0] if values else None)
 
 
-def split_base(value) -> tuple[str | None, str | None]:
+def split_base(value, lang="en") -> tuple[str | None, str | None]:
     """(base_model path, config preset) for the settings."""
     if not value:
-        raise PocketLLMError("No base model chosen: pick a checkpoint or a fresh model.")
+        raise PocketLLMError(t(lang, "training.no_base"))
     if value.startswith(FRESH):
         return None, value[len(FRESH):]
     return value, None
@@ -139,7 +215,7 @@ def split_base(value) -> tuple[str | None, str | None]:
 
 def base_model(state, value, lang) -> tuple[str | None, str | None]:
     """`split_base`, with a checkpoint path checked to be one of the folder's checkpoints."""
-    path, preset = split_base(value)
+    path, preset = split_base(value, lang)
     return (str(state.checkpoint(path, lang)) if path else None), preset
 
 
@@ -152,31 +228,12 @@ def base_facts(state, value, lang) -> str:
         else:
             cfg, name = ModelConfig.load(preset), preset
     except (PocketLLMError, ValueError, OSError, KeyError) as exc:
-        return f"⚠️ {exc}"
-    return t(lang, "classify.base_facts", name=name, layers=cfg.num_layers, width=cfg.emb_dim,
+        return t(lang, "training.problem", message=message_of(exc, lang))
+    return t(lang, "training.base_facts", name=name, layers=cfg.num_layers, width=cfg.emb_dim,
              context=cfg.context_length, params=f"{cfg.num_parameters():,}")
 
 
 # ---- settings and command lines ---------------------------------------------------------
-def safe_cli(build):
-    """A command-line preview that never fails: a value it cannot show (a number out of
-    range, infinity) gives a comment instead; the Start button says what is wrong."""
-    @functools.wraps(build)
-    def wrapper(*args):
-        try:
-            return build(*args)
-        except (PocketLLMError, ValueError, TypeError, OverflowError):
-            return "# fix the settings above first: a value is out of range"
-    return wrapper
-
-
-def number(value, default, cast=int):
-    try:
-        return cast(value) if value is not None and value != "" else default
-    except (TypeError, ValueError):
-        raise PocketLLMError(f"{value!r} is not a number.") from None
-
-
 def shell_lines(args: list[str]) -> str:
     """The command, one flag (and its value) per line, so it reads in a narrow box."""
     head, rest = [], list(args)
@@ -191,34 +248,25 @@ def shell_lines(args: list[str]) -> str:
     return " \\\n".join(lines)
 
 
-def wire_base_picker(state, ctx, base, refresh, facts, api_name: str):
-    """The base-model dropdown of a finetuning tab: Refresh fills it, a choice shows its facts.
+def source_values(state, data_path, bundled: dict) -> dict:
+    """The data-source elements that show `data_path`: a bundled choice (`bundled` maps the
+    radio's value to its file) or an upload kept in the corpora folder; {} when it is neither
+    (a file the page cannot pick any more)."""
+    if not data_path:
+        return {}
+    path = Path(data_path).resolve()
+    for value, file in bundled.items():
+        if path == Path(file).resolve():
+            return {"data.source": value}
+    if path.parent == state.corpora and path.is_file():
+        return {"data.source": "upload", "data.uploaded": str(path)}
+    return {}
 
-    Returns the refresh handler, for the tab's page-load hook."""
-    def on_refresh(current, lang):
-        choices = base_choices(state, lang)
-        return gr.update(choices=choices, value=default_base(choices, current))
 
-    refresh.click(on_refresh, [base, ctx.lang], base, api_name=api_name)
-    base.change(lambda v, lang: base_facts(state, v, lang), [base, ctx.lang], facts, show_progress="hidden")
-    return on_refresh
-
-
-def saved_source_and_base(state, settings, bundled) -> tuple[list, object]:
-    """A saved finetuning recipe's data source ([radio, uploaded path]) and base-model value
-    for the form; `gr.skip()` where the saved value is not available here any more."""
-    keep = gr.skip()
-    data = settings.data_path
-    if data and Path(data).resolve() == Path(bundled).resolve():
-        source = ["bundled", keep]
-    elif data and Path(data).resolve().parent == state.corpora and Path(data).is_file():
-        source = ["upload", str(Path(data).resolve())]
-    else:
-        source = [keep, keep]
+def base_value(settings) -> dict:
+    """The base-model element that shows a finetuning recipe's base ({} when it is gone)."""
     if settings.base_model and Path(settings.base_model).is_file():
-        base = str(Path(settings.base_model).resolve())
-    elif settings.config:
-        base = FRESH + settings.config
-    else:
-        base = keep
-    return source, base
+        return {"model.base": str(Path(settings.base_model).resolve())}
+    if settings.config:
+        return {"model.base": FRESH + settings.config}
+    return {}

@@ -9,25 +9,22 @@ EN = {
     "pretrain.upload": "Upload a UTF-8 .txt file (up to 2 GB)",
     "pretrain.preview_need_upload": "Upload a .txt file to see its preview.",
     "pretrain.bad_context": "The context length must be at least 2 tokens.",
-    "pretrain.context_too_long": "The {preset} preset reads at most {max} tokens, so a context of {context} does not "
-                                 "fit: lower the context length to {max} or less, or pick “custom” to build a "
-                                 "longer model.",
-    "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens ({tpc} per character). With a context "
-                        "of {context}: {train} training windows, {val} validation windows.",
+    "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens ({tpc} per character). With a context of "
+                        "{context}: {train} training windows, {val} validation windows.",
     "pretrain.tokenizer": "Tokenizer",
-    "pretrain.tokenizer_info": "How the model cuts text into tokens. BPE and character vocabularies are learned "
-                               "from this corpus; GPT-2's is fixed (50,257 tokens, about 2 per Chinese character).",
+    "pretrain.tokenizer_info": "How the model cuts text into tokens. BPE and character vocabularies are learned from "
+                               "this corpus; GPT-2's is fixed (50,257 tokens, about 2 per Chinese character).",
     "pretrain.tok_bpe": "BPE (learned from the text)",
     "pretrain.tok_char": "characters",
     "pretrain.tok_gpt2": "GPT-2's",
     "pretrain.vocab": "vocabulary size",
     "pretrain.vocab_info": "BPE: how many tokens to learn (a few thousand suit a small model). Characters: keep the "
-                           "most frequent ones, empty = every character. At least 258 (the 256 bytes, "
-                           "<|endoftext|>, one more).",
+                           "most frequent ones, empty = every character. At least 258 (the 256 bytes, <|endoftext|>, "
+                           "one more).",
     "pretrain.loss_unit": "Show the loss as",
     "pretrain.unit_nats": "nats per token",
     "pretrain.unit_bits": "bits per character (compares tokenizers)",
-    "pretrain.preview_problem": "⚠️ {message}",
+    "pretrain.preview_problem": "Problem: {message}",
     "pretrain.model_head": "### 2. Model",
     "pretrain.preset": "Size preset",
     "pretrain.custom": "custom (edited below)",
@@ -36,9 +33,10 @@ EN = {
     "pretrain.width": "width (emb_dim)",
     "pretrain.context": "context (tokens)",
     "pretrain.dropout": "dropout",
-    "pretrain.facts": "**{params}** parameters (vocabulary {vocab} tokens). Training memory ≈ **{total}** at batch {batch}: weights {weights}, "
-                      "weights + gradients + AdamW state {states}, activations {acts} (rough, fp32).",
-    "pretrain.facts_invalid": "⚠️ {message}",
+    "pretrain.facts": "**{params}** parameters (vocabulary {vocab} tokens). Training memory ≈ **{total}** at batch "
+                      "{batch}: weights {weights}, weights + gradients + AdamW state {states}, activations {acts} "
+                      "(rough, fp32).",
+    "pretrain.facts_invalid": "Problem: {message}",
     "pretrain.train_head": "### 3. Training",
     "pretrain.steps": "steps",
     "pretrain.batch": "batch size",
@@ -47,31 +45,25 @@ EN = {
     "pretrain.sample_every": "sample every",
     "pretrain.seed": "seed",
     "pretrain.dtype": "precision",
-    "pretrain.start": "Start",
-    "pretrain.stop": "Stop",
-    "pretrain.resume": "Resume the last stopped run",
     "pretrain.samples_head": "#### Samples (latest first)",
     "pretrain.no_samples": "_No samples yet._",
     "pretrain.sample_head": "step {step} · {tokens} tokens seen",
     "pretrain.download": "Download the checkpoint",
-    "pretrain.cli_head": "The same run from the command line",
-    "pretrain.stats": "step **{step}/{total}** · {tokens} tokens seen · **{rate} tokens/s** · elapsed {elapsed} · "
-                      "time left {eta} · train loss {loss}",
-    "pretrain.status_running": "🟢 Training **{name}** (step {step}).",
-    "pretrain.status_finished": "✅ **{name}** finished at step {step}. The checkpoint is ready below.",
-    "pretrain.status_stopped": "⏸️ **{name}** stopped at step {step}; its checkpoint is saved. **Resume** continues it.",
-    "pretrain.status_failed": "❌ **{name}** failed: {message}",
-    "pretrain.status_interrupted": "⚠️ **{name}** was interrupted at step {step} (the app stopped); **Resume** "
-                                  "continues from step {saved} (the last save).",
-    "pretrain.status_interrupted_unsaved": "⚠️ **{name}** was interrupted at step {step} (the app stopped) before "
-                                          "its first save; start it again.",
+    "pretrain.status_running": "**Training {name}** (step {step}).",
+    "pretrain.status_finished": "**{name} finished** at step {step}; the checkpoint is ready below. To train it longer, "
+                                "set **steps** above {step} and press **Continue this run**.",
+    "pretrain.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved. **Continue this run** "
+                               "trains it on to the steps set above.",
+    "pretrain.status_failed": "**{name} failed**: {message}",
+    "pretrain.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); **Continue this run** "
+                                   "goes on from step {saved} (the last save).",
+    "pretrain.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before its "
+                                           "first save; start it again.",
     "pretrain.status_not_started": "**{name}** is getting ready…",
-    "pretrain.busy": "A {kind} job ({name}) is already running. Press Stop to end it (its checkpoint is kept), "
-                     "or wait for it to finish.",
-    "pretrain.nothing_running": "No job is running.",
-    "pretrain.stopping": "Stopping {kind} job {name}: it saves its checkpoint within one step…",
-    "pretrain.nothing_to_resume": "There is no stopped pretraining run to resume.",
-    "pretrain.resume_more_steps": "That run already did {step} steps: set steps above {step} to continue it.",
+    "pretrain.nothing_to_resume": "The run shown cannot be continued: it has no saved checkpoint and training state "
+                                  "yet (or a run is going on).",
+    "pretrain.resume_more_steps": "That run is at step {step}: set steps above {step} (say {more}) to train it longer.",
+    "pretrain.stats_tokens": " · {tokens} tokens seen",
 }
 ZH = {
     "pretrain.intro": "在一段文本上训练一个小 GPT：选语料、模型大小和几个设置，按 **开始**，看损失下降、样例变好。",
@@ -83,23 +75,19 @@ ZH = {
     "pretrain.upload": "上传 UTF-8 编码的 .txt 文件（不超过 2 GB）",
     "pretrain.preview_need_upload": "上传一个 .txt 文件即可预览。",
     "pretrain.bad_context": "上下文长度至少为 2 个词元。",
-    "pretrain.context_too_long": "预设 {preset} 最多读 {max} 个词元，上下文 {context} 放不下：请把上下文长度调到 {max} "
-                                 "或更小，或选择“自定义”来构建更长上下文的模型。",
-    "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元（每个字符 {tpc} 个）。上下文为 {context} 时："
-                        "{train} 个训练窗口，{val} 个验证窗口。",
+    "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元（每个字符 {tpc} 个）。上下文为 {context} 时：{train} 个训练窗口，{val} "
+                        "个验证窗口。",
     "pretrain.tokenizer": "分词器",
-    "pretrain.tokenizer_info": "模型如何把文本切成词元。BPE 和字符词表从这份语料中学习；GPT-2 的词表是固定的"
-                               "（50,257 个词元，一个汉字约占 2 个）。",
+    "pretrain.tokenizer_info": "模型如何把文本切成词元。BPE 和字符词表从这份语料中学习；GPT-2 的词表是固定的（50,257 个词元，一个汉字约占 2 个）。",
     "pretrain.tok_bpe": "BPE（从文本中学习）",
     "pretrain.tok_char": "字符",
     "pretrain.tok_gpt2": "GPT-2 的",
     "pretrain.vocab": "词表大小",
-    "pretrain.vocab_info": "BPE：要学习多少个词元（小模型用几千个就合适）。字符：保留最常见的字符，留空 = 全部字符。"
-                           "至少 258（256 个字节、<|endoftext|>，再加一个）。",
+    "pretrain.vocab_info": "BPE：要学习多少个词元（小模型用几千个就合适）。字符：保留最常见的字符，留空 = 全部字符。至少 258（256 个字节、<|endoftext|>，再加一个）。",
     "pretrain.loss_unit": "损失的单位",
     "pretrain.unit_nats": "每词元奈特（nats）",
     "pretrain.unit_bits": "每字符比特（可比较不同分词器）",
-    "pretrain.preview_problem": "⚠️ {message}",
+    "pretrain.preview_problem": "问题：{message}",
     "pretrain.model_head": "### 2. 模型",
     "pretrain.preset": "预设大小",
     "pretrain.custom": "自定义（在下方修改）",
@@ -108,9 +96,9 @@ ZH = {
     "pretrain.width": "宽度（emb_dim）",
     "pretrain.context": "上下文（词元）",
     "pretrain.dropout": "dropout",
-    "pretrain.facts": "**{params}** 个参数（词表 {vocab} 个词元）。批大小 {batch} 时训练约需 **{total}** 内存：权重 {weights}，"
-                      "权重 + 梯度 + AdamW 状态 {states}，激活值 {acts}（粗略估计，fp32）。",
-    "pretrain.facts_invalid": "⚠️ {message}",
+    "pretrain.facts": "**{params}** 个参数（词表 {vocab} 个词元）。批大小 {batch} 时训练约需 **{total}** 内存：权重 {weights}，权重 + 梯度 + AdamW "
+                      "状态 {states}，激活值 {acts}（粗略估计，fp32）。",
+    "pretrain.facts_invalid": "问题：{message}",
     "pretrain.train_head": "### 3. 训练",
     "pretrain.steps": "步数",
     "pretrain.batch": "批大小",
@@ -119,27 +107,18 @@ ZH = {
     "pretrain.sample_every": "每隔多少步生成样例",
     "pretrain.seed": "随机种子",
     "pretrain.dtype": "精度",
-    "pretrain.start": "开始",
-    "pretrain.stop": "停止",
-    "pretrain.resume": "继续上次停止的训练",
     "pretrain.samples_head": "#### 样例（最新的在前）",
     "pretrain.no_samples": "_还没有样例。_",
     "pretrain.sample_head": "第 {step} 步 · 已见 {tokens} 个词元",
     "pretrain.download": "下载检查点",
-    "pretrain.cli_head": "用命令行做同样的训练",
-    "pretrain.stats": "第 **{step}/{total}** 步 · 已见 {tokens} 个词元 · **每秒 {rate} 个词元** · 已用 {elapsed} · "
-                      "剩余 {eta} · 训练损失 {loss}",
-    "pretrain.status_running": "🟢 正在训练 **{name}**（第 {step} 步）。",
-    "pretrain.status_finished": "✅ **{name}** 在第 {step} 步完成。检查点可在下方下载。",
-    "pretrain.status_stopped": "⏸️ **{name}** 停在第 {step} 步，检查点已保存。按 **继续** 可接着训练。",
-    "pretrain.status_failed": "❌ **{name}** 失败：{message}",
-    "pretrain.status_interrupted": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止）；按 **继续上次停止的训练** 会从第 {saved} 步"
-                                  "（最后一次保存）接着训练。",
-    "pretrain.status_interrupted_unsaved": "⚠️ **{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
+    "pretrain.status_running": "**正在训练 {name}**（第 {step} 步）。",
+    "pretrain.status_finished": "**{name} 已完成**，共 {step} 步；检查点可在下方下载。想再多训练一些，把 **步数** 设为大于 {step}，再按 **继续这次训练**。",
+    "pretrain.status_stopped": "**{name} 已停止**，停在第 {step} 步，检查点已保存。按 **继续这次训练** 会接着训练到上面设的步数。",
+    "pretrain.status_failed": "**{name} 失败**：{message}",
+    "pretrain.status_interrupted": "**{name} 被中断**，在第 {step} 步（应用已停止）；按 **继续这次训练** 会从第 {saved} 步（最后一次保存）接着训练。",
+    "pretrain.status_interrupted_unsaved": "**{name} 被中断**，在第 {step} 步（应用已停止），还没来得及保存，请重新开始。",
     "pretrain.status_not_started": "**{name}** 正在准备……",
-    "pretrain.busy": "已有一个 {kind} 任务（{name}）在运行。按 停止 结束它（检查点会保留），或等它完成。",
-    "pretrain.nothing_running": "当前没有任务在运行。",
-    "pretrain.stopping": "正在停止 {kind} 任务 {name}：它会在一步之内保存检查点……",
-    "pretrain.nothing_to_resume": "没有可以继续的已停止的预训练。",
-    "pretrain.resume_more_steps": "那次训练已经完成 {step} 步：请把步数设为大于 {step} 再继续。",
+    "pretrain.nothing_to_resume": "显示的这次训练还不能继续：它还没有保存检查点和训练状态（或者正有训练在运行）。",
+    "pretrain.resume_more_steps": "那次训练已在第 {step} 步：请把步数设为大于 {step}（比如 {more}）再继续。",
+    "pretrain.stats_tokens": " · 已见 {tokens} 个词元",
 }
