@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from ..errors import PocketLLMError
 from ..kinds import TaskKind
+from . import build_parser
 
 PROGRAM = ["python", "-m", "pocketllm"]
 
@@ -42,7 +43,7 @@ INVERTED_FLAGS = {"no_adapter_file": "keep_adapters"}
 
 @lru_cache(maxsize=None)
 def command_parser(command: str) -> argparse.ArgumentParser:
-    from . import build_parser
+    """The real parser of one command (built once; parsing does not change it)."""
     parser = build_parser()
     for action in parser._actions:  # argparse has no public way to reach its subcommands
         if isinstance(action, argparse._SubParsersAction) and command in action.choices:
@@ -88,29 +89,36 @@ def _plan(settings):
         if flag is None or name not in fields or name in said:
             continue
         said.add(name)
-        value, settings_default = fields[name]
-        parser_default = parser.get_default(action.dest)
-        if action.nargs == 0:  # a switch (store_true / store_false)
-            inverted = action.dest in INVERTED_FLAGS
-            given = not action.const if inverted else action.const  # what the field is with the switch
-            absent = not parser_default if inverted else parser_default
-            if value == given and absent != given:
-                argv.append(flag)
-            elif value != absent:
-                unsaid.append(name)
-        elif _is_absent(name, value, parser_default, settings_default):
-            continue
-        elif value is None and name not in FLAG_TEXT:
-            unsaid.append(name)  # the flag has no way to say "none" where the command's default is not
+        words = _words(action, flag, name, *fields[name], parser.get_default(action.dest))
+        if words is None:
+            unsaid.append(name)
         else:
-            many = action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction)
-            for item in (value if many else [value]):
-                text = _text(name, item)
-                # "--flag=-x": a value that starts with a dash would be read as a flag
-                argv += [f"{flag}={text}"] if text.startswith("-") and not _is_number(text) else [flag, text]
+            argv += words
     unsaid += [n for n, (value, default) in fields.items()
                if n not in said and value != default and not dataclasses.is_dataclass(value)]
     return argv, unsaid
+
+
+def _words(action, flag: str, name: str, value, settings_default, parser_default) -> list[str] | None:
+    """What the command line needs to say for this field: [] if nothing, None if it cannot."""
+    if action.nargs == 0:  # a switch (store_true / store_false)
+        inverted = action.dest in INVERTED_FLAGS
+        given = not action.const if inverted else action.const  # the field's value with the switch
+        absent = not parser_default if inverted else parser_default
+        if value == given and absent != given:
+            return [flag]
+        return [] if value == absent else None
+    if _is_absent(name, value, parser_default, settings_default):
+        return []
+    if value is None and name not in FLAG_TEXT:
+        return None  # the flag has no way to say "none" where the command's default is not
+    many = action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction)
+    words = []
+    for item in (value if many else [value]):
+        text = _text(name, item)
+        # "--flag=-x": a value that starts with a dash would be read as a flag
+        words += [f"{flag}={text}"] if text.startswith("-") and not _is_number(text) else [flag, text]
+    return words
 
 
 def _is_absent(name: str, value, parser_default, settings_default) -> bool:
