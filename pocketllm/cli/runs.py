@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..files import atomic_write
+
 
 def register(sub):
     p = sub.add_parser("runs", help="list training runs, or compare several (--compare RUN RUN ...)",
@@ -68,4 +70,5 @@ def _write_plot(comparison, x: str, y: str, path: Path):
         fig.add_trace(go.Scatter(x=[a for a, _ in points], y=[b for _, b in points], mode="lines+markers",
                                  name=run.name))
     fig.update_layout(xaxis_title=titles[x], yaxis_title=titles[y], template="plotly_white")
-    fig.write_html(str(path), include_plotlyjs=True)  # offline: the plot carries its own script
+    # offline: the plot carries its own script; written whole, like every file PocketLLM writes
+    atomic_write(path, lambda tmp: fig.write_html(str(tmp), include_plotlyjs=True))
