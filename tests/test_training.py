@@ -225,3 +225,15 @@ def test_fused_head_loss_stays_accurate_when_the_model_is_sure():
     err_autocast = (grad_of(plain, True) - exact).norm() / exact.norm()
     err_fused = (grad_of(lambda: linear_cross_entropy(h, w, y, 64), True) - exact).norm() / exact.norm()
     assert err_fused < 1.5 * err_autocast + 1e-4
+
+
+def test_a_failed_run_records_the_errors_code_and_values(tmp_path):
+    trainer = prepare_pretraining(settings(tmp_path, max_steps=3))
+    inner_loss = trainer.task.loss
+    trainer.task.loss = lambda model, batch: (inner_loss(model, batch)[0] * float("nan"), {})
+    with pytest.raises(PocketLLMError) as caught:
+        run_all(trainer)
+    assert caught.value.code == "train.diverged"
+    failed = read_events(trainer.run_dir / "events.jsonl")[-1]
+    assert failed["kind"] == "failed" and failed["code"] == "train.diverged"
+    assert failed["values"]["step"] == 0 and failed["message"] == str(caught.value)
