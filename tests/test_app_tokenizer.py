@@ -199,3 +199,32 @@ def test_the_preview_tokenizer_is_learned_once_per_corpus_kind_and_size(tmp_path
     import os
     os.utime(corpus, ns=(1, 1))
     assert cache.get(corpus, "bpe", 300)[0] is not a and len(calls) == 3
+
+
+def test_a_finished_run_continues_for_more_steps_from_the_page(client, app, char_model):
+    """The page continues the run it shows — finished too, as `--resume --max_steps` does — to the
+    steps set in the form; no further than the run already is."""
+    state = app[1]
+    state.runner.wait(120)
+    run_dir = char_model.parent
+    fresh = Client(app[0], verbose=False)  # a page that shows the newest run: this one
+
+    def shown():
+        out = fresh.predict("en", "nats", api_name="/pretrain_poll")
+        return out if run_dir.name in out[4] else None
+    status = wait_for(shown, timeout=20)[4]
+    assert "finished" in status and "Continue this run" in status
+    assert "at step 6" in refusal(lambda: fresh.predict(6, "en", api_name="/pretrain_resume"))
+    status, *form = fresh.predict(9, "en", api_name="/pretrain_resume")
+    assert run_dir.name in status and "Training" in status
+    state.runner.wait(120)
+    ends = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert ends[-1]["kind"] == "finished" and ends[-1]["step"] == 9
+    assert read_header(char_model)["tokenizer"] == "char"  # the same model, on in the same file
+
+    def offered():
+        out = fresh.predict("en", "nats", api_name="/pretrain_poll")
+        return out if "at step 9" in out[4] else None
+    download = wait_for(offered, timeout=20)[3]
+    value = download.get("value", download) if isinstance(download, dict) else download
+    assert str(value.get("path") if isinstance(value, dict) else value).endswith(f"{run_dir.name}-step9.safetensors")

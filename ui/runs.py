@@ -140,7 +140,8 @@ def download_copy(state, view, model: Path) -> Path:
     """The run's checkpoint under a name that says which run and step it is
     (`pretrain-20261129-2130-step400.safetensors`, not `model.safetensors`): a hard link (or a
     copy) in the app's temp folder, made once per run and step."""
-    step = (view.end or {}).get("step") or view.resume_step or (view.last_step or {}).get("step", 0)
+    end = view.end or {}  # with keep_best the file holds the best evaluation's step
+    step = end.get("kept_step") or end.get("step") or view.resume_step or (view.last_step or {}).get("step", 0)
     folder = state.temp / "downloads"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{view.run_dir.name}-step{step}{model.suffix}"

@@ -24,13 +24,14 @@ from typing import Callable
 
 import gradio as gr
 
-from pocketllm import PocketLLMError, TrainSettings, default_run_dir, to_argv
+from pocketllm import TRAIN_LIMITS, PocketLLMError, TrainSettings, default_run_dir, to_argv
 
 from .elements import Elements, choice_update
 from .experiments import settings_section
 from .i18n import t
 from .limits import MAX_BATCH, MAX_EPOCHS, MAX_EVERY, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED
-from .runs import (CHECKPOINT_MINUTES, base_choices, base_facts, can_continue, clock, default_base, download_copy, ended_model, follow,
+from .runs import (CHECKPOINT_MINUTES, base_choices, base_facts, can_continue, clock, default_base, download_copy,
+                   ended_model, follow,
                    keep_upload, launch, shell_lines, status_line, stop_job, tick_signature)
 
 STATE = ("run.dir", "run.seen", "run.offered")  # the live view's bookkeeping (per browser tab)
@@ -149,17 +150,27 @@ def finetune_settings(els: Elements, elem_prefix: str, epochs: int, lr: float, e
         els.number("train.lr", "training.lr", lr, 0, MAX_LR, integer=False, elem_id=f"{elem_prefix}-lr")
         els.number("train.eval_every", "training.eval_every", eval_every, 0, MAX_EVERY, elem_id=f"{elem_prefix}-eval")
         els.number("train.seed", "training.seed", 123, 0, MAX_TRAIN_SEED, elem_id=f"{elem_prefix}-seed")
+    with gr.Row(equal_height=True):  # the best evaluation's weights are kept; patience stops a run early
+        els.add("train.keep_best", gr.Checkbox(True, label=page.text("training.keep_best"),
+                                               elem_id=f"{elem_prefix}-keep-best"), label="training.keep_best")
+        els.number("train.patience", "training.patience", 0, 0, TRAIN_LIMITS["patience"],
+                   elem_id=f"{elem_prefix}-patience")
 
 
 def finetune_train(els: Elements, v: dict, **fixed) -> TrainSettings:
     """The finetuning tab's TrainSettings from its boxes (each checked, in the page's language)."""
     values = {field: els.read(v, name) for name, field in FINETUNE_TRAIN.items()}
     values["max_steps"] = values["max_steps"] or None  # 0: all the epochs
-    return TrainSettings(**values, eval_batches=5, checkpoint_minutes=CHECKPOINT_MINUTES, **fixed)
+    # Not among the API's form values (they came later): a call that leaves them out gets the defaults.
+    keep_best = bool(v.get("train.keep_best", True))
+    patience = els.read(v, "train.patience", default=0) if "train.patience" in v else 0
+    return TrainSettings(**values, eval_batches=5, checkpoint_minutes=CHECKPOINT_MINUTES, keep_best=keep_best,
+                         patience=patience, **fixed)
 
 
 def finetune_values(train: TrainSettings) -> dict:
-    return {name: getattr(train, field) or 0 for name, field in FINETUNE_TRAIN.items()}
+    return {**{name: getattr(train, field) or 0 for name, field in FINETUNE_TRAIN.items()},
+            "train.keep_best": bool(train.keep_best), "train.patience": train.patience or 0}
 
 
 def epoch_of(view) -> int:
@@ -193,6 +204,7 @@ class TrainingTab:
     draw: Callable[[object, dict], dict]        # a RunView, the tick's values -> the tab's live outputs
     blank: Callable[[dict], dict]               # the tick's values -> the live outputs when there is no run
     live: list[str]                             # the elements draw / blank fill, in the poll's API order
+    extra: list[str] = field(default_factory=list)  # settings after the form (API: after lang; not saved by name)
     watch: list[str] = field(default_factory=list)  # more inputs of the tick (the poll's API: lang, then these)
     stats: Callable[[object, str], str] = None  # a RunView, lang -> the stats line's tab-specific end
     status: Callable[[object, str], str] = None  # a RunView, lang -> the status line (default: status_line)
@@ -316,7 +328,8 @@ def wire_training(tab: TrainingTab):
         return {"run.status": stop_job(state, v["lang"])}
 
     # API: the form's values, then the language (as gradio_client calls it); the status comes back.
-    els.on(els["run.start"].click, on_start, [*tab.form, "lang"], ["run.dir", "run.status"], status="run.status",
+    settings_in = [*tab.form, "lang", *tab.extra]
+    els.on(els["run.start"].click, on_start, settings_in, ["run.dir", "run.status"], status="run.status",
            api_name=f"{kind}_start", concurrency_limit=1, concurrency_id="start_job")
     els.on(els["run.stop"].click, on_stop, ["lang"], ["run.status"], api_name=f"{kind}_stop", concurrency_limit=None)
 
@@ -348,7 +361,7 @@ def wire_training(tab: TrainingTab):
             out.update({"run.offered": str(model), name: choice_update(choices(state), str(model))})
         return out
 
-    tick_outputs = [*STATE, *tab.live, *tab.form, *button_names(tab)]
+    tick_outputs = [*STATE, *tab.live, *tab.form, *tab.extra, *button_names(tab)]
     els.on(timer.tick, on_tick, ["run.dir", "run.seen", "run.offered", "lang", *tab.watch], tick_outputs,
            show_progress="hidden", concurrency_limit=None, api_name=f"{kind}_poll")
     ctx.lang.change(lambda: "", None, els["run.seen"])  # redrawn in the new language on the next tick
@@ -357,8 +370,8 @@ def wire_training(tab: TrainingTab):
     def on_cli(v):
         return {"run.cli": command_text(tab, v)}
 
-    els.on([els[n].change for n in tab.form], on_cli, [*tab.form, "lang"], ["run.cli"], show_progress="hidden",
-           trigger_mode="always_last")
+    els.on([els[n].change for n in (*tab.form, *tab.extra)], on_cli, settings_in, ["run.cli"],
+           show_progress="hidden", trigger_mode="always_last")
 
     # ---- the form on load: the run on view's settings first, then what follows from them --------
     def on_load(v):
@@ -372,8 +385,8 @@ def wire_training(tab: TrainingTab):
             yield fn(v)
 
     loaders = [*tab.loaders, (on_cli, ["run.cli"])]
-    outputs = list(dict.fromkeys(["run.dir", *tab.form, *(n for _, names in loaders for n in names)]))
-    els.on_load(on_load, ["run.dir", *tab.form, "lang"], outputs)
+    outputs = list(dict.fromkeys(["run.dir", *tab.form, *tab.extra, *(n for _, names in loaders for n in names)]))
+    els.on_load(on_load, ["run.dir", *settings_in], outputs)
 
     # ---- settings saved by name (ui/experiments.py lays them out) -------------------------------
     if tab.saved_settings is not None:

@@ -1,7 +1,7 @@
 EN = {
-    "classify.intro": "Teach a GPT to sort messages into classes (spam / not spam, or any labels): pick a table of "
-                      "labelled texts, a base model and what to train, press **Start**, then try the classifier on "
-                      "your own messages.",
+    "classify.intro": "Teach a GPT to sort messages into classes (spam / not spam, or any labels): pick a "
+                      "table of labelled texts, a base model and what to train, press **Start**, then try "
+                      "the classifier on your own messages.",
     "classify.data_head": "### 1. Data",
     "classify.source": "Table",
     "classify.src_bundled": "Spam or not (bundled, SpamAssassin)",
@@ -12,15 +12,15 @@ EN = {
     "classify.detected": "detected",
     "classify.balance": "balance the classes (undersample to the smallest)",
     "classify.preview_need_upload": "Upload a CSV or TSV file to see its preview.",
-    "classify.preview": "**{name}**: {rows} rows → **{examples}** examples, {classes} classes. Text column **{text}**, "
-                        "label column **{label}** ({delimiter}-separated, {header}).",
+    "classify.preview": "**{name}**: {rows} rows → **{examples}** examples, {classes} classes. Text column "
+                        "**{text}**, label column **{label}** ({delimiter}-separated, {header}).",
     "classify.header_yes": "with a header row",
     "classify.header_no": "no header row",
     "classify.dropped": "Rows dropped: {items}.",
     "classify.dropped_none": "No rows dropped.",
     "classify.balanced_to": "Balanced: {n} of each class, {total} examples.",
-    "classify.unbalanced_note": "The classes are unbalanced (largest / smallest = {ratio}); accuracy alone can flatter "
-                                "the model — tick *balance* or read the per-class scores.",
+    "classify.unbalanced_note": "The classes are unbalanced (largest / smallest = {ratio}); accuracy alone "
+                                "can flatter the model — tick *balance* or read the per-class scores.",
     "classify.preview_problem": "Problem: {message}",
     "classify.col_text": "text",
     "classify.col_label": "label",
@@ -37,7 +37,8 @@ EN = {
     "classify.max_length": "tokens per message (0 = the context)",
     "classify.download": "Download the classifier",
     "classify.results_head": "#### Test results",
-    "classify.no_results": "_The test accuracy, per-class scores and the confusion matrix appear here when a run finishes._",
+    "classify.no_results": "_The test accuracy, per-class scores and the confusion matrix appear here when "
+                           "a run finishes._",
     "classify.report": "Test accuracy **{acc}** on {n} messages · macro F1 {f1} · validation accuracy {val}.",
     "classify.col_class": "class",
     "classify.col_precision": "precision",
@@ -47,8 +48,8 @@ EN = {
     "classify.try_head": "### 4. Try a classifier",
     "classify.classifier": "Classifier (from the checkpoints folder)",
     "classify.message": "Message",
-    "classify.message_placeholder": "Type an e-mail like the bundled ones, subject | body, e.g. “Re: lunch on Friday "
-                                    "| Hi Tom, are we still meeting for lunch?”",
+    "classify.message_placeholder": "Type an e-mail like the bundled ones, subject | body, e.g. “Re: lunch "
+                                    "on Friday | Hi Tom, are we still meeting for lunch?”",
     "classify.go": "Classify",
     "classify.result": "Label and the probability of every class",
     "classify.no_classifier": "No classifier chosen. Train one above (or press Refresh), then pick it.",
@@ -59,10 +60,10 @@ EN = {
     "classify.status_failed": "**{name} failed**: {message}",
     "classify.not_a_classifier": "{name} is a {task}, not a classifier; train one above first.",
     "classify.empty_message": "The message is empty: type something to classify.",
-    "classify.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); its checkpoint holds "
-                                   "step {saved} (the last save).",
-    "classify.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before its "
-                                           "first save; start it again.",
+    "classify.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); its checkpoint "
+                                   "holds step {saved} (the last save).",
+    "classify.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before "
+                                           "its first save; start it again.",
     "classify.status_not_started": "**{name}** is getting ready…",
     "classify.plot_balance": "Examples per class",
     "classify.plot_examples": "examples",
@@ -86,8 +87,8 @@ ZH = {
     "classify.detected": "自动识别",
     "classify.balance": "平衡各类别（欠采样到最少的那一类）",
     "classify.preview_need_upload": "上传一个 CSV 或 TSV 文件即可预览。",
-    "classify.preview": "**{name}**：{rows} 行 → **{examples}** 个样本，{classes} 个类别。文本列 **{text}**，标签列 **{label}**（{delimiter} "
-                        "分隔，{header}）。",
+    "classify.preview": "**{name}**：{rows} 行 → **{examples}** 个样本，{classes} 个类别。文本列 **{text}**，标签列 **{label}**（"
+                        "{delimiter} 分隔，{header}）。",
     "classify.header_yes": "有表头",
     "classify.header_no": "无表头",
     "classify.dropped": "丢弃的行：{items}。",
@@ -120,8 +121,8 @@ ZH = {
     "classify.try_head": "### 4. 试试分类器",
     "classify.classifier": "分类器（来自检查点文件夹）",
     "classify.message": "消息",
-    "classify.message_placeholder": "像自带数据那样输入一封英文邮件：主题 | 正文，例如“Re: lunch on Friday | Hi Tom, are we still meeting "
-                                    "for lunch?”",
+    "classify.message_placeholder": "像自带数据那样输入一封英文邮件：主题 | 正文，例如“Re: lunch on Friday | Hi Tom, are we still "
+                                    "meeting for lunch?”",
     "classify.go": "分类",
     "classify.result": "标签及每个类别的概率",
     "classify.no_classifier": "还没有选择分类器。先在上面训练一个（或按 刷新），再选中它。",

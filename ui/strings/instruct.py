@@ -1,18 +1,19 @@
 EN = {
-    "instruct.intro": "Teach a GPT to follow instructions: pick a set of (instruction, input, output) records, a base "
-                      "model and a prompt template, press **Start**, then give the model an instruction of your own.",
+    "instruct.intro": "Teach a GPT to follow instructions: pick a set of (instruction, input, output) records, "
+                      "a base model and a prompt template, press **Start**, then give the model an instruction "
+                      "of your own.",
     "instruct.data_head": "### 1. Instructions",
     "instruct.source": "Records",
     "instruct.src_bundled": "Checkable tasks (bundled: reverse, sort, add, …; English and Chinese)",
     "instruct.src_upload": "My own JSON / JSON Lines",
-    "instruct.upload": "Upload a JSON list or JSON Lines of {\"instruction\", \"input\", \"output\"} records (up to "
-                       "2 GB)",
+    "instruct.upload": "Upload a JSON list or JSON Lines of {\"instruction\", \"input\", \"output\"} records "
+                       "(up to 2 GB)",
     "instruct.preview_need_upload": "Upload a JSON or JSON Lines file to see its preview.",
-    "instruct.preview": "**{name}**: {total} records → **{valid}** usable ({distinct} distinct prompts), {invalid} "
-                        "skipped.",
+    "instruct.preview": "**{name}**: {total} records → **{valid}** usable ({distinct} distinct prompts), "
+                        "{invalid} skipped.",
     "instruct.problems": "Skipped records (first {n}):",
-    "instruct.formatted": "How the model sees the first {n} records with the **{template}** template (the response "
-                          "is what it learns to write; it ends with <|endoftext|>):",
+    "instruct.formatted": "How the model sees the first {n} records with the **{template}** template (the "
+                          "response is what it learns to write; it ends with <|endoftext|>):",
     "instruct.preview_problem": "Problem: {message}",
     "instruct.model_head": "### 2. Model",
     "instruct.base": "Base model",
@@ -31,8 +32,8 @@ EN = {
     "instruct.no_samples": "_No answers yet._",
     "instruct.sample_head": "step {step}",
     "instruct.results_head": "#### Held-out examples: expected vs generated",
-    "instruct.no_results": "_When a run finishes, the model answers the held-out prompts here (greedy) and the exact-match "
-                           "accuracy is shown._",
+    "instruct.no_results": "_When a run finishes, the model answers the held-out prompts here (greedy) and "
+                           "the exact-match accuracy is shown._",
     "instruct.results": "Exact match **{em}** on {n} held-out prompts · validation loss {val} · test loss {test}.",
     "instruct.col_instruction": "instruction",
     "instruct.col_input": "input",
@@ -53,8 +54,8 @@ EN = {
     "instruct.response": "Response",
     "instruct.prompt_shown": "The prompt the model read",
     "instruct.done": "Done: the answer is complete.",
-    "instruct.empty_answer": "The model gave no visible answer (it ended at once, or wrote only spaces). Train it "
-                             "longer, or raise the temperature.",
+    "instruct.empty_answer": "The model gave no visible answer (it ended at once, or wrote only spaces). "
+                             "Train it longer, or raise the temperature.",
     "instruct.no_model": "No instruction model chosen. Train one above (or press Refresh), then pick it.",
     "instruct.stats_val": " · validation loss {loss}",
     "instruct.status_running": "**Training instruction model {name}** (step {step}).",
@@ -62,10 +63,10 @@ EN = {
     "instruct.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved.",
     "instruct.status_failed": "**{name} failed**: {message}",
     "instruct.is_classifier": "{name} is a classifier; pick an instruction model.",
-    "instruct.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); its checkpoint holds "
-                                   "step {saved} (the last save).",
-    "instruct.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before its "
-                                           "first save; start it again.",
+    "instruct.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); its checkpoint "
+                                   "holds step {saved} (the last save).",
+    "instruct.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before "
+                                           "its first save; start it again.",
     "instruct.status_not_started": "**{name}** is getting ready…",
     "instruct.status_answering": "**{name}**: training done (step {step}); answering the held-out prompts…",
     "instruct.stats_epoch": " · epoch {epoch}",

@@ -1,6 +1,6 @@
 EN = {
-    "pretrain.intro": "Train a small GPT on a text: pick a corpus, a model size and a few settings, press **Start**, "
-                      "and watch the loss fall and the samples improve.",
+    "pretrain.intro": "Train a small GPT on a text: pick a corpus, a model size and a few settings, press "
+                      "**Start**, and watch the loss fall and the samples improve.",
     "pretrain.data_head": "### 1. Text",
     "pretrain.source": "Corpus",
     "pretrain.src_zh": "Chinese classics (bundled)",
@@ -9,18 +9,18 @@ EN = {
     "pretrain.upload": "Upload a UTF-8 .txt file (up to 2 GB)",
     "pretrain.preview_need_upload": "Upload a .txt file to see its preview.",
     "pretrain.bad_context": "The context length must be at least 2 tokens.",
-    "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens ({tpc} per character). With a context of "
-                        "{context}: {train} training windows, {val} validation windows.",
+    "pretrain.preview": "**{name}**: {chars} characters → {tokens} tokens ({tpc} per character). With a context "
+                        "of {context}: {train} training windows, {val} validation windows.",
     "pretrain.tokenizer": "Tokenizer",
-    "pretrain.tokenizer_info": "How the model cuts text into tokens. BPE and character vocabularies are learned from "
-                               "this corpus; GPT-2's is fixed (50,257 tokens, about 2 per Chinese character).",
+    "pretrain.tokenizer_info": "How the model cuts text into tokens. BPE and character vocabularies are learned "
+                               "from this corpus; GPT-2's is fixed (50,257 tokens, about 2 per Chinese character).",
     "pretrain.tok_bpe": "BPE (learned from the text)",
     "pretrain.tok_char": "characters",
     "pretrain.tok_gpt2": "GPT-2's",
     "pretrain.vocab": "vocabulary size",
-    "pretrain.vocab_info": "BPE: how many tokens to learn (a few thousand suit a small model). Characters: keep the "
-                           "most frequent ones, empty = every character. At least 258 (the 256 bytes, <|endoftext|>, "
-                           "one more).",
+    "pretrain.vocab_info": "BPE: how many tokens to learn (a few thousand suit a small model). Characters: "
+                           "keep the most frequent ones, empty = every character. At least 258 (the 256 bytes, "
+                           "<|endoftext|>, one more).",
     "pretrain.loss_unit": "Show the loss as",
     "pretrain.unit_nats": "nats per token",
     "pretrain.unit_bits": "bits per character (compares tokenizers)",
@@ -33,9 +33,9 @@ EN = {
     "pretrain.width": "width (emb_dim)",
     "pretrain.context": "context (tokens)",
     "pretrain.dropout": "dropout",
-    "pretrain.facts": "**{params}** parameters (vocabulary {vocab} tokens). Training memory ≈ **{total}** at batch "
-                      "{batch}: weights {weights}, weights + gradients + AdamW state {states}, activations {acts} "
-                      "(rough, fp32).",
+    "pretrain.facts": "**{params}** parameters (vocabulary {vocab} tokens). Training memory ≈ **{total}** "
+                      "at batch {batch}: weights {weights}, weights + gradients + AdamW state {states}, activations "
+                      "{acts} (rough, fp32).",
     "pretrain.facts_invalid": "Problem: {message}",
     "pretrain.train_head": "### 3. Training",
     "pretrain.steps": "steps",
@@ -50,19 +50,20 @@ EN = {
     "pretrain.sample_head": "step {step} · {tokens} tokens seen",
     "pretrain.download": "Download the checkpoint",
     "pretrain.status_running": "**Training {name}** (step {step}).",
-    "pretrain.status_finished": "**{name} finished** at step {step}; the checkpoint is ready below. To train it longer, "
-                                "set **steps** above {step} and press **Continue this run**.",
-    "pretrain.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved. **Continue this run** "
-                               "trains it on to the steps set above.",
+    "pretrain.status_finished": "**{name} finished** at step {step}; the checkpoint is ready below. To train "
+                                "it longer, set **steps** above {step} and press **Continue this run**.",
+    "pretrain.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved. **Continue this "
+                               "run** trains it on to the steps set above.",
     "pretrain.status_failed": "**{name} failed**: {message}",
-    "pretrain.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); **Continue this run** "
-                                   "goes on from step {saved} (the last save).",
-    "pretrain.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before its "
-                                           "first save; start it again.",
+    "pretrain.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); **Continue "
+                                   "this run** goes on from step {saved} (the last save).",
+    "pretrain.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before "
+                                           "its first save; start it again.",
     "pretrain.status_not_started": "**{name}** is getting ready…",
-    "pretrain.nothing_to_resume": "The run shown cannot be continued: it has no saved checkpoint and training state "
-                                  "yet (or a run is going on).",
-    "pretrain.resume_more_steps": "That run is at step {step}: set steps above {step} (say {more}) to train it longer.",
+    "pretrain.nothing_to_resume": "The run shown cannot be continued: it has no saved checkpoint and training "
+                                  "state yet (or a run is going on).",
+    "pretrain.resume_more_steps": "That run is at step {step}: set steps above {step} (say {more}) to train "
+                                  "it longer.",
     "pretrain.stats_tokens": " · {tokens} tokens seen",
 }
 ZH = {
@@ -75,8 +76,8 @@ ZH = {
     "pretrain.upload": "上传 UTF-8 编码的 .txt 文件（不超过 2 GB）",
     "pretrain.preview_need_upload": "上传一个 .txt 文件即可预览。",
     "pretrain.bad_context": "上下文长度至少为 2 个词元。",
-    "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元（每个字符 {tpc} 个）。上下文为 {context} 时：{train} 个训练窗口，{val} "
-                        "个验证窗口。",
+    "pretrain.preview": "**{name}**：{chars} 个字符 → {tokens} 个词元（每个字符 {tpc} 个）。上下文为 {context} 时：{train} 个训练"
+                        "窗口，{val} 个验证窗口。",
     "pretrain.tokenizer": "分词器",
     "pretrain.tokenizer_info": "模型如何把文本切成词元。BPE 和字符词表从这份语料中学习；GPT-2 的词表是固定的（50,257 个词元，一个汉字约占 2 个）。",
     "pretrain.tok_bpe": "BPE（从文本中学习）",
@@ -96,8 +97,8 @@ ZH = {
     "pretrain.width": "宽度（emb_dim）",
     "pretrain.context": "上下文（词元）",
     "pretrain.dropout": "dropout",
-    "pretrain.facts": "**{params}** 个参数（词表 {vocab} 个词元）。批大小 {batch} 时训练约需 **{total}** 内存：权重 {weights}，权重 + 梯度 + AdamW "
-                      "状态 {states}，激活值 {acts}（粗略估计，fp32）。",
+    "pretrain.facts": "**{params}** 个参数（词表 {vocab} 个词元）。批大小 {batch} 时训练约需 **{total}** 内存：权重 {weights}，权重 "
+                      "+ 梯度 + AdamW 状态 {states}，激活值 {acts}（粗略估计，fp32）。",
     "pretrain.facts_invalid": "问题：{message}",
     "pretrain.train_head": "### 3. 训练",
     "pretrain.steps": "步数",

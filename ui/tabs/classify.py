@@ -166,7 +166,8 @@ def build(ctx):
                                                              for s in table.texts[:PREVIEW_ROWS]]})
         names = list(table.columns)
         detected = [(t(lang, "classify.detected"), "")] + [(n, n) for n in names]
-        return {"data.preview": "\n\n".join(lines), "data.balance_plot": plots.class_balance_figure(before, after, lang),
+        return {"data.preview": "\n\n".join(lines),
+                "data.balance_plot": plots.class_balance_figure(before, after, lang),
                 "data.examples": sample,
                 "data.text_column": gr.update(choices=detected, value=text_col if text_col in names else ""),
                 "data.label_column": gr.update(choices=detected, value=label_col if label_col in names else "")}
@@ -190,7 +191,8 @@ def build(ctx):
             label_column=column_spec(v["data.label_column"]), balance=bool(v["data.balance"]),
             base_model=base_path, config=preset,
             trainable=trainable_spec(v["model.trainable"], els.read(v, "model.last_n", default=1)),
-            lora_rank=els.read(v, "model.lora_rank", default=8), lora_alpha=els.read(v, "model.lora_alpha", default=16.0),
+            lora_rank=els.read(v, "model.lora_rank", default=8),
+            lora_alpha=els.read(v, "model.lora_alpha", default=16.0),
             max_length=els.read(v, "model.max_length", default=0) or None,
             train=finetune_train(els, v, sample_every=0))
 
@@ -230,7 +232,8 @@ def build(ctx):
         prepare=prepare_classification, draw=draw, blank=blank,
         live=["live.loss", "live.accuracy", "run.stats", "run.status", "results.summary", "results.per_class",
               "results.confusion", "run.download", "try.model"],
-        stats=stats, loaders=[(on_preview, preview_io[1])], offer=("try.model", classifier_choices),
+        extra=["train.keep_best", "train.patience"], stats=stats, loaders=[(on_preview, preview_io[1])],
+        offer=("try.model", classifier_choices),
         saved_settings=saved_settings))
 
     # ---- classify a message --------------------------------------------------------------------

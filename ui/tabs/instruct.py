@@ -213,7 +213,8 @@ def build(ctx):
 
     def blank(v) -> dict:
         lang = v["lang"]
-        return {"live.loss": plots.empty_figure(t(lang, "plots.no_points")), "live.samples": t(lang, "instruct.no_samples"),
+        return {"live.loss": plots.empty_figure(t(lang, "plots.no_points")),
+                "live.samples": t(lang, "instruct.no_samples"),
                 **results_parts({}, lang)}
 
     def stats(view, lang) -> str:
@@ -234,7 +235,8 @@ def build(ctx):
         prepare=prepare_instruction, draw=draw, blank=blank,
         live=["live.loss", "run.stats", "run.status", "live.samples", "results.summary", "results.answers",
               "run.download", "try.model"],
-        stats=stats, status=status, loaders=[(on_preview, preview_io[1])], offer=("try.model", model_choices),
+        extra=["train.keep_best", "train.patience"], stats=stats, status=status,
+        loaders=[(on_preview, preview_io[1])], offer=("try.model", model_choices),
         saved_settings=saved_settings))
 
     # ---- give an instruction ---------------------------------------------------------------------

@@ -22,7 +22,8 @@ from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, 
                       MAX_VOCAB, MAX_WIDTH)
 from ..runs import CHECKPOINT_MINUTES, can_continue, follow, launch, settings_from_run, shape_config, \
     source_values
-from ..training_parts import (TrainingTab, chosen_file, command_box, data_source, download_button, form_values, run_buttons,
+from ..training_parts import (TrainingTab, chosen_file, command_box, data_source, download_button, form_values,
+                              run_buttons,
                               wire_training, wire_upload)
 
 KIND = TaskKind.PRETRAIN
@@ -139,7 +140,8 @@ def build(ctx):
         with gr.Column(scale=3):
             els.add("live.unit", gr.Radio([(L("pretrain.unit_nats"), "nats"), (L("pretrain.unit_bits"), "bits")],
                                           value="nats", label=L("pretrain.loss_unit"), elem_id="pretrain-unit"),
-                    label="pretrain.loss_unit", choices=[("pretrain.unit_nats", "nats"), ("pretrain.unit_bits", "bits")])
+                    label="pretrain.loss_unit",
+                    choices=[("pretrain.unit_nats", "nats"), ("pretrain.unit_bits", "bits")])
             els.add("live.loss", gr.Plot(plots.empty_figure(L("plots.no_points")), elem_id="pretrain-loss",
                                          show_label=False))
         with gr.Column(scale=2):
@@ -174,7 +176,8 @@ def build(ctx):
         try:  # learned on the training part, as the run will (a vocabulary size of 3 is refused here)
             tok, extra = tokenizer_of(v)
         except PocketLLMError as exc:
-            return {"data.preview": t(lang, "pretrain.preview_problem", message=message_of(exc, lang)), "data.tokens": ""}
+            return {"data.preview": t(lang, "pretrain.preview_problem", message=message_of(exc, lang)),
+                    "data.tokens": ""}
         if "view" not in extra:  # the same corpus start, the same tokenizer: the same view
             extra["view"] = inspect.tokenizer_view(tok, corpus_head(path), sample_chars=PREVIEW_CHARS)
         view = extra["view"]
