@@ -20,11 +20,14 @@ def pick_device(name: str | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise PocketLLMError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+        raise PocketLLMError("Unknown device {name}; use auto, cpu, cuda, cuda:N or mps.",
+                             code="train.unknown_device", name=repr(name)) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise PocketLLMError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu.")
+        raise PocketLLMError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu.",
+                             code="train.no_cuda")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise PocketLLMError("--device mps was asked for, but Apple MPS is not available; use --device cpu.")
+        raise PocketLLMError("--device mps was asked for, but Apple MPS is not available; use --device cpu.",
+                             code="train.no_mps")
     return device
 
 
@@ -54,10 +57,11 @@ def pick_dtype(name: str | None, device: torch.device) -> torch.dtype:
             return torch.bfloat16
         return torch.float32
     if name not in DTYPES:
-        raise PocketLLMError(f"Unknown dtype {name!r}; use auto, fp32, bf16 or fp16.")
+        raise PocketLLMError("Unknown dtype {name}; use auto, fp32, bf16 or fp16.", code="train.unknown_dtype",
+                             name=repr(name))
     dtype = DTYPES[name]
     if dtype == torch.float16 and device.type == "cpu":
-        raise PocketLLMError("fp16 training needs a GPU; on the CPU use bf16 or fp32.")
+        raise PocketLLMError("fp16 training needs a GPU; on the CPU use bf16 or fp32.", code="train.fp16_on_cpu")
     return dtype
 
 
@@ -144,7 +148,10 @@ def check_fits_in_memory(config, batch_size: int, seq_len: int, device: torch.de
     if total > free:
         gb = 1 << 30
         raise PocketLLMError(
-            f"Training this model would need about {total / gb:.1f} GB (weights, gradients and optimizer "
-            f"{need['states'] / gb:.1f} GB, activations for batch {batch_size} × {seq_len} tokens "
-            f"{need['activations'] / gb:.1f} GB) but only {free / gb:.1f} GB is free on {device.type}. "
-            f"Lower --batch_size or --context_length, or choose a smaller model (fewer layers, a narrower width).")
+            "Training this model would need about {total_gb} GB (weights, gradients and optimizer "
+            "{states_gb} GB, activations for batch {batch_size} × {seq_len} tokens {activations_gb} GB) "
+            "but only {free_gb} GB is free on {device}. Lower --batch_size or --context_length, or choose a "
+            "smaller model (fewer layers, a narrower width).", code="train.out_of_memory_estimate",
+            total_gb=f"{total / gb:.1f}", states_gb=f"{need['states'] / gb:.1f}", batch_size=batch_size,
+            seq_len=seq_len, activations_gb=f"{need['activations'] / gb:.1f}", free_gb=f"{free / gb:.1f}",
+            device=device.type)
