@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 
 from .errors import PocketLLMError
 
@@ -34,46 +35,7 @@ class ModelConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self):
-        problems = self._problems()
-        if len(problems) == 1:  # the usual case: one coded message the page can say in its language
-            raise PocketLLMError("Invalid model config: " + problems[0].template + ".", code=problems[0].code,
-                                 **problems[0].values)
-        if problems:
-            raise PocketLLMError("Invalid model config: {problems}.", code="config.invalid",
-                                 problems="; ".join(str(p) for p in problems))
-
-    def _problems(self) -> list[PocketLLMError]:
-        """Every problem of the shape, each a coded message (none raised here)."""
-        problems = []
-        for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                problems.append(PocketLLMError("{name} must be a positive whole number (got {value})",
-                                               code="config.not_positive", name=name, value=_short(value)))
-            elif value > LIMITS[name]:
-                problems.append(PocketLLMError("{name} must be at most {limit:,} (got {value})",
-                                               code="config.too_large", name=name, limit=LIMITS[name],
-                                               value=_short(value)))
-        if not problems and self.num_parameters() > MAX_PARAMETERS:
-            problems.append(PocketLLMError(
-                "the model would have {parameters:,} parameters; PocketLLM builds at most {limit:,} — use "
-                "fewer layers or a smaller width", code="config.too_many_parameters",
-                parameters=self.num_parameters(), limit=MAX_PARAMETERS))
-        if not problems and self.emb_dim % self.num_heads:
-            problems.append(PocketLLMError(
-                "emb_dim ({emb_dim}) must be divisible by num_heads ({num_heads}); try num_heads={suggested}",
-                code="config.heads_do_not_divide", emb_dim=self.emb_dim, num_heads=self.num_heads,
-                suggested=_nearest_divisor(self.emb_dim, self.num_heads)))
-        if not isinstance(self.drop_rate, (int, float)) or isinstance(self.drop_rate, bool) \
-                or not 0.0 <= self.drop_rate <= 1.0:
-            problems.append(PocketLLMError("drop_rate must be between 0 and 1 (got {value})",
-                                           code="config.bad_drop_rate", value=_short(self.drop_rate)))
-        for name in ("qkv_bias", "tie_embeddings"):
-            if not isinstance(getattr(self, name), bool):
-                problems.append(PocketLLMError("{name} must be true or false (got {value})",
-                                               code="config.not_bool", name=name,
-                                               value=_short(getattr(self, name))))
-        return problems
+        check_shape(asdict(self))
 
     # ---- construction -------------------------------------------------
     @classmethod
@@ -93,11 +55,8 @@ class ModelConfig:
         if missing:
             raise PocketLLMError("{source}: missing key(s) {missing}.", code="config.missing_keys",
                                  source=source, missing=", ".join(missing))
-        try:
-            return cls(**data)
-        except PocketLLMError as exc:  # the same coded message, saying which file
-            values = {k: v for k, v in exc.values.items() if k != "source"}
-            raise PocketLLMError("{source}: " + exc.template, code=exc.code, source=source, **values) from None
+        check_shape({**data, "tie_embeddings": data.get("tie_embeddings", True)}, where=f"{source}: ")
+        return cls(**data)
 
     @classmethod
     def from_json(cls, path) -> "ModelConfig":
@@ -165,6 +124,53 @@ class ModelConfig:
         activations = 4 * b * t * (layers * (16 * d + 2 * h * t) + 2 * v)
         return {"parameters": n, "weights": 4 * n, "states": 16 * n, "activations": activations,
                 "total": 16 * n + activations}
+
+
+def check_shape(values: dict, where: str = ""):
+    """Refuse a shape with a problem, saying the problem (or every one, when several);
+    `where` ("file.json: ") names the file. O(1): nothing is built."""
+    problems = _shape_problems(values, where)
+    if len(problems) == 1:  # the usual case: one coded message the page can say in its language
+        raise problems[0]
+    if problems:
+        prefix = where + "Invalid model config: "
+        raise PocketLLMError("{where}Invalid model config: {problems}.", code="config.invalid", where=where,
+                             problems="; ".join(str(p).removeprefix(prefix).removesuffix(".") for p in problems))
+
+
+def _shape_problems(v: dict, where: str) -> list[PocketLLMError]:
+    """Every problem of the shape `v` (ModelConfig's fields), each a coded message, none raised."""
+    problems = []
+    for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
+        value = v[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            problems.append(PocketLLMError(
+                "{where}Invalid model config: {name} must be a positive whole number (got {value}).",
+                code="config.not_positive", where=where, name=name, value=_short(value)))
+        elif value > LIMITS[name]:
+            problems.append(PocketLLMError(
+                "{where}Invalid model config: {name} must be at most {limit:,} (got {value}).",
+                code="config.too_large", where=where, name=name, limit=LIMITS[name], value=_short(value)))
+    parameters = 0 if problems else ModelConfig.num_parameters(SimpleNamespace(**v))  # sizes are sane now
+    if parameters > MAX_PARAMETERS:
+        problems.append(PocketLLMError(
+            "{where}Invalid model config: the model would have {parameters:,} parameters; PocketLLM builds at "
+            "most {limit:,} — use fewer layers or a smaller width.", code="config.too_many_parameters",
+            where=where, parameters=parameters, limit=MAX_PARAMETERS))
+    if not problems and v["emb_dim"] % v["num_heads"]:
+        problems.append(PocketLLMError(
+            "{where}Invalid model config: emb_dim ({emb_dim}) must be divisible by num_heads ({num_heads}); try "
+            "num_heads={suggested}.", code="config.heads_do_not_divide", where=where, emb_dim=v["emb_dim"],
+            num_heads=v["num_heads"], suggested=_nearest_divisor(v["emb_dim"], v["num_heads"])))
+    drop = v["drop_rate"]
+    if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 1.0:
+        problems.append(PocketLLMError("{where}Invalid model config: drop_rate must be between 0 and 1 (got {value}).",
+                                       code="config.bad_drop_rate", where=where, value=_short(drop)))
+    for name in ("qkv_bias", "tie_embeddings"):
+        if not isinstance(v[name], bool):
+            problems.append(PocketLLMError("{where}Invalid model config: {name} must be true or false (got {value}).",
+                                           code="config.not_bool", where=where, name=name, value=_short(v[name])))
+    return problems
 
 
 def _short(value) -> str:

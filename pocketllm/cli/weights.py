@@ -35,7 +35,7 @@ def run_import(args):
     out = Path(args.model_path)
     if out.exists() and not args.overwrite:
         raise PocketLLMError("{path} already exists; choose another --model_path or pass --overwrite.",
-                             code="checkpoint.exists", path=str(out))
+                             code="weights.import_exists", path=str(out))
     ckpt = import_gpt2(args.source)
     save_checkpoint(out, ckpt.model, ckpt.task, ckpt.facts, overwrite=True, tokenizer=ckpt.tokenizer)
     print(f"imported {ckpt.config.num_parameters():,} parameters "

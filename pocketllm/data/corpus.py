@@ -181,11 +181,15 @@ def load_corpus(path, context_length: int, cache_dir, tokenizer: Tokenizer, *, s
     if len(train) == 0 or (val_fraction > 0 and len(val) == 0):
         fit = max_context_for(tf.num_tokens, val_fraction, split_at)
         need = (context_length + 1) / (val_fraction if val_fraction > 0 else 1)
-        advice = ("Shrink the context (--context_length {fit} or less) or use a longer text." if fit >= 8
-                  else "Use a longer text.")
+        facts = dict(name=Path(path).name, tokens=tf.num_tokens, context=context_length, held_out=val_fraction,
+                     needed=int(need) + 1)
+        if fit >= 8:
+            raise PocketLLMError(
+                "{name} has {tokens:,} tokens; with context_length={context} and {held_out:.0%} held out for "
+                "validation it needs at least {needed:,}. Shrink the context (--context_length {fit} or less) "
+                "or use a longer text.", code="corpus.too_short", fit=fit, **facts)
         raise PocketLLMError(
             "{name} has {tokens:,} tokens; with context_length={context} and {held_out:.0%} held out for "
-            "validation it needs at least {needed:,}. " + advice,
-            code="corpus.too_short" if fit >= 8 else "corpus.too_short_for_any_context", name=Path(path).name,
-            tokens=tf.num_tokens, context=context_length, held_out=val_fraction, needed=int(need) + 1, fit=fit)
+            "validation it needs at least {needed:,}. Use a longer text.", code="corpus.too_short_for_any_context",
+            **facts)
     return Corpus(tf, train, val, context_length, split_at, tokenizer)

@@ -213,13 +213,14 @@ def _not_a_list(path: Path, data):
         raise PocketLLMError("{name} holds an object with a list under {key!r}; the file itself must be the "
                              "list of records: [{{...}}, {{...}}].", code="instructions.wrapped_list",
                              name=path.name, key=next(iter(data)))
-    must = ("{name} must be a list of records like [{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, "
-            "...] (or JSON Lines, one record per line); it is ")
     if isinstance(data, dict):
-        raise PocketLLMError(must + "an object with keys {keys}.", code="instructions.not_a_list_object",
-                             name=path.name, keys=", ".join(list(data)[:5]))
-    raise PocketLLMError(must + "a {type}.", code="instructions.not_a_list", name=path.name,
-                         type=type(data).__name__)
+        raise PocketLLMError("{name} must be a list of records like [{{\"instruction\": ..., \"input\": ..., "
+                             "\"output\": ...}}, ...] (or JSON Lines, one record per line); it is an object with "
+                             "keys {keys}.", code="instructions.not_a_list_object", name=path.name,
+                             keys=", ".join(list(data)[:5]))
+    raise PocketLLMError("{name} must be a list of records like [{{\"instruction\": ..., \"input\": ..., "
+                         "\"output\": ...}}, ...] (or JSON Lines, one record per line); it is a {type}.",
+                         code="instructions.not_a_list", name=path.name, type=type(data).__name__)
 
 
 def split_records(records: list[Record], fractions=(0.85, 0.05, 0.1), seed: int = 123) -> list[list[Record]]:

@@ -23,12 +23,16 @@ def _guess_encoding(raw: bytes) -> str:
 
 
 def _not_utf8(path: Path, position: int, encoding: str) -> PocketLLMError:
-    guessed = " It looks like {encoding}." if encoding else ""
+    if encoding:
+        return PocketLLMError(
+            "{name} is not UTF-8 text (invalid byte at position {position:,}). It looks like {encoding}. Save it "
+            "as UTF-8 (for example `iconv -f GB18030 -t UTF-8 in.txt > out.txt`, or 'Save as… UTF-8' in your "
+            "editor) and try again.", code="text.not_utf8_guessed", name=path.name, position=position,
+            encoding=encoding)
     return PocketLLMError(
-        "{name} is not UTF-8 text (invalid byte at position {position:,})." + guessed + " Save it as UTF-8 "
-        "(for example `iconv -f GB18030 -t UTF-8 in.txt > out.txt`, or 'Save as… UTF-8' in your editor) and "
-        "try again.", code="text.not_utf8_guessed" if encoding else "text.not_utf8", name=path.name,
-        position=position, encoding=encoding)
+        "{name} is not UTF-8 text (invalid byte at position {position:,}). Save it as UTF-8 (for example "
+        "`iconv -f GB18030 -t UTF-8 in.txt > out.txt`, or 'Save as… UTF-8' in your editor) and try again.",
+        code="text.not_utf8", name=path.name, position=position)
 
 
 def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
