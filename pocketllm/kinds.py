@@ -27,11 +27,6 @@ class TaskKind(str, Enum):
         """The CLI command that trains this kind: `pretrain`, `classify-train`, `instruct-train`."""
         return self.value if self is TaskKind.PRETRAIN else f"{self.value}-train"
 
-    @property
-    def generates(self) -> bool:
-        """True for the kinds whose model writes text (and so can be a base for instructions)."""
-        return self is not TaskKind.CLASSIFY
-
 
 # Older spellings, still read from files: checkpoint headers and module names of before.
 OLD_NAMES = {"language_model": TaskKind.PRETRAIN, "classifier": TaskKind.CLASSIFY,
