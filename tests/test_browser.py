@@ -5,6 +5,7 @@ Screenshots of every tab, in English and Chinese, land in tests/screenshots/ (gi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US", accept_downloads=True)
+    # A common laptop's width: what the issue reports were read at.
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US", accept_downloads=True)
     pg = context.new_page()
     yield pg
     context.close()
@@ -106,8 +108,20 @@ def test_pretrain_reload_stop_download(page, app, corpus_file, tmp_path):
     page.wait_for_function(has_points, timeout=90_000)
     assert "tokens/s" in page.locator("#pretrain-stats").inner_text()
 
-    page.reload()  # the live plot comes back from the run folder
+    facts = page.locator("#pretrain-facts").inner_text()
+    page.reload()  # the live plot comes back from the run folder, and the form shows the run's settings
     page.wait_for_selector("#tab-pretrain", state="attached", timeout=30_000)
+    seen = set()
+    for _ in range(300):  # the facts never show the default form's figures on the way (no race on load)
+        seen.add(re.sub(r"^[\d.]+s\s*", "", page.locator("#pretrain-facts").inner_text()))  # (a progress timer)
+        if page.locator("#pretrain-steps input").first.input_value() == "2000" and facts in seen:
+            break
+        page.wait_for_timeout(100)
+    assert {n: page.locator(f"#pretrain-{n} input").first.input_value() for n in ("steps", "batch", "eval", "sample",
+                                                                                 "context")} == \
+        {"steps": "2000", "batch": "4", "eval": "10", "sample": "20", "context": "32"}
+    assert facts in seen and not [f for f in seen if f and f != facts], seen
+    assert page.locator("#pretrain-stop").is_enabled() and not page.locator("#pretrain-resume").is_enabled()
     page.wait_for_function(has_points, timeout=30_000)
     first = len(plot_data(page, "pretrain-loss")[0]["x"])
     page.wait_for_function(f"() => document.querySelector('#pretrain-loss .js-plotly-plot').data[0].x.length > {first}",
@@ -118,11 +132,44 @@ def test_pretrain_reload_stop_download(page, app, corpus_file, tmp_path):
     page.locator("#pretrain-download").wait_for(state="visible", timeout=60_000)
     with page.expect_download() as info:
         page.locator("#pretrain-download").click()
+    run = state.runner.last
+    assert re.fullmatch(rf"{run.name}-step\d+\.safetensors", info.value.suggested_filename)  # not model.safetensors
     saved = tmp_path / "downloaded.safetensors"
     info.value.save_as(saved)
     ckpt = load_model(saved)
     assert ckpt.config.context_length == 32
     shoot(page, "pretrain-stopped-en")
+
+
+@pytest.mark.slow
+def test_continue_a_finished_run_from_the_page(page, app, corpus_file):
+    """A finished run goes on for more steps (as `--resume --max_steps` does): Stop is off while
+    nothing runs, Continue on; the same run folder and file, the form showing its settings."""
+    url, state = app
+    state.runner.wait(120)
+    open_app(page, url)
+    page.locator("#pretrain-upload input[type=file]").set_input_files(str(corpus_file))
+    page.wait_for_function("document.querySelector('#pretrain-preview').innerText.includes('tiny_corpus')",
+                           timeout=30_000)
+    page.locator("#pretrain-tokenizer").get_by_text("characters", exact=True).click()
+    for name, value in (("context", 32), ("batch", 4), ("steps", 6), ("eval", 3), ("sample", 0)):
+        set_number(page, f"pretrain-{name}", value)
+    page.wait_for_timeout(500)
+    page.locator("#pretrain-start").click()
+    page.wait_for_function("document.querySelector('#pretrain-status').innerText.includes('finished')",
+                           timeout=120_000)
+    run = state.runner.last
+    page.wait_for_function("document.querySelector('#pretrain-stop').disabled", timeout=10_000)
+    assert not page.locator("#pretrain-stop").is_enabled() and page.locator("#pretrain-resume").is_enabled()
+    shoot(page, "pretrain-finished-1366-en")
+    set_number(page, "pretrain-steps", 9)
+    page.locator("#pretrain-resume").click()
+    page.wait_for_function("document.querySelector('#pretrain-status').innerText.includes('at step 9')",
+                           timeout=120_000)
+    assert state.runner.last.run_dir == run.run_dir  # the same run, gone on
+    events = [json.loads(line) for line in (run.run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["kind"] == "finished"] == [6, 9]
+    assert page.locator("#pretrain-steps input").first.input_value() == "9"
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 
 @pytest.fixture
 def zh_page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     pg = context.new_page()
     yield pg
     context.close()

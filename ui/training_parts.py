@@ -18,6 +18,7 @@ act, the command line, and settings saved by name.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,7 +35,10 @@ from .runs import (CHECKPOINT_MINUTES, base_choices, base_facts, can_continue, c
                    ended_model, follow,
                    keep_upload, launch, shell_lines, status_line, stop_job, tick_signature)
 
-STATE = ("run.dir", "run.seen", "run.offered")  # the live view's bookkeeping (per browser tab)
+log = logging.getLogger("pocketllm.ui")
+# The live view's bookkeeping (per browser tab): the run shown, its last drawn state, the model offered
+# in "try it", and whether the page's load has filled the form.
+STATE = ("run.dir", "run.seen", "run.offered", "run.loaded")
 # The finetuning tabs' training settings: element -> TrainSettings field.
 FINETUNE_TRAIN = {"train.epochs": "epochs", "train.max_steps": "max_steps", "train.batch": "batch_size",
                   "train.lr": "lr", "train.eval_every": "eval_every", "train.seed": "seed"}
@@ -124,6 +128,8 @@ def run_buttons(els: Elements, prefix: str, elem_prefix: str, resume: bool = Fal
     """Start, Stop (enabled only while a job runs), Continue (with `resume`), the status line
     and the live stats.  Returns an empty column for the settings saved by name."""
     L = els.ctx.page.text
+    for name in STATE:
+        els.add(name, gr.State(""))
     with gr.Row():
         els.add("run.start", gr.Button(L("training.start"), variant="primary", elem_id=f"{elem_prefix}-start"),
                 value="training.start")
@@ -286,7 +292,21 @@ def wire_upload(els: Elements, api_name: str, suffixes: list[str], then=None, re
         event.then(els.handler(fn, inputs, outputs), [els[n] for n in inputs], [els[n] for n in outputs])
 
 
-def wire_base_picker(els: Elements, api_name: str):
+def on_form_change(els: Elements, kind, names: list[str], fn, inputs: list[str], outputs: list[str],
+                   status: str | None = None):
+    """`fn` when any of `names` changes, except while a fresh page is still loading: its load fills
+    the form with the settings of the run it shows and computes `fn` from those (`wire_training`);
+    a result from the form's defaults could land after it."""
+    def unless_loading(v):
+        return fn(v) if v["run.loaded"] else {}
+    unless_loading.__name__ = fn.__name__
+    els.on([els[n].change for n in names], unless_loading, [*inputs, "run.loaded"], outputs, status=status,
+           show_progress="hidden", trigger_mode="always_last")
+
+
+def wire_base_picker(els: Elements, kind, api_name: str):
+    """Refresh fills the base-model dropdown; a choice shows its facts.  Returns the facts
+    handler (a loader of the tab: computed on load from the run's base)."""
     state = els.ctx.state
 
     def on_refresh(v):
@@ -297,9 +317,9 @@ def wire_base_picker(els: Elements, api_name: str):
         return {"model.facts": base_facts(state, v["model.base"], v["lang"])}
 
     els.on(els["model.refresh"].click, on_refresh, ["model.base", "lang"], ["model.base"], api_name=api_name)
-    els.on(els["model.base"].change, on_facts, ["model.base", "lang"], ["model.facts"], show_progress="hidden")
+    on_form_change(els, kind, ["model.base"], on_facts, ["model.base", "lang"], ["model.facts"])
     els.on_load(on_refresh, ["model.base", "lang"], ["model.base"])
-    els.on_load(on_facts, ["model.base", "lang"], ["model.facts"])
+    return on_facts
 
 
 def wire_model_picker(els: Elements, name: str, choices: Callable, api_name: str):
@@ -316,8 +336,6 @@ def wire_model_picker(els: Elements, name: str, choices: Callable, api_name: str
 def wire_training(tab: TrainingTab):
     """Start, Stop, the live view, the form of the run on view, the command line, saved settings."""
     els, ctx, state, kind = tab.els, tab.els.ctx, tab.els.ctx.state, tab.kind
-    for name in STATE:
-        els.add(name, gr.State(""))
     timer = gr.Timer(1.0)
 
     def on_start(v):
@@ -375,18 +393,23 @@ def wire_training(tab: TrainingTab):
 
     # ---- the form on load: the run on view's settings first, then what follows from them --------
     def on_load(v):
-        if not v["run.dir"]:  # a fresh page (not a language switch): the run it will show
-            current = follow(state, kind, "")
+        if not v["run.loaded"]:  # a fresh page (not a language switch): the settings of the run it shows
+            current = follow(state, kind, v["run.dir"])
             if current:
                 filled = form_values(tab, state.run_view(Path(current)))
-                v = {**v, **filled}
+                v = {**v, **filled}  # what follows is computed from them, not from the values sent
                 yield {"run.dir": current, **shown_form(tab, filled, v["lang"])}
         for fn, _ in loaders:
-            yield fn(v)
+            try:
+                yield fn(v)
+            except Exception:  # noqa: BLE001  (one part failing must not keep the form from working)
+                log.exception("a part of the %s tab could not be filled in on load", kind)
+        yield {"run.loaded": "yes"}
 
     loaders = [*tab.loaders, (on_cli, ["run.cli"])]
-    outputs = list(dict.fromkeys(["run.dir", *tab.form, *tab.extra, *(n for _, names in loaders for n in names)]))
-    els.on_load(on_load, ["run.dir", *settings_in], outputs)
+    outputs = list(dict.fromkeys(["run.dir", *tab.form, *tab.extra, *(n for _, names in loaders for n in names),
+                                  "run.loaded"]))
+    els.on_load(on_load, ["run.dir", "run.loaded", *settings_in], outputs)
 
     # ---- settings saved by name (ui/experiments.py lays them out) -------------------------------
     if tab.saved_settings is not None:

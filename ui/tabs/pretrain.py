@@ -23,7 +23,7 @@ from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, 
 from ..runs import CHECKPOINT_MINUTES, can_continue, follow, launch, settings_from_run, shape_config, \
     source_values
 from ..training_parts import (TrainingTab, chosen_file, command_box, data_source, download_button, form_values,
-                              run_buttons,
+                              on_form_change, run_buttons,
                               wire_training, wire_upload)
 
 KIND = TaskKind.PRETRAIN
@@ -197,9 +197,10 @@ def build(ctx):
     preview_io = (["data.source", "data.uploaded", "model.context", "tok.kind", "tok.vocab", "lang"],
                   ["data.preview", "data.tokens"])
     wire_upload(els, "pretrain_upload", [".txt"], then=(on_preview, *preview_io))
-    els.on(els["data.source"].change, on_preview, *preview_io, status="data.preview", api_name="pretrain_preview")
-    els.on([els[n].change for n in ("model.context", "tok.kind", "tok.vocab")], on_preview, *preview_io,
-           status="data.preview", show_progress="hidden", trigger_mode="always_last")
+    on_form_change(els, KIND, ["data.source", "model.context", "tok.kind", "tok.vocab"], on_preview, *preview_io,
+                   status="data.preview")
+    preview_api = gr.Button(visible=False)  # the same preview for scripts and tests
+    els.on(preview_api.click, on_preview, *preview_io, status="data.preview", api_name="pretrain_preview")
 
     def on_kind_picked(v):
         """A kind picked by hand: its usual vocabulary size (gpt2's is fixed: no box)."""
@@ -238,8 +239,7 @@ def build(ctx):
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
     facts_in = ["model.preset", *SHAPE, "train.batch", "data.source", "data.uploaded", "tok.kind", "tok.vocab", "lang"]
-    els.on([els[n].change for n in facts_in[:-1]], on_facts, facts_in, ["model.facts"], show_progress="hidden",
-           trigger_mode="always_last")
+    on_form_change(els, KIND, facts_in[:-1], on_facts, facts_in, ["model.facts"])
     facts_api = gr.Button(visible=False)  # the same facts for scripts and tests
     els.on(facts_api.click, on_facts, facts_in, ["model.facts"], api_name="pretrain_facts")
 
