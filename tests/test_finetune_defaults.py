@@ -1,7 +1,7 @@
-"""The finetuning defaults: the CLI's and the settings' agree, and they give a good classifier.
+"""The finetuning defaults: the CLI's and the settings' agree, and they give sensible results.
 
-The accuracy test pretrains a cpu-small base briefly on the bundled Shakespeare, then runs
-classify-train with every default on the bundled spam table (slow: a few minutes on 2 cores).
+The slow tests pretrain a cpu-small base briefly on the bundled Shakespeare, then run
+classify-train and instruct-train with every default on the bundled data (a few minutes).
 """
 import json
 from dataclasses import fields
@@ -26,13 +26,26 @@ def test_cli_defaults_are_the_settings_defaults(command, settings):
     assert want.keep_best and want.patience > 0
 
 
-@pytest.mark.slow
-def test_classify_defaults_reach_a_good_test_accuracy_from_a_brief_base(tmp_path):
-    base = tmp_path / "base"
+@pytest.fixture(scope="module")
+def brief_base(tmp_path_factory):
+    """cpu-small pretrained for 300 steps on the bundled Shakespeare (English, like the spam mails)."""
+    run = tmp_path_factory.mktemp("base")
     assert main(["pretrain", "--data_path", "data/pretrain/shakespeare.txt", "--max_steps", "300",
-                 "--eval_every", "100", "--sample_every", "0", "--run_dir", str(base), "--quiet"]) == 0
-    run = tmp_path / "spam"
-    assert main(["classify-train", "--base_model", str(base / "model.safetensors"), "--run_dir", str(run),
-                 "--quiet"]) == 0
-    results = json.loads((run / "results.json").read_text())
+                 "--eval_every", "100", "--sample_every", "0", "--run_dir", str(run), "--quiet"]) == 0
+    return str(run / "model.safetensors")
+
+
+@pytest.mark.slow
+def test_classify_defaults_reach_a_good_test_accuracy_from_a_brief_base(brief_base, tmp_path):
+    assert main(["classify-train", "--base_model", brief_base, "--run_dir", str(tmp_path), "--quiet"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
     assert results["test_accuracy"] >= 0.95, results["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_instruct_defaults_answer_in_the_datas_form_from_a_brief_base(brief_base, tmp_path):
+    assert main(["instruct-train", "--base_model", brief_base, "--run_dir", str(tmp_path), "--quiet"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    answers = json.loads((tmp_path / "model.test_responses.json").read_text())
+    assert sum(not a["generated"].strip() for a in answers) <= len(answers) // 20  # not blank lines
+    assert results["exact_match"] > 0
