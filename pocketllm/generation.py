@@ -262,30 +262,54 @@ class StopStrings:
         return out
 
 
+class TextStream:
+    """The continuation of a prompt as text pieces (iterate it), and how many tokens the
+    model has made so far (`new_tokens`, end-of-text not counted).  A piece can carry
+    several tokens (a character spread over byte tokens) or wait for the next one, so
+    counting pieces, or tokenizing the text again, gives a different number."""
+
+    def __init__(self, model, prompt: str, max_new_tokens: int, sampling: Sampling,
+                 tokenizer: Tokenizer | None, stop_at_eot: bool):
+        self.model, self.tok = model_and_tokenizer(model, tokenizer)
+        self.new_tokens = 0
+        self._pieces = self._generate(prompt, max_new_tokens, sampling, stop_at_eot)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def _generate(self, prompt, max_new_tokens, sampling, stop_at_eot) -> Iterator[str]:
+        tok = self.tok
+        decoder = tok.stream_decoder()
+        stops = (tok.eot_id,) if stop_at_eot else ()
+        cutter = StopStrings(sampling.stop)
+        for token in generate_ids(self.model, tok.encode(prompt), max_new_tokens, sampling, stop_ids=stops,
+                                  tokenizer=tok):
+            if token == tok.eot_id and stop_at_eot:
+                break
+            self.new_tokens += 1
+            piece, stopped = cutter.feed(decoder.push(token))
+            if piece:
+                yield piece
+            if stopped:
+                return
+        tail = cutter.flush()
+        if not sampling.valid_utf8:  # the old behaviour: an unfinished character shows as �
+            tail += decoder.flush()
+        # With the rule on, anything still held back by the decoder is the start of a character
+        # that the token budget cut off; whole characters only, so it is left out.
+        if tail:
+            yield tail
+
+
 def stream(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),
-           tokenizer: Tokenizer | None = None, stop_at_eot: bool = True) -> Iterator[str]:
-    """Yield the continuation of `prompt` as text pieces (whole characters only), up to
-    end-of-text, `max_new_tokens`, or the first of `sampling.stop` (which is left out)."""
-    model, tok = model_and_tokenizer(model, tokenizer)
-    decoder = tok.stream_decoder()
-    stops = (tok.eot_id,) if stop_at_eot else ()
-    cutter = StopStrings(sampling.stop)
-    for token in generate_ids(model, tok.encode(prompt), max_new_tokens, sampling, stop_ids=stops,
-                              tokenizer=tok):
-        if token == tok.eot_id and stop_at_eot:
-            break
-        piece, stopped = cutter.feed(decoder.push(token))
-        if piece:
-            yield piece
-        if stopped:
-            return
-    tail = cutter.flush()
-    if not sampling.valid_utf8:  # the old behaviour: an unfinished character shows as �
-        tail += decoder.flush()
-    # With the rule on, anything still held back by the decoder is the start of a character
-    # that the token budget cut off; whole characters only, so it is left out.
-    if tail:
-        yield tail
+           tokenizer: Tokenizer | None = None, stop_at_eot: bool = True) -> TextStream:
+    """The continuation of `prompt` as text pieces (whole characters only), up to
+    end-of-text, `max_new_tokens`, or the first of `sampling.stop` (which is left out);
+    its `new_tokens` counts the tokens made."""
+    return TextStream(model, prompt, max_new_tokens, sampling, tokenizer, stop_at_eot)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketllm import load_model
+from pocketllm import TaskKind, load_model
 from tests.app_fixtures import app, corpus_file, hf_gpt2_file, refusal, wait_for  # noqa: F401  (fixtures)
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -195,7 +195,7 @@ def test_upload_checkpoint_validates_and_never_overwrites(client, app, tmp_path)
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint at all")
     assert "not a readable" in refusal(lambda: client.predict(handle_file(str(bad)), "en", api_name="/weights_upload"))
-    models = [m for m in state.checkpoints_table() if m["task"] == "language_model"]
+    models = [m for m in state.checkpoints_table() if m["task"] == TaskKind.PRETRAIN]
     if not models:
         pytest.skip("needs a checkpoint")
     good = tmp_path / "mine.safetensors"

@@ -102,7 +102,7 @@ def test_a_crafted_file_is_listed_as_damaged_and_offered_nowhere(hard_app, clien
     demo = hard_app[3]
     message = refusal(lambda: list(handler(demo, "generate")(evil, "The", 0.0, 0, 1.0, 3, 1, "en")))
     assert "emb_dim" in message, message  # past the picker, the handler loads nothing that big
-    download, stem, note = client.predict(evil, "en", api_name="/weights_select")
+    download, stem, note = client.predict(evil, "en", api_name="/weights_select")[:3]
     assert "damaged" in note and stem == "evil"
 
 

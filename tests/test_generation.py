@@ -157,6 +157,20 @@ def test_streamed_chinese_never_shows_half_a_character():
     assert len(pieces) > 3  # it streamed, rather than arriving in one piece
 
 
+def test_a_stream_counts_the_tokens_it_made_not_its_pieces():
+    """Chinese in GPT-2's byte tokens: fewer pieces than tokens, and re-tokenizing the text
+    would give yet another number; `new_tokens` is the model's own count (end-of-text not counted)."""
+    tok = gpt2_tokenizer()
+    ids = tok.encode("你好，世界！我们一起从零构建大模型。")
+    made = stream(ScriptedLM(ids + [EOT_ID]), "", len(ids) + 5, tokenizer=tok)
+    assert made.new_tokens == 0
+    pieces = list(made)
+    assert made.new_tokens == len(ids) > len(pieces)
+    budget = stream(ScriptedLM(ids), "", 5, tokenizer=tok)
+    list(budget)
+    assert budget.new_tokens == 5
+
+
 def test_tokenizer_and_generation_work_with_the_network_unreachable(lively_model, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("network is unreachable (test)")

@@ -14,15 +14,270 @@ from .i18n import normalize
 
 # code -> Chinese template, same {names} as the English one at the raise site.
 ZH: dict[str, str] = {
+    # catalog: 检查点文件夹（列出、重命名、删除）
+    "catalog.damaged_header": "它的任务信息或训练信息不是 JSON 对象",
+    "catalog.delete_root": "不能删除整个检查点文件夹。",
+    "catalog.in_use": "{name} 属于正在运行的训练任务，请先停止它。",
+    "catalog.name_invalid": "新名称最多 {limit} 个字符，且不能包含 `< > : \" | ? *` 或控制字符（现在是 {length} 个字符）。",
+    "catalog.name_not_plain": "新名称必须是一个简单的文件名：不能包含 /，也不能以点开头。",
+    "catalog.name_taken": "{name} 已存在，请换一个名称。",
+    "catalog.not_checkpoint": "{name} 不是 {root} 里的检查点（.safetensors）。",
+    "catalog.outside": "{path} 不在检查点文件夹 {root} 里。",
+    # chat: 对话
+    "chat.empty": "消息是空的：请输入你想问的内容。",
+    "chat.too_long": "这条消息有 {length:,} 个字符，最多只能 {limit:,} 个。",
+    # checkpoint: 检查点与权重文件
+    "checkpoint.bad_pickle": "{name} 不是 PocketLLM 能安全读取的 PyTorch 权重文件：它已损坏，或者不是用 `torch.save(state_dict)` 保存的。只能加载纯张量。",
+    "checkpoint.damaged_header": "{name} 的 PocketLLM 文件头已损坏（{detail}）。",
+    "checkpoint.does_not_fit": "{source} 与模型配置不符（层数 {layers}，`emb_dim` {emb_dim}，上下文 {context}，词表 {vocab}）：{problems}。"
+                               "请使用训练这些权重时的配置。",
+    "checkpoint.empty": "{path} 是空文件（0 字节），里面没有模型；可能是没下载完或没复制完的文件。",
+    "checkpoint.exists": "{path} 已存在。请换一个 `--model_path`，或加上 `--overwrite` 覆盖它。",
+    "checkpoint.header_mismatch": "{source}：文件头与其中的权重对不上（{wrong}）。文件已损坏或被改动过，请使用保存时的原文件。",
+    "checkpoint.is_folder": "{path} 是一个文件夹；请给出其中的模型文件（.safetensors 检查点、`pytorch_model.bin` 或 `model.safetensors`）。",
+    "checkpoint.missing_tensor": "{source}：缺少张量 {name}，文件不完整。",
+    "checkpoint.no_labels": "{name} 自称是分类器，却没有列出标签；文件已损坏。",
+    "checkpoint.no_state_dict": "{name} 里没有状态字典（state dict，即从名称到张量的映射）。",
+    "checkpoint.not_found": "找不到模型文件：{path}。请检查路径（`--model_path`）。",
+    "checkpoint.not_gpt2": "{name} 不是 GPT-2 模型：它的张量名称是 {sample}……PocketLLM 能读取自己的检查点、Hugging Face 的 GPT-2 权重，"
+                           "以及原始项目（seed）保存的 `.pth` 文件。",
+    "checkpoint.not_pocketllm": "{name} 是 safetensors 文件，但不是 PocketLLM 检查点。",
+    "checkpoint.not_safetensors": "检查点以 .safetensors 文件保存；收到的是 {name}。",
+    "checkpoint.tokenizer_mismatch": "{source}：{kind} 分词器有 {tokens:,} 个词元，而模型的嵌入层有 {rows:,} 行，两者必须一致。这个文件被改动过，"
+                                     "或由不同模型拼凑而成；请用训练模型时的分词器保存模型。",
+    "checkpoint.unreadable": "无法读取 {name}（{detail}）；文件可能不完整。",
+    "checkpoint.unreadable_pth": "{name} 不是可读取的 PyTorch 权重文件{detail}。它可能不完整，或者根本不是模型文件。",
+    "checkpoint.unreadable_safetensors": "{name} 不是可读取的 .safetensors 文件（{detail}）。它可能不完整（没下载完或没复制完），或者根本不是检查点。",
+    "checkpoint.unsafe_pickle": "{name} 里除了张量还有其他对象（{found}），所以 PocketLLM 拒绝打开它：加载它可能会运行藏在文件里的代码。请只保存权重："
+                                "`torch.save(model.state_dict(), path)`。",
+    # classify: 分类微调
+    "classify.bad_trainable": "`--trainable` 只能是 `head`、`last:N`（或直接写 `N`）、`all` 或 `lora`；收到的是 {spec}。",
+    "classify.base_labels_differ": "{base} 已经是针对 {base_labels} 的分类器，但这份数据的标签是 {labels}。请改从语言模型（预训练检查点或 GPT-2 权重）开始。",
+    "classify.base_not_lm": "{base} 是 {kind} 模型；请给出一个语言模型。",
+    "classify.empty_train_split": "训练集是空的：请使用更多数据，或调大训练集比例。",
+    "classify.label_count": "给了 {names} 个标签名，但分类头有 {classes} 个类别。",
+    "classify.not_a_classifier": "这个模型是语言模型，不是分类器；请先用 `python -m pocketllm classify-train` 训练一个分类器。",
+    "classify.too_many_blocks": "`--trainable last:{n}` 要训练的块比模型的块数（{layers}）还多。",
+    # cli: 命令行
+    "cli.bad_split": "`--split` 需要 {n} 个比例，依次对应训练集、验证集、测试集，例如 `0.7,0.1,0.2`（收到的是 {text}）。",
+    "cli.base_given_twice": "基础模型只能给一次：`--base_model` 或 `--gpt2_model_path`，不能两个都给。",
+    "cli.is_a_classifier": "{path} 是分类器；请使用 `python -m pocketllm classify`。",
+    "cli.lora_and_trainable": "`--lora_rank` 训练的是 LoRA 适配器，但 `--trainable` 指定了 {trainable}；请去掉其中一个。",
+    "cli.no_flag": "这些设置没有对应的命令行参数：{fields}。",
+    "cli.not_a_classifier": "{path} 是 {kind}，不是分类器；请用 `python -m pocketllm classify-train` 训练一个。",
+    "cli.tokenizer_flags": "`--model_path` 显示的是模型自带的分词器；请去掉 `--kind` 和 `--vocab_size`。",
+    "cli.unknown_dtype": "未知的精度（dtype）{name!r}；请从 fp32、bf16、int8、fp16 中选一个。",
+    # compare: 比较训练运行
+    "compare.not_a_run": "{path} 不是运行文件夹（里面没有 `run.json` 或 `events.jsonl`）。",
+    "compare.not_found": "找不到运行文件夹：{path}。",
+    "compare.too_many": "一次只能比较 1 到 {limit} 次运行（现在是 {count} 次）。",
+    # config: 模型配置
+    "config.bad_drop_rate": "{where}模型配置无效：`drop_rate` 必须在 0 到 1 之间（收到的是 {value}）。",
+    "config.bad_json": "{path} 不是有效的 JSON：{detail}。",
+    "config.heads_do_not_divide": "{where}模型配置无效：`emb_dim`（{emb_dim}）必须能被 `num_heads`（{num_heads}）整除；可以试试 "
+                                  "`num_heads={suggested}`。",
+    "config.invalid": "{where}模型配置无效：{problems}。",
+    "config.missing_keys": "{source}：缺少键 {missing}。",
+    "config.not_bool": "{where}模型配置无效：{name} 必须是 `true` 或 `false`（收到的是 {value}）。",
+    "config.not_found": "找不到配置文件：{path}。可用的预设：{presets}。",
+    "config.not_object": "{source}：模型配置必须是一个 JSON 对象，收到的是 {type}。",
+    "config.not_positive": "{where}模型配置无效：{name} 必须是正整数（收到的是 {value}）。",
+    "config.too_large": "{where}模型配置无效：{name} 最大为 {limit:,}（收到的是 {value}）。",
+    "config.too_many_parameters": "{where}模型配置无效：这个模型会有 {parameters:,} 个参数，而 PocketLLM 最多只构建 {limit:,} 个——请减少层数或减小宽度。",
+    "config.unknown_keys": "{source}：未知的键 {unknown}。允许的键：{allowed}。",
+    # corpus: 预训练语料
+    "corpus.bad_stride": "步幅（`stride`）至少为 1（收到的是 {value}）。",
+    "corpus.bad_val_fraction": "`val_fraction` 必须在 [0, 1) 范围内（收到的是 {value}）。",
+    "corpus.empty": "{name} 是空的：没有可以用来训练的文本。",
+    "corpus.too_short": "{name} 只有 {tokens:,} 个词元；上下文长度为 {context}、留出 {held_out:.0%} 作验证集时，至少需要 {needed:,} 个。"
+                        "请缩短上下文（`--context_length {fit}` 或更小），或换一段更长的文本。",
+    "corpus.too_short_for_any_context": "{name} 只有 {tokens:,} 个词元；上下文长度为 {context}、留出 {held_out:.0%} 作验证集时，至少需要 "
+                                        "{needed:,} 个。请换一段更长的文本。",
+    # data: 数据划分
+    "data.bad_split": "各部分的划分比例必须大于等于 0，且加起来等于 1（收到的是 {fractions}）。",
+    # files: 写文件
+    "files.claim_contested": "无法占用 {path}：另一次运行一直在占用它，请再试一次。",
+    "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `--model_path`。",
+    "files.write_failed": "无法写入 {path}（{reason}）。{outcome}请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
+    # generation: 文本生成
+    "generation.bad_max_new_tokens": "`max_new_tokens` 必须大于等于 0（收到的是 {got}）。",
+    "generation.empty_prompt": "提示词是空的，而模型没有可用来开头的分词器；请给出提示词。",
+    "generation.needs_tokenizer": "这个模型的词表有 {vocab} 个词元，不是 GPT-2 的词表，所以必须给出它的分词器：用 `load_model()` 加载（检查点里带着分词器），或传入 "
+                                  "`tokenizer=`。",
+    # gpt2: GPT-2 权重（下载、导入、导出）
+    "gpt2.download_failed": "无法从 `huggingface.co` 下载 {name}（{error}）。如果你处于离线状态，请在另一台电脑上下载 "
+                            "`https://huggingface.co/{repo}/resolve/main/model.safetensors`（或 `pytorch_model.bin`），"
+                            "复制到这里，再改为给出它的路径。",
+    "gpt2.empty_folder": "{path} 里既没有 `model.safetensors`，也没有 `pytorch_model.bin`。",
+    "gpt2.exists": "{path} 已存在；请换一个 `--out_dir`，或加上 `--overwrite`。",
+    "gpt2.export_classifier": "只有语言模型能导出为 GPT-2 格式；这个检查点是分类器。",
+    "gpt2.incomplete": "GPT-2 权重不完整：第 {block} 块缺少 {name}。",
+    "gpt2.not_hf": "{name} 不是 Hugging Face 的 GPT-2 文件（它是 {source}）。",
+    "gpt2.offline": "无法下载 {name}：连不上 `huggingface.co`（是否处于离线状态？）。请在能上网的电脑上下载 "
+                    "`https://huggingface.co/{repo}/resolve/main/model.safetensors`（或 `pytorch_model.bin`），复制到这里，"
+                    "再改为给出它的路径。",
+    "gpt2.out_dir_is_file": "{path} 是一个文件；`--out_dir` 必须是文件夹（新建的或已有的都可以）。",
+    "gpt2.unknown_source": "{name} 既不是文件，也不是已知的模型名称（{known}）。",
+    # inspect: 看看模型内部
+    "inspect.bad_context": "上下文（`context`）至少为 1 个词元（收到的是 {got}）。",
+    "inspect.bad_count": "`n`（显示多少个候选）至少为 1（收到的是 {n}）。",
+    "inspect.bad_head": "注意力头（`head`）必须是 1 到 {heads}（收到的是 {got}）。",
+    "inspect.bad_layer": "层（`layer`）必须是 1 到 {layers}（收到的是 {got}）。",
+    "inspect.bad_top": "`top` 至少为 1（收到的是 {got}）。",
+    "inspect.classifier": "`inspect` 只适用于语言模型；这个检查点是分类器（{labels}）。请查看它微调前的语言模型，或对它使用 `python -m pocketllm classify`。",
+    "inspect.classifier_cli": "`inspect` 只适用于语言模型；这个检查点是分类器。请使用 `--what params`，或查看它微调前的语言模型。",
+    "inspect.classifier_head": "`inspect` 只适用于语言模型；这个模型带的是分类头（{classes} 个类别，而不是 {vocab} 个词元）。请查看它微调前的语言模型。",
+    "inspect.needs_prompt": "`--what {what}` 需要 `--prompt \"一段文本\"`（空的 `\"\"` 也可以）。",
+    "inspect.needs_tokenizer": "这里需要模型的分词器（`Tokenizer`，或它的 `Checkpoint`）。",
+    "inspect.not_a_model": "这里需要 PocketLLM 的 `GPTModel`（或 `pocketllm.load_model` 返回的 `Checkpoint`），收到的是 {got}。",
+    "inspect.not_sampling": "`next_token` 的采样设置要作为一个 `Sampling` 值传入（收到的是 {got}）。",
+    "inspect.prompt_not_text": "提示词必须是文本（`str`），收到的是 {got}。",
+    # instruct: 指令微调
+    "instruct.base_is_classifier": "{base} 是分类器（标签 {labels}）；指令微调需要语言模型。",
+    "instruct.empty_instruction": "指令是空的：请写下要模型做什么。",
+    "instruct.empty_train_split": "训练集是空的：请使用更多记录，或调大训练集比例。",
+    # instructions: 指令数据文件
+    "instructions.bad_json": "{name} 不是有效的 JSON：{detail}，位于第 {line} 行第 {column} 列。",
+    "instructions.empty": "{name} 是空的：它需要一个指令记录的列表。",
+    "instructions.none_usable": "{name} 里没有可用的指令记录（{problems}）。每条记录都需要非空的 `instruction` 和 `output`（`input` 可选）。",
+    "instructions.not_a_list": "{name} 必须是一个记录列表，形如 `[{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, ...]`"
+                               "（或 JSON Lines，每行一条记录）；它却是 {type}。",
+    "instructions.not_a_list_object": "{name} 必须是一个记录列表，形如 "
+                                      "`[{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, ...]`（或 JSON "
+                                      "Lines，每行一条记录）；它却是一个对象，键为 {keys}。",
+    "instructions.not_found": "找不到数据文件：{path}。请给出 JSON 或 JSON Lines 文件（`--data_path`）。",
+    "instructions.wrapped_list": "{name} 是一个对象，列表放在键 {key!r} 下；文件本身必须就是记录列表：`[{{...}}, {{...}}]`。",
+    # jobs: 训练任务
+    "jobs.busy": "已有一个 {kind} 任务（{name}）在运行。请先停止它，或等它完成。",
+    # lora: LoRA 适配器
+    "lora.already_applied": "这个模型已经有 LoRA 适配器了；请先合并它们（`merge_lora`）。",
+    "lora.bad_alpha": "LoRA alpha 必须是正数（收到的是 {alpha}）。",
+    "lora.bad_rank": "LoRA 秩必须是 1 到 {most} 之间的整数（上限是它所适配的最窄那一层的宽度；收到的是 {rank}）。通常取 4–16。",
+    "lora.no_targets": "没有任何线性层与 LoRA 目标 {targets} 匹配。",
+    "lora.not_adapters": "{name} 不是 PocketLLM 的 LoRA 适配器文件。",
+    "lora.nothing_to_save": "这个模型没有可保存的 LoRA 适配器。",
+    "lora.rank_too_small": "LoRA 秩至少为 1（收到的是 {rank}）。",
+    "lora.unreadable": "{path} 不是可读取的适配器文件（{reason}）。",
+    "lora.wrong_base": "{name} 与这个模型不匹配（有 {count} 个张量不同，例如 {example}）；请把它加载到训练它时的基础模型（{base}）上。",
+    # model: 模型
+    "model.context_exceeded": "{tokens} 个词元超出了模型的上下文长度 {context}；请只保留最后 {context} 个词元，或换一个上下文更长的模型。",
+    # presets: 预设与保存的设置
+    "presets.bad_name": "预设名称为 1 到 40 个字符，只能包含字母、汉字、数字、空格和 - _ .（收到的是 {name!r}）。",
+    "presets.builtin": "{name!r} 是内置预设，请换一个名称。",
+    "presets.damaged": "预设 {path} 已损坏（{detail}）；请删除它，或重新保存。",
+    "presets.damaged_settings": "保存的设置 {path} 已损坏（{detail}）；请删除它，或重新保存。",
+    "presets.exists": "名为 {name!r} 的预设已经存在。",
+    "presets.no_sampling": "没有名为 {name!r} 的采样预设；现有的是：{known}。",
+    "presets.no_training": "没有名为 {name!r} 的 {kind} 设置；现有的是：{known}。",
+    "presets.unknown_kind": "未知的训练种类 {kind!r}；应为 {known} 之一。",
+    "presets.wrong_settings": "{kind} 的设置必须是 `{cls}`。",
+    # pretrain: 预训练
+    "pretrain.context_too_long": "上下文长度 {wanted} 超过了模型的位置嵌入表（{context}）；请用 {context} 或更小的值。",
+    "pretrain.resume_no_state": "无法从 {path} 继续训练：它的运行文件夹（{run_dir}）里没有 {state_file}；请给出那次运行的 `--run_dir`，或改用 "
+                                "`--init_from` 从它的权重开始一次新的训练。",
+    "pretrain.resume_not_lm": "{path} 是 {kind}，不是语言模型。",
+    "pretrain.run_record_damaged": "{path} 已损坏，无法继续那次训练。",
+    "pretrain.tokenizer_fixed": "{path} 用自己的 {kind} 分词器读取文本，模型不能更换分词器。请去掉 `--tokenizer`，或不加 `--init_from` 训练一个新模型。",
+    # quantize: 量化与精度
+    "quantize.not_cpu": "int8 生成只适用于 CPU；在 GPU 上请用 bf16（`--dtype bf16`）。",
+    "quantize.unknown_precision": "未知的精度 {name}；请从 {choices} 中选一个。",
+    # run: 微调的基础模型与运行设置
+    "run.base_shape_differs": "基础模型 {base} 的形状与 `--config` {config} 不同（{differences}）。请去掉 `--config`（检查点知道自己的形状），"
+                              "或选一个这种形状的基础模型。",
+    "run.base_vocab_too_small": "基础模型的词表（{model_vocab}）比它的 {kind} 分词器的词表（{tokenizer_vocab}）小；{purpose} "
+                                "需要一个嵌入层能覆盖其分词器的模型。",
+    "run.max_length_out_of_range": "`--max_length` 必须在 {least} 和模型的上下文长度（{context}）之间。",
+    "run.output_exists": "{path} 已存在，会被覆盖。请换一个 `--model_path`，或加上 `--overwrite` 覆盖它。",
+    # sampling: 采样设置
+    "sampling.bad_min_p": "`min_p` 必须在 [0, 1] 范围内（收到的是 {got}）；通常取 0.05–0.1。",
+    "sampling.bad_penalty": "{name} 必须在 -2 到 2 之间（收到的是 {got}）；0 表示关闭。",
+    "sampling.bad_repetition_penalty": "重复惩罚（`repetition_penalty`）必须在 1（关闭）到 10 之间（收到的是 {got}）；通常取 1.1–1.3。",
+    "sampling.bad_seed": "随机种子（`seed`）必须是 0 到 {limit} 之间的整数（收到的是 {got}）。",
+    "sampling.bad_stop": "停止字符串最多 {most} 个，每个 1 到 {chars} 个字符。",
+    "sampling.bad_temperature": "温度（`temperature`）必须是 0（贪心）到 {limit} 之间的数（收到的是 {got}）；通常取 0.7–1.0。",
+    "sampling.bad_top_k": "`top_k` 至少为 1（收到的是 {got}）；留空即可关闭它。",
+    "sampling.bad_top_p": "`top_p` 必须在 (0, 1] 范围内（收到的是 {got}）；通常取 0.9–0.95。",
+    "sampling.preset_not_object": "采样预设必须是一个由设置组成的 JSON 对象；请修正或删除这个文件。",
+    "sampling.unknown_setting": "未知的采样设置 {unknown}；已知的有：{known}。",
+    # table: 分类数据表（CSV / TSV）
+    "table.bad_csv": "{name} 不是可读取的 CSV 文件（{detail}）。请检查其中的引号，或在电子表格软件里重新另存为 CSV（UTF-8）。",
+    "table.column_out_of_range": "`--{what}_column {index}` 超出范围：这张表有 {width} 列，编号为 0 到 {last}。",
+    "table.empty": "{name} 是空的：它需要由标签和文本组成的行。",
+    "table.no_columns": "找不到用逗号、制表符、分号或 | 分隔的两列（标签和文本）。分类数据表每行一个样本：标签和文本。",
+    "table.no_data": "{name} 只有表头，没有数据行。",
+    "table.no_label_column": "{name} 除了文本列 {column!r} 之外没有标签列。请用 `--label_column` 指定标签列。",
+    "table.no_such_column": "没有名为 {spec!r} 的列；现有的列是：{columns}（也可以给出从 0 开始的列号）。",
+    "table.no_text_column": "{name} 没有文本列：各列（{columns}）里只有数字或单个字符。请用 `--text_column` 指定文本列。",
+    "table.no_usable_rows": "{name} 里没有可用的行：{dropped}。",
+    "table.not_found": "找不到数据文件：{path}。请给出 CSV 或 TSV 文件（`--data_path`）。",
+    "table.one_class": "{name}：每一行的标签都是 {label!r}（列 {column!r}），没有什么可区分的。分类器至少需要两个类别。",
+    "table.one_column": "{name} 只有一列；它需要一个标签列和一个文本列（用逗号或制表符分隔）。",
+    "table.one_row": "{name} 只有一行（{first}）：是只有表头、没有数据吗？分类器需要很多行标签和文本。",
+    "table.same_column": "文本列和标签列是同一列。",
+    "table.too_many_classes": "列 {column!r} 在 {rows} 行里有 {count} 个不同的值，看起来不像标签。请用 `--label_column` 指定标签列。",
+    "table.unclosed_quote": "{name} 第 {line} 行有一个引号（\"）没有闭合，它后面的所有内容都会被当作一段文本。请补上或删掉这个引号（在带引号的文本里，引号要写成 `\"\"`）。",
+    # template: 提示模板
+    "template.bad_fields": "检查点里的提示模板已损坏：{part!r} 只能使用 {allowed}。",
+    "template.damaged": "检查点里的提示模板已损坏：{data}。",
+    "template.unknown": "未知的提示模板 {name!r}；请从 {known} 中选一个。",
+    # text: 文本文件
+    "text.is_folder": "{path} 是一个文件夹；请给出其中的 UTF-8 文本文件（.txt），例如 `--data_path {example}`。",
+    "text.not_found": "找不到文本文件：{path}。请检查路径（`--data_path`）。",
+    "text.not_utf8": "{name} 不是 UTF-8 文本（第 {position:,} 个字节无效）。请把它另存为 UTF-8 编码（例如用 "
+                     "`iconv -f GB18030 -t UTF-8 in.txt > out.txt`，或在编辑器里选“另存为……”并选择 UTF-8），然后再试。",
+    "text.not_utf8_guessed": "{name} 不是 UTF-8 文本（第 {position:,} 个字节无效），看起来是 {encoding} 编码。请把它另存为 UTF-8 编码（例如用 "
+                             "`iconv -f GB18030 -t UTF-8 in.txt > out.txt`，或在编辑器里选“另存为……”并选择 UTF-8），然后再试。",
+    # tokenizer: 分词器
+    "tokenizer.bad_ids": "{kind} 分词器已损坏：它的编号不是 0..{last}，或者缺少 {eot}。",
+    "tokenizer.corpus_too_short": "{source} 只有 {total} 个字符可用来学习词表；{kind} 分词器至少需要 {minimum} 个。请换一段更长的文本，或使用 gpt2 分词器。",
+    "tokenizer.damaged": "这个文件里的分词器已损坏（{detail}）。",
+    "tokenizer.damaged_json": "这个文件里的 {kind} 分词器已损坏（{detail}）。",
+    "tokenizer.gpt2_damaged": "GPT-2 词表 {path} 已损坏（校验值 {digest}，应为 {expected}）。请重新安装 PocketLLM，或从它的 `git` 仓库恢复这个文件。",
+    "tokenizer.gpt2_fixed_size": "gpt2 分词器的词表固定为 50,257 个词元；请把词表大小留空，或改选 `bpe` 或 `char`。",
+    "tokenizer.not_installed": "用你的语料训练分词器需要 `tokenizers` 包：`pip install -r requirements.txt`",
+    "tokenizer.shadowed": "{path} 名为 `tokenizers`，遮住了 Hugging Face 的同名包；请给这个文件改名。",
+    "tokenizer.unknown_in_file": "这个文件里的分词器未知或已损坏（种类 {kind!r}）；PocketLLM 认识的有 {known}。",
+    "tokenizer.unknown_kind": "未知的分词器种类 {kind!r}；请从 {known} 中选一个。",
+    "tokenizer.vocab_too_large": "词表大小（`vocab_size`）{size:,} 太大：词元编号以 16 位整数存储，所以最多 {maximum:,}。小模型用几千个词元学得最好。",
+    "tokenizer.vocab_too_small": "对 {kind} 分词器来说，词表大小（`vocab_size`）{size} 太小：它需要 256 个字节词元、<|endoftext|>，再加至少一个学到的词元，"
+                                 "所以要 {minimum} 或更多（例如 4000）。",
+    # train: 训练
+    "train.diverged": "第 {step} 步时损失变成了 {loss}：训练发散了。请调低学习率 `--lr`（现在是 {lr}），然后重新开始。",
+    "train.fp16_on_cpu": "fp16 训练需要 GPU；在 CPU 上请用 bf16 或 fp32。",
+    "train.invalid_settings": "训练设置无效：{problems}。",
+    "train.no_cuda": "指定了 `--device cuda`，但没有可用的 GPU（CUDA）；请用 `--device cpu`。",
+    "train.no_mps": "指定了 `--device mps`，但苹果芯片的 GPU 加速（MPS）不可用；请用 `--device cpu`。",
+    "train.no_steps_left": "这次训练已经在第 {step} 步（共 {total} 步）；要继续训练，请给出更大的 `--max_steps`（或更多的 `--epochs`）。",
+    "train.out_of_memory": "内存不足。请调小 `--batch_size` 或 `--context_length`，或换一个更小的模型。",
+    "train.out_of_memory_estimate": "训练这个模型大约需要 {total_gb} GB（权重、梯度和优化器状态 {states_gb} GB，批大小 {batch_size} × {seq_len} "
+                                    "个词元的激活值 {activations_gb} GB），但 {device} 上只有 {free_gb} GB 可用。请调小 `--batch_size` 或 "
+                                    "`--context_length`，或换一个更小的模型（更少的层、更窄的宽度）。",
+    "train.state_damaged": "{path} 已损坏，或不是 PocketLLM 写的，所以无法从它继续训练。请改用 `--init_from <检查点>` 从这些权重开始一次新的训练。",
+    "train.state_disagrees": "检查点保存的是第 {checkpoint_step} 步，但它旁边的 {state_file} 保存的是第 {state_step} 步：上次保存在两个文件之间被中断了，"
+                             "所以两者不一致，继续训练会重复或跳过一些步，而且优化器状态也不对。请改用 `--init_from {model_path}` 从这些权重开始一次新的训练。",
+    "train.state_missing": "无法继续训练：缺少 {path}（每次训练都会把它写在检查点旁边）。",
+    "train.state_not_ours": "{path} 不是 PocketLLM 的训练状态；请用 `--init_from` 开始一次新的训练。",
+    "train.too_few_examples": "训练集只有 {examples} 个样本，但一步需要 {needed} 个（`batch_size` × `grad_accum` × 进程数）。请调小 "
+                              "`--batch_size`，或使用更多数据。",
+    "train.unknown_device": "未知的设备 {name}；请用 `auto`、`cpu`、`cuda`、`cuda:N` 或 `mps`。",
+    "train.unknown_dtype": "未知的精度（dtype）{name}；请用 `auto`、fp32、bf16 或 fp16。",
+    # weights: 权重导入
+    "weights.import_exists": "{path} 已存在；请换一个 `--model_path`，或加上 `--overwrite`。",
 }
 
 
 def core_message(exc: PocketLLMError, lang) -> str:
     """`exc`'s message in `lang` (English where no translation exists)."""
-    template = ZH.get(exc.code) if normalize(lang) == "zh" else None
+    return coded_message(exc.code, exc.values, str(exc), lang)
+
+
+def coded_message(code: str, values: dict, english: str, lang) -> str:
+    """A core message known by its code and values (e.g. a damaged file's reason in the
+    catalog), in `lang`; `english` where there is no translation."""
+    template = ZH.get(code) if normalize(lang) == "zh" else None
     if template is None:
-        return str(exc)
+        return english
     try:
-        return template.format(**exc.values)
+        return template.format(**values)
     except (KeyError, IndexError, ValueError):  # a translation that lost a value: never hide the error
-        return str(exc)
+        return english

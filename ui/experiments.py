@@ -12,8 +12,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (PocketLLMError, Sampling, chat, compare_runs, describe, list_runs, load_training_preset,
-                       save_training_preset, stream, training_presets)
+from pocketllm import (PocketLLMError, Sampling, TaskKind, chat, compare_runs, describe, list_runs,
+                       load_training_preset, save_training_preset, stream, task_kind, training_presets)
 
 from . import plots
 from .errors import friendly
@@ -238,7 +238,7 @@ def chat_section(ctx, model, temperature, max_new, max_new_limit, is_classifier)
         temp = real(temperature, 0, 2, "instruct.temperature", lang, default=0.0)
         max_new = whole(max_new, 1, max_new_limit, "instruct.max_new", lang, default=60)
         ckpt = state.load(path, lang)  # only a checkpoint of the folder
-        if ckpt.task_type == "classifier":
+        if task_kind(ckpt.task_type) is TaskKind.CLASSIFY:
             raise PocketLLMError(is_classifier(lang, Path(path).name))
         sampling = Sampling(temperature=temp, seed=123) if temp > 0 else Sampling()
         turns = turns_of(history)

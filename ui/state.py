@@ -6,6 +6,7 @@ One `AppState` is made per app (`ui.app.build_app`) and handed to every tab.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -208,6 +209,21 @@ class AppState:
         if resolved is not None and self.temp in resolved.parents and resolved.is_file():
             return resolved
         return self.checkpoint(path, lang)
+
+    def download_as(self, path, name: str, lang="en") -> Path:
+        """The checkpoint `path` offered for download as `name` (a file in the app's temp
+        folder: a hard link where the disk allows, else a copy; the checkpoint is untouched).
+        Every run saves `model.safetensors`; downloads should say which model they are."""
+        source = self.checkpoint(path, lang)
+        name = Path(str(name or "")).name
+        if not name or name == source.name or not name.endswith(".safetensors"):
+            return source
+        target = self.scratch("download") / name
+        try:
+            os.link(source, target)
+        except OSError:  # another disk, or links not allowed
+            shutil.copyfile(source, target)
+        return target
 
     def load(self, path, lang="en", precision="fp32"):
         """The checkpoint at `path` (checked as `checkpoint` does), loaded and cached."""

@@ -1,4 +1,16 @@
 EN = {
+    "generate.stopped": "Stopped after {n} tokens.",
+    "generate.legend_cut": "cut by a filter (✂)",
+    "generate.legend_utf8": "removed: half a character (⊘)",
+    "generate.attention_weight": "weight",
+    "generate.caption_next": "How to read it: grey is what the model believes; blue is what sampling draws from after "
+                             "temperature, top-k, top-p and min-p. Move a slider and watch the blue bars change.",
+    "generate.caption_attention": "How to read it: row = a token, columns = the earlier tokens it looks at; darker = "
+                                  "more attention. Look for heads that attend to the previous token or to the first one.",
+    "generate.caption_lens": "How to read it: each row is a layer's guess of the next token at each position; "
+                             "darker = surer. Early layers guess roughly, later layers settle on the answer.",
+    "generate.caption_params": "How to read it: where the parameters are. With a small model the embeddings and "
+                               "the output head are most of them.",
     "generate.inside_chars": "Look inside reads the last {limit} characters of the prompt ({cut} before them "
                              "are left out).",
     "generate.precision": "Precision",
@@ -51,6 +63,17 @@ EN = {
                             "left out, to stay quick and readable); the next-token candidates read the whole prompt.",
 }
 ZH = {
+    "generate.stopped": "已停止：生成了 {n} 个词元。",
+    "generate.legend_cut": "被过滤器剪掉（✂）",
+    "generate.legend_utf8": "已移除：半个字符（⊘）",
+    "generate.attention_weight": "权重",
+    "generate.caption_next": "怎么看：灰色是模型本身的判断；蓝色是经过温度、top-k、top-p 和 min-p 之后采样真正使用的概率。"
+                             "拖动滑块，看蓝色条如何变化。",
+    "generate.caption_attention": "怎么看：每一行是一个词元，每一列是它关注的前面的词元；颜色越深关注越多。"
+                                  "找找只看前一个词元或只看第一个词元的头。",
+    "generate.caption_lens": "怎么看：每一行是某一层在每个位置对下一个词元的猜测；颜色越深越有把握。"
+                             "前面的层猜得粗略，后面的层逐渐确定答案。",
+    "generate.caption_params": "怎么看：参数都在哪里。小模型的参数大多在嵌入层和输出头。",
     "generate.inside_chars": "“看看内部”只读取提示词的最后 {limit} 个字符（前面的 {cut} 个字符没有显示）。",
     "generate.precision": "精度",
     "generate.precision_info": "生成时权重的存储方式：int8 在 CPU 上最快（GPT-2 124M 约为 bf16 的 1.5 倍），"

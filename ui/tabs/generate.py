@@ -14,7 +14,7 @@ import gradio as gr
 import re
 
 from pocketllm import (PRECISIONS, PocketLLMError, Sampling, Tokenizer, generate_explained, inspect,
-                       load_sampling_preset, sampling_presets, save_sampling_preset, stream)
+                       load_sampling_preset, sampling_presets, save_sampling_preset, stream, task_kind)
 
 from .. import plots
 from ..errors import friendly
@@ -27,7 +27,6 @@ BUILTIN_PRESETS = ("greedy", "balanced", "creative")  # the core's built-in samp
 MAX_STOPS, STOP_CHARS = 16, 200  # the core's limits on stop strings
 MAX_REPETITION_PENALTY = 10.0
 TOP_K_SLIDER = 200
-GENERATES = ("language_model", "instruct")
 CANDIDATES = 15
 # Attention and logit lens read at most this many tokens (the prompt's end): their cost
 # grows with tokens² (600 MB for GPT-2 124M at 1024 tokens) and a bigger map is unreadable.
@@ -38,7 +37,7 @@ MAX_NEW = 500  # the slider's end: tokens generated at a time
 
 def model_choices(state) -> list[tuple[str, str]]:
     return [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.models_table() if r["task"] in GENERATES]
+            for r in state.models_table() if getattr(task_kind(r["task"]), "generates", False)]
 
 
 def stop_strings(text, lang="en") -> tuple:
@@ -131,6 +130,38 @@ class AttentionCache:
         return maps
 
 
+def caption(page, key):
+    """One line under a chart that says what to look for."""
+    return page.add(gr.Markdown(page.text(key), elem_classes=["pl-caption"]), value=key)
+
+
+class StopFlags:
+    """One stop flag per browser session: Stop asks the running generation to end after
+    its current token, so it can say how far it got (cancelling it would say nothing)."""
+
+    def __init__(self):
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str) -> threading.Event:
+        with self._lock:
+            flag = self._flags[session] = threading.Event()
+            return flag
+
+    def stop(self, session: str) -> bool:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is None:
+            return False
+        flag.set()
+        return True
+
+    def done(self, session: str, flag: threading.Event):
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+
 def build(ctx):
     page, state = ctx.page, ctx.state
     L = page.text
@@ -190,8 +221,8 @@ def build(ctx):
                                  choices=[(f"generate.precision_{p}", p) for p in PRECISIONS])
             with gr.Row():
                 go = page.add(gr.Button(L("generate.go"), variant="primary", elem_id="gen-go"), value="generate.go")
-                stop = page.add(gr.Button(L("generate.stop"), variant="stop", elem_id="gen-stop"),
-                                value="generate.stop")
+                stop = page.add(gr.Button(L("generate.stop"), variant="stop", elem_id="gen-stop", interactive=False),
+                                value="generate.stop")  # enabled only while a generation runs
         with gr.Column(scale=3, min_width=320):
             output = page.add(gr.Textbox(label=L("generate.output"), lines=14, max_lines=30, interactive=False,
                                          elem_id="gen-output"), label="generate.output")
@@ -212,15 +243,22 @@ def build(ctx):
             with gr.Column():
                 next_plot = gr.Plot(show_label=False, elem_id="gen-next")
                 next_note = gr.Markdown(elem_id="gen-next-note")
-            params_plot = gr.Plot(show_label=False, elem_id="gen-params")
+                caption(page, "generate.caption_next")
+            with gr.Column():
+                params_plot = gr.Plot(show_label=False, elem_id="gen-params")
+                caption(page, "generate.caption_params")
         with gr.Row():
             layer = page.add(Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
                              label="generate.layer")
             head = page.add(gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
                                         elem_id="gen-head"), label="generate.head")
         with gr.Row(equal_height=False):
-            attn_plot = gr.Plot(show_label=False, elem_id="gen-attention")
-            lens_plot = gr.Plot(show_label=False, elem_id="gen-lens")
+            with gr.Column():
+                attn_plot = gr.Plot(show_label=False, elem_id="gen-attention")
+                caption(page, "generate.caption_attention")
+            with gr.Column():
+                lens_plot = gr.Plot(show_label=False, elem_id="gen-lens")
+                caption(page, "generate.caption_lens")
     looked = gr.State(False)
 
     # ---- models -------------------------------------------------------------------
@@ -246,9 +284,11 @@ def build(ctx):
         return state.load(path, lang, precision)  # only a checkpoint of the folder
 
     # ---- generation -------------------------------------------------------------------
+    stop_flags = StopFlags()
+
     @friendly(outputs=2, status=1)
     def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32", valid_utf8=True,
-                    repetition_penalty=1.0, min_p=0.0, stop=""):
+                    repetition_penalty=1.0, min_p=0.0, stop="", request: gr.Request = None):
         if precision not in PRECISIONS:
             precision = "fp32"
         cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang, repetition_penalty, min_p, stop)
@@ -260,19 +300,38 @@ def build(ctx):
         note_text = prompt_note(prompt, ckpt.config.context_length, lang, tok)
         if cut:
             note_text = t(lang, "common.text_cut", limit=f"{PROMPT_CHARS:,}", cut=f"{cut:,}") + " " + note_text
+        session = getattr(request, "session_hash", None) or "api"
+        flag = stop_flags.start(session)
         text = ""
         yield text, note_text
-        for piece in stream(ckpt, prompt, max_new, cfg):  # the checkpoint's own tokenizer
-            text += piece
-            yield text, note_text
-        # Counted by encoding the text again (the stream gives text, not ids): the number generated,
-        # unless the model wrote pieces its tokenizer would have merged.
-        yield text, note_text + " " + t(lang, "generate.done", n=len(tok.encode(text)), kind=tok.kind)
+        pieces = stream(ckpt, prompt, max_new, cfg)  # the checkpoint's own tokenizer
+        try:
+            for piece in pieces:
+                text += piece
+                if flag.is_set():
+                    break
+                yield text, note_text
+        finally:
+            stop_flags.done(session, flag)
+        done = "generate.stopped" if flag.is_set() else "generate.done"
+        yield text, note_text + " " + t(lang, done, n=pieces.new_tokens, kind=tok.kind)
 
-    gen = go.click(on_generate, [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision,
-                                 valid_utf8, rep_penalty, min_p, stops],
-                   [output, note], api_name="generate", concurrency_id="model_cpu")
-    stop.click(None, None, None, cancels=[gen])
+    gen_inputs = [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision, valid_utf8,
+                  rep_penalty, min_p, stops]
+    running = [go, stop]
+
+    def busy(on: bool):
+        return gr.update(interactive=not on), gr.update(interactive=on)
+
+    go.click(lambda: busy(True), None, running, queue=False, show_progress="hidden") \
+        .then(on_generate, gen_inputs, [output, note], api_name="generate", concurrency_id="model_cpu") \
+        .then(lambda: busy(False), None, running, queue=False, show_progress="hidden")
+
+    def on_stop(request: gr.Request = None):
+        stop_flags.stop(getattr(request, "session_hash", None) or "api")
+
+    stop.click(on_stop, None, None, api_name="generate_stop", queue=False)
+    prompt.input(lambda: "", None, note, show_progress="hidden")  # the last generation's counts no longer apply
 
     # ---- the per-token view: the same generation, each token with its probability ----------------
     @friendly(outputs=3, status=2)
@@ -341,9 +400,7 @@ def build(ctx):
 
     def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang="en", repetition_penalty=1.0, min_p=0.0):
         s = sampling(temperature, top_k, top_p, None, valid_utf8, lang, repetition_penalty, min_p)  # as generation
-        return inspect.next_token(ckpt, prompt or "", s.temperature, s.top_k, s.top_p, n=CANDIDATES,
-                                  valid_utf8=valid_utf8 is not False, min_p=s.min_p,
-                                  repetition_penalty=s.repetition_penalty)  # the (looked-at part of the) prompt
+        return inspect.next_token(ckpt, prompt or "", s, n=CANDIDATES)  # the (looked-at part of the) prompt
 
     def looked_at(prompt) -> tuple[str, int]:
         """What Look inside reads: the prompt's last INSIDE_CHARS characters (a bigger view is

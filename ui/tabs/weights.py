@@ -11,34 +11,83 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pocketllm import PocketLLMError, describe, export_hf, import_gpt2, load_model, read_header, save_checkpoint
-from pocketllm import delete_checkpoint, rename_checkpoint
+from pocketllm import NotACheckpoint, PocketLLMError, describe, export_hf, import_gpt2, load_model, read_header, save_checkpoint
+from pocketllm import TaskKind, delete_checkpoint, rename_checkpoint, task_kind
 
+from ..core_errors import coded_message
 from ..errors import friendly
 from ..i18n import t
 from ..limits import NAME_CHARS, SOURCE_CHARS
 from ..state import AppState
 
-COLUMNS = ["name", "task", "tokenizer", "parameters", "size_mb", "created", "score"]
-TASKS = ("language_model", "classifier", "instruct", "damaged")
+COLUMNS = ["name", "task", "tokenizer", "data", "base", "parameters", "size_mb", "trained", "score"]
+TASKS = (*(k.value for k in TaskKind), "damaged")
 
 
 def is_damaged(row: dict) -> bool:
     return bool(row.get("damaged")) or row.get("task") == "damaged"
 
 
+def trained_at(row: dict) -> str:
+    """When the model was saved by its training run, from the file's own facts (an uploaded
+    or copied file keeps it); the file's date only for files without it."""
+    saved = (row.get("facts") or {}).get("saved_at")
+    if isinstance(saved, str) and len(saved) >= 16 and saved[10] == "T":
+        return f"{saved[:10]} {saved[11:16]}"
+    return row.get("created", "")
+
+
+def data_name(facts: dict) -> str:
+    """What it learnt from: the corpus or data set, or where imported weights came from."""
+    return str(facts.get("data") or facts.get("imported_from") or "—")
+
+
+def base_name(facts: dict, lang) -> str:
+    base = str(facts.get("base") or "")
+    if not base:
+        return "—"  # pretrained from scratch, or imported
+    if base.startswith("random init"):
+        return t(lang, "weights.base_fresh")
+    return Path(base).name
+
+
+def score_text(facts: dict, lang) -> str:
+    if isinstance(facts.get("val_accuracy"), (int, float)):
+        return t(lang, "weights.score_accuracy", value=f"{facts['val_accuracy']:.1%}")
+    if isinstance(facts.get("best_val_loss"), (int, float)):
+        return t(lang, "weights.score_loss", value=f"{facts['best_val_loss']:.3f}")
+    return ""
+
+
+def suggested_name(row: dict) -> str:
+    """A name that says which model it is: every run saves `model.safetensors`, so that one
+    is offered (for a rename or a download) as `<task>-<data>-step<N>`."""
+    path, facts = Path(row["path"]), row.get("facts") or {}
+    if path.stem != "model" or not isinstance(facts.get("steps"), int):
+        return path.stem
+    kind = task_kind(row.get("task")) or TaskKind.PRETRAIN
+    data = Path(str(facts.get("data") or "")).stem
+    return safe_name("-".join(x for x in (str(kind), data, f"step{facts['steps']}") if x), path.stem)
+
+
+def damage_reason(row: dict, lang) -> str:
+    """Why a listed file cannot be loaded, in the page's language."""
+    return coded_message(row.get("error_code", ""), row.get("error_values") or {}, row.get("score", ""), lang)
+
+
 def shown_row(row: dict, lang) -> dict:
-    """A catalog row as the table shows it: the task in the page's language; a damaged
-    file says why in the score column and has no parameter count."""
-    task = row.get("task", "")
-    out = {c: row.get(c, "") for c in COLUMNS}
-    out["task"] = t(lang, f"weights.task_{task}") if task in TASKS else task
+    """A catalog row as the table shows it, in the page's language; a damaged file says
+    why in the score column."""
+    task = str(task_kind(row.get("task")) or row.get("task", ""))
+    facts = row.get("facts") or {}
+    out = {"name": row.get("name", ""), "tokenizer": row.get("tokenizer", ""), "size_mb": row.get("size_mb", ""),
+           "task": t(lang, f"weights.task_{task}") if task in TASKS else task,
+           "data": data_name(facts), "base": base_name(facts, lang), "trained": trained_at(row)}
     if is_damaged(row):
-        out["parameters"] = "—"
-        out["tokenizer"] = "—"
-        out["score"] = t(lang, "weights.damaged_reason", reason=row.get("score", ""))
+        out.update(parameters="—", tokenizer="—", data="—", base="—",
+                   score=t(lang, "weights.damaged_reason", reason=damage_reason(row, lang)))
     else:
-        out["parameters"] = f"{int(row.get('parameters') or 0):,}"
+        out.update(parameters=f"{int(row.get('parameters') or 0):,}", score=score_text(facts, lang))
     return out
 
 
@@ -101,17 +150,21 @@ def build(ctx):
         selected = page.add(gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
                                         allow_custom_value=False),
                             label="weights.selected")
-        info_btn = page.add(gr.Button(L("weights.load"), scale=1, elem_id="w-load"), value="weights.load")
-        download = page.add(gr.DownloadButton(L("weights.download"), scale=1, elem_id="w-download"),
-                            label="weights.download")
-        export_btn = page.add(gr.Button(L("weights.export"), scale=1, min_width=220, elem_id="w-export"), value="weights.export")
+        # The buttons that act on the selected checkpoint look enabled only once one is selected.
+        info_btn = page.add(gr.Button(L("weights.load"), scale=1, elem_id="w-load", interactive=False),
+                            value="weights.load")
+        download = page.add(gr.DownloadButton(L("weights.download"), scale=1, elem_id="w-download",
+                                              interactive=False), label="weights.download")
+        export_btn = page.add(gr.Button(L("weights.export"), scale=1, min_width=220, elem_id="w-export",
+                                        interactive=False), value="weights.export")
     with gr.Row(equal_height=True):
         new_name = page.add(gr.Textbox(label=L("weights.new_name"), scale=3, elem_id="w-new-name",
                                        max_length=NAME_CHARS),
                             label="weights.new_name")
-        rename_btn = page.add(gr.Button(L("weights.rename"), scale=1, elem_id="w-rename"), value="weights.rename")
-        delete_btn = page.add(gr.Button(L("weights.delete"), variant="stop", scale=1, elem_id="w-delete"),
-                              value="weights.delete")
+        rename_btn = page.add(gr.Button(L("weights.rename"), scale=1, elem_id="w-rename", interactive=False),
+                              value="weights.rename")
+        delete_btn = page.add(gr.Button(L("weights.delete"), variant="stop", scale=1, elem_id="w-delete",
+                                        interactive=False), value="weights.delete")
     with gr.Row(visible=False) as confirm_row:
         confirm_text = gr.Markdown(elem_id="w-confirm-text")
         confirm_yes = page.add(gr.Button(L("weights.confirm_yes"), variant="stop", elem_id="w-confirm-yes"),
@@ -155,22 +208,29 @@ def build(ctx):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         return rows[row]["path"] if 0 <= row < len(rows) else gr.skip()
 
-    @friendly(outputs=4, status=3)
+    acting = [info_btn, export_btn, rename_btn, delete_btn]  # what a selected checkpoint enables
+
+    @friendly(outputs=8, status=3)
     def on_selected(path, lang):
         if not path:
-            return gr.update(value=None, interactive=False), gr.update(visible=False), "", ""
+            return (gr.update(value=None, interactive=False), gr.update(visible=False), "", "",
+                    *[gr.update(interactive=False)] * len(acting))
         row = state.listed(path, lang)
         if is_damaged(row):  # listed so it can be deleted; never handed out or loaded
             return (gr.update(value=None, interactive=False), gr.update(visible=False), Path(row["path"]).stem,
-                    t(lang, "common.damaged", name=row["name"], reason=row.get("score", "")))
-        path = state.download(path, lang)  # never hand out anything but a checkpoint of the folder
-        return gr.update(value=str(path), interactive=True), gr.update(visible=False), path.stem, ""
+                    t(lang, "common.damaged", name=row["name"], reason=damage_reason(row, lang)),
+                    *[gr.update(interactive=False)] * 3, gr.update(interactive=True))  # delete only
+        name = suggested_name(row)
+        # never hand out anything but a checkpoint of the folder, under a name that says what it is
+        file = state.download_as(path, f"{name}.safetensors", lang)
+        return (gr.update(value=str(file), interactive=True), gr.update(visible=False), name, "",
+                *[gr.update(interactive=True)] * len(acting))
 
     refresh.click(on_list, [selected, ctx.lang], [grid, selected], api_name="weights_list")
     ctx.on_load(on_list, [selected, ctx.lang], [grid, selected])
     grid.select(on_select, None, selected)
     # Named so tests can check it refuses what is not a checkpoint; the handler is the guard.
-    selected.change(on_selected, [selected, ctx.lang], [download, confirm_row, new_name, message],
+    selected.change(on_selected, [selected, ctx.lang], [download, confirm_row, new_name, message, *acting],
                     show_progress="hidden",
                     api_name="weights_select", api_visibility="undocumented")
 
@@ -277,14 +337,17 @@ def build(ctx):
     def on_upload(file, lang):
         if not file:
             return gr.skip(), gr.skip(), gr.skip()
-        header = read_header(file)  # ours? (a clear message if not)
+        try:
+            header = read_header(file)  # ours? (a clear message if not)
+        except NotACheckpoint:  # e.g. GPT-2 from Hugging Face: that is the Import section's job
+            raise PocketLLMError(t(lang, "weights.upload_not_ours", name=Path(file).name)) from None
         load_model(file)  # and whole: every tensor fits its config
         target = new_path("uploads", safe_name(Path(file).stem, "uploaded"), lang)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, target)
         frame, drop = listing(lang, str(target))
         return frame, drop, t(lang, "weights.uploaded", name=target.relative_to(state.checkpoints),
-                              task=header["task"].get("type", "language_model"))
+                              task=t(lang, f"weights.task_{task_kind(header['task'].get('type')) or TaskKind.PRETRAIN}"))
 
     import_btn.click(on_import, [gpt2_file, gpt2_source, gpt2_name, ctx.lang], [grid, selected, message],
                      api_name="weights_import", concurrency_id="model_cpu")
