@@ -45,9 +45,9 @@ ZH: dict[str, str] = {
     "checkpoint.not_safetensors": "检查点以 .safetensors 文件保存；收到的是 {name}。",
     "checkpoint.tokenizer_mismatch": "{source}：{kind} 分词器有 {tokens:,} 个词元，而模型的嵌入层有 {rows:,} 行，两者必须一致。这个文件被改动过，"
                                      "或由不同模型拼凑而成；请用训练模型时的分词器保存模型。",
-    "checkpoint.unreadable": "无法读取 {name}（{detail}）；文件可能不完整。",
-    "checkpoint.unreadable_pth": "{name} 不是可读取的 PyTorch 权重文件{detail}。它可能不完整，或者根本不是模型文件。",
-    "checkpoint.unreadable_safetensors": "{name} 不是可读取的 .safetensors 文件（{detail}）。它可能不完整（没下载完或没复制完），或者根本不是检查点。",
+    "checkpoint.unreadable": "无法读取 {name}（{detail}）；它可能被截断了。",
+    "checkpoint.unreadable_pth": "{name} 不是可读取的 PyTorch 权重文件{detail}。它可能被截断了，或者根本不是模型文件。",
+    "checkpoint.unreadable_safetensors": "{name} 不是可读取的 .safetensors 文件（{detail}）。它可能被截断了（没下载完或没复制完），或者根本不是检查点。",
     "checkpoint.unsafe_pickle": "{name} 里除了张量还有其他对象（{found}），所以 PocketLLM 拒绝打开它：加载它可能会运行藏在文件里的代码。请只保存权重："
                                 "`torch.save(model.state_dict(), path)`。",
     # classify: 分类微调
@@ -74,8 +74,8 @@ ZH: dict[str, str] = {
     # config: 模型配置
     "config.bad_drop_rate": "{where}模型配置无效：`drop_rate` 必须在 0 到 1 之间（收到的是 {value}）。",
     "config.bad_json": "{path} 不是有效的 JSON：{detail}。",
-    "config.heads_do_not_divide": "{where}模型配置无效：`emb_dim`（{emb_dim}）必须能被 `num_heads`（{num_heads}）整除；可以试试 "
-                                  "`num_heads={suggested}`。",
+    "config.heads_do_not_divide": "{where}模型配置无效：`emb_dim`（{emb_dim}）必须能被 `num_heads`（{num_heads}）整除；"
+                                  "可以试试 `num_heads={suggested}`。",
     "config.invalid": "{where}模型配置无效：{problems}。",
     "config.missing_keys": "{source}：缺少键 {missing}。",
     "config.not_bool": "{where}模型配置无效：{name} 必须是 `true` 或 `false`（收到的是 {value}）。",
@@ -91,31 +91,31 @@ ZH: dict[str, str] = {
     "corpus.empty": "{name} 是空的：没有可以用来训练的文本。",
     "corpus.too_short": "{name} 只有 {tokens:,} 个词元；上下文长度为 {context}、留出 {held_out:.0%} 作验证集时，至少需要 {needed:,} 个。"
                         "请缩短上下文（`--context_length {fit}` 或更小），或换一段更长的文本。",
-    "corpus.too_short_for_any_context": "{name} 只有 {tokens:,} 个词元；上下文长度为 {context}、留出 {held_out:.0%} 作验证集时，至少需要 "
-                                        "{needed:,} 个。请换一段更长的文本。",
+    "corpus.too_short_for_any_context": "{name} 只有 {tokens:,} 个词元；上下文长度为 {context}、留出 {held_out:.0%} 作验证集时，"
+                                        "至少需要 {needed:,} 个。请换一段更长的文本。",
     # data: 数据划分
     "data.bad_split": "各部分的划分比例必须大于等于 0，且加起来等于 1（收到的是 {fractions}）。",
     # files: 写文件
-    "files.claim_contested": "无法占用 {path}：另一次运行一直在占用它，请再试一次。",
+    "files.claim_contested": "无法占用 {path}：另一次运行一直在抢占它，请再试一次。",
     "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `--model_path`。",
     "files.write_failed": "无法写入 {path}（{reason}）。{outcome}请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
     # generation: 文本生成
     "generation.bad_max_new_tokens": "`max_new_tokens` 必须大于等于 0（收到的是 {got}）。",
     "generation.empty_prompt": "提示词是空的，而模型没有可用来开头的分词器；请给出提示词。",
-    "generation.needs_tokenizer": "这个模型的词表有 {vocab} 个词元，不是 GPT-2 的词表，所以必须给出它的分词器：用 `load_model()` 加载（检查点里带着分词器），或传入 "
-                                  "`tokenizer=`。",
+    "generation.needs_tokenizer": "这个模型的词表有 {vocab} 个词元，不是 GPT-2 的词表，所以必须给出它的分词器：用 `load_model()` 加载（检查点里带着分词器），"
+                                  "或传入 `tokenizer=`。",
     # gpt2: GPT-2 权重（下载、导入、导出）
-    "gpt2.download_failed": "无法从 `huggingface.co` 下载 {name}（{error}）。如果你处于离线状态，请在另一台电脑上下载 "
-                            "`https://huggingface.co/{repo}/resolve/main/model.safetensors`（或 `pytorch_model.bin`），"
-                            "复制到这里，再改为给出它的路径。",
+    "gpt2.download_failed": "无法从 `huggingface.co` 下载 {name}（{error}）。如果你处于离线状态，"
+                            "请在另一台电脑上下载 `https://huggingface.co/{repo}/resolve/main/model.safetensors`（或 "
+                            "`pytorch_model.bin`），复制到这里，再改用这个文件的路径。",
     "gpt2.empty_folder": "{path} 里既没有 `model.safetensors`，也没有 `pytorch_model.bin`。",
     "gpt2.exists": "{path} 已存在；请换一个 `--out_dir`，或加上 `--overwrite`。",
     "gpt2.export_classifier": "只有语言模型能导出为 GPT-2 格式；这个检查点是分类器。",
     "gpt2.incomplete": "GPT-2 权重不完整：第 {block} 块缺少 {name}。",
     "gpt2.not_hf": "{name} 不是 Hugging Face 的 GPT-2 文件（它是 {source}）。",
-    "gpt2.offline": "无法下载 {name}：连不上 `huggingface.co`（是否处于离线状态？）。请在能上网的电脑上下载 "
-                    "`https://huggingface.co/{repo}/resolve/main/model.safetensors`（或 `pytorch_model.bin`），复制到这里，"
-                    "再改为给出它的路径。",
+    "gpt2.offline": "无法下载 {name}：连不上 `huggingface.co`（是否处于离线状态？）。"
+                    "请在能上网的电脑上下载 `https://huggingface.co/{repo}/resolve/main/model.safetensors`（或 `pytorch_model.bin`）"
+                    "，复制到这里，再改用这个文件的路径。",
     "gpt2.out_dir_is_file": "{path} 是一个文件；`--out_dir` 必须是文件夹（新建的或已有的都可以）。",
     "gpt2.unknown_source": "{name} 既不是文件，也不是已知的模型名称（{known}）。",
     # inspect: 看看模型内部
@@ -142,9 +142,9 @@ ZH: dict[str, str] = {
     "instructions.none_usable": "{name} 里没有可用的指令记录（{problems}）。每条记录都需要非空的 `instruction` 和 `output`（`input` 可选）。",
     "instructions.not_a_list": "{name} 必须是一个记录列表，形如 `[{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, ...]`"
                                "（或 JSON Lines，每行一条记录）；它却是 {type}。",
-    "instructions.not_a_list_object": "{name} 必须是一个记录列表，形如 "
-                                      "`[{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, ...]`（或 JSON "
-                                      "Lines，每行一条记录）；它却是一个对象，键为 {keys}。",
+    "instructions.not_a_list_object": "{name} 必须是一个记录列表，"
+                                      "形如 `[{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, ...]`（或 JSON Li"
+                                      "nes，每行一条记录）；它却是一个对象，键为 {keys}。",
     "instructions.not_found": "找不到数据文件：{path}。请给出 JSON 或 JSON Lines 文件（`--data_path`）。",
     "instructions.wrapped_list": "{name} 是一个对象，列表放在键 {key!r} 下；文件本身必须就是记录列表：`[{{...}}, {{...}}]`。",
     # jobs: 训练任务
@@ -173,8 +173,8 @@ ZH: dict[str, str] = {
     "presets.wrong_settings": "{kind} 的设置必须是 `{cls}`。",
     # pretrain: 预训练
     "pretrain.context_too_long": "上下文长度 {wanted} 超过了模型的位置嵌入表（{context}）；请用 {context} 或更小的值。",
-    "pretrain.resume_no_state": "无法从 {path} 继续训练：它的运行文件夹（{run_dir}）里没有 {state_file}；请给出那次运行的 `--run_dir`，或改用 "
-                                "`--init_from` 从它的权重开始一次新的训练。",
+    "pretrain.resume_no_state": "无法从 {path} 继续训练：它的运行文件夹（{run_dir}）里没有 {state_file}；请给出那次运行的 `--run_dir`，"
+                                "或改用 `--init_from` 从它的权重开始一次新的训练。",
     "pretrain.resume_not_lm": "{path} 是 {kind}，不是语言模型。",
     "pretrain.run_record_damaged": "{path} 已损坏，无法继续那次训练。",
     "pretrain.tokenizer_fixed": "{path} 用自己的 {kind} 分词器读取文本，模型不能更换分词器。请去掉 `--tokenizer`，或不加 `--init_from` 训练一个新模型。",
@@ -184,8 +184,8 @@ ZH: dict[str, str] = {
     # run: 微调的基础模型与运行设置
     "run.base_shape_differs": "基础模型 {base} 的形状与 `--config` {config} 不同（{differences}）。请去掉 `--config`（检查点知道自己的形状），"
                               "或选一个这种形状的基础模型。",
-    "run.base_vocab_too_small": "基础模型的词表（{model_vocab}）比它的 {kind} 分词器的词表（{tokenizer_vocab}）小；{purpose} "
-                                "需要一个嵌入层能覆盖其分词器的模型。",
+    "run.base_vocab_too_small": "基础模型的词表（{model_vocab}）比它的 {kind} 分词器的词表（{tokenizer_vocab}）小；"
+                                "{purpose} 需要一个嵌入层能覆盖其分词器的模型。",
     "run.max_length_out_of_range": "`--max_length` 必须在 {least} 和模型的上下文长度（{context}）之间。",
     "run.output_exists": "{path} 已存在，会被覆盖。请换一个 `--model_path`，或加上 `--overwrite` 覆盖它。",
     # sampling: 采样设置
@@ -223,10 +223,11 @@ ZH: dict[str, str] = {
     # text: 文本文件
     "text.is_folder": "{path} 是一个文件夹；请给出其中的 UTF-8 文本文件（.txt），例如 `--data_path {example}`。",
     "text.not_found": "找不到文本文件：{path}。请检查路径（`--data_path`）。",
-    "text.not_utf8": "{name} 不是 UTF-8 文本（第 {position:,} 个字节无效）。请把它另存为 UTF-8 编码（例如用 "
-                     "`iconv -f GB18030 -t UTF-8 in.txt > out.txt`，或在编辑器里选“另存为……”并选择 UTF-8），然后再试。",
-    "text.not_utf8_guessed": "{name} 不是 UTF-8 文本（第 {position:,} 个字节无效），看起来是 {encoding} 编码。请把它另存为 UTF-8 编码（例如用 "
-                             "`iconv -f GB18030 -t UTF-8 in.txt > out.txt`，或在编辑器里选“另存为……”并选择 UTF-8），然后再试。",
+    "text.not_utf8": "{name} 不是 UTF-8 文本（第 {position:,} 个字节无效）。"
+                     "请把它另存为 UTF-8 编码（例如用 `iconv -f GB18030 -t UTF-8 in.txt > out.txt`，或在编辑器里选“另存为……”并选择 UTF-8），然后再试。",
+    "text.not_utf8_guessed": "{name} 不是 UTF-8 文本（第 {position:,} 个字节无效），看起来是 {encoding} 编码。"
+                             "请把它另存为 UTF-8 编码（例如用 `iconv -f GB18030 -t UTF-8 in.txt > out.txt`，"
+                             "或在编辑器里选“另存为……”并选择 UTF-8），然后再试。",
     # tokenizer: 分词器
     "tokenizer.bad_ids": "{kind} 分词器已损坏：它的编号不是 0..{last}，或者缺少 {eot}。",
     "tokenizer.corpus_too_short": "{source} 只有 {total} 个字符可用来学习词表；{kind} 分词器至少需要 {minimum} 个。请换一段更长的文本，或使用 gpt2 分词器。",
@@ -249,16 +250,17 @@ ZH: dict[str, str] = {
     "train.no_mps": "指定了 `--device mps`，但苹果芯片的 GPU 加速（MPS）不可用；请用 `--device cpu`。",
     "train.no_steps_left": "这次训练已经在第 {step} 步（共 {total} 步）；要继续训练，请给出更大的 `--max_steps`（或更多的 `--epochs`）。",
     "train.out_of_memory": "内存不足。请调小 `--batch_size` 或 `--context_length`，或换一个更小的模型。",
-    "train.out_of_memory_estimate": "训练这个模型大约需要 {total_gb} GB（权重、梯度和优化器状态 {states_gb} GB，批大小 {batch_size} × {seq_len} "
-                                    "个词元的激活值 {activations_gb} GB），但 {device} 上只有 {free_gb} GB 可用。请调小 `--batch_size` 或 "
-                                    "`--context_length`，或换一个更小的模型（更少的层、更窄的宽度）。",
+    "train.out_of_memory_estimate": "训练这个模型大约需要 {total_gb} GB（权重、梯度和优化器状态 {states_gb} GB，"
+                                    "批大小 {batch_size} × {seq_len} 个词元的激活值 {activations_gb} GB），"
+                                    "但 {device} 上只有 {free_gb} GB 可用。请调小 `--batch_size` 或 `--context_length`，"
+                                    "或换一个更小的模型（更少的层、更窄的宽度）。",
     "train.state_damaged": "{path} 已损坏，或不是 PocketLLM 写的，所以无法从它继续训练。请改用 `--init_from <检查点>` 从这些权重开始一次新的训练。",
     "train.state_disagrees": "检查点保存的是第 {checkpoint_step} 步，但它旁边的 {state_file} 保存的是第 {state_step} 步：上次保存在两个文件之间被中断了，"
                              "所以两者不一致，继续训练会重复或跳过一些步，而且优化器状态也不对。请改用 `--init_from {model_path}` 从这些权重开始一次新的训练。",
     "train.state_missing": "无法继续训练：缺少 {path}（每次训练都会把它写在检查点旁边）。",
     "train.state_not_ours": "{path} 不是 PocketLLM 的训练状态；请用 `--init_from` 开始一次新的训练。",
-    "train.too_few_examples": "训练集只有 {examples} 个样本，但一步需要 {needed} 个（`batch_size` × `grad_accum` × 进程数）。请调小 "
-                              "`--batch_size`，或使用更多数据。",
+    "train.too_few_examples": "训练集只有 {examples} 个样本，但一步需要 {needed} 个（`batch_size` × `grad_accum` × 进程数）。"
+                              "请调小 `--batch_size`，或使用更多数据。",
     "train.unknown_device": "未知的设备 {name}；请用 `auto`、`cpu`、`cuda`、`cuda:N` 或 `mps`。",
     "train.unknown_dtype": "未知的精度（dtype）{name}；请用 `auto`、fp32、bf16 或 fp16。",
     # weights: 权重导入
