@@ -228,3 +228,18 @@ def test_a_finished_run_continues_for_more_steps_from_the_page(client, app, char
     download = wait_for(offered, timeout=20)[3]
     value = download.get("value", download) if isinstance(download, dict) else download
     assert str(value.get("path") if isinstance(value, dict) else value).endswith(f"{run_dir.name}-step9.safetensors")
+
+
+def test_the_command_line_is_the_cores_and_repeats_the_run(client):
+    """The box's command is the core's `to_argv` of the settings Start would use (one flag a line)."""
+    longest = 128  # cpu-tiny's position table
+    form = ["shakespeare", "bpe", 300, "cpu-tiny", 2, 4, 128, longest // 2, 0.0, 100, 8, 1e-3, 25, 50, 123, "auto"]
+    cmd = client.predict(*form, "en", api_name="/pretrain_command")
+    assert cmd.startswith("python -m pocketllm pretrain \\\n") and "--eval_batches 5" in cmd
+    assert f"--context_length {longest // 2}" in cmd and "--tokenizer bpe \\\n  --vocab_size 300" in cmd
+    gpt2 = client.predict(*form[:1], "gpt2", *form[2:], "en", api_name="/pretrain_command")
+    assert "--tokenizer gpt2" in gpt2 and "--vocab_size" not in gpt2  # a fixed vocabulary
+    char = client.predict(*form[:1], "char", None, *form[3:], "en", api_name="/pretrain_command")
+    assert "--tokenizer char" in char and "--vocab_size" not in char  # every character
+    assert "Fix the settings" in client.predict(*form[:9], -5, *form[10:], "en", api_name="/pretrain_command")
+    assert "请先改正" in client.predict(*form[:9], -5, *form[10:], "zh", api_name="/pretrain_command")

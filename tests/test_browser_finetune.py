@@ -135,3 +135,23 @@ def test_train_and_use_an_instruction_model(page, app, base):
     # every tab refills in the new language (about ten seconds on a busy 2-core machine)
     wait_text(page, "ins-preview", "条记录", timeout=45_000)
     shoot(page, "instruct-trained-zh")
+
+
+def test_training_tabs_at_1366_in_both_languages(page, app):
+    """Screenshots of the three training tabs after the runs above, in English and Chinese
+    (tests/screenshots/<tab>-1366-<lang>.png): the results, the held-out table's columns, the
+    buttons' states, no English on the Chinese page."""
+    url, state = app
+    state.runner.wait(120)
+    for lang, names in (("en", ("Pretrain", "Classify", "Instruct")), ("zh", ("预训练", "分类", "指令微调"))):
+        page.goto(f"{url}?lang={lang}")
+        page.wait_for_selector("#tab-pretrain", state="attached", timeout=30_000)
+        for key, name in zip(("pretrain", "classify", "instruct"), names):
+            tab(page, name)
+            page.wait_for_selector(f"#tab-{key}", state="visible", timeout=30_000)
+            page.wait_for_timeout(2500)  # the live view's first tick and the previews
+            stop = {"pretrain": "pretrain", "classify": "cls", "instruct": "ins"}[key] + "-stop"
+            assert not page.locator(f"#{stop}").is_enabled()  # nothing runs: Stop cannot act
+            shoot(page, f"{key}-1366-{lang}")
+    shown = page.locator("#ins-answers").inner_text()
+    assert shown.count("✓") + shown.count("✗") == 5 and "(empty answer)" not in shown

@@ -153,7 +153,7 @@ def token_strip(view, lang="en") -> str:
         spans.append(f"<span class='pl-tok' title='{html.escape(tip)}' style='background:{color};"
                      f"border:{border};{dim}'>{html.escape(unit.label)}</span>")
     note = t(lang, "plots.strip_note", n=len(view.tokens), units=len(view.units))
-    return ("<div class='pl-strip'>" + "".join(spans) + "</div>"
+    return ("<div class='pl-strip'>" + "<wbr>".join(spans) + "</div>"  # a line may break between tokens
             f"<div class='pl-strip-note'>{html.escape(note)}</div>")
 
 
@@ -166,7 +166,7 @@ def _chips(items) -> str:
         shown = text if len(text) <= CHIP_CHARS else text[:CHIP_CHARS - 1] + "…"
         out.append(f"<span class='pl-tok' title='{html.escape(text)}' "
                    f"style='background:{_STRIP_COLORS[i % len(_STRIP_COLORS)]}'>{html.escape(shown)}</span>")
-    return "".join(out)
+    return "<wbr>".join(out)
 
 
 def tokenizer_html(view, tokens_per_char: float | None = None, lang="en") -> str:

@@ -389,22 +389,23 @@ def wire_training(tab: TrainingTab):
         return {"run.cli": command_text(tab, v)}
 
     els.on([els[n].change for n in (*tab.form, *tab.extra)], on_cli, settings_in, ["run.cli"],
-           show_progress="hidden", trigger_mode="always_last")
+           show_progress="hidden", trigger_mode="always_last", api_name=f"{kind}_command")
 
     # ---- the form on load: the run on view's settings first, then what follows from them --------
     def on_load(v):
+        out = {}
         if not v["run.loaded"]:  # a fresh page (not a language switch): the settings of the run it shows
             current = follow(state, kind, v["run.dir"])
             if current:
                 filled = form_values(tab, state.run_view(Path(current)))
                 v = {**v, **filled}  # what follows is computed from them, not from the values sent
-                yield {"run.dir": current, **shown_form(tab, filled, v["lang"])}
-        for fn, _ in loaders:
+                out = {"run.dir": current, **shown_form(tab, filled, v["lang"])}
+        for fn, _ in loaders:  # (one return: a generator's later Plot and Dataframe updates were lost)
             try:
-                yield fn(v)
+                out.update(fn(v))
             except Exception:  # noqa: BLE001  (one part failing must not keep the form from working)
                 log.exception("a part of the %s tab could not be filled in on load", kind)
-        yield {"run.loaded": "yes"}
+        return {**out, "run.loaded": "yes"}
 
     loaders = [*tab.loaders, (on_cli, ["run.cli"])]
     outputs = list(dict.fromkeys(["run.dir", *tab.form, *tab.extra, *(n for _, names in loaders for n in names),

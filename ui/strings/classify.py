@@ -60,9 +60,9 @@ EN = {
     "classify.status_failed": "**{name} failed**: {message}",
     "classify.not_a_classifier": "{name} is a {task}, not a classifier; train one above first.",
     "classify.empty_message": "The message is empty: type something to classify.",
-    "classify.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); its checkpoint "
+    "classify.status_interrupted": "**{name}** was interrupted at step {step} (the app stopped); its checkpoint "
                                    "holds step {saved} (the last save).",
-    "classify.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before "
+    "classify.status_interrupted_unsaved": "**{name}** was interrupted at step {step} (the app stopped) before "
                                            "its first save; start it again.",
     "classify.status_not_started": "**{name}** is getting ready…",
     "classify.plot_balance": "Examples per class",
@@ -74,6 +74,10 @@ EN = {
     "classify.plot_predicted": "predicted",
     "classify.plot_accuracy": "Accuracy",
     "classify.stats_epoch": " · epoch {epoch}",
+    "classify.delim_comma": "comma",
+    "classify.delim_tab": "tab",
+    "classify.delim_semicolon": "semicolon",
+    "classify.delim_bar": "bar",
 }
 ZH = {
     "classify.intro": "教 GPT 给消息分类（垃圾邮件 / 正常邮件，或任意标签）：选一张带标签的文本表、一个基础模型和要训练的部分，按 **开始**，然后用你自己的消息试试这个分类器。",
@@ -133,8 +137,8 @@ ZH = {
     "classify.status_failed": "**{name} 失败**：{message}",
     "classify.not_a_classifier": "{name} 是 {task} 模型，不是分类器；请先在上面训练一个分类器。",
     "classify.empty_message": "消息是空的：请输入要分类的内容。",
-    "classify.status_interrupted": "**{name} 被中断**，在第 {step} 步（应用已停止）；它的检查点停在第 {saved} 步（最后一次保存）。",
-    "classify.status_interrupted_unsaved": "**{name} 被中断**，在第 {step} 步（应用已停止），还没来得及保存，请重新开始。",
+    "classify.status_interrupted": "**{name}** 在第 {step} 步被中断（应用已停止）；它的检查点停在第 {saved} 步（最后一次保存）。",
+    "classify.status_interrupted_unsaved": "**{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
     "classify.status_not_started": "**{name}** 正在准备……",
     "classify.plot_balance": "每个类别的样本数",
     "classify.plot_examples": "样本数",
@@ -145,4 +149,8 @@ ZH = {
     "classify.plot_predicted": "预测标签",
     "classify.plot_accuracy": "准确率",
     "classify.stats_epoch": " · 第 {epoch} 轮",
+    "classify.delim_comma": "逗号",
+    "classify.delim_tab": "制表符",
+    "classify.delim_semicolon": "分号",
+    "classify.delim_bar": "竖线",
 }

@@ -63,9 +63,9 @@ EN = {
     "instruct.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved.",
     "instruct.status_failed": "**{name} failed**: {message}",
     "instruct.is_classifier": "{name} is a classifier; pick an instruction model.",
-    "instruct.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); its checkpoint "
+    "instruct.status_interrupted": "**{name}** was interrupted at step {step} (the app stopped); its checkpoint "
                                    "holds step {saved} (the last save).",
-    "instruct.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before "
+    "instruct.status_interrupted_unsaved": "**{name}** was interrupted at step {step} (the app stopped) before "
                                            "its first save; start it again.",
     "instruct.status_not_started": "**{name}** is getting ready…",
     "instruct.status_answering": "**{name}**: training done (step {step}); answering the held-out prompts…",
@@ -130,8 +130,8 @@ ZH = {
     "instruct.status_stopped": "**{name} 已停止**，停在第 {step} 步，检查点已保存。",
     "instruct.status_failed": "**{name} 失败**：{message}",
     "instruct.is_classifier": "{name} 是分类器，请选择一个指令模型。",
-    "instruct.status_interrupted": "**{name} 被中断**，在第 {step} 步（应用已停止）；它的检查点停在第 {saved} 步（最后一次保存）。",
-    "instruct.status_interrupted_unsaved": "**{name} 被中断**，在第 {step} 步（应用已停止），还没来得及保存，请重新开始。",
+    "instruct.status_interrupted": "**{name}** 在第 {step} 步被中断（应用已停止）；它的检查点停在第 {saved} 步（最后一次保存）。",
+    "instruct.status_interrupted_unsaved": "**{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
     "instruct.status_not_started": "**{name}** 正在准备……",
     "instruct.status_answering": "**{name}**：训练完成（第 {step} 步），正在回答留出的提示……",
     "instruct.stats_epoch": " · 第 {epoch} 轮",

@@ -55,9 +55,9 @@ EN = {
     "pretrain.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved. **Continue this "
                                "run** trains it on to the steps set above.",
     "pretrain.status_failed": "**{name} failed**: {message}",
-    "pretrain.status_interrupted": "**{name} was interrupted** at step {step} (the app stopped); **Continue "
-                                   "this run** goes on from step {saved} (the last save).",
-    "pretrain.status_interrupted_unsaved": "**{name} was interrupted** at step {step} (the app stopped) before "
+    "pretrain.status_interrupted": "**{name}** was interrupted at step {step} (the app stopped); **Continue "
+                                   "this run** continues from step {saved} (the last save).",
+    "pretrain.status_interrupted_unsaved": "**{name}** was interrupted at step {step} (the app stopped) before "
                                            "its first save; start it again.",
     "pretrain.status_not_started": "**{name}** is getting ready…",
     "pretrain.nothing_to_resume": "The run shown cannot be continued: it has no saved checkpoint and training "
@@ -116,8 +116,8 @@ ZH = {
     "pretrain.status_finished": "**{name} 已完成**，共 {step} 步；检查点可在下方下载。想再多训练一些，把 **步数** 设为大于 {step}，再按 **继续这次训练**。",
     "pretrain.status_stopped": "**{name} 已停止**，停在第 {step} 步，检查点已保存。按 **继续这次训练** 会接着训练到上面设的步数。",
     "pretrain.status_failed": "**{name} 失败**：{message}",
-    "pretrain.status_interrupted": "**{name} 被中断**，在第 {step} 步（应用已停止）；按 **继续这次训练** 会从第 {saved} 步（最后一次保存）接着训练。",
-    "pretrain.status_interrupted_unsaved": "**{name} 被中断**，在第 {step} 步（应用已停止），还没来得及保存，请重新开始。",
+    "pretrain.status_interrupted": "**{name}** 在第 {step} 步被中断（应用已停止）；按 **继续这次训练** 会从第 {saved} 步（最后一次保存）接着训练。",
+    "pretrain.status_interrupted_unsaved": "**{name}** 在第 {step} 步被中断（应用已停止），还没来得及保存，请重新开始。",
     "pretrain.status_not_started": "**{name}** 正在准备……",
     "pretrain.nothing_to_resume": "显示的这次训练还不能继续：它还没有保存检查点和训练状态（或者正有训练在运行）。",
     "pretrain.resume_more_steps": "那次训练已在第 {step} 步：请把步数设为大于 {step}（比如 {more}）再继续。",

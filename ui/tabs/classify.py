@@ -30,6 +30,7 @@ TRAINABLE = ["head", "last", "all", "lora"]
 PREVIEW_ROWS = 6
 TEXT_PREVIEW = 120
 METRICS = ("precision", "recall", "f1")
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}
 FORM = ["data.source", "data.uploaded", "data.text_column", "data.label_column", "data.balance", "model.base",
         "model.trainable", "model.last_n", "model.lora_rank", "model.lora_alpha", "model.max_length", *FINETUNE_TRAIN]
 
@@ -70,7 +71,7 @@ def report_parts(results: dict, lang) -> dict:
 
 
 def classifier_choices(state) -> list[tuple[str, str]]:
-    return [(f"{r['name']}  ·  {r['score'] or r['created']}", r["path"])
+    return [(f"{r['name']}  ·  {r['created']}", r["path"])  # (the catalog's score is English only)
             for r in state.models_table() if task_kind(r["task"]) is TaskKind.CLASSIFY]
 
 
@@ -146,8 +147,9 @@ def build(ctx):
         before = table.balance()
         lines = [t(lang, "classify.preview", name=Path(path).name, rows=f"{table.rows:,}",
                    examples=f"{len(table):,}", classes=len(table.labels), text=table.text_column,
-                   label=table.label_column, delimiter={",": "comma", "\t": "tab"}.get(table.delimiter,
-                                                                                      table.delimiter),
+                   label=table.label_column,
+                   delimiter=t(lang, f"classify.delim_{DELIMITERS[table.delimiter]}") if table.delimiter in DELIMITERS
+                   else table.delimiter,
                    header=t(lang, "classify.header_yes" if table.header else "classify.header_no"))]
         if table.dropped:
             lines.append(t(lang, "classify.dropped",
@@ -232,8 +234,8 @@ def build(ctx):
         prepare=prepare_classification, draw=draw, blank=blank,
         live=["live.loss", "live.accuracy", "run.stats", "run.status", "results.summary", "results.per_class",
               "results.confusion", "run.download", "try.model"],
-        extra=["train.keep_best", "train.patience"], stats=stats, loaders=[(on_preview, preview_io[1]), (base_facts, ["model.facts"])],
-        offer=("try.model", classifier_choices),
+        extra=["train.keep_best", "train.patience"], stats=stats,
+        loaders=[(on_preview, preview_io[1]), (base_facts, ["model.facts"])], offer=("try.model", classifier_choices),
         saved_settings=saved_settings))
 
     # ---- classify a message --------------------------------------------------------------------

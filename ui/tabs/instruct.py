@@ -77,7 +77,7 @@ def results_parts(results: dict, lang) -> dict:
 def model_choices(state) -> list[tuple[str, str]]:
     rows = state.models_table()
     ordered = [r for kind in (TaskKind.INSTRUCT, TaskKind.PRETRAIN) for r in rows if task_kind(r["task"]) is kind]
-    return [(f"{r['name']}  ·  {r['task']}", r["path"]) for r in ordered]
+    return [(f"{r['name']}  ·  {r['created']}", r["path"]) for r in ordered]
 
 
 # ---- building the tab --------------------------------------------------------------------
@@ -124,7 +124,8 @@ def build(ctx):
     with try_left:
         els.add("try.instruction", gr.Textbox(L("instruct.instruction_default"), lines=2,
                                               label=L("instruct.instruction"), elem_id="ins-instruction",
-                                              max_length=PROMPT_CHARS), label="instruct.instruction")
+                                              max_length=PROMPT_CHARS),
+                label="instruct.instruction", value="instruct.instruction_default")  # follows the language
         els.add("try.input", gr.Textbox(L("instruct.input_default"), lines=2, label=L("instruct.input"),
                                         elem_id="ins-input", max_length=PROMPT_CHARS), label="instruct.input")
         with gr.Row():
@@ -135,7 +136,7 @@ def build(ctx):
                                           elem_id="ins-max-new"), label="instruct.max_new")
         with gr.Row():
             els.add("try.go", gr.Button(L("instruct.go"), variant="primary", elem_id="ins-go"), value="instruct.go")
-            els.add("try.stop", gr.Button(L("instruct.stop_answer"), variant="stop", elem_id="ins-stop-answer"),
+            els.add("try.stop", gr.Button(L("instruct.stop_answer"), interactive=False, elem_id="ins-stop-answer"),
                     value="instruct.stop_answer")
     with try_right:
         els.add("try.response", gr.Textbox(label=L("instruct.response"), lines=6, max_lines=20, interactive=False,
@@ -271,4 +272,8 @@ def build(ctx):
                     ["try.model", "try.instruction", "try.input", "try.temperature", "try.max_new", "lang"],
                     ["try.response", "try.prompt", "try.note"], status="try.note", api_name="instruct_respond",
                     concurrency_id="model_cpu")
-    els["try.stop"].click(None, None, None, cancels=[answer])
+    # Stop can act only while an answer streams.
+    stop, off = els["try.stop"], gr.update(interactive=False, variant="secondary")
+    els["try.go"].click(lambda: gr.update(interactive=True, variant="stop"), None, stop, queue=False)
+    answer.then(lambda: off, None, stop)
+    stop.click(lambda: off, None, stop, cancels=[answer])
