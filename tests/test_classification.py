@@ -265,3 +265,17 @@ def test_classify_refuses_a_language_model(tiny_model, tmp_path, capsys):
     path = save_checkpoint(tmp_path / "lm.safetensors", tiny_model)
     assert main(["classify", "--model_path", str(path), "--text", "hi"]) == 2
     assert "not a classifier" in capsys.readouterr().err
+
+
+def test_a_classifier_reads_messages_as_far_as_it_was_trained_to(tmp_path, tiny_json):
+    settings = ClassifySettings(
+        data_path=str(separable_csv(tmp_path, copies=2)), config=str(tiny_json), max_length=3,
+        run_dir=str(tmp_path / "run"),
+        train=TrainSettings(max_steps=2, batch_size=4, eval_every=0, sample_every=0, dtype="fp32"))
+    trainer = prepare_classification(settings)
+    list(trainer.run())
+    ckpt = load_model(trainer.model_path)
+    assert ckpt.task["max_length"] == 3
+    cut, whole = classify(ckpt, ["it is so very good", "it is so"])
+    assert cut["probs"] == whole["probs"]  # only the first 3 tokens are read, as in training
+    assert classify(ckpt, "it is so very good", max_length=64)["probs"] != cut["probs"]

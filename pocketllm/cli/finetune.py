@@ -98,7 +98,8 @@ def register(sub):
     p.add_argument("--trainable", default=None,
                    help="what trains: head, last:N (or N), all, lora (default: all for a model of up to "
                         "50M parameters, last:1 for a larger one; lora when --lora_rank is given)")
-    p.add_argument("--max_length", type=int, default=None, help="tokens kept per message (default: the context)")
+    p.add_argument("--max_length", type=int, default=None,
+                   help="tokens kept per message (default: 128, or the context if shorter)")
     add_train_args(p, ClassifySettings().train, best=True)
     p.set_defaults(run=run_classify_train)
 

@@ -10,9 +10,9 @@ pads after it from changing anything before them.
 What trains is a choice (`trainable`): "head", "last:N" or N (the last N blocks,
 the final norm and the head), "all", or "lora" (adapters on every block plus the
 head).  The default is "all" for a small model — on the bundled spam table a
-briefly pretrained cpu-small base reaches ~95% in one epoch that way, against
-~88% in three with only its last block — and "last:1" for a large base such
-as GPT-2, where training every weight on a CPU is slow.
+briefly pretrained cpu-small base reaches 96% that way, against 88.6% with only
+its last block — and "last:1" for a large base such as GPT-2, where training
+every weight on a CPU is slow.
 """
 from __future__ import annotations
 
@@ -73,6 +73,10 @@ def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float =
 
 
 SMALL_MODEL = 50_000_000  # parameters; up to this many, finetuning every weight is the default
+# Tokens read per message by default: a short message whole, an e-mail's headers, subject and
+# first lines.  Half the context of cpu-small makes a step twice as cheap, and two epochs at 128
+# beat one at 256 on the bundled table (96.0% against 94.4%) in about the same time.
+USUAL_MAX_LENGTH = 128
 
 
 def default_trainable(model: GPTModel) -> str:
@@ -120,7 +124,7 @@ class ClassificationTask:
 
     def __init__(self, splits: dict[str, tuple[list[list[int]], list[int]]], labels: list[str],
                  eval_batch_size: int = 16, trainable: dict | None = None, adapters_path=None,
-                 base: str | None = None, tokenizer: Tokenizer | None = None):
+                 base: str | None = None, tokenizer: Tokenizer | None = None, max_length: int | None = None):
         self.tokenizer = tokenizer or gpt2_tokenizer()  # the base model's, saved with the classifier
         self.splits = splits          # name -> (token lists, label ids)
         self.labels = list(labels)
@@ -128,6 +132,7 @@ class ClassificationTask:
         self.trainable = trainable or {}
         self.adapters_path = Path(adapters_path) if adapters_path else None
         self.base = base
+        self.max_length = max_length  # shorter than the context: saved, so classify() cuts messages the same
 
     def num_train_examples(self) -> int:
         return len(self.splits["train"][1])
@@ -177,7 +182,10 @@ class ClassificationTask:
         return None
 
     def checkpoint_task(self) -> dict:
-        return {"type": "classifier", "labels": list(self.labels)}
+        task = {"type": "classifier", "labels": list(self.labels)}
+        if self.max_length:
+            task["max_length"] = self.max_length
+        return task
 
     @torch.no_grad()
     def finish(self, model, device) -> dict:
@@ -226,7 +234,9 @@ def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16
              max_length: int | None = None, tokenizer: Tokenizer | None = None) -> list[dict]:
     """For each text: {"label": best label, "probs": {label: probability, ...}}.
 
-    `model` is a Checkpoint (which knows its tokenizer) or a model with `tokenizer=`."""
+    `model` is a Checkpoint (which knows its tokenizer and how many tokens it was trained to read)
+    or a model with `tokenizer=`."""
+    trained_length = (getattr(model, "task", None) or {}).get("max_length")
     model, tokenizer = model_and_tokenizer(model, tokenizer)
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
@@ -241,7 +251,7 @@ def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16
     was_training = model.training
     model.eval()
     device = model.tok_emb.weight.device
-    tokens = encode_texts(texts, max_length or model.cfg.context_length, tokenizer)
+    tokens = encode_texts(texts, max_length or trained_length or model.cfg.context_length, tokenizer)
     out = []
     for start in range(0, len(tokens), batch_size):
         batch = collate_classes(tokens[start:start + batch_size])
@@ -260,7 +270,7 @@ class ClassifySettings(FinetuneSettings):
     data_path: str = str(DEFAULT_TABLE)
     lora_rank: int = 8
     train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        epochs=1, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0,
+        epochs=2, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0,
         keep_best=True, patience=3))
     text_column: str | None = None      # header name or 0-based index; default: detected
     label_column: str | None = None
@@ -288,7 +298,7 @@ def _classification_run(settings: ClassifySettings, model_path: Path) -> TaskRun
     base = load_base(settings.base_model, settings.config, "classification")
     model, base_task, tokenizer = base.model, base.task, base.tokenizer
     _add_head(model, base_task, table.labels, settings.base_model)
-    max_length = checked_max_length(settings, base.config.context_length, least=1)
+    max_length = checked_max_length(settings, base.config.context_length, least=1, usual=USUAL_MAX_LENGTH)
 
     trainable_spec = settings.trainable or default_trainable(model)
     trainable = set_trainable(model, trainable_spec, settings.lora_rank, settings.lora_alpha)
@@ -307,7 +317,8 @@ def _classification_run(settings: ClassifySettings, model_path: Path) -> TaskRun
     adapters = adapters_path_for(model_path) if lora and settings.keep_adapters else None
     task = ClassificationTask(splits, table.labels, eval_batch_size=max(16, settings.train.batch_size),
                               trainable=trainable, adapters_path=adapters, base=settings.base_model,
-                              tokenizer=tokenizer)
+                              tokenizer=tokenizer,
+                              max_length=max_length if max_length < base.config.context_length else None)
     data = {**table.summary(), "balance_before": balance_before, "balanced": settings.balance,
             "max_length": max_length, "truncated": truncated, "splits": {k: len(v[1]) for k, v in splits.items()}}
     return TaskRun(model, task, base.config, record={"data": data, **trainable},

@@ -158,9 +158,9 @@ def base_facts(settings: FinetuneSettings, trainable: str) -> dict:
             "trainable": trainable}
 
 
-def checked_max_length(settings: FinetuneSettings, context: int, least: int) -> int:
-    """--max_length, or the model's context when it is not given."""
+def checked_max_length(settings: FinetuneSettings, context: int, least: int, usual: int | None = None) -> int:
+    """--max_length, or when it is not given `usual` (at most the model's context)."""
     if settings.max_length is not None and not least <= settings.max_length <= context:
         raise PocketLLMError("--max_length must be between {least} and the model's context ({context}).",
                              code="run.max_length_out_of_range", least=least, context=context)
-    return settings.max_length or context
+    return settings.max_length or min(usual or context, context)
