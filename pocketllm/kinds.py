@@ -27,6 +27,11 @@ class TaskKind(str, Enum):
         """The CLI command that trains this kind: `pretrain`, `classify-train`, `instruct-train`."""
         return self.value if self is TaskKind.PRETRAIN else f"{self.value}-train"
 
+    @property
+    def generates(self) -> bool:
+        """True for the kinds whose model writes text: offered by Generate, and as a base for instructions."""
+        return self is not TaskKind.CLASSIFY
+
 
 # Older spellings, still read from files: checkpoint headers and module names of before.
 OLD_NAMES = {"language_model": TaskKind.PRETRAIN, "classifier": TaskKind.CLASSIFY,

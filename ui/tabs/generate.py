@@ -13,7 +13,7 @@ import gradio as gr
 
 import re
 
-from pocketllm import (PRECISIONS, PocketLLMError, Sampling, Tokenizer, generate_explained, inspect,
+from pocketllm import (PRECISIONS, PocketLLMError, Sampling, TaskKind, Tokenizer, generate_explained, inspect,
                        load_sampling_preset, sampling_presets, save_sampling_preset, stream, task_kind)
 
 from .. import plots
@@ -35,9 +35,12 @@ CACHED_MAPS = 4
 MAX_NEW = 500  # the slider's end: tokens generated at a time
 
 
+WRITERS = [kind for kind in TaskKind if kind.generates]  # the kinds whose models write text
+
+
 def model_choices(state) -> list[tuple[str, str]]:
     return [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.models_table() if getattr(task_kind(r["task"]), "generates", False)]
+            for r in state.models_table() if task_kind(r["task"]) in WRITERS]
 
 
 def stop_strings(text, lang="en") -> tuple:
