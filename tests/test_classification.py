@@ -179,7 +179,7 @@ def test_classifier_learns_a_separable_set_in_a_few_steps(tmp_path, tiny_json):
     assert results["test_accuracy"] >= 0.9 and results["test"]["confusion_matrix"]["labels"] == ["neg", "pos"]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["test_accuracy"] == results["test_accuracy"]
     ckpt = load_model(trainer.model_path)
-    assert ckpt.task == {"type": "classifier", "labels": ["neg", "pos"]}
+    assert ckpt.task == {"type": "classify", "labels": ["neg", "pos"]}
     texts = [f"{p} {w}" for p in PREFIXES for w in GOOD + BAD]
     out = classify(ckpt.model, texts, ckpt.task["labels"])  # the reloaded checkpoint, as a user runs it
     truth = ["pos" if t.split()[-1] in GOOD else "neg" for t in texts]

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from ..errors import PocketLLMError
+from ..kinds import TaskKind
 from ._common import add_sampling_args, sampling_from_args
 from ..tasks.classification import ClassifySettings
 from ..tasks.instruction import InstructSettings
@@ -209,7 +210,7 @@ def run_classify(args):
     from ..checkpoint import load_model
     from ..tasks.classification import classify
     ckpt = load_model(args.model_path, config=args.config)
-    if ckpt.task_type != "classifier":
+    if ckpt.task_type is not TaskKind.CLASSIFY:
         raise PocketLLMError("{path} is a {kind}, not a classifier; train one with "
                              "`python -m pocketllm classify-train`.", code="cli.not_a_classifier",
                              path=args.model_path, kind=ckpt.task_type)
@@ -309,7 +310,7 @@ def run_instruct(args):
     from ..data.instructions import get_template
     from ..tasks.instruction import respond, template_of
     ckpt = load_model(args.model_path, config=args.config)
-    if ckpt.task_type == "classifier":
+    if ckpt.task_type is TaskKind.CLASSIFY:
         raise PocketLLMError("{path} is a classifier; use `python -m pocketllm classify`.",
                              code="cli.is_a_classifier", path=args.model_path)
     template = get_template(args.template) if args.template else template_of(ckpt.task)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..data.tables import read_table, stratified_split, undersample
 from ..errors import PocketLLMError
 from ..generation import model_and_tokenizer
+from ..kinds import TaskKind, task_kind
 from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.trainer import Trainer, TrainSettings
@@ -119,7 +120,7 @@ def class_logits(model, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Te
 # ---- the task ---------------------------------------------------------------------
 
 class ClassificationTask:
-    name = "classifier"
+    name = TaskKind.CLASSIFY
     best_metric = ("accuracy", "max")  # what keep_best and patience watch (ties: lower loss)
 
     def __init__(self, splits: dict[str, tuple[list[list[int]], list[int]]], labels: list[str],
@@ -182,7 +183,7 @@ class ClassificationTask:
         return None
 
     def checkpoint_task(self) -> dict:
-        task = {"type": "classifier", "labels": list(self.labels)}
+        task = {"type": TaskKind.CLASSIFY.value, "labels": list(self.labels)}
         if self.max_length:
             task["max_length"] = self.max_length
         return task
@@ -283,7 +284,7 @@ class ClassifySettings(FinetuneSettings):
 
 def prepare_classification(settings: ClassifySettings, stop_event=None) -> Trainer:
     """Data, base model, head, what trains, run folder.  Returns the Trainer."""
-    return start_run("classify", settings, lambda model_path: _classification_run(settings, model_path),
+    return start_run(TaskKind.CLASSIFY, settings, lambda model_path: _classification_run(settings, model_path),
                      stop_event)
 
 
@@ -327,10 +328,10 @@ def _classification_run(settings: ClassifySettings, model_path: Path) -> TaskRun
 
 def _add_head(model: GPTModel, base_task: dict, labels: list[str], base_model) -> None:
     """A language model gets a fresh head for `labels`; a classifier must already have them."""
-    kind = base_task.get("type")
-    if kind in ("instruct", "language_model"):
+    kind = task_kind(base_task.get("type"))
+    if kind in (TaskKind.PRETRAIN, TaskKind.INSTRUCT):
         model.set_classifier_head(len(labels))
-    elif kind == "classifier":
+    elif kind is TaskKind.CLASSIFY:
         if list(base_task.get("labels", [])) != labels:
             raise PocketLLMError(
                 "{base} is already a classifier for {base_labels}, but this data has the labels {labels}. "
@@ -339,4 +340,4 @@ def _add_head(model: GPTModel, base_task: dict, labels: list[str], base_model) -
                 labels=labels)
     else:
         raise PocketLLMError("{base} is a {kind} model; give a language model.", code="classify.base_not_lm",
-                             base=base_model, kind=kind)
+                             base=base_model, kind=base_task.get("type"))

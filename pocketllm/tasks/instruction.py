@@ -20,6 +20,7 @@ from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collat
 from ..errors import PocketLLMError
 from ..files import atomic_write
 from ..generation import Sampling, generate, stream
+from ..kinds import TaskKind, task_kind
 from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.head_loss import linear_cross_entropy
@@ -32,12 +33,12 @@ DEFAULT_INSTRUCTIONS = ROOT / "data" / "instruct" / "tasks.json"
 
 
 def instruct_task(template: PromptTemplate) -> dict:
-    return {"type": "instruct", "template": template.to_dict()}
+    return {"type": TaskKind.INSTRUCT.value, "template": template.to_dict()}
 
 
 def template_of(task: dict | None) -> PromptTemplate:
     """The prompt template a checkpoint was trained with (Alpaca for plain language models)."""
-    if task and task.get("type") == "instruct" and task.get("template"):
+    if task and task_kind(task.get("type")) is TaskKind.INSTRUCT and task.get("template"):
         return PromptTemplate.from_dict(task["template"])
     return get_template("alpaca")
 
@@ -72,7 +73,7 @@ class MaskedNextTokenLoss(torch.nn.Module):
 
 
 class InstructionTask:
-    name = "instruct"
+    name = TaskKind.INSTRUCT
 
     def __init__(self, splits: dict[str, list[Record]], template: PromptTemplate, max_length: int,
                  mask_prompt: bool = False, eval_batch_size: int = 8, test_generate: int = 100,
@@ -221,7 +222,7 @@ class InstructSettings(FinetuneSettings):
 
 def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
     """Records, base model, template, what trains, run folder.  Returns the Trainer."""
-    return start_run("instruct", settings, lambda model_path: _instruction_run(settings, model_path), stop_event)
+    return start_run(TaskKind.INSTRUCT, settings, lambda model_path: _instruction_run(settings, model_path), stop_event)
 
 
 def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
@@ -229,7 +230,7 @@ def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
     torch.manual_seed(settings.train.seed)
     base = load_base(settings.base_model, settings.config, "instruction finetuning")
     model, base_task, tokenizer = base.model, base.task, base.tokenizer
-    if base_task.get("type") == "classifier":
+    if task_kind(base_task.get("type")) is TaskKind.CLASSIFY:
         raise PocketLLMError("{base} is a classifier (labels {labels}); instruction finetuning needs a "
                              "language model.", code="instruct.base_is_classifier",
                              base=settings.base_model, labels=base_task.get("labels"))

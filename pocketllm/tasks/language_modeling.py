@@ -15,6 +15,7 @@ from ..data.corpus import Corpus, load_corpus
 from ..data.text import iter_text_chunks, iter_train_text
 from ..errors import PocketLLMError
 from ..generation import Sampling, generate
+from ..kinds import TaskKind
 from ..model import GPTModel
 from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
 from ..training.distributed import init_from_env
@@ -58,7 +59,7 @@ def _computes_loss(model) -> bool:
 
 
 class LanguageModelingTask:
-    name = "language_model"
+    name = TaskKind.PRETRAIN
 
     def __init__(self, corpus: Corpus, sample_prompt: str = "", sample_tokens: int = 60,
                  eval_batch_size: int = 8):
@@ -140,8 +141,8 @@ def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     else:
         ckpt = None
         run_dir = (Path(settings.run_dir) if settings.run_dir
-                   else Path(ranks.share(str(default_run_dir("pretrain")))))
-    return start_run("pretrain", settings, lambda _: _pretraining_run(settings, ckpt, run_dir, ranks),
+                   else Path(ranks.share(str(default_run_dir(TaskKind.PRETRAIN)))))
+    return start_run(TaskKind.PRETRAIN, settings, lambda _: _pretraining_run(settings, ckpt, run_dir, ranks),
                      stop_event, run_dir=run_dir, ranks=ranks, resuming_from=settings.resume)
 
 
@@ -166,7 +167,7 @@ def _adopt_resumed_run(settings: PretrainSettings) -> tuple[Checkpoint, Path]:
         settings.train = TrainSettings.from_dict({
             **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
             "device": now.device, "dtype": now.dtype, "compile": now.compile, "threads": now.threads})
-    if ckpt.task_type != "language_model":
+    if ckpt.task_type is not TaskKind.PRETRAIN:
         raise PocketLLMError("{path} is a {kind}, not a language model.", code="pretrain.resume_not_lm",
                              path=settings.resume, kind=ckpt.task_type)
     if not (run_dir / STATE_FILE).is_file():

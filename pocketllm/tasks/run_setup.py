@@ -15,10 +15,11 @@ from typing import Callable
 
 import torch
 
-from ..checkpoint import Checkpoint, load_model
+from ..checkpoint import LANGUAGE_MODEL, Checkpoint, load_model
 from ..config import ModelConfig
 from ..errors import PocketLLMError
 from ..files import OutputClaim, removed_if_refused, write_json_atomic
+from ..kinds import TaskKind
 from ..model import GPTModel
 from ..training.distributed import Dist, init_from_env
 from ..training.hardware import pick_device
@@ -99,7 +100,7 @@ def resolve_output(model_path, run_dir: Path, overwrite: bool, resuming_from=Non
     return path
 
 
-def start_run(kind: str, settings, build: Callable[[Path], TaskRun], stop_event=None, *,
+def start_run(kind: TaskKind, settings, build: Callable[[Path], TaskRun], stop_event=None, *,
               run_dir: Path | None = None, ranks: Dist | None = None, resuming_from=None) -> Trainer:
     """The skeleton of every task's preparation: settings → run folder → output path → the
     task's own parts (`build(model_path)`) → Trainer → run.json.  Returns the Trainer."""
@@ -131,7 +132,7 @@ def load_base(base_model: str | None, config: str | None, purpose: str) -> Check
     or a fresh model of `config` reading GPT-2's tokens when there is none."""
     if not base_model:
         cfg = ModelConfig.load(config or FRESH_CONFIG)
-        return Checkpoint(GPTModel(cfg), cfg, {"type": "language_model"}, {}, source="fresh")
+        return Checkpoint(GPTModel(cfg), cfg, dict(LANGUAGE_MODEL), {}, source="fresh")
     ckpt = load_model(base_model, config=config)
     if config and ckpt.source == "pocketllm":
         wanted = ModelConfig.load(config)
