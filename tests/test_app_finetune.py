@@ -102,7 +102,8 @@ def test_classify_preview_train_report_and_classify(client, app, base, spam_csv)
     # Every score in one format (percentages), and the download named after the run and its step.
     assert all(str(cell).endswith("%") for row in per_class["data"] for cell in row[1:4])
     assert "%" in report and "0." not in report.split("F1")[1].split("·")[0]
-    steps = [json.loads(line) for line in (job.run_dir / "events.jsonl").read_text().splitlines()][-1]["step"]
+    end = [json.loads(line) for line in (job.run_dir / "events.jsonl").read_text().splitlines()][-1]
+    steps = end.get("kept_step") or end["step"]  # with keep_best: the step whose weights the file holds
     shown = download.get("value", download) if isinstance(download, dict) else download  # (an update)
     shown = (shown.get("orig_name") or shown.get("path")) if isinstance(shown, dict) else shown
     assert shown.endswith(f"{job.name}-step{steps}.safetensors"), download

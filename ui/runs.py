@@ -16,8 +16,9 @@ from pathlib import Path
 import gradio as gr
 
 from pocketllm import (STATE_FILE, JobBusy, ModelConfig, PocketLLMError, TrainSettings, file_sha256, list_presets,
-                       read_header, task_kind)
+                       TaskKind, read_header, task_kind)
 
+from .core_errors import coded_message
 from .errors import message_of
 from .i18n import t
 
@@ -104,7 +105,9 @@ def ended_model(state, view) -> Path | None:
 def status_line(view, lang, prefix) -> str:
     name = view.run_dir.name
     if view.status == "failed" and view.end:
-        return t(lang, f"{prefix}.status_failed", name=name, message=view.end.get("message", ""))
+        end = view.end  # the core's error, in the page's language where its code has a translation
+        message = coded_message(end.get("code", ""), end.get("values") or {}, end.get("message", ""), lang)
+        return t(lang, f"{prefix}.status_failed", name=name, message=message)
     step = (view.last_step or {}).get("step", 0)
     if view.status == "interrupted":  # a crash or a kill: what was saved, not what ran, is what is left
         saved = view.resume_step
@@ -192,7 +195,7 @@ def clock(seconds: float) -> str:
 def base_choices(state, lang) -> list[tuple[str, str]]:
     """Checkpoints of the kinds that write text (newest first), then a fresh model of every preset."""
     rows = [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
-            for r in state.models_table() if getattr(task_kind(r["task"]), "generates", False)]
+            for r in state.models_table() if task_kind(r["task"]) in (TaskKind.PRETRAIN, TaskKind.INSTRUCT)]
     return rows + [(t(lang, "training.fresh", preset=p), FRESH + p) for p in list_presets()]
 
 

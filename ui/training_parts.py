@@ -144,22 +144,26 @@ def run_buttons(els: Elements, prefix: str, elem_prefix: str, resume: bool = Fal
     return saved
 
 
-def finetune_settings(els: Elements, elem_prefix: str, epochs: int, lr: float, eval_every: int):
-    """The training settings of a finetuning tab (elements: FINETUNE_TRAIN's)."""
-    page = els.ctx.page
+def finetune_settings(els: Elements, elem_prefix: str, defaults: TrainSettings):
+    """The training settings of a finetuning tab (elements: FINETUNE_TRAIN's, keep_best and
+    patience), showing `defaults`: the core's for the task, so the page and the CLI agree."""
+    page, d = els.ctx.page, defaults
     page.add(gr.Markdown(page.text("training.train_head")), value="training.train_head")
     with gr.Row():
-        els.number("train.epochs", "training.epochs", epochs, 1, MAX_EPOCHS, elem_id=f"{elem_prefix}-epochs")
-        els.number("train.max_steps", "training.max_steps", 0, 0, MAX_STEPS, elem_id=f"{elem_prefix}-max-steps")
-        els.number("train.batch", "training.batch", 8, 1, MAX_BATCH, elem_id=f"{elem_prefix}-batch")
+        els.number("train.epochs", "training.epochs", d.epochs, 1, MAX_EPOCHS, elem_id=f"{elem_prefix}-epochs")
+        els.number("train.max_steps", "training.max_steps", d.max_steps or 0, 0, MAX_STEPS,
+                   elem_id=f"{elem_prefix}-max-steps")
+        els.number("train.batch", "training.batch", d.batch_size, 1, MAX_BATCH, elem_id=f"{elem_prefix}-batch")
     with gr.Row():
-        els.number("train.lr", "training.lr", lr, 0, MAX_LR, integer=False, elem_id=f"{elem_prefix}-lr")
-        els.number("train.eval_every", "training.eval_every", eval_every, 0, MAX_EVERY, elem_id=f"{elem_prefix}-eval")
-        els.number("train.seed", "training.seed", 123, 0, MAX_TRAIN_SEED, elem_id=f"{elem_prefix}-seed")
+        els.number("train.lr", "training.lr", d.lr, 0, MAX_LR, integer=False, elem_id=f"{elem_prefix}-lr")
+        els.number("train.eval_every", "training.eval_every", d.eval_every, 0, MAX_EVERY,
+                   elem_id=f"{elem_prefix}-eval")
+        els.number("train.seed", "training.seed", d.seed, 0, MAX_TRAIN_SEED, elem_id=f"{elem_prefix}-seed")
     with gr.Row(equal_height=True):  # the best evaluation's weights are kept; patience stops a run early
-        els.add("train.keep_best", gr.Checkbox(True, label=page.text("training.keep_best"),
+        els.add("train.keep_best", gr.Checkbox(bool(getattr(d, "keep_best", True)),
+                                               label=page.text("training.keep_best"),
                                                elem_id=f"{elem_prefix}-keep-best"), label="training.keep_best")
-        els.number("train.patience", "training.patience", 0, 0, TRAIN_LIMITS["patience"],
+        els.number("train.patience", "training.patience", getattr(d, "patience", 0), 0, TRAIN_LIMITS["patience"],
                    elem_id=f"{elem_prefix}-patience")
 
 

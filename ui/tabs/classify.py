@@ -103,7 +103,7 @@ def build(ctx):
             els.number("model.lora_alpha", "classify.lora_alpha", 16, 0, MAX_LORA_ALPHA, integer=False,
                        elem_id="cls-alpha")
         els.number("model.max_length", "classify.max_length", 0, 0, MAX_CONTEXT, elem_id="cls-max-length")
-        finetune_settings(els, "cls", epochs=1, lr=5e-4, eval_every=20)
+        finetune_settings(els, "cls", ClassifySettings().train)
         saved_settings = run_buttons(els, "classify", "cls")
 
     with gr.Row(equal_height=False):

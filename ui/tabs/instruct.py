@@ -102,10 +102,12 @@ def build(ctx):
             els.number("model.lora_alpha", "instruct.lora_alpha", 16, 0, MAX_LORA_ALPHA, integer=False,
                        elem_id="ins-alpha")
             els.number("model.max_length", "instruct.max_length", 0, 0, MAX_CONTEXT, elem_id="ins-max-length")
-        finetune_settings(els, "ins", epochs=2, lr=5e-4, eval_every=50)
+        defaults = InstructSettings()
+        finetune_settings(els, "ins", defaults.train)
         with gr.Row():
-            els.number("train.sample_every", "instruct.sample_every", 50, 0, MAX_EVERY, elem_id="ins-sample")
-            els.number("train.test_generate", "instruct.test_generate", 50, 0, MAX_TEST_GENERATE,
+            els.number("train.sample_every", "instruct.sample_every", defaults.train.sample_every, 0, MAX_EVERY,
+                       elem_id="ins-sample")
+            els.number("train.test_generate", "instruct.test_generate", defaults.test_generate, 0, MAX_TEST_GENERATE,
                        elem_id="ins-test-generate")
         saved_settings = run_buttons(els, "instruct", "ins")
 
