@@ -1,15 +1,25 @@
-"""Batch-1 greedy generation speed: PocketLLM vs Hugging Face transformers, side by side.
+"""Batch-1 greedy decoding speed: PocketLLM vs Hugging Face transformers vs CTranslate2.
 
-    python bench/generate.py                       # gpt2-124M config, 200 new tokens, 3 rounds
-    python bench/generate.py --repeats 1 --new_tokens 50 --config cpu-small   # a quick look
+    python bench/generate.py                        # gpt2-124M and gpt2-355M, 200 new tokens, 3 rounds
+    python bench/generate.py --configs cpu-small --repeats 1 --new_tokens 50   # a quick look
+    python bench/generate.py --device cuda          # the GPU run (no int8, no CTranslate2 int8)
 
-Both sides get the same random weights (one PocketLLM checkpoint, exported to the
-Hugging Face layout for transformers), the same prompt, and make exactly
-`--new_tokens` tokens (transformers with its KV cache, do_sample=False,
-min_new_tokens=max_new_tokens).  Every configuration runs in its own subprocess,
-so its peak memory (RSS high-water mark above the process's size before the model
-was loaded) is its own; the rounds interleave the configurations, so a noisy
-neighbour on the machine slows all of them alike, and the report uses medians.
+Every side gets the same random weights: one PocketLLM checkpoint, exported to the
+Hugging Face layout with `export_hf` for transformers, and that folder converted with
+CTranslate2's own converter (`pip install -r bench/requirements.txt`; without it the
+CTranslate2 rows are skipped with a note).  Same prompt, exactly `--new_tokens` tokens
+each (transformers: KV cache, do_sample=False, min_new_tokens; CTranslate2: top-1
+sampling, min_length = max_length, no end token).
+
+Each configuration runs in its own subprocess, rounds interleaved, so a noisy neighbour
+slows all of them alike; the report uses medians.  Per configuration:
+
+- tok/s of the timed generation (after an 8-token warm-up);
+- load peak: the process's RSS high-water mark while loading, above its size before;
+- decode peak: the RSS high-water mark while generating (reset after loading through
+  /proc/self/clear_refs), above the size before loading — what decoding needs to hold;
+- bandwidth: (bytes of matmul weights read per token × tok/s) / the machine's measured
+  read bandwidth (a 512 MB sum), the fraction of the memory-bound limit reached.
 """
 from __future__ import annotations
 
@@ -24,23 +34,68 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+# Run from a checkout without installing; and not from bench/, whose tokenizers.py would
+# hide Hugging Face's `tokenizers` package.
+sys.path[0] = str(ROOT)
 PROMPT = "The history of the printing press begins"
-CONFIGS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("pocketllm", "int8"),
-           ("transformers", "fp32"), ("transformers", "bf16")]
+CPU_RUNS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("pocketllm", "int8"),
+            ("transformers", "fp32"), ("transformers", "bf16"), ("ctranslate2", "fp32"), ("ctranslate2", "int8")]
+GPU_RUNS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("transformers", "fp32"), ("transformers", "bf16"),
+            ("ctranslate2", "fp32")]
+WEIGHT_BYTES = {"fp32": 4, "bf16": 2, "int8": 1}
+CT2_TYPES = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8"}
 
 
-def rss_kb() -> int:
+def status_kb(field: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
 
-def peak_rss_kb() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
+def reset_peak_rss():
+    """Start the high-water mark (VmHWM) again from the current RSS (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def load(impl: str, dtype: str, workdir: Path, device: str, threads: int):
+    """A function n -> the n greedy ids PocketLLM's way, transformers' way or CTranslate2's."""
+    import torch
+    from pocketllm import gpt2_tokenizer
+    prompt_ids = gpt2_tokenizer().encode(PROMPT)
+    if impl == "pocketllm":
+        from pocketllm import Sampling, generate_ids, load_model, to_precision
+        model = to_precision(load_model(workdir / "model.safetensors", device=device).model, dtype)
+        return lambda n: list(generate_ids(model, prompt_ids, n, Sampling(), stop_ids=()))
+    if impl == "transformers":
+        import transformers
+        transformers.logging.set_verbosity_error()
+        torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+        model = transformers.GPT2LMHeadModel.from_pretrained(workdir / "hf", dtype=torch_dtype).to(device).eval()
+        x = torch.tensor([prompt_ids], device=device)
+
+        def run(n):
+            with torch.inference_mode():
+                out = model.generate(x, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                     use_cache=True, pad_token_id=50256)
+            return out[0, len(prompt_ids):].tolist()
+        return run
+    import ctranslate2
+    from transformers import AutoTokenizer
+    tokens = AutoTokenizer.from_pretrained(workdir / "hf").convert_ids_to_tokens(prompt_ids)
+    generator = ctranslate2.Generator(str(workdir / "ct2"), device=device, compute_type=CT2_TYPES[dtype],
+                                      intra_threads=threads)
+
+    def run(n):
+        res = generator.generate_batch([tokens], max_length=n, min_length=n, sampling_topk=1,
+                                       include_prompt_in_result=False, end_token=[])
+        return res[0].sequences_ids[0]
+    return run
 
 
 def worker(args) -> dict:
@@ -48,55 +103,64 @@ def worker(args) -> dict:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": None}[args.dtype]
-    from pocketllm import gpt2_tokenizer
-    prompt_ids = gpt2_tokenizer().encode(PROMPT)
-    if args.impl == "transformers":
-        import transformers
-        transformers.logging.set_verbosity_error()
-        from transformers import GPT2LMHeadModel
-    before = rss_kb()
-    if args.impl == "pocketllm":
-        from pocketllm import Sampling, generate_ids, load_model
-        from pocketllm.quantize import to_precision
-        model = to_precision(load_model(Path(args.workdir) / "model.safetensors").model, args.dtype)
-
-        def run(n):
-            return list(generate_ids(model, prompt_ids, n, Sampling(), stop_ids=()))
-    else:
-        model = GPT2LMHeadModel.from_pretrained(Path(args.workdir) / "hf", dtype=dtype).eval()
-        x = torch.tensor([prompt_ids])
-
-        def run(n):
-            with torch.inference_mode():
-                out = model.generate(x, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                     use_cache=True, pad_token_id=50256)
-            return out[0, len(prompt_ids):].tolist()
-
+    cuda = args.device == "cuda"
+    before = status_kb("VmRSS")
+    run = load(args.impl, args.dtype, Path(args.workdir), args.device, args.threads)
+    load_peak = status_kb("VmHWM") - before
     run(8)  # warm-up: first-call allocations and kernel selection
+    reset_peak_rss()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     ids = run(args.new_tokens)
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     assert len(ids) == args.new_tokens, (args.impl, len(ids))
-    return {"tok_s": len(ids) / seconds, "peak_mb": (peak_rss_kb() - before) / 1024,
+    return {"tok_s": len(ids) / seconds, "load_peak_mb": load_peak / 1024,
+            "decode_peak_mb": (status_kb("VmHWM") - before) / 1024,
+            "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
             "ids": ids[:args.compare_tokens], "threads": torch.get_num_threads()}
 
 
-def prepare(workdir: Path, config: str, seed: int):
-    """One set of random weights, saved for both sides."""
+def prepare(workdir: Path, config: str, seed: int, ct2: bool):
+    """One set of random weights, saved for every side."""
     import torch
-    from pocketllm import GPTModel, ModelConfig, export_hf, save_checkpoint
+    from pocketllm import GPTModel, ModelConfig, export_hf, gpt2_tokenizer, save_checkpoint
     torch.manual_seed(seed)
     model = GPTModel(ModelConfig.load(config)).eval()
     save_checkpoint(workdir / "model.safetensors", model)
-    export_hf(model, workdir / "hf")
+    export_hf(model, workdir / "hf", tokenizer=gpt2_tokenizer())
+    if ct2:
+        from ctranslate2.converters import TransformersConverter
+        TransformersConverter(str(workdir / "hf")).convert(str(workdir / "ct2"), force=True)
+    return model.cfg
+
+
+def matmul_bytes(cfg, dtype: str) -> int:
+    """Bytes of matmul weights one decoded token reads: 12·d² per block plus the vocab × d head."""
+    return (12 * cfg.num_layers * cfg.emb_dim ** 2 + cfg.vocab_size * cfg.emb_dim) * WEIGHT_BYTES[dtype]
+
+
+def read_bandwidth_gbs(threads: int) -> float:
+    """The machine's read bandwidth: the best of 5 sums over 512 MB (outside every cache)."""
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    x = torch.ones(2 ** 27)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - start)
+    return x.numel() * 4 / best / 1e9
 
 
 def run_config(impl, dtype, args, workdir) -> dict:
     cmd = [sys.executable, __file__, "--worker", impl, "--dtype", dtype, "--workdir", str(workdir),
-           "--new_tokens", str(args.new_tokens), "--compare_tokens", str(args.compare_tokens)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
+           "--new_tokens", str(args.new_tokens), "--compare_tokens", str(args.compare_tokens),
+           "--device", args.device, "--threads", str(args.threads)]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
@@ -114,15 +178,56 @@ def agreement(a, b) -> int:
     return n
 
 
+def bench_config(config: str, runs, args, bandwidth: float | None, have_ct2: bool) -> dict:
+    results = {c: [] for c in runs}
+    with tempfile.TemporaryDirectory(prefix="pocketllm-bench-") as tmp:
+        workdir = Path(tmp)
+        cfg = prepare(workdir, config, args.seed, have_ct2)
+        print(f"\n## {config}: {args.new_tokens} new tokens, batch 1, greedy, {args.device}, "
+              f"{args.repeats} interleaved round(s)", flush=True)
+        for r in range(args.repeats):
+            for c in runs:
+                res = run_config(*c, args, workdir)
+                results[c].append(res)
+                print(f"  round {r + 1}: {c[0]:<13}{c[1]:<5} {res['tok_s']:7.1f} tok/s  "
+                      f"decode peak {res['decode_peak_mb']:5.0f} MB", flush=True)
+    med = {c: statistics.median(x["tok_s"] for x in v) for c, v in results.items()}
+    peak_key = "gpu_peak_mb" if args.device == "cuda" else "decode_peak_mb"  # on a GPU: its memory
+    peak = {c: statistics.median(x[peak_key] or 0 for x in v) for c, v in results.items()}
+    loadp = {c: statistics.median(x["load_peak_mb"] for x in v) for c, v in results.items()}
+    best_hf = max((med[c] for c in runs if c[0] == "transformers"), default=None)
+    ct2_int8 = med.get(("ctranslate2", "int8"))
+    print(f"\n| {config} | dtype | tok/s (median) | vs best transformers | vs CTranslate2 int8 "
+          f"| decode peak MB | load peak MB | of bandwidth limit |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in runs:
+        vs_hf = f"{med[c] / best_hf:.2f}×" if best_hf else "-"
+        vs_ct2 = f"{med[c] / ct2_int8:.2f}×" if ct2_int8 else "-"
+        frac = f"{matmul_bytes(cfg, c[1]) * med[c] / 1e9 / bandwidth:.0%}" if bandwidth else "-"
+        print(f"| {c[0]} | {c[1]} | {med[c]:.1f} | {vs_hf} | {vs_ct2} | {peak[c]:.0f} | {loadp[c]:.0f} | {frac} |")
+    n = args.compare_tokens
+    ref = results[("pocketllm", "fp32")][0]["ids"]
+    print(f"\ngreedy ids vs PocketLLM fp32, first {n} (random weights, so near-ties; "
+          f"tests/test_speedups.py and test_quantize.py check real text):")
+    for c in runs:
+        if c != ("pocketllm", "fp32"):
+            print(f"  {c[0]} {c[1]}: {agreement(ref, results[c][0]['ids'])}/{len(ref)} leading ids agree")
+    return {"config": config, "median_tok_s": {f"{a} {b}": v for (a, b), v in med.items()},
+            "decode_peak_mb": {f"{a} {b}": v for (a, b), v in peak.items()},
+            "load_peak_mb": {f"{a} {b}": v for (a, b), v in loadp.items()},
+            "rounds": {f"{a} {b}": v for (a, b), v in results.items()}}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--config", default="gpt2-124M", help="model preset (default gpt2-124M)")
+    p.add_argument("--configs", default="gpt2-124M,gpt2-355M", help="model presets, comma-separated")
     p.add_argument("--new_tokens", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (default 3)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    p.add_argument("--compare_tokens", type=int, default=20,
-                   help="greedy tokens compared between bf16 and fp32 (default 20)")
-    p.add_argument("--only", choices=["pocketllm", "transformers"], default=None)
+    p.add_argument("--threads", type=int, default=0, help="threads for every side (default: each one's choice)")
+    p.add_argument("--compare_tokens", type=int, default=20, help="greedy ids compared with PocketLLM fp32")
+    p.add_argument("--only", default=None, help="comma-separated sides: pocketllm, transformers, ctranslate2")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--json", default=None, help="also write the figures to this file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)
@@ -134,45 +239,29 @@ def main():
         print(json.dumps(worker(args)))
         return
 
-    configs = [c for c in CONFIGS if args.only in (None, c[0])]
-    results = {c: [] for c in configs}
-    with tempfile.TemporaryDirectory(prefix="pocketllm-bench-") as tmp:
-        workdir = Path(tmp)
-        prepare(workdir, args.config, args.seed)
-        print(f"config {args.config}, {args.new_tokens} new tokens, batch 1, greedy, CPU "
-              f"({os.cpu_count()} cores), {args.repeats} interleaved round(s)")
-        for r in range(args.repeats):
-            for c in configs:
-                res = run_config(*c, args, workdir)
-                results[c].append(res)
-                print(f"  round {r + 1}: {c[0]:<12} {c[1]}  {res['tok_s']:6.1f} tok/s  "
-                      f"peak +{res['peak_mb']:.0f} MB", flush=True)
-
-    med = {c: statistics.median(x["tok_s"] for x in v) for c, v in results.items()}
-    mem = {c: statistics.median(x["peak_mb"] for x in v) for c, v in results.items()}
-    print(f"\n{'':<14}{'dtype':<7}{'tok/s (median)':>15}{'peak MB':>10}")
-    for c in configs:
-        print(f"{c[0]:<14}{c[1]:<7}{med[c]:>15.1f}{mem[c]:>10.0f}")
-
-    if args.only is None:
-        best_hf = max(med[("transformers", d)] for d in ("fp32", "bf16"))
-        print()
-        for d in ("fp32", "bf16"):
-            print(f"pocketllm/transformers {d}: {med[('pocketllm', d)] / med[('transformers', d)]:.2f}x")
-        for d in ("fp32", "bf16", "int8"):
-            print(f"pocketllm {d} / best transformers: {med[('pocketllm', d)] / best_hf:.2f}x (target 1.5x)")
-
-    n = args.compare_tokens
-    print(f"\ngreedy output vs the same side's fp32, first {n} tokens of the same prompt (random weights):")
-    for impl, d in configs:
-        if d == "fp32":
-            continue
-        a, b = results[(impl, "fp32")][0]["ids"], results[(impl, d)][0]["ids"]
-        same = agreement(a, b)
-        print(f"  {impl:<12} {d}: {'match' if same == len(a) else 'differ'}, {same}/{len(a)} leading tokens agree")
-    if args.only is None:
-        a, b = results[("pocketllm", "fp32")][0]["ids"], results[("transformers", "fp32")][0]["ids"]
-        print(f"  pocketllm fp32 vs transformers fp32: {agreement(a, b)}/{len(a)} leading tokens agree")
+    try:
+        import ctranslate2  # noqa: F401
+        have_ct2 = True
+    except ImportError:
+        have_ct2 = False
+        print("note: CTranslate2 is not installed, so its rows are skipped "
+              "(pip install -r bench/requirements.txt)")
+    only = set(args.only.split(",")) if args.only else None
+    runs = [c for c in (GPU_RUNS if args.device == "cuda" else CPU_RUNS)
+            if (only is None or c[0] in only) and (have_ct2 or c[0] != "ctranslate2")]
+    if ("pocketllm", "fp32") not in runs:
+        runs.insert(0, ("pocketllm", "fp32"))  # the reference for the greedy ids
+    bandwidth = read_bandwidth_gbs(args.threads) if args.device == "cpu" else None
+    load_avg = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} CPU cores, load average {load_avg:.1f} at start"
+          + (f", read bandwidth {bandwidth:.1f} GB/s" if bandwidth else ""))
+    figures = [bench_config(cfg, runs, args, bandwidth, have_ct2) for cfg in args.configs.split(",")]
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": {"cores": os.cpu_count(), "load_start": load_avg,
+                                                           "load_end": os.getloadavg()[0],
+                                                           "read_bandwidth_gbs": bandwidth},
+                                               "new_tokens": args.new_tokens, "configs": figures}, indent=1))
 
 
 if __name__ == "__main__":

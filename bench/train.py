@@ -9,24 +9,38 @@ PocketLLM, ...) so load from other programs hits both alike; medians are reporte
     python bench/train.py            # cpu-small (batch 8, ctx 256) and gpt2-124M (batch 2, ctx 256)
     python bench/train.py --quick    # fewer rounds, cpu-small only
     python bench/train.py --threads 1
+    python bench/train.py --split              # run the default `pocketllm pretrain`, report its time split
+    python bench/train.py --split checkpoints/<run>   # the split of a run already made (its events.jsonl)
 
 The like-for-like rows run both with the same threads (default: all cores).
 The "default" row runs PocketLLM as its Trainer would (dtype auto, threads
 picked from the load average) against transformers at torch's default threads.
 transformers uses fused AdamW, as its Trainer does by default on torch >= 2.8.
+
+`--split` reads the run's `events.jsonl` (what the Trainer writes anyway) and splits its
+wall time into train / eval / sample / save.  The events carry the time each one was
+*emitted*, at the end of its work, and they come in order (step report, then evaluation,
+then samples, then a save), so an evaluation's cost is its time minus the event before it,
+and so on; training is what is left.  The step report at an evaluation step is emitted
+just before the evaluation when `eval_every` is a multiple of `log_every` (the defaults);
+otherwise the evaluation's share also holds a few training steps.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # the checkout, not bench/ (whose tokenizers.py would hide the package)
 
 from pocketllm import GPTModel, ModelConfig  # noqa: E402
 from pocketllm.gpt2 import hf_config, pocketllm_to_hf  # noqa: E402
@@ -118,12 +132,65 @@ def measure(preset, batch, seq, rounds, threads):
           f"vs best transformers figure above ({best_hf:,.0f}): {med['pocketllm'] / best_hf:.2f}x", flush=True)
 
 
+SPLIT_KINDS = {"eval": "eval", "sample": "sample", "checkpoint": "save"}
+
+
+def time_split(events: list[dict]) -> dict:
+    """Seconds spent in train / eval / sample / save, from a run's events in order."""
+    start = next(e["time"] for e in events if e["kind"] == "started")
+    end = next(e["time"] for e in reversed(events) if e["kind"] in ("finished", "stopped", "failed"))
+    spent = {"eval": 0.0, "sample": 0.0, "save": 0.0}
+    previous = start
+    for e in events:
+        if e["kind"] in SPLIT_KINDS:
+            spent[SPLIT_KINDS[e["kind"]]] += e["time"] - previous
+        previous = e["time"] if e["kind"] != "started" else previous
+    total = end - start
+    return {"total": total, "train": total - sum(spent.values()), **spent}
+
+
+def report_split(path: Path):
+    events_file = path / "events.jsonl" if path.is_dir() else path
+    events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+    split = time_split(events)
+    evals = sum(e["kind"] == "eval" for e in events)
+    samples = sum(e["kind"] == "sample" for e in events)
+    saves = sum(e["kind"] == "checkpoint" for e in events)
+    steps = max((e.get("step", 0) for e in events), default=0)
+    print(f"\ntime split of {events_file} ({steps} steps, {evals} evaluations, {samples} samples, "
+          f"{saves} saves):")
+    print("| part | seconds | share |\n|---|---|---|")
+    for part in ("train", "eval", "sample", "save"):
+        print(f"| {part} | {split[part]:.1f} | {split[part] / split['total']:.1%} |")
+    print(f"| total | {split['total']:.1f} | 100% |")
+    overhead = split["eval"] + split["sample"]
+    print(f"eval + sample: {overhead / split['total']:.1%} of the run (target ≤ 10%)")
+    return split
+
+
+def run_default_pretrain(extra: list[str]) -> Path:
+    """`python -m pocketllm pretrain` with its defaults, in a temp folder; returns the run folder."""
+    tmp = Path(tempfile.mkdtemp(prefix="pocketllm-split-"))
+    cmd = [sys.executable, "-m", "pocketllm", "pretrain", "--run_dir", str(tmp / "run"),
+           "--model_path", str(tmp / "model.safetensors"), "--quiet", *extra]
+    print("running:", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return tmp / "run"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", nargs="?", const="", default=None, metavar="RUN",
+                    help="report the train/eval/sample/save time split of a run folder (or events.jsonl); "
+                         "with no RUN, make the default pretrain run first")
+    ap.add_argument("--split_args", default="", help="extra flags for that pretrain run, e.g. \"--max_steps 50\"")
     ap.add_argument("--quick", action="store_true", help="3 rounds, cpu-small only")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     a = ap.parse_args()
+    if a.split is not None:
+        report_split(Path(a.split) if a.split else run_default_pretrain(a.split_args.split()))
+        return
     threads = a.threads or torch.get_num_threads()
     rounds = a.rounds or (3 if a.quick else 5)
     try:

@@ -16,9 +16,11 @@ it is for generation only (load the checkpoint again to train or save).
 """
 from __future__ import annotations
 
+import ctypes
+import gc
+
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .model import GPTModel, MultiHeadAttention
 
@@ -48,6 +50,16 @@ def concat_linears(parts: list[nn.Linear]) -> nn.Linear:
     if parts[0].bias is not None:
         fused.bias = nn.Parameter(torch.cat([p.bias for p in parts]), requires_grad=False)
     return fused
+
+
+def release_freed_memory():
+    """Hand the memory of replaced weights back to the system (glibc keeps freed blocks of a
+    few MB in its heap, so after a swap the process would stay as big as before)."""
+    gc.collect()  # tensors read from a checkpoint file can hold its memory map through a reference cycle
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def fuse_qkv(model: GPTModel) -> GPTModel:

@@ -306,3 +306,21 @@ def test_table_aligns_wide_characters():
     lines = table(["token", "p"], [["我爱", "0.5"], ["ab", "0.25"]]).splitlines()
     assert cells("我爱") == 4
     assert len({cells(line) for line in lines}) == 1  # right-aligned last column ends together
+
+
+def test_cli_inspect_takes_the_generate_commands_sampling_flags(tiny_model, tmp_path, capsys):
+    from pocketllm.cli import build_parser
+    from pocketllm.cli._common import SAMPLING_FLAGS
+    commands = build_parser()._subparsers._group_actions[0].choices
+
+    def flags(name):
+        return {a.dest for a in commands[name]._actions}
+    assert set(SAMPLING_FLAGS) <= flags("inspect") and set(SAMPLING_FLAGS) <= flags("generate")
+    path = str(save_checkpoint(tmp_path / "m.safetensors", tiny_model))
+    base = ["inspect", "--model_path", path, "--prompt", "hello hello", "--what", "next", "--top", "4"]
+    assert main(base + ["--min_p", "0.5", "--repetition_penalty", "1.5"]) == 0
+    out = capsys.readouterr().out
+    assert "temperature 1, min_p 0.5, repetition_penalty 1.5" in out  # inspect's own default: temperature 1
+    assert main(base + ["--preset", "greedy"]) == 0  # a saved preset, as generate takes it
+    out = capsys.readouterr().out
+    assert "(temperature 0)" in out and "temperature 0" in out.split("cut by")[1]
