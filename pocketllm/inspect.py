@@ -98,7 +98,7 @@ def tokens(prompt: str, tokenizer, context_length: int | None = None) -> TokenVi
     _check_prompt(prompt)
     tok = getattr(tokenizer, "tokenizer", tokenizer)
     if not isinstance(tok, Tokenizer):
-        raise PocketLLMError("inspect.tokens needs the model's tokenizer (or its Checkpoint).",
+        raise PocketLLMError("This view needs the model's tokenizer: a Tokenizer, or the model's Checkpoint.",
                              code="inspect.needs_tokenizer")
     ids = tok.encode(prompt)
     dropped = max(0, len(ids) - context_length) if context_length else 0
@@ -182,9 +182,8 @@ def _language_model(model) -> GPTModel:
                 code="inspect.classifier", labels=", ".join(model.task.get("labels", [])))
         model = model.model
     if not isinstance(model, GPTModel):
-        raise PocketLLMError(
-            "inspect needs a PocketLLM GPTModel (or a Checkpoint from pocketllm.load_model), got {got}.",
-            code="inspect.not_a_model", got=type(model).__name__)
+        raise PocketLLMError("This view needs a PocketLLM GPTModel (or a Checkpoint from pocketllm.load_model), "
+                             "got {got}.", code="inspect.not_a_model", got=type(model).__name__)
     if model.num_classes is not None or model.out_head.out_features != model.cfg.vocab_size:
         raise PocketLLMError(
             "inspect works on language models; this model has a classifier head ({classes} classes instead "
@@ -460,8 +459,8 @@ def parameter_map(model, context: int | None = None) -> ParameterMap:
     if hasattr(model, "model") and hasattr(model, "task_type"):
         model = model.model
     if not isinstance(model, GPTModel):
-        raise PocketLLMError("parameter_map needs a PocketLLM GPTModel, got {got}.", code="inspect.not_a_model",
-                             got=type(model).__name__)
+        raise PocketLLMError("This view needs a PocketLLM GPTModel (or a Checkpoint from pocketllm.load_model), "
+                             "got {got}.", code="inspect.not_a_model", got=type(model).__name__)
     cfg = model.cfg
     t = cfg.context_length if context is None else int(context)
     if t < 1:
@@ -517,7 +516,8 @@ def tokenizer_view(tokenizer, text: str, sample_chars: int = 200, top: int = 12)
     """How `tokenizer` (a Tokenizer or a Checkpoint) reads `text`."""
     tok = getattr(tokenizer, "tokenizer", tokenizer)
     if not isinstance(tok, Tokenizer):
-        raise PocketLLMError("tokenizer_view needs a Tokenizer (or a Checkpoint).", code="inspect.needs_tokenizer")
+        raise PocketLLMError("This view needs the model's tokenizer: a Tokenizer, or the model's Checkpoint.",
+                             code="inspect.needs_tokenizer")
     _check_prompt(text)
     sample = text[:sample_chars]
     cut = sample.rfind("\n")

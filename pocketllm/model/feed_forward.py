@@ -20,4 +20,5 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x):
+        # (batch, tokens, emb_dim) -> (batch, tokens, 4·emb_dim) -> (batch, tokens, emb_dim)
         return self.layers(x)
