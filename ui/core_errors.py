@@ -128,8 +128,8 @@ ZH: dict[str, str] = {
     "inspect.classifier_cli": "`inspect` 只适用于语言模型；这个检查点是分类器。请使用 `--what params`，或查看它微调前的语言模型。",
     "inspect.classifier_head": "`inspect` 只适用于语言模型；这个模型带的是分类头（{classes} 个类别，而不是 {vocab} 个词元）。请查看它微调前的语言模型。",
     "inspect.needs_prompt": "`--what {what}` 需要 `--prompt \"一段文本\"`（空的 `\"\"` 也可以）。",
-    "inspect.needs_tokenizer": "这里需要模型的分词器（`Tokenizer`，或它的 `Checkpoint`）。",
-    "inspect.not_a_model": "这里需要 PocketLLM 的 `GPTModel`（或 `pocketllm.load_model` 返回的 `Checkpoint`），收到的是 {got}。",
+    "inspect.needs_tokenizer": "这个视图需要模型的分词器：一个 `Tokenizer`，或模型的 `Checkpoint`。",
+    "inspect.not_a_model": "这个视图需要 PocketLLM 的 `GPTModel`（或 `pocketllm.load_model` 返回的 `Checkpoint`），收到的是 {got}。",
     "inspect.not_sampling": "`next_token` 的采样设置要作为一个 `Sampling` 值传入（收到的是 {got}）。",
     "inspect.prompt_not_text": "提示词必须是文本（`str`），收到的是 {got}。",
     # instruct: 指令微调
