@@ -152,6 +152,11 @@ def test_training_tabs_at_1366_in_both_languages(page, app):
             page.wait_for_timeout(2500)  # the live view's first tick and the previews
             stop = {"pretrain": "pretrain", "classify": "cls", "instruct": "ins"}[key] + "-stop"
             assert not page.locator(f"#{stop}").is_enabled()  # nothing runs: Stop cannot act
+            if key != "pretrain":  # the form shows the run on view's settings: its base model among them
+                short = {"classify": "cls", "instruct": "ins"}[key]
+                page.wait_for_function(f"document.querySelector('#{short}-base input').value.includes('browser-base')",
+                                       timeout=20_000)
+                assert "browser-base" in page.locator(f"#{short}-base-facts").inner_text()
             shoot(page, f"{key}-1366-{lang}")
     shown = page.locator("#ins-answers").inner_text()
     assert shown.count("✓") + shown.count("✗") == 5 and "(empty answer)" not in shown

@@ -3,11 +3,13 @@
 A tab lays out its own data and settings widgets, naming each once in its `Elements`
 ("train.steps"), and calls the parts where they stand on the page:
 
+- `finetune_columns`: a finetuning tab's intro, data column and model column;
 - `data_source`: bundled data or an upload (kept in the corpora folder);
 - `base_picker`: the base model of a finetuning run, with Refresh and its facts;
+- `finetune_settings`: epochs, steps, batch, learning rate, evaluation, seed, keep-best, patience;
 - `run_buttons`: Start / Stop (/ Continue), the status line and the live stats;
-- `command_box`: the same run as a command line;
-- `model_picker`: a dropdown of checkpoints with Refresh (the "try it" sections).
+- `try_columns`: the download and a "try it" section with its model picker;
+- `command_box`: the same run as a command line (the core's `to_argv`).
 
 Then it describes itself in a `TrainingTab` (how the form becomes the core's settings and
 back, how a run is drawn) and `wire_training` wires the rest: Start, Stop, the live view
@@ -32,8 +34,7 @@ from .experiments import settings_section
 from .i18n import t
 from .limits import MAX_BATCH, MAX_EPOCHS, MAX_EVERY, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED
 from .runs import (CHECKPOINT_MINUTES, base_choices, base_facts, can_continue, clock, default_base, download_copy,
-                   ended_model, follow,
-                   keep_upload, launch, shell_lines, status_line, stop_job, tick_signature)
+                   ended_model, follow, keep_upload, launch, shell_lines, status_line, stop_job, tick_signature)
 
 log = logging.getLogger("pocketllm.ui")
 # The live view's bookkeeping (per browser tab): the run shown, its last drawn state, the model offered
@@ -308,9 +309,9 @@ def on_form_change(els: Elements, kind, names: list[str], fn, inputs: list[str],
            show_progress="hidden", trigger_mode="always_last")
 
 
-def wire_base_picker(els: Elements, kind, api_name: str):
-    """Refresh fills the base-model dropdown; a choice shows its facts.  Returns the facts
-    handler (a loader of the tab: computed on load from the run's base)."""
+def wire_base_picker(els: Elements, kind, api_name: str) -> list:
+    """Refresh fills the base-model dropdown; a choice shows its facts.  Returns both as the
+    tab's loaders: on load they follow the base of the run on view, not the form's default."""
     state = els.ctx.state
 
     def on_refresh(v):
@@ -322,8 +323,7 @@ def wire_base_picker(els: Elements, kind, api_name: str):
 
     els.on(els["model.refresh"].click, on_refresh, ["model.base", "lang"], ["model.base"], api_name=api_name)
     on_form_change(els, kind, ["model.base"], on_facts, ["model.base", "lang"], ["model.facts"])
-    els.on_load(on_refresh, ["model.base", "lang"], ["model.base"])
-    return on_facts
+    return [(on_refresh, ["model.base"]), (on_facts, ["model.facts"])]
 
 
 def wire_model_picker(els: Elements, name: str, choices: Callable, api_name: str):

@@ -183,7 +183,7 @@ def build(ctx):
            on_preview, *preview_io, status="data.preview", show_progress="hidden")
     preview_api = gr.Button(visible=False)  # the same preview for tests and scripts
     els.on(preview_api.click, on_preview, *preview_io, status="data.preview", api_name="classify_preview")
-    base_facts = wire_base_picker(els, KIND, "classify_bases")
+    base_loaders = wire_base_picker(els, KIND, "classify_bases")
 
     # ---- the form and the core's settings -----------------------------------------------
     def settings_of(v) -> ClassifySettings:
@@ -235,7 +235,7 @@ def build(ctx):
         live=["live.loss", "live.accuracy", "run.stats", "run.status", "results.summary", "results.per_class",
               "results.confusion", "run.download", "try.model"],
         extra=["train.keep_best", "train.patience"], stats=stats,
-        loaders=[(on_preview, preview_io[1]), (base_facts, ["model.facts"])], offer=("try.model", classifier_choices),
+        loaders=[(on_preview, preview_io[1]), *base_loaders], offer=("try.model", classifier_choices),
         saved_settings=saved_settings))
 
     # ---- classify a message --------------------------------------------------------------------

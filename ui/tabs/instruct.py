@@ -180,7 +180,7 @@ def build(ctx):
            show_progress="hidden")
     preview_api = gr.Button(visible=False)
     els.on(preview_api.click, on_preview, *preview_io, status="data.preview", api_name="instruct_preview")
-    base_facts = wire_base_picker(els, KIND, "instruct_bases")
+    base_loaders = wire_base_picker(els, KIND, "instruct_bases")
 
     # ---- the form and the core's settings ----------------------------------------------------
     def settings_of(v) -> InstructSettings:
@@ -239,7 +239,7 @@ def build(ctx):
         live=["live.loss", "run.stats", "run.status", "live.samples", "results.summary", "results.answers",
               "run.download", "try.model"],
         extra=["train.keep_best", "train.patience"], stats=stats, status=status,
-        loaders=[(on_preview, preview_io[1]), (base_facts, ["model.facts"])], offer=("try.model", model_choices),
+        loaders=[(on_preview, preview_io[1]), *base_loaders], offer=("try.model", model_choices),
         saved_settings=saved_settings))
 
     # ---- give an instruction ---------------------------------------------------------------------

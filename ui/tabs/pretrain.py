@@ -255,8 +255,9 @@ def build(ctx):
             context = cfg.context_length if cfg.context_length != ModelConfig.load(preset).context_length else None
         else:
             config, context = shape_config(state, cfg), None
-        train = TrainSettings(**{field: els.read(v, name) for name, field in TRAIN.items()}, dtype=v["train.dtype"]
-                              or "auto", eval_batches=EVAL_BATCHES, checkpoint_minutes=CHECKPOINT_MINUTES)
+        train = TrainSettings(**{field: els.read(v, name) for name, field in TRAIN.items()},
+                              dtype=v["train.dtype"] or "auto", eval_batches=EVAL_BATCHES,
+                              checkpoint_minutes=CHECKPOINT_MINUTES)
         return PretrainSettings(data_path=corpus_path(v), config=config, tokenizer=kind, vocab_size=size,
                                 context_length=context, train=train)
 
@@ -305,15 +306,18 @@ def build(ctx):
         done = view.resume_step  # the last save: where the continued run really starts
         if steps <= done:
             raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done, more=done + 100))
+        # The run keeps its own schedule and data; how long it goes on and its precision are the form's.
         settings = PretrainSettings(resume=str(view.model_path), run_dir=str(view.run_dir),
-                                    train=TrainSettings(max_steps=steps, checkpoint_minutes=CHECKPOINT_MINUTES))
+                                    train=TrainSettings(max_steps=steps, dtype=v.get("train.dtype") or "auto",
+                                                        checkpoint_minutes=CHECKPOINT_MINUTES))
         out = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, KIND)
         if "run.dir" in out:  # it runs: the form shows the run's settings (a model keeps its tokenizer)
             out.update({k: val for k, val in form_values(tab, view).items() if k != "train.steps"})
         return out
 
-    els.on(els["run.resume"].click, on_resume, ["train.steps", "run.dir", "lang"], ["run.dir", "run.status", *FORM],
-           status="run.status", api_name="pretrain_resume", concurrency_id="start_job")
+    els.on(els["run.resume"].click, on_resume, ["train.steps", "run.dir", "lang", "train.dtype"],
+           ["run.dir", "run.status", *FORM], status="run.status", api_name="pretrain_resume",
+           concurrency_id="start_job")
 
     def on_unit(v):
         if not v["run.dir"]:
