@@ -38,8 +38,7 @@ class Int8Linear(nn.Module):
         super().__init__()
         qweight, scales = _int8_rows(weight)
         self.out_features = weight.shape[0]
-        self.register_buffer("qweight", qweight)
-        if FBGEMM:
+        if FBGEMM:  # the packed weight is the only copy kept
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # quantized tensor types are deprecated, the op is not (yet)
                 q = torch._make_per_channel_quantized_tensor(
@@ -47,6 +46,7 @@ class Int8Linear(nn.Module):
             # (a copy of the bias: the packed weight keeps it, and it must not keep the checkpoint's file map)
             self.packed = torch.ops.quantized.linear_prepack(q, None if bias is None else bias.detach().float().clone())
         else:
+            self.register_buffer("qweight", qweight)
             self.register_buffer("scales", scales.to(torch.bfloat16))
             self.register_buffer("bias", None if bias is None else bias.detach().to(torch.bfloat16))
 
@@ -59,6 +59,12 @@ class Int8Linear(nn.Module):
                                                      self.scales)
             out = out if self.bias is None else out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def int8_weight(self) -> torch.Tensor:
+        """The int8 weight (out, in), for inspection and tests."""
+        if FBGEMM:
+            return torch.ops.quantized.linear_unpack(self.packed)[0].int_repr()
+        return self.qweight
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
