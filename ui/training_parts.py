@@ -184,6 +184,14 @@ def finetune_values(train: TrainSettings) -> dict:
             "train.keep_best": bool(train.keep_best), "train.patience": train.patience or 0}
 
 
+def picked_model(els: Elements, v: dict, missing: str):
+    """The checkpoint picked in "try it", loaded (only a checkpoint of the folder); `missing`:
+    the text key that asks to pick one."""
+    if not v["try.model"]:
+        raise PocketLLMError(t(v["lang"], missing))
+    return els.ctx.state.load(v["try.model"], v["lang"])
+
+
 def epoch_of(view) -> int:
     return (view.last_step or {}).get("epoch", 0) + 1
 

@@ -20,10 +20,9 @@ from ..i18n import t
 from ..limits import (COLUMN_CHARS, MAX_CONTEXT, MAX_LAYERS, MAX_LORA_ALPHA, MAX_LORA_RANK, PROMPT_CHARS,
                       text_cap)
 from ..runs import base_model, base_value, ended_model, settings_from_run, source_values
-from ..training_parts import (FINETUNE_TRAIN, TrainingTab, chosen_file, command_box, epoch_of,
-                              finetune_columns,
-                              finetune_settings, finetune_train, finetune_values, run_buttons, try_columns,
-                              wire_base_picker, wire_model_picker, wire_training, wire_upload)
+from ..training_parts import (FINETUNE_TRAIN, TrainingTab, chosen_file, command_box, epoch_of, finetune_columns,
+                              finetune_settings, finetune_train, finetune_values, picked_model, run_buttons,
+                              try_columns, wire_base_picker, wire_model_picker, wire_training, wire_upload)
 
 KIND = TaskKind.CLASSIFY
 TRAINABLE = ["head", "last", "all", "lora"]
@@ -240,12 +239,10 @@ def build(ctx):
 
     # ---- classify a message --------------------------------------------------------------------
     def on_classify(v):
-        lang, path = v["lang"], v["try.model"]
-        if not path:
-            raise PocketLLMError(t(lang, "classify.no_classifier"))
-        ckpt = state.load(path, lang)  # only a checkpoint of the folder
+        lang, ckpt = v["lang"], picked_model(els, v, "classify.no_classifier")
         if task_kind(ckpt.task_type) is not TaskKind.CLASSIFY:
-            raise PocketLLMError(t(lang, "classify.not_a_classifier", name=Path(path).name, task=ckpt.task_type))
+            raise PocketLLMError(t(lang, "classify.not_a_classifier", name=Path(v["try.model"]).name,
+                                   task=ckpt.task_type))
         text, cut = text_cap(v["try.message"], PROMPT_CHARS, keep="start")
         if not text.strip():
             raise PocketLLMError(t(lang, "classify.empty_message"))

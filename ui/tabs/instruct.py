@@ -24,8 +24,8 @@ from ..limits import (MAX_CONTEXT, MAX_EVERY, MAX_LORA_ALPHA, MAX_LORA_RANK, MAX
                       real, text_cap, whole)
 from ..runs import base_model, base_value, ended_model, settings_from_run, source_values, status_line
 from ..training_parts import (TrainingTab, chosen_file, command_box, epoch_of, finetune_columns,
-                              finetune_settings, finetune_train, finetune_values, run_buttons, try_columns,
-                              wire_base_picker, wire_model_picker, wire_training, wire_upload)
+                              finetune_settings, finetune_train, finetune_values, picked_model, run_buttons,
+                              try_columns, wire_base_picker, wire_model_picker, wire_training, wire_upload)
 
 KIND = TaskKind.INSTRUCT
 SHOWN_RECORDS = 3
@@ -244,14 +244,12 @@ def build(ctx):
 
     # ---- give an instruction ---------------------------------------------------------------------
     def on_respond(v):
-        lang, path = v["lang"], v["try.model"]
-        if not path:
-            raise PocketLLMError(t(lang, "instruct.no_model"))
+        lang = v["lang"]
         temp = real(v["try.temperature"], 0, 2, "instruct.temperature", lang, default=0.0)
         max_new = whole(v["try.max_new"], 1, MAX_NEW, "instruct.max_new", lang, default=60)
-        ckpt = state.load(path, lang)  # only a checkpoint of the folder
+        ckpt = picked_model(els, v, "instruct.no_model")
         if task_kind(ckpt.task_type) is TaskKind.CLASSIFY:
-            raise PocketLLMError(t(lang, "instruct.is_classifier", name=Path(path).name))
+            raise PocketLLMError(t(lang, "instruct.is_classifier", name=Path(v["try.model"]).name))
         # The model reads the prompt's end (its context); a huge text is cut before it is tokenized.
         instruction, cut_i = text_cap(v["try.instruction"], PROMPT_CHARS, keep="start")
         input_text, cut_x = text_cap(v["try.input"], PROMPT_CHARS, keep="start")
