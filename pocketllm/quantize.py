@@ -53,7 +53,7 @@ class Int8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])                       # (tokens, in)
         if FBGEMM:
-            out = torch.ops.quantized.linear_dynamic(flat.float(), self.packed, True)
+            out = torch.ops.quantized.linear_dynamic(flat.float(), self.packed, REDUCE_RANGE)
         else:
             out = torch.ops.aten._weight_int8pack_mm(flat.to(torch.bfloat16).contiguous(), self.qweight,
                                                      self.scales)
@@ -79,7 +79,19 @@ def _has_fbgemm() -> bool:
         return False
 
 
+def _has_vnni() -> bool:
+    """int8 dot products that add up in 32 bits (VNNI): 8-bit activations cannot saturate."""
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
 FBGEMM = _has_fbgemm()
+# Without VNNI, fbgemm's 8-bit × 8-bit pairs add up in 16 bits and can saturate, so activations
+# use 7 bits there; with VNNI they keep all 8.
+REDUCE_RANGE = not _has_vnni()
 
 
 @torch.no_grad()
