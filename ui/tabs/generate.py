@@ -38,8 +38,15 @@ MAX_NEW = 500  # the slider's end: tokens generated at a time
 WRITERS = [kind for kind in TaskKind if kind.generates]  # the kinds whose models write text
 
 
+def short_name(name: str) -> str:
+    """A checkpoint as a picker shows it: a run's `<run>/model.safetensors` as `<run>`, any
+    other file without its suffix (the whole name did not fit the box)."""
+    name = name.removesuffix(".safetensors")
+    return name.removesuffix("/model")
+
+
 def model_choices(state) -> list[tuple[str, str]]:
-    return [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
+    return [(f"{short_name(r['name'])} · {r['parameters'] / 1e6:.1f}M", r["path"])
             for r in state.models_table() if task_kind(r["task"]) in WRITERS]
 
 
@@ -173,10 +180,11 @@ def build(ctx):
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             with gr.Row(equal_height=False):
-                model = page.add(gr.Dropdown([], label=L("generate.model"), scale=4, elem_id="gen-model",
+                model = page.add(gr.Dropdown([], label=L("generate.model"), scale=5, elem_id="gen-model",
                                              allow_custom_value=False),
                                  label="generate.model")
-                refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm"), value="generate.refresh")
+                refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm", min_width=60),
+                                   value="generate.refresh")
             prompt = page.add(gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
                                          elem_id="gen-prompt", max_length=PROMPT_CHARS), label="generate.prompt")
             with gr.Row(equal_height=True):
@@ -334,7 +342,8 @@ def build(ctx):
         stop_flags.stop(getattr(request, "session_hash", None) or "api")
 
     stop.click(on_stop, None, None, api_name="generate_stop", queue=False)
-    prompt.input(lambda: "", None, note, show_progress="hidden")  # the last generation's counts no longer apply
+    # The last generation's counts no longer apply to an edited prompt (cleared in the browser).
+    prompt.input(None, None, note, js="() => ''", show_progress="hidden", trigger_mode="multiple")
 
     # ---- the per-token view: the same generation, each token with its probability ----------------
     @friendly(outputs=3, status=2)

@@ -145,7 +145,8 @@ def build(ctx):
     page.add(gr.Markdown(L("weights.intro")), value="weights.intro")
     with gr.Row():
         refresh = page.add(gr.Button(L("weights.refresh"), size="sm", elem_id="w-refresh"), value="weights.refresh")
-    grid = gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320)
+    grid = gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320,
+                        column_widths=["22%", "8%", "7%", "12%", "12%", "9%", "6%", "11%", "13%"])  # fits 1366 px
     with gr.Row(equal_height=True):
         selected = page.add(gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
                                         allow_custom_value=False),

@@ -1,0 +1,112 @@
+"""Generate, Look inside and Weights in a real browser (Debian's chromium), at 1366 px, in Chinese:
+the count under the text is the tokens the model made; Look inside on a 40-token prompt
+stays legible (screenshots); a refused rename leaves the table as it was.
+
+Screenshots land in tests/screenshots/ (pages-*.png).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pocketllm import Sampling, load_model, stream
+from tests.test_app_generate_weights import app  # noqa: F401  (fixture: the app over a prepared folder)
+from tests.test_browser import ARGS, CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
+
+RUN_MODEL = "pretrain-20261129-101500/model.safetensors"
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def text_of(page, elem_id) -> str:
+    return page.locator(f"#{elem_id}").inner_text()
+
+
+def wait_text(page, elem_id, text, timeout=60_000):
+    page.wait_for_function(f"document.querySelector('#{elem_id}') && "
+                           f"document.querySelector('#{elem_id}').innerText.includes({text!r})", timeout=timeout)
+
+
+def shoot(page, name):
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"pages-{name}.png"), full_page=True)
+
+
+def open_tab(page, url, name):
+    page.goto(url)  # the plain address; the browser's language is Chinese
+    page.get_by_role("tab", name=name).click()
+
+
+def pick_model(page, elem_id, name):
+    box = page.locator(f"#{elem_id} input").first
+    box.click()
+    box.fill(name.split("/")[0])  # the picker shows a run's model by its run's name
+    page.get_by_role("option").filter(has_text=name.split("/")[0]).first.click()
+
+
+def test_generate_counts_the_tokens_made_and_look_inside_stays_legible(page, app):
+    url, state = app
+    open_tab(page, url, "生成")
+    page.wait_for_timeout(1_500)
+    pick_model(page, "gen-model", RUN_MODEL)
+    page.locator("#gen-temperature input[type=number]").fill("0")
+    page.locator("#gen-temperature input[type=number]").press("Enter")
+    prompt = "学而时习之，不亦说乎？有朋自远方来，不亦乐乎？人不知而不愠，不亦君子乎？"
+    page.locator("#gen-prompt textarea").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(prompt)  # as a person does (the page's edit events are keyboard events)
+    assert page.locator("#gen-stop").is_disabled()  # nothing to stop yet
+    page.locator("#gen-go").click()
+    wait_text(page, "gen-note", "共生成")
+    made = stream(load_model(state.checkpoints / RUN_MODEL), prompt, 80, Sampling(temperature=0.0))
+    text = "".join(made)
+    assert page.locator("#gen-output textarea").input_value() == text
+    assert re.search(rf"共生成 {made.new_tokens} 个词元", text_of(page, "gen-note"))
+    assert page.locator("#gen-stop").is_disabled()  # the generation is over
+    shoot(page, "generate-counted-zh")
+
+    page.locator("#gen-prompt textarea").fill(prompt * 2)  # about 40+ tokens for Look inside
+
+    page.get_by_text("看看模型内部").click()
+    page.locator("#gen-look").click()
+    page.wait_for_function("() => { const el = document.querySelector('#gen-lens .js-plotly-plot');"
+                           " return el && el.data && el.data.length; }", timeout=60_000)
+    page.wait_for_timeout(800)
+    names = page.evaluate("() => document.querySelector('#gen-next .js-plotly-plot').data.map(t => t.name)")
+    assert len(names) >= 2  # a legend: the model's probability and what sampling draws from
+    x_range = page.evaluate("() => document.querySelector('#gen-next .js-plotly-plot').layout.xaxis.range")
+    assert x_range[1] <= 1.0
+    assert "怎么看" in text_of(page, "gen-inside")  # a caption under each chart
+    page.locator("#gen-inside").scroll_into_view_if_needed()
+    shoot(page, "look-inside-40-tokens-zh")
+
+
+def test_a_refused_rename_leaves_the_table_as_it_was(page, app):
+    url, state = app
+    open_tab(page, url, "权重")
+    wait_text(page, "w-table", "spam.csv", timeout=30_000)
+    before = text_of(page, "w-table")
+    assert "zh_classics.txt" in before and "验证准确率 95.7%" in before
+    page.locator("#w-table").get_by_text(RUN_MODEL).first.click()
+    page.wait_for_function("document.querySelector('#w-new-name textarea') && "
+                           "document.querySelector('#w-new-name textarea').value == 'pretrain-zh_classics-step400'",
+                           timeout=20_000)
+    assert not page.locator("#w-delete").is_disabled()
+    page.locator("#w-new-name textarea").fill("../escape")
+    page.locator("#w-rename").click()
+    wait_text(page, "w-message", "文件名")
+    page.wait_for_timeout(500)
+    assert text_of(page, "w-table") == before  # the table stays, no error badge in its place
+    assert page.locator("#w-table .error, #w-selected .error").count() == 0
+    shoot(page, "weights-refused-rename-zh")
