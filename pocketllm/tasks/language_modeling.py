@@ -92,9 +92,13 @@ class LanguageModelingTask:
     def evaluate(self, model, split: str, max_batches: int, device) -> dict:
         windows = self.corpus.train if split == "train" else self.corpus.val
         n = min(len(windows), max(1, max_batches) * self.eval_batch_size)
+        # The same windows every time, spread evenly over the split: its first windows are one
+        # stretch of the text (one play, one chapter) and scored 4.6% off the whole split's loss.
+        chosen = torch.linspace(0, len(windows) - 1, n).round().long().tolist() if n < len(windows) \
+            else list(range(n))
         total, count = 0.0, 0
         for start in range(0, n, self.eval_batch_size):
-            idx = list(range(start, min(n, start + self.eval_batch_size)))
+            idx = chosen[start:start + self.eval_batch_size]
             inputs, targets = windows.batch(idx)
             mean = linear_cross_entropy(model.features(inputs.to(device)), model.out_head.weight,
                                         targets.to(device))
