@@ -24,7 +24,7 @@ _NAME = re.compile(r"^[\w\-. ]{1,40}$")  # \w covers Chinese characters too
 
 
 def _folder(root) -> Path:
-    from .tasks.language_modeling import DEFAULT_CHECKPOINTS
+    from .tasks.run_setup import DEFAULT_CHECKPOINTS
     return Path(root or DEFAULT_CHECKPOINTS) / "presets" / "sampling"
 
 

@@ -26,7 +26,7 @@ def register(sub):
 def run(args):
     from ..compare import compare_runs
     from ..jobs import list_runs, read_run
-    from ..tasks.language_modeling import DEFAULT_CHECKPOINTS
+    from ..tasks.run_setup import DEFAULT_CHECKPOINTS
     root = Path(args.checkpoints or DEFAULT_CHECKPOINTS)
     if not args.compare:
         for d in list_runs(root):

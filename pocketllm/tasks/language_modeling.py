@@ -23,7 +23,6 @@ from ..training.hardware import check_fits_in_memory, pick_device
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import STATE_FILE, Trainer, TrainSettings
 from .run_setup import ROOT, RunSettings, TaskRun, default_run_dir, start_run
-from .run_setup import DEFAULT_CHECKPOINTS  # noqa: F401  (presets.py and cli/runs.py import it from here)
 
 BUNDLED_CORPORA = {
     "zh_classics": ROOT / "data" / "pretrain" / "zh_classics.txt",
