@@ -34,6 +34,7 @@ from torch import nn
 
 from .describe import parameter_breakdown
 from .errors import PocketLLMError
+from .kinds import TaskKind
 from .generation import Sampling, apply_penalties, model_and_tokenizer, next_token_probs, token_counts
 from .model import GPTModel
 from .tokenizer import BOUNDARY, Tokenizer
@@ -175,7 +176,7 @@ def _model_and_tokenizer(model, tokenizer: Tokenizer | None) -> tuple[GPTModel, 
 
 def _language_model(model) -> GPTModel:
     if hasattr(model, "model") and hasattr(model, "task_type"):  # a Checkpoint
-        if model.task_type == "classifier":
+        if model.task_type == TaskKind.CLASSIFY:
             raise PocketLLMError(
                 "inspect works on language models; this checkpoint is a classifier ({labels}). Inspect the "
                 "language model it was finetuned from, or use `python -m pocketllm classify` for this one.",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from ..kinds import TaskKind
 from ._common import add_sampling_args, open_model, sampling_from_args
 
 
@@ -33,7 +34,7 @@ def run(args):
     from ..generation import stream
     ckpt = open_model(args)
     sampling = sampling_from_args(args)
-    if ckpt.task_type == "classifier":
+    if ckpt.task_type == TaskKind.CLASSIFY:
         print("error: this checkpoint is a classifier; use `python -m pocketllm classify`.", file=sys.stderr)
         return 2
 

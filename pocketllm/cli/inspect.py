@@ -9,6 +9,7 @@ import shutil
 import unicodedata
 
 from ..errors import PocketLLMError
+from ..kinds import TaskKind
 from ._common import add_sampling_args, open_model, sampling_from_args
 
 VIEWS = ("tokens", "next", "attention", "lens", "params")
@@ -46,7 +47,7 @@ def run(args):
         raise PocketLLMError("--what {what} needs --prompt \"some text\" (an empty \"\" is allowed).",
                              code="inspect.needs_prompt", what=args.what)
     ckpt = open_model(args)
-    if needs_prompt and ckpt.task_type == "classifier":
+    if needs_prompt and ckpt.task_type == TaskKind.CLASSIFY:
         raise PocketLLMError("inspect works on language models; this checkpoint is a classifier. "
                              "Use --what params, or inspect the language model it was finetuned from.",
                              code="inspect.classifier_cli")
