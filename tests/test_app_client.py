@@ -250,34 +250,6 @@ def test_look_inside_reads_the_prompts_end_and_caches_attention(tmp_path):
     assert cache.get(model, "p", compute) == 3
 
 
-def test_pretrain_command_line_is_the_same_run(tmp_path):
-    """The command repeats the app's run: its evaluation batches too; a preset's context
-    can only shrink (the app refuses a longer one with the maximum, like the CLI)."""
-    from types import SimpleNamespace
-    from pocketllm import ModelConfig, PocketLLMError
-    from ui.tabs.pretrain import EVAL_BATCHES, cli_command, config_from
-    ctx = SimpleNamespace(state=SimpleNamespace(checkpoints=tmp_path))
-    longest = ModelConfig.load("cpu-tiny").context_length
-    settings = (100, 8, 1e-3, 25, 50, 123, "auto")
-
-    cmd = cli_command(ctx, "shakespeare", "", "bpe", 300, "cpu-tiny", 1, 2, 32, longest // 2, 0.0, *settings)
-    assert f"--eval_batches {EVAL_BATCHES}" in cmd and f"--context_length {longest // 2}" in cmd
-    assert "--tokenizer bpe \\\n  --vocab_size 300" in cmd
-    # gpt2's vocabulary is fixed, and an empty size means "every character" for char: no --vocab_size.
-    assert "--tokenizer gpt2" in cli_command(ctx, "shakespeare", "", "gpt2", 300, "cpu-tiny", 1, 2, 32, 64, 0.0,
-                                             *settings)
-    assert "--vocab_size" not in cli_command(ctx, "shakespeare", "", "gpt2", 300, "cpu-tiny", 1, 2, 32, 64, 0.0,
-                                             *settings)
-    char = cli_command(ctx, "shakespeare", "", "char", None, "cpu-tiny", 1, 2, 32, 64, 0.0, *settings)
-    assert "--tokenizer char" in char and "--vocab_size" not in char
-    assert config_from("cpu-tiny", 1, 2, 32, longest // 2, 0.0).context_length == longest // 2
-
-    too_long = cli_command(ctx, "shakespeare", "", "bpe", 300, "cpu-tiny", 1, 2, 32, longest * 2, 0.0, *settings)
-    assert "--context_length" not in too_long and f"at most {longest}" in too_long
-    with pytest.raises(PocketLLMError, match=f"at most {longest} tokens"):
-        config_from("cpu-tiny", 1, 2, 32, longest * 2, 0.0)
-
-
 def test_a_checkpoint_deleted_elsewhere_says_so(tmp_path):
     from pocketllm import GPTModel, ModelConfig, PocketLLMError, save_checkpoint
     from ui.state import AppState

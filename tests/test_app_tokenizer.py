@@ -162,13 +162,14 @@ def test_the_next_token_chart_marks_what_the_utf8_rule_removed():
     """A candidate the valid-UTF-8 rule removed is drawn apart from one top-k cut (⊘, purple,
     its own hover text), and the line under the chart says how much the rule removed."""
     from types import SimpleNamespace as NS
+    from pocketllm import Sampling
     from ui import plots
 
     def cand(rank, label, prob, after, cut_by):
         return NS(rank=rank, label=label, prob=prob, prob_after=after, kept=cut_by is None, cut_by=cut_by)
     nt = NS(candidates=[cand(1, "的", 0.5, 0.7, None), cand(2, "<e5 ad>", 0.3, 0.0, "utf8"),
                         cand(3, "了", 0.2, 0.0, "top_k")],
-            kept_tokens=1, kept_mass=0.5, entropy=1.5, entropy_after=0.0, valid_utf8=True,
+            kept_tokens=1, kept_mass=0.5, entropy=1.5, entropy_after=0.0, sampling=Sampling(temperature=1.0),
             utf8_removed=64, utf8_removed_mass=0.3)
     fig = plots.next_token_figure(nt, "en")
     labels, colors = fig.data[0].y, fig.data[0].marker.color
@@ -178,7 +179,10 @@ def test_the_next_token_chart_marks_what_the_utf8_rule_removed():
     assert plots.next_token_note(nt, "en").startswith("⊘ 64 tokens that would start with half a character were "
                                                       "removed (30.0% of the probability)")
     assert "64" in plots.next_token_note(nt, "zh") and "30.0%" in plots.next_token_note(nt, "zh")
-    assert "Broken characters" in plots.next_token_note(NS(**{**vars(nt), "valid_utf8": False}), "en")
+    broken = Sampling(temperature=1.0, valid_utf8=False)
+    assert "Broken characters" in plots.next_token_note(NS(**{**vars(nt), "sampling": broken}), "en")
+    # the legend names each colour: red (a filter cut it) and purple (half a character)
+    assert [tr.name for tr in fig.data[2:]] == ["cut by a filter (✂)", "removed: half a character (⊘)"]
 
 
 def test_the_preview_tokenizer_is_learned_once_per_corpus_kind_and_size(tmp_path, monkeypatch):

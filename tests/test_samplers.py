@@ -120,8 +120,8 @@ def test_presets_save_load_and_the_cli_uses_them(tmp_path, monkeypatch, capsys, 
     # the CLI: --save_preset writes, --preset reads, flags override
     from pocketllm import save_checkpoint
     path = save_checkpoint(tmp_path / "m.safetensors", looping_model)
-    import pocketllm.tasks.language_modeling as lm
-    monkeypatch.setattr(lm, "DEFAULT_CHECKPOINTS", tmp_path)
+    import pocketllm.tasks.run_setup as run_setup
+    monkeypatch.setattr(run_setup, "DEFAULT_CHECKPOINTS", tmp_path)
     assert main(["generate", "--model_path", str(path), "--prompt", "a", "--max_new_tokens", "3",
                  "--temperature", "0.5", "--top_k", "3", "--save_preset", "mine"]) == 0
     assert load_sampling_preset("mine", tmp_path) == Sampling(temperature=0.5, top_k=3)

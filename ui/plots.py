@@ -213,16 +213,15 @@ def next_token_figure(nt, lang="en") -> go.Figure:
              if _penalized(c) else h for h, c in zip(hover, cands)]
     fig = go.Figure()
     # Grey, red and purple bars are one series (the model's probability) coloured by what happened
-    # to each candidate; the red and purple legend entries are empty series in the same slot.
+    # to each candidate; the red and purple legend entries are empty series in the same slot, last.
     fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h", offsetgroup="model",
                          name=t(lang, "plots.prob_before"), marker=dict(color=colors), hovertext=hover))
-    for color, key, shown in ((RED, "generate.legend_cut", any(c == RED for c in colors)),
-                              (PURPLE, "generate.legend_utf8", any(c == PURPLE for c in colors))):
-        if shown:
-            fig.add_trace(go.Bar(y=[labels[0]], x=[None], orientation="h", offsetgroup="model",
-                                 name=t(lang, key), marker=dict(color=color), hoverinfo="skip"))
     fig.add_trace(go.Bar(y=labels, x=[c.prob_after for c in cands], orientation="h", offsetgroup="after",
                          name=t(lang, "plots.prob_after"), marker=dict(color=BLUE)))
+    for color, key in ((RED, "generate.legend_cut"), (PURPLE, "generate.legend_utf8")):
+        if color in colors:
+            fig.add_trace(go.Bar(y=[labels[0]], x=[None], orientation="h", offsetgroup="model",
+                                 name=t(lang, key), marker=dict(color=color), hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed", type="category")
     # The axis follows the data: a flat distribution's bars (a few %) stay readable.
     top = max([c.prob for c in cands] + [c.prob_after for c in cands] + [0.01])
@@ -246,7 +245,7 @@ def next_token_note(nt, lang="en") -> str:
 
 
 def _utf8_note(nt, lang="en") -> str:
-    if not getattr(nt, "valid_utf8", True):
+    if not nt.sampling.valid_utf8:
         return t(lang, "plots.utf8_off")
     if getattr(nt, "utf8_removed", 0):
         mass = nt.utf8_removed_mass
