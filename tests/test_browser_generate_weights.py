@@ -13,29 +13,13 @@ import pytest
 
 from pocketllm import Sampling, load_model, stream
 from tests.test_app_generate_weights import app  # noqa: F401  (fixture: the app over a prepared folder)
-from tests.test_browser import ARGS, CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
+from tests.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
+from tests.test_browser_tokenizer import text_of, wait_text, zh_page  # noqa: F401  (zh_page: 1366 px, zh-CN)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
 
 RUN_MODEL = "pretrain-20261129-101500/model.safetensors"
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    yield pg
-    context.close()
-
-
-def text_of(page, elem_id) -> str:
-    return page.locator(f"#{elem_id}").inner_text()
-
-
-def wait_text(page, elem_id, text, timeout=60_000):
-    page.wait_for_function(f"document.querySelector('#{elem_id}') && "
-                           f"document.querySelector('#{elem_id}').innerText.includes({text!r})", timeout=timeout)
 
 
 def shoot(page, name):
@@ -55,7 +39,8 @@ def pick_model(page, elem_id, name):
     page.get_by_role("option").filter(has_text=name.split("/")[0]).first.click()
 
 
-def test_generate_counts_the_tokens_made_and_look_inside_stays_legible(page, app):
+def test_generate_counts_the_tokens_made_and_look_inside_stays_legible(zh_page, app):
+    page = zh_page
     url, state = app
     open_tab(page, url, "生成")
     page.wait_for_timeout(1_500)
@@ -92,7 +77,8 @@ def test_generate_counts_the_tokens_made_and_look_inside_stays_legible(page, app
     shoot(page, "look-inside-40-tokens-zh")
 
 
-def test_a_refused_rename_leaves_the_table_as_it_was(page, app):
+def test_a_refused_rename_leaves_the_table_as_it_was(zh_page, app):
+    page = zh_page
     url, state = app
     open_tab(page, url, "权重")
     wait_text(page, "w-table", "spam.csv", timeout=30_000)
