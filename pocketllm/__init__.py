@@ -15,15 +15,16 @@ from .chat import ChatPrompt, chat, chat_prompt
 from .gpt2 import export_hf, import_gpt2
 from . import inspect
 from .compare import Comparison, compare_runs
-from .presets import (load_sampling_preset, load_training_preset, sampling_presets, save_sampling_preset,
+from .presets import (load_sampling_preset, load_training_preset, sampling_presets, save_sampling_preset, save_shape,
                       save_training_preset, training_presets)
 from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
 from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
-from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run
+from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run, run_signature
 from .tasks import (BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
-                    prepare_instruction, prepare_pretraining, respond, save_adapters, template_of)
+                    prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters,
+                    template_of)
 from .training.trainer import TRAIN_LIMITS
 from .generation import MAX_SEED, MAX_TEMPERATURE
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
@@ -40,7 +41,7 @@ __all__ = [
     "Checkpoint", "NotACheckpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream",
     "generate_explained", "GeneratedToken", "chat", "chat_prompt", "ChatPrompt", "next_token_probs",
-    "describe", "parameter_breakdown", "PocketLLMError", "TaskKind", "task_kind", "command_line", "to_argv", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
+    "describe", "parameter_breakdown", "PocketLLMError", "save_shape", "run_signature", "read_test_responses", "TaskKind", "task_kind", "command_line", "to_argv", "inspect", "PRECISIONS", "quantize_int8", "to_precision",
     "compare_runs", "Comparison", "sampling_presets", "load_sampling_preset", "save_sampling_preset",
     "training_presets", "load_training_preset", "save_training_preset",
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",

@@ -17,8 +17,8 @@ from typing import Callable
 from .errors import PocketLLMError
 from .files import OutputClaim
 from .kinds import task_kind
-from .training.events import END_KINDS, read_events
-from .training.trainer import Trainer
+from .training.events import END_KINDS, EVENTS_FILE, read_events
+from .training.trainer import STATE_FILE, Trainer
 
 
 def _read_json(path: Path) -> dict:
@@ -154,12 +154,31 @@ class RunView:
     def results(self) -> dict:
         return _read_json(self.run_dir / "results.json")
 
+    @property
+    def can_resume(self) -> bool:
+        """Whether the run can go on: it is not running, and its model and training state were
+        saved together (what `--resume` needs)."""
+        model = self.model_path
+        return (self.status in ("stopped", "interrupted", "finished") and self.resume_step > 0
+                and model is not None and model.is_file() and (self.run_dir / STATE_FILE).is_file())
+
+
+def run_signature(run_dir) -> str:
+    """Changes whenever the run writes an event: what a page compares each second before it
+    reads the run again (a stat, not a read)."""
+    events = Path(run_dir) / EVENTS_FILE
+    try:
+        stat = events.stat()
+    except OSError:
+        return f"{run_dir}|0|0"
+    return f"{run_dir}|{stat.st_size}|{stat.st_mtime_ns}"
+
 
 def read_run(run_dir, runner: JobRunner | None = None) -> RunView:
     run_dir = Path(run_dir)
     settings_path = run_dir / "run.json"
     settings = _read_json(settings_path)
-    events = read_events(run_dir / "events.jsonl")
+    events = read_events(run_dir / EVENTS_FILE)
     # A resumed run appends to the same file: only the latest attempt counts for the status.
     last_start = max((i for i, e in enumerate(events) if e["kind"] == "started"), default=None)
     tail = events[last_start:] if last_start is not None else events

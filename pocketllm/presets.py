@@ -6,12 +6,13 @@ folder by default, where everything else the user makes lives.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
 from .errors import PocketLLMError
-from .files import write_json_atomic
+from .files import write_json_atomic, write_text_atomic
 from .generation import Sampling
 from .kinds import TaskKind, task_kind
 
@@ -90,6 +91,18 @@ def _settings_class(kind: str):
     return classes[task_kind(kind)]
 
 
+def save_shape(config, root=None) -> Path:
+    """A model shape (a `ModelConfig`) as a config file the settings can name (`config` takes a
+    preset name or a JSON path), under the checkpoints folder's presets/shapes/ and named by its
+    content, so the same shape is one file."""
+    text = json.dumps(config.to_dict(), indent=2)
+    path = _folder(root).parent / "shapes" / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+    return path
+
+
 def _training_folder(kind: str, root) -> Path:
     return _folder(root).parent / task_kind(kind).value
 
@@ -114,7 +127,6 @@ def save_training_preset(kind: str, name: str, settings, root=None) -> Path:
 
 def load_training_preset(kind: str, name: str, root=None):
     """The saved settings, as a settings object ready to adjust and run."""
-    from .training import TrainSettings
     cls = _settings_class(kind)
     path = _training_folder(kind, root) / f"{_check_name(name)}.json"
     if not path.is_file():
@@ -122,12 +134,7 @@ def load_training_preset(kind: str, name: str, root=None):
                              code="presets.no_training", kind=str(kind), name=name,
                              known=", ".join(training_presets(kind, root)) or "none yet")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f for f in cls.__dataclass_fields__}
-        fields_ = {k: v for k, v in data.items() if k in known and k != "train"}
-        if "split" in fields_ and isinstance(fields_["split"], list):
-            fields_["split"] = tuple(fields_["split"])
-        settings = cls(**fields_, train=TrainSettings.from_dict(data.get("train", {})))
+        settings = cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         settings.train.validate()
         return settings
     except (OSError, ValueError, TypeError) as exc:

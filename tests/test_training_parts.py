@@ -13,11 +13,12 @@ from types import SimpleNamespace as NS
 import gradio as gr
 import pytest
 
-from pocketllm import STATE_FILE, PocketLLMError, RunView
+from pocketllm import STATE_FILE, GPTModel, ModelConfig, PocketLLMError, RunView, save_checkpoint
 from ui import plots
 from ui.elements import Elements, choice_update
 from ui.i18n import _load, t
-from ui.runs import can_continue, download_copy, status_line
+from ui.runs import download_copy, status_line
+from ui.state import AppState
 
 
 class FakeRunner:
@@ -75,7 +76,8 @@ def run_folder(tmp_path, status_events, state=True, name="pretrain-20260101-1200
     run = tmp_path / name
     run.mkdir(parents=True)
     model = run / "model.safetensors"
-    model.write_bytes(b"weights")
+    save_checkpoint(model, GPTModel(ModelConfig(vocab_size=300, context_length=8, emb_dim=8, num_heads=1,
+                                                num_layers=1)))
     if state:
         (run / STATE_FILE).write_bytes(b"state")
     events = [{"kind": "started", "total_steps": 80, "time": 0},
@@ -87,12 +89,13 @@ def run_folder(tmp_path, status_events, state=True, name="pretrain-20260101-1200
 
 def test_a_finished_run_can_be_continued_and_its_download_says_which_run_and_step(tmp_path):
     view = run_folder(tmp_path, [{"kind": "finished", "step": 80, "time": 3}])
-    assert can_continue(view)
-    assert not can_continue(run_folder(tmp_path / "x", [{"kind": "finished", "step": 80, "time": 3}], state=False))
-    assert not can_continue(run_folder(tmp_path / "y", []))  # still running
-    state = NS(temp=tmp_path / "temp")
+    assert view.can_resume
+    assert not run_folder(tmp_path / "x", [{"kind": "finished", "step": 80, "time": 3}], state=False).can_resume
+    assert not run_folder(tmp_path / "y", []).can_resume  # still running
+    state = AppState(tmp_path, tmp_path / "temp")
     copy = download_copy(state, view, view.model_path)
-    assert copy.name == "pretrain-20260101-120000-step80.safetensors" and copy.read_bytes() == b"weights"
+    assert copy.name == "pretrain-20260101-120000-step80.safetensors"
+    assert copy.read_bytes() == view.model_path.read_bytes()
     assert download_copy(state, view, view.model_path) == copy  # made once
     # Finished early, with the best evaluation's weights kept: the status says both, the name the kept step.
     early = run_folder(tmp_path / "z", [{"kind": "finished", "step": 60, "stopped_early": True, "kept_step": 40,

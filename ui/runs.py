@@ -5,18 +5,14 @@ a finetuning run.  The widgets that use these are in `ui/training_parts.py`.  Te
 from each tab's strings through a `prefix` ("pretrain", ...), shared ones from "training."."""
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import os
 import shlex
 import shutil
 from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (STATE_FILE, JobBusy, ModelConfig, PocketLLMError, TrainSettings, file_sha256, list_presets,
-                       TaskKind, read_header, task_kind)
+from pocketllm import (JobBusy, ModelConfig, PocketLLMError, TaskKind, file_sha256, list_presets, read_header,
+                       run_signature, task_kind)
 
 from .core_errors import coded_message
 from .errors import message_of
@@ -78,18 +74,9 @@ def follow(state, kind, current) -> str:
     return str(latest) if latest is not None else ""
 
 
-def signature(run_dir: Path, *extra) -> str:
-    """Changes when the run's events file does (or any of `extra`): the tick redraws only then."""
-    # CORE GAP: the core has no cheap "has this run changed" reader, so the file's name is known
-    # here (stat only; reading every event each second per page would cost more).
-    events = Path(run_dir) / "events.jsonl"
-    stat = events.stat() if events.is_file() else None
-    return "|".join([str(run_dir), str(stat.st_size if stat else 0), str(stat.st_mtime_ns if stat else 0),
-                     *map(str, extra)])
-
-
 def tick_signature(state, run_dir, lang) -> str:
-    return signature(Path(run_dir), lang, state.runner.current is not None)
+    # Changes when the run writes an event, the language changes or a job starts or ends.
+    return "|".join([run_signature(run_dir), str(lang), str(state.runner.current is not None)])
 
 
 def ended_model(state, view) -> Path | None:
@@ -122,15 +109,6 @@ def status_line(view, lang, prefix) -> str:
     return line
 
 
-def can_continue(view) -> bool:
-    """Whether a Resume can take the run further: it ended (stopped, interrupted or finished)
-    with its model and training state saved together."""
-    model = view.model_path
-    # CORE GAP: no reader says "this run can be resumed"; the state file's name is the core's export.
-    return (view.status in ("stopped", "interrupted", "finished") and view.resume_step > 0
-            and model is not None and model.is_file() and (view.run_dir / STATE_FILE).is_file())
-
-
 def target_steps(view) -> int | None:
     """The step the run was planned to reach (its `max_steps`, or what its last start said)."""
     started = view.of_kind("started")
@@ -141,49 +119,10 @@ def target_steps(view) -> int | None:
 
 def download_copy(state, view, model: Path) -> Path:
     """The run's checkpoint under a name that says which run and step it is
-    (`pretrain-20261129-2130-step400.safetensors`, not `model.safetensors`): a hard link (or a
-    copy) in the app's temp folder, made once per run and step."""
+    (`pretrain-20261129-2130-step400.safetensors`, not `model.safetensors`)."""
     end = view.end or {}  # with keep_best the file holds the best evaluation's step
     step = end.get("kept_step") or end.get("step") or view.resume_step or (view.last_step or {}).get("step", 0)
-    folder = state.temp / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{view.run_dir.name}-step{step}{model.suffix}"
-    if target.is_file() and target.stat().st_mtime_ns >= model.stat().st_mtime_ns:
-        return target
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(model, tmp)
-    except OSError:  # another file system: a copy
-        shutil.copyfile(model, tmp)
-    os.replace(tmp, target)
-    return target
-
-
-def settings_from_run(cls, record: dict):
-    """The run's settings (its run.json, as `read_run` gives it) as the task's settings object."""
-    # CORE GAP: the core rebuilds settings from a dict only inside load_training_preset; a
-    # `Settings.from_dict` would replace this.
-    known = {f.name for f in dataclasses.fields(cls)} - {"train"}
-    values = {k: v for k, v in (record or {}).items() if k in known}
-    if isinstance(values.get("split"), list):
-        values["split"] = tuple(values["split"])
-    return cls(**values, train=TrainSettings.from_dict((record or {}).get("train") or {}))
-
-
-def shape_config(state, cfg) -> str:
-    """A model shape edited in the page, as the config file the core's settings name (the core
-    takes a preset name or a JSON path); named by its content, so the same shape is one file."""
-    # CORE GAP: PretrainSettings.config takes no ModelConfig, so the page writes the JSON here.
-    text = json.dumps(cfg.to_dict(), indent=2)
-    folder = state.checkpoints / "presets" / "pretrain-shapes"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
-    if not path.is_file():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    return str(path)
+    return state.download_as(model, f"{view.run_dir.name}-step{step}{model.suffix}")
 
 
 def clock(seconds: float) -> str:

@@ -211,18 +211,26 @@ class AppState:
         return self.checkpoint(path, lang)
 
     def download_as(self, path, name: str, lang="en") -> Path:
-        """The checkpoint `path` offered for download as `name` (a file in the app's temp
-        folder: a hard link where the disk allows, else a copy; the checkpoint is untouched).
-        Every run saves `model.safetensors`; downloads should say which model they are."""
+        """The checkpoint `path` offered for download as `name`: every run saves
+        `model.safetensors`, so a download should say which model it is.  A hard link (or a
+        copy, across disks) in the app's temp folder, made again only when the checkpoint
+        changed; the checkpoint itself is untouched."""
         source = self.checkpoint(path, lang)
         name = Path(str(name or "")).name
         if not name or name == source.name or not name.endswith(".safetensors"):
             return source
-        target = self.scratch("download") / name
+        folder = self.temp / "downloads"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name
+        if target.is_file() and target.stat().st_mtime_ns >= source.stat().st_mtime_ns:
+            return target
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
         try:
-            os.link(source, target)
+            os.link(source, tmp)
         except OSError:  # another disk, or links not allowed
-            shutil.copyfile(source, target)
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
         return target
 
     def load(self, path, lang="en", precision="fp32"):

@@ -33,7 +33,7 @@ from .elements import Elements, choice_update
 from .experiments import settings_section
 from .i18n import t
 from .limits import MAX_BATCH, MAX_EPOCHS, MAX_EVERY, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED
-from .runs import (CHECKPOINT_MINUTES, base_choices, base_facts, can_continue, clock, default_base, download_copy,
+from .runs import (CHECKPOINT_MINUTES, base_choices, base_facts, clock, default_base, download_copy,
                    ended_model, follow, keep_upload, launch, shell_lines, status_line, stop_job, tick_signature)
 
 log = logging.getLogger("pocketllm.ui")
@@ -262,7 +262,7 @@ def buttons(tab: TrainingTab, view) -> dict:
     out = {"run.start": gr.update(interactive=not busy),
            "run.stop": gr.update(interactive=busy, variant="stop" if busy else "secondary")}
     if "run.resume" in tab.els:
-        out["run.resume"] = gr.update(interactive=not busy and view is not None and can_continue(view))
+        out["run.resume"] = gr.update(interactive=not busy and view is not None and view.can_resume)
     return out
 
 

@@ -6,7 +6,8 @@ from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CORPUS, LanguageModelin
                                 prepare_pretraining, train_corpus_tokenizer)
 from .classification import (DEFAULT_TABLE, ClassificationTask, ClassifySettings, classification_report, classify,
                              prepare_classification, set_trainable)
-from .instruction import DEFAULT_INSTRUCTIONS, InstructionTask, InstructSettings, prepare_instruction, respond, template_of
+from .instruction import (DEFAULT_INSTRUCTIONS, InstructionTask, InstructSettings, prepare_instruction,
+                          read_test_responses, respond, template_of)
 from .lora import LoRALinear, apply_lora, load_adapters, merge_lora, save_adapters
 
 __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA",
@@ -14,5 +15,5 @@ __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "B
            "RunSettings", "FinetuneSettings", "load_base", "start_run",
            "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "ClassificationTask", "ClassifySettings", "classification_report", "classify",
            "prepare_classification", "set_trainable", "InstructionTask", "InstructSettings",
-           "prepare_instruction", "respond", "template_of", "LoRALinear", "apply_lora", "load_adapters",
+           "prepare_instruction", "read_test_responses", "respond", "template_of", "LoRALinear", "apply_lora", "load_adapters",
            "merge_lora", "save_adapters"]

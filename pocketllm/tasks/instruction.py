@@ -61,6 +61,22 @@ def masked_next_token_loss(gpt: GPTModel, inputs, targets) -> tuple[torch.Tensor
     return linear_cross_entropy(hidden[keep], gpt.out_head.weight, targets[keep]), count
 
 
+
+def write_test_responses(path, answers: list[dict]) -> Path:
+    """The held-out answers of a run (instruction, input, expected, generated, match), beside its model."""
+    text = json.dumps(answers, indent=1, ensure_ascii=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_test_responses(path) -> list[dict]:
+    """What `write_test_responses` wrote; [] when the file is missing or unreadable (a run that
+    ended before its test answers)."""
+    try:
+        answers = json.loads(Path(path).read_text(encoding="utf-8")) if path else []
+    except (OSError, ValueError):
+        return []
+    return [a for a in answers if isinstance(a, dict)] if isinstance(answers, list) else []
+
 class MaskedNextTokenLoss(torch.nn.Module):
     """The GPT as the training loop sees it: forward(inputs, targets) → loss (DDP wraps this)."""
 
@@ -154,8 +170,7 @@ class InstructionTask:
                                      tokenizer=self.tokenizer)
             results.update(score_answers(answers))
             if self.responses_path is not None:
-                text = json.dumps(answers, indent=1, ensure_ascii=False)
-                atomic_write(self.responses_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+                write_test_responses(self.responses_path, answers)
                 results["responses_path"] = str(self.responses_path)
         model.train(was_training)
         return results

@@ -9,7 +9,7 @@ then writes `run.json` — a refused start leaves no folder behind.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +40,17 @@ class RunSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict):
+        """The settings a run folder's run.json (or a saved preset) holds: `to_dict`'s inverse;
+        keys the class does not know (the record's own facts) are left out."""
+        record = record or {}
+        known = {f.name for f in fields(cls)} - {"train"}
+        values = {k: v for k, v in record.items() if k in known}
+        if isinstance(values.get("split"), list):  # JSON has no tuples
+            values["split"] = tuple(values["split"])
+        return cls(**values, train=TrainSettings.from_dict(record.get("train") or {}))
 
 
 @dataclass

@@ -111,6 +111,7 @@ class Failed(Event):
 
 EVENT_TYPES = {cls.kind: cls for cls in (Started, Step, Eval, Sample, CheckpointSaved,
                                          Finished, Stopped, Failed)}
+EVENTS_FILE = "events.jsonl"  # in a run folder, one event per line
 END_KINDS = ("finished", "stopped", "failed")
 
 

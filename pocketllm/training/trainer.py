@@ -498,7 +498,7 @@ class Trainer:
     def _emit(self, event: ev.Event) -> ev.Event:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as fh:
+            with open(self.run_dir / ev.EVENTS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         return event
 

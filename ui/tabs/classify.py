@@ -19,7 +19,7 @@ from ..errors import message_of
 from ..i18n import t
 from ..limits import (COLUMN_CHARS, MAX_CONTEXT, MAX_LAYERS, MAX_LORA_ALPHA, MAX_LORA_RANK, PROMPT_CHARS,
                       text_cap)
-from ..runs import base_model, base_value, ended_model, settings_from_run, source_values
+from ..runs import base_model, base_value, ended_model, source_values
 from ..training_parts import (FINETUNE_TRAIN, TrainingTab, chosen_file, command_box, epoch_of, finetune_columns,
                               finetune_settings, finetune_train, finetune_values, picked_model, run_buttons,
                               try_columns, wire_base_picker, wire_model_picker, wire_training, wire_upload)
@@ -229,7 +229,7 @@ def build(ctx):
 
     wire_training(TrainingTab(
         kind=KIND, els=els, form=FORM, settings_of=settings_of, form_of=form_of,
-        settings_of_run=lambda view: settings_from_run(ClassifySettings, view.settings),
+        settings_of_run=lambda view: ClassifySettings.from_dict(view.settings),
         prepare=prepare_classification, draw=draw, blank=blank,
         live=["live.loss", "live.accuracy", "run.stats", "run.status", "results.summary", "results.per_class",
               "results.confusion", "run.download", "try.model"],

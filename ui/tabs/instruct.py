@@ -6,14 +6,14 @@ the checkpoint to download; and the command line that repeats the run.  Built fr
 `ui/training_parts.py`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from pocketllm import (DEFAULT_INSTRUCTIONS, TEMPLATES, InstructSettings, PocketLLMError, Sampling, TaskKind,
-                       get_template, load_instructions, prepare_instruction, respond, task_kind, template_of)
+                       get_template, load_instructions, prepare_instruction, read_test_responses, respond, task_kind,
+                       template_of)
 
 from .. import plots
 from ..elements import Elements
@@ -22,7 +22,7 @@ from ..experiments import chat_section
 from ..i18n import t
 from ..limits import (MAX_CONTEXT, MAX_EVERY, MAX_LORA_ALPHA, MAX_LORA_RANK, MAX_TEST_GENERATE, PROMPT_CHARS, Slider,
                       real, text_cap, whole)
-from ..runs import base_model, base_value, ended_model, settings_from_run, source_values, status_line
+from ..runs import base_model, base_value, ended_model, source_values, status_line
 from ..training_parts import (TrainingTab, chosen_file, command_box, epoch_of, finetune_columns,
                               finetune_settings, finetune_train, finetune_values, picked_model, run_buttons,
                               try_columns, wire_base_picker, wire_model_picker, wire_training, wire_upload)
@@ -46,17 +46,6 @@ def fence(text: str) -> str:
     return "```text\n" + text.replace("```", "ʼʼʼ") + "\n```"
 
 
-def test_answers(results: dict) -> list[dict]:
-    """The held-out answers a finished run wrote."""
-    # CORE GAP: the core writes this file but has no reader for it; read here until it does.
-    path = results.get("responses_path")
-    try:
-        answers = json.loads(Path(path).read_text(encoding="utf-8")) if path else []
-    except (OSError, ValueError):
-        return []
-    return answers if isinstance(answers, list) else []
-
-
 def results_parts(results: dict, lang) -> dict:
     """The exact-match summary and the expected-vs-generated table (blank before a run ends)."""
     columns = [t(lang, f"instruct.col_{c}") for c in COLUMNS]
@@ -70,7 +59,7 @@ def results_parts(results: dict, lang) -> dict:
                 val=loss("val_loss"), test=loss("test_loss"))
     empty = t(lang, "instruct.empty_cell")  # an answer of only spaces or newlines would look like no row at all
     rows = [[a["instruction"], a.get("input", ""), a["expected"], a["generated"] if a["generated"].strip() else empty,
-             "✓" if a["correct"] else "✗"] for a in test_answers(results)]
+             "✓" if a["correct"] else "✗"] for a in read_test_responses(results.get("responses_path"))]
     return {"results.summary": summary, "results.answers": pd.DataFrame(rows, columns=columns)}
 
 
@@ -234,7 +223,7 @@ def build(ctx):
 
     wire_training(TrainingTab(
         kind=KIND, els=els, form=FORM, settings_of=settings_of, form_of=form_of,
-        settings_of_run=lambda view: settings_from_run(InstructSettings, view.settings),
+        settings_of_run=lambda view: InstructSettings.from_dict(view.settings),
         prepare=prepare_instruction, draw=draw, blank=blank,
         live=["live.loss", "run.stats", "run.status", "live.samples", "results.summary", "results.answers",
               "run.download", "try.model"],

@@ -11,7 +11,7 @@ import gradio as gr
 
 from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, TOKENIZER_KINDS, ModelConfig,
                        PocketLLMError, PretrainSettings, TaskKind, TrainSettings, gpt2_tokenizer, inspect, list_presets,
-                       load_corpus, prepare_pretraining)
+                       load_corpus, prepare_pretraining, save_shape)
 
 from .. import plots
 from ..elements import Elements
@@ -20,8 +20,7 @@ from ..experiments import compare_runs_section
 from ..i18n import t
 from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED,
                       MAX_VOCAB, MAX_WIDTH)
-from ..runs import CHECKPOINT_MINUTES, can_continue, follow, launch, settings_from_run, shape_config, \
-    source_values
+from ..runs import CHECKPOINT_MINUTES, follow, launch, source_values
 from ..training_parts import (TrainingTab, chosen_file, command_box, data_source, download_button, form_values,
                               on_form_change, run_buttons,
                               wire_training, wire_upload)
@@ -254,7 +253,7 @@ def build(ctx):
             config = preset
             context = cfg.context_length if cfg.context_length != ModelConfig.load(preset).context_length else None
         else:
-            config, context = shape_config(state, cfg), None
+            config, context = str(save_shape(cfg, state.checkpoints)), None
         train = TrainSettings(**{field: els.read(v, name) for name, field in TRAIN.items()},
                               dtype=v["train.dtype"] or "auto", eval_batches=EVAL_BATCHES,
                               checkpoint_minutes=CHECKPOINT_MINUTES)
@@ -288,7 +287,7 @@ def build(ctx):
 
     tab = TrainingTab(
         kind=KIND, els=els, form=FORM, settings_of=settings_of, form_of=form_of,
-        settings_of_run=lambda view: settings_from_run(PretrainSettings, view.settings),
+        settings_of_run=lambda view: PretrainSettings.from_dict(view.settings),
         prepare=prepare_pretraining, draw=draw, blank=blank,
         live=["live.loss", "run.stats", "live.samples", "run.download", "run.status"], watch=["live.unit"],
         stats=stats, loaders=[(on_facts, ["model.facts"]), (on_preview, ["data.preview", "data.tokens"])],
@@ -301,7 +300,7 @@ def build(ctx):
         steps = els.read(v, "train.steps")
         current = follow(state, KIND, v["run.dir"])
         view = state.run_view(Path(current)) if current else None
-        if view is None or not can_continue(view):
+        if view is None or not view.can_resume:
             raise PocketLLMError(t(lang, "pretrain.nothing_to_resume"))
         done = view.resume_step  # the last save: where the continued run really starts
         if steps <= done:
