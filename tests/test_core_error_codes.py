@@ -1,0 +1,90 @@
+"""Every error the core can raise has a stable code, and the page can say it in Chinese.
+
+Reads the source of `pocketllm/` (ast): each call of `PocketLLMError` or a subclass must
+give its English template as a literal and a literal `code=`; `ui/core_errors.py` must
+hold a Chinese template for that code with the same `{names}`.
+"""
+from __future__ import annotations
+
+import ast
+import string
+from pathlib import Path
+
+import pytest
+
+import pocketllm
+from pocketllm import PocketLLMError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def error_classes() -> set[str]:
+    names, todo = {"PocketLLMError"}, [PocketLLMError]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            names.add(sub.__name__)
+            todo.append(sub)
+    return names
+
+
+def raise_sites():
+    """(file:line, template or None, code or None) for every error built in pocketllm/."""
+    import pocketllm.jobs  # noqa: F401  (modules that define subclasses)
+    import pocketllm.checkpoint  # noqa: F401
+    classes = error_classes()
+    for path in sorted((ROOT / "pocketllm").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if name not in classes:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            template = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+            code = next((k.value.value for k in node.keywords
+                         if k.arg == "code" and isinstance(k.value, ast.Constant)), None)
+            yield where, template, code
+
+
+def fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_every_core_error_has_a_literal_template_and_a_code():
+    missing = [where for where, template, code in raise_sites() if template is None or not code]
+    assert not missing, f"errors without a literal template and code= (see pocketllm/errors.py): {missing}"
+
+
+def test_a_code_means_one_message():
+    seen: dict[str, set[str]] = {}
+    for _, template, code in raise_sites():
+        if code:
+            seen.setdefault(code, set()).add(template)
+    assert {c: t for c, t in seen.items() if len(t) > 1} == {}
+
+
+def test_every_code_has_a_chinese_template_with_the_same_values():
+    from ui.core_errors import ZH
+    problems = []
+    for where, template, code in raise_sites():
+        if not code or template is None:
+            continue
+        if code not in ZH:
+            problems.append(f"{where}: no Chinese for {code!r}")
+        elif fields(ZH[code]) != fields(template):
+            problems.append(f"{where}: {code!r} has {sorted(fields(ZH[code]))}, English {sorted(fields(template))}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_page_says_a_core_error_in_its_language():
+    from ui.core_errors import ZH
+    from ui.errors import message_of
+    with pytest.raises(PocketLLMError) as caught:
+        pocketllm.ModelConfig(vocab_size=100, context_length=16, emb_dim=10**12 + 1, num_heads=2, num_layers=1)
+    exc = caught.value
+    assert exc.code in ZH and exc.values
+    zh = message_of(exc, "zh")
+    assert zh != str(exc) and any("\u4e00" <= ch <= "\u9fff" for ch in zh)
+    assert message_of(exc, "en") == str(exc)
+    assert zh == ZH[exc.code].format(**exc.values)  # the same values, in the Chinese sentence
