@@ -16,10 +16,13 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 
-def tiny_model(layers=1, width=32, context=64, seed=0) -> GPTModel:
+def tiny_model(layers=1, width=32, context=64, seed=0, classes=None) -> GPTModel:
     torch.manual_seed(seed)
-    return GPTModel(ModelConfig(vocab_size=50257, context_length=context, emb_dim=width, num_heads=2,
-                                num_layers=layers, drop_rate=0.0)).eval()
+    model = GPTModel(ModelConfig(vocab_size=50257, context_length=context, emb_dim=width, num_heads=2,
+                                 num_layers=layers, drop_rate=0.0)).eval()
+    if classes:
+        model.set_classifier_head(classes)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def app(tmp_path_factory):
     save_checkpoint(folder / "pretrain-20261129-101500" / "model.safetensors", tiny_model(),
                     facts={"data": "zh_classics.txt", "steps": 400, "saved_at": "2026-11-28T10:15:00+0000",
                            "best_val_loss": 3.2145})
-    save_checkpoint(folder / "classify-20261129-111500" / "model.safetensors", tiny_model(seed=1),
+    save_checkpoint(folder / "classify-20261129-111500" / "model.safetensors", tiny_model(seed=1, classes=2),
                     task={"type": "classifier", "labels": ["ham", "spam"]},  # an older file's name for the kind
                     facts={"data": "spam.csv", "steps": 60, "base": str(folder / "base" / "mybase.safetensors"),
                            "val_accuracy": 0.9567, "saved_at": "2026-11-29T11:15:00+0000"})
@@ -122,3 +125,15 @@ def test_task_kinds_old_and_new_are_one_kind(app):
     from ui.tabs.generate import model_choices
     offered = [path for _, path in model_choices(app[1])]
     assert len(offered) == 2 and not any("classify-" in p for p in offered)
+
+
+def test_describe_speaks_the_pages_language(client, app):
+    from tests.test_chinese_page import english_left
+    path = str(app[1].checkpoints / "classify-20261129-111500" / "model.safetensors")
+    zh = client.predict(path, "zh", api_name="/weights_info")
+    assert "分类器 (ham, spam)" in zh and "验证准确率 | 95.7%" in zh and "基础模型 | mybase.safetensors" in zh
+    cells = [cell.strip() for line in zh.splitlines() for cell in line.split("|")]
+    data = ("分类器 (ham, spam)", "spam.csv", "mybase.safetensors")  # the labels and file names are the user's
+    assert [c for c in cells if english_left(c) and c not in data] == []
+    en = client.predict(path, "en", api_name="/weights_info")
+    assert "val accuracy | 95.7%" in en and "1 layers × 32 wide" in en

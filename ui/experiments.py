@@ -12,10 +12,11 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (PocketLLMError, Sampling, TaskKind, chat, compare_runs, describe, list_runs,
+from pocketllm import (PocketLLMError, Sampling, TaskKind, chat, compare_runs, list_runs,
                        load_training_preset, save_training_preset, stream, task_kind, training_presets)
 
 from . import plots
+from .describe import shape_text, tokenizer_text
 from .errors import friendly
 from .i18n import t
 from .limits import MAX_SAMPLING_SEED, PROMPT_CHARS, real, text_cap, whole
@@ -29,14 +30,14 @@ Y_UNITS = ("loss", "bits_per_char")
 # ---- compare models (Generate) -----------------------------------------------------------
 def model_head(ckpt, name: str, lang) -> str:
     """The column head of a compared model: its shape, tokenizer and training facts."""
-    summary = describe(ckpt)["summary"]
     facts = ckpt.facts or {}
     bpc = facts.get("val_bits_per_char")
     if facts.get("steps") is not None:
         shown = t(lang, "exp.facts", steps=f"{facts['steps']:,}", bpc=f"{bpc:.3f}" if bpc is not None else "—")
     else:
         shown = t(lang, "exp.facts_none")
-    return t(lang, "exp.model_head", name=name, shape=summary["shape"], tokenizer=summary["tokenizer"], facts=shown)
+    return t(lang, "exp.model_head", name=name, shape=shape_text(ckpt.config, lang),
+             tokenizer=tokenizer_text(ckpt.tokenizer, lang), facts=shown)
 
 
 def compare_models_section(ctx, load, model_choices, prompt, sampling_inputs, sampling, max_new_limit):

@@ -15,6 +15,7 @@ from pocketllm import NotACheckpoint, PocketLLMError, describe, export_hf, impor
 from pocketllm import TaskKind, delete_checkpoint, rename_checkpoint, task_kind
 
 from ..core_errors import coded_message
+from ..describe import base_name, summary_rows
 from ..errors import friendly
 from ..i18n import t
 from ..limits import NAME_CHARS, SOURCE_CHARS
@@ -40,15 +41,6 @@ def trained_at(row: dict) -> str:
 def data_name(facts: dict) -> str:
     """What it learnt from: the corpus or data set, or where imported weights came from."""
     return str(facts.get("data") or facts.get("imported_from") or "—")
-
-
-def base_name(facts: dict, lang) -> str:
-    base = str(facts.get("base") or "")
-    if not base:
-        return "—"  # pretrained from scratch, or imported
-    if base.startswith("random init"):
-        return t(lang, "weights.base_fresh")
-    return Path(base).name
 
 
 def score_text(facts: dict, lang) -> str:
@@ -247,14 +239,11 @@ def build(ctx):
         path = state.checkpoint(path, lang)
         ckpt = state.load(path, lang)
         ckpt.path = path
-        d = describe(ckpt)
         lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in d["summary"].items()]
+        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, lang)]
         lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |", "|---|---:|---:|"]
-        lines += [f"| {r['component']} | {r['parameters']:,} | {r['share']:.1%} |" for r in d["components"]]
-        if ckpt.facts:
-            facts = ", ".join(f"{k}={v}" for k, v in ckpt.facts.items() if k != "run_dir")
-            lines += ["", f"**{t(lang, 'weights.facts')}**: {facts}"]
+        lines += [f"| {t(lang, 'plots.comp_' + r['component'])} | {r['parameters']:,} | {r['share']:.1%} |"
+                  for r in describe(ckpt)["components"]]
         return "\n".join(lines)
 
     @friendly(outputs=3, status=2)
