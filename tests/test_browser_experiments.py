@@ -84,7 +84,7 @@ def test_compare_runs_models_probabilities_and_chat_in_chinese(zh_page, app, run
     wait_text(page, "gen-compare-status", "完成", timeout=60_000)
     for i in range(2):
         assert page.locator(f"#gen-compare-text-{i} textarea").input_value()
-        assert "1 layers × 32 wide" in text_of(page, f"gen-compare-head-{i}")
+        assert "1 层 × 宽 32" in text_of(page, f"gen-compare-head-{i}")  # in the page's language
     assert not page.locator("#gen-compare-text-2").is_visible()
     page.locator("#gen-compare").scroll_into_view_if_needed()
     shoot(page, "experiments-compare-models-zh")
