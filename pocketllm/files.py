@@ -105,10 +105,14 @@ def atomic_write(path, write: Callable[[Path], None], *, fsync: bool = False) ->
         from safetensors import SafetensorError
         if not isinstance(exc, (OSError, RuntimeError, SafetensorError)):
             raise
+        if existed:
+            raise PocketLLMError(
+                "Could not write {path} ({reason}). The previous file there is unchanged. Free some disk space, "
+                "or choose a folder you can write to.", code="files.write_failed", path=str(path),
+                reason=_reason(exc)) from None
         raise PocketLLMError(
-            "Could not write {path} ({reason}). {outcome}Free some disk space, or choose a folder you can "
-            "write to.", code="files.write_failed", path=str(path), reason=_reason(exc),
-            outcome="The previous file there is unchanged. " if existed else "Nothing was written. ") from None
+            "Could not write {path} ({reason}). Nothing was written. Free some disk space, or choose a folder "
+            "you can write to.", code="files.write_failed_new", path=str(path), reason=_reason(exc)) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -88,3 +88,16 @@ def test_the_page_says_a_core_error_in_its_language():
     assert zh != str(exc) and any("\u4e00" <= ch <= "\u9fff" for ch in zh)
     assert message_of(exc, "en") == str(exc)
     assert zh == ZH[exc.code].format(**exc.values)  # the same values, in the Chinese sentence
+
+
+def test_a_failed_write_is_all_chinese_on_the_chinese_page(tmp_path):
+    """The outcome of a failed write is part of the code, not an English phrase passed in as a value."""
+    from pocketllm.files import write_text_atomic
+    from tests.test_chinese_page import english_left
+    from ui.errors import message_of
+    with pytest.raises(PocketLLMError) as caught:
+        write_text_atomic(tmp_path / "no-such-folder" / "x.json", "{}")  # nothing there before
+    assert caught.value.code == "files.write_failed_new" and "Nothing was written" in str(caught.value)
+    zh = message_of(caught.value, "zh")
+    assert "什么也没有写入" in zh
+    assert [w for w in english_left(zh.split("（")[0] + zh.split("）")[-1])] == []

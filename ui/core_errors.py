@@ -98,7 +98,8 @@ ZH: dict[str, str] = {
     # files: 写文件
     "files.claim_contested": "无法占用 {path}：另一次运行一直在抢占它，请再试一次。",
     "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `--model_path`。",
-    "files.write_failed": "无法写入 {path}（{reason}）。{outcome}请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
+    "files.write_failed": "无法写入 {path}（{reason}）。原来的文件保持不变。请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
+    "files.write_failed_new": "无法写入 {path}（{reason}）。什么也没有写入。请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
     # generation: 文本生成
     "generation.bad_max_new_tokens": "`max_new_tokens` 必须大于等于 0（收到的是 {got}）。",
     "generation.empty_prompt": "提示词是空的，而模型没有可用来开头的分词器；请给出提示词。",
