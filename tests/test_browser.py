@@ -48,6 +48,11 @@ def open_app(page, url, lang="en"):
                            "document.querySelector('#pretrain-preview').innerText.length > 10", timeout=30_000)
 
 
+def without_progress(text: str) -> str:
+    """A status box's text without Gradio's progress prefix ("0.4s", "processing | 1.2s"), if any."""
+    return re.sub(r"^(processing \| )?[\d./]+s\s*", "", text)
+
+
 def tab(page, name_en_or_zh):
     page.get_by_role("tab", name=name_en_or_zh).click()
 
@@ -108,13 +113,13 @@ def test_pretrain_reload_stop_download(page, app, corpus_file, tmp_path):
     page.wait_for_function(has_points, timeout=90_000)
     assert "tokens/s" in page.locator("#pretrain-stats").inner_text()
 
-    facts = page.locator("#pretrain-facts").inner_text()
+    facts = without_progress(page.locator("#pretrain-facts").inner_text())
     page.reload()  # the live plot comes back from the run folder, and the form shows the run's settings
     page.wait_for_selector("#tab-pretrain", state="attached", timeout=30_000)
     seen = set()
     for _ in range(300):  # the facts never show the default form's figures on the way (no race on load)
         shown = page.locator("#pretrain-facts").inner_text()
-        seen.add(re.sub(r"^(processing \| )?[\d./]+s\s*", "", shown))  # (Gradio's progress text, if any)
+        seen.add(without_progress(shown))
         if page.locator("#pretrain-steps input").first.input_value() == "2000" and facts in seen:
             break
         page.wait_for_timeout(100)
