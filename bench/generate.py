@@ -34,9 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run from a checkout without installing; and not from bench/, whose tokenizers.py would
-# hide Hugging Face's `tokenizers` package.
-sys.path[0] = str(ROOT)
+sys.path[0] = str(ROOT)  # run from a checkout without installing
 PROMPT = "The history of the printing press begins"
 CPU_RUNS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("pocketllm", "int8"),
             ("transformers", "fp32"), ("transformers", "bf16"), ("ctranslate2", "fp32"), ("ctranslate2", "int8")]

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # the checkout, not bench/ (whose tokenizers.py would hide the package)
+sys.path[0] = str(ROOT)  # run from a checkout without installing
 
 from pocketllm import GPTModel, ModelConfig  # noqa: E402
 from pocketllm.gpt2 import hf_config, pocketllm_to_hf  # noqa: E402

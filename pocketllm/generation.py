@@ -19,6 +19,7 @@ from typing import Iterable, Iterator
 
 import torch
 
+from .decoder import Decoder
 from .errors import PocketLLMError
 from .tokenizer import BOUNDARY, Tokenizer, gpt2_tokenizer
 from .tokenizer.gpt2 import VOCAB_SIZE as GPT2_VOCAB
@@ -202,6 +203,7 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
     state, masks = BOUNDARY, {}
     counts = None
     cache = model.new_cache() if use_cache else None
+    decoder = Decoder.for_model(model, cache)  # the fast path for one new token; None: the model's forward
 
     def window_logits():
         window = torch.tensor([ids[-context:]], device=device)
@@ -216,11 +218,14 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         if counts is not None:
             logits = apply_penalties(logits, counts, sampling)
         if guard is not None:
-            if state not in masks:
-                masks[state] = guard.mask_for(state, logits.shape[-1]).to(device)
-            logits = logits.masked_fill(~masks[state], float("-inf"))
-        probs = next_token_probs(logits, sampling)
-        token = int(probs.argmax() if sampling.greedy else torch.multinomial(probs, 1, generator=generator))
+            if state not in masks:  # 0 where allowed, -inf where not: one add per token (a fill is 10x slower)
+                allowed = guard.mask_for(state, logits.shape[-1]).to(device)
+                masks[state] = torch.zeros(allowed.shape, device=device).masked_fill_(~allowed, float("-inf"))
+            logits = logits + masks[state]
+        if sampling.greedy:  # = next_token_probs' one-hot, without building it
+            token = int(torch.max(logits.float(), -1).indices)
+        else:
+            token = int(torch.multinomial(next_token_probs(logits, sampling), 1, generator=generator))
         if observe is not None:
             observe(logits, token)
         yield token
@@ -231,7 +236,9 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         if counts is not None and token < counts.shape[0]:
             counts[token] += 1
         ids.append(token)
-        if cache is not None and cache.length < context:
+        if decoder is not None and cache.length < context:
+            logits = decoder.step(token)
+        elif cache is not None and cache.length < context:
             logits = model(torch.tensor([[token]], device=device), cache=cache, last_only=True)[0, -1]
         else:  # no cache, or the window is full: positions shift, so recompute the window
             logits = window_logits()

@@ -11,6 +11,7 @@ training and checkpoints are untouched.  Like the other speed-ups
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import torch
 from torch import nn
@@ -59,6 +60,12 @@ class Int8Linear(nn.Module):
                                                      self.scales)
             out = out if self.bias is None else out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def as_function(self):
+        """x (tokens, in) fp32 -> (tokens, out): the kernel call alone, for `pocketllm/decoder.py`."""
+        if FBGEMM:
+            return partial(torch.ops.quantized.linear_dynamic, W_prepack=self.packed, reduce_range=REDUCE_RANGE)
+        return self
 
     def int8_weight(self) -> torch.Tensor:
         """The int8 weight (out, in), for inspection and tests."""

@@ -88,6 +88,11 @@ class PackedLinear(nn.Module):
         out = torch.ops.mkldnn._linear_pointwise(flat, self.packed, self.bias, "none", [], "")
         return out.reshape(*x.shape[:-1], self.out_features)
 
+    def as_function(self):
+        """x (tokens, in) bf16 -> (tokens, out): the kernel call alone, for `pocketllm/decoder.py`."""
+        packed, bias = self.packed, self.bias
+        return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
 
 def packed_bf16_available() -> bool:
     if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):

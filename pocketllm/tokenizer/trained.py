@@ -25,7 +25,7 @@ BYTE_TOKENS = 256
 MIN_VOCAB = BYTE_TOKENS + 2      # the bytes, <|endoftext|> and at least one learned token
 MAX_VOCAB = 1 << 16              # token ids are cached as 16-bit numbers
 MIN_TRAINING_CHARS = 200
-# A fresh model's tokenizer (chosen by bench/tokenizers.py; see the README).
+# A fresh model's tokenizer (chosen by bench/tokenizer_quality.py; see the README).
 DEFAULT_KIND = "bpe"
 DEFAULT_VOCAB_SIZE = {"bpe": 8000, "char": None}  # char: every distinct character
 

@@ -21,8 +21,8 @@ budget catches a machine that became slower. No evaluations or samples run
 inside the budget. Tokenizer training and tokenizing are outside it (both take
 a second or two; the JSON has them).
 
-    python bench/tokenizers.py                       # both corpora, 5 tokenizers, 120 s each (~30 min)
-    python bench/tokenizers.py --budget 10 --configs gpt2,char,bpe:2000 --corpora zh_classics
+    python bench/tokenizer_quality.py                       # both corpora, 5 tokenizers, 120 s each (~30 min)
+    python bench/tokenizer_quality.py --budget 10 --configs gpt2,char,bpe:2000 --corpora zh_classics
 
 Writes bench/results/tokenizers.md and .json (`--out` changes the prefix).
 """
