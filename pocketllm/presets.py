@@ -130,9 +130,12 @@ def load_training_preset(kind: str, name: str, root=None):
     cls = _settings_class(kind)
     path = _training_folder(kind, root) / f"{_check_name(name)}.json"
     if not path.is_file():
+        known = training_presets(kind, root)
+        if not known:
+            raise PocketLLMError("No saved {kind} settings named {name!r}: no {kind} settings are saved yet.",
+                                 code="presets.no_training_yet", kind=str(kind), name=name)
         raise PocketLLMError("No saved {kind} settings named {name!r}; there are: {known}.",
-                             code="presets.no_training", kind=str(kind), name=name,
-                             known=", ".join(training_presets(kind, root)) or "none yet")
+                             code="presets.no_training", kind=str(kind), name=name, known=", ".join(known))
     try:
         settings = cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         settings.train.validate()

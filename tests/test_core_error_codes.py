@@ -101,3 +101,24 @@ def test_a_failed_write_is_all_chinese_on_the_chinese_page(tmp_path):
     zh = message_of(caught.value, "zh")
     assert "什么也没有写入" in zh
     assert [w for w in english_left(zh.split("（")[0] + zh.split("）")[-1])] == []
+
+
+def test_counts_and_empty_lists_are_said_in_chinese_too(tmp_path):
+    """Values are numbers and names, never English phrases the Chinese page would show as they are."""
+    from pocketllm.data.tables import read_table
+    from pocketllm.presets import load_training_preset
+    from tests.test_chinese_page import english_left
+    from ui.errors import message_of
+    table = tmp_path / "messages.csv"
+    table.write_text("text,label\n,spam\nhello,\nonly-one-column\n", encoding="utf-8")
+    with pytest.raises(PocketLLMError) as caught:
+        read_table(table)
+    assert caught.value.code == "table.no_usable_rows"
+    assert "1 with too few columns, 1 with empty text, 1 without a label" in str(caught.value)
+    zh = message_of(caught.value, "zh")
+    assert "1 行列数不够" in zh and english_left(zh.replace("messages.csv", "")) == []
+    with pytest.raises(PocketLLMError) as caught:
+        load_training_preset("pretrain", "mine", root=tmp_path)
+    assert caught.value.code == "presets.no_training_yet"
+    zh = message_of(caught.value, "zh")
+    assert "还没有保存过" in zh and english_left(zh.replace("pretrain", "").replace("'mine'", "")) == []

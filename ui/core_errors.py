@@ -170,6 +170,7 @@ ZH: dict[str, str] = {
     "presets.exists": "名为 {name!r} 的预设已经存在。",
     "presets.no_sampling": "没有名为 {name!r} 的采样预设；现有的是：{known}。",
     "presets.no_training": "没有名为 {name!r} 的 {kind} 设置；现有的是：{known}。",
+    "presets.no_training_yet": "没有名为 {name!r} 的 {kind} 设置：还没有保存过任何 {kind} 设置。",
     "presets.unknown_kind": "未知的训练种类 {kind!r}；应为 {known} 之一。",
     "presets.wrong_settings": "{kind} 的设置必须是 `{cls}`。",
     # pretrain: 预训练
@@ -209,7 +210,7 @@ ZH: dict[str, str] = {
     "table.no_label_column": "{name} 除了文本列 {column!r} 之外没有标签列。请用 `--label_column` 指定标签列。",
     "table.no_such_column": "没有名为 {spec!r} 的列；现有的列是：{columns}（也可以给出从 0 开始的列号）。",
     "table.no_text_column": "{name} 没有文本列：各列（{columns}）里只有数字或单个字符。请用 `--text_column` 指定文本列。",
-    "table.no_usable_rows": "{name} 里没有可用的行：{dropped}。",
+    "table.no_usable_rows": "{name} 里没有可用的行：{few} 行列数不够，{empty} 行文本为空，{unlabelled} 行没有标签。",
     "table.not_found": "找不到数据文件：{path}。请给出 CSV 或 TSV 文件（`--data_path`）。",
     "table.one_class": "{name}：每一行的标签都是 {label!r}（列 {column!r}），没有什么可区分的。分类器至少需要两个类别。",
     "table.one_column": "{name} 只有一列；它需要一个标签列和一个文本列（用逗号或制表符分隔）。",

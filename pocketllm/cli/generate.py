@@ -17,8 +17,8 @@ def register(sub):
                    help="model config (preset name or JSON); only needed for the seed's .pth files")
     p.add_argument("--prompt", default=None, help="text to continue; omit for an interactive loop")
     p.add_argument("--dtype", default=None,
-                   help="fp32 (default), bf16 (half the memory), or int8 (weight-only quantized: "
-                        "fastest on a CPU, output differs slightly)")
+                   help="fp32 (default), bf16 (half the memory), or int8 (int8 weights, activations "
+                        "quantized per matmul: fastest on a CPU, output differs slightly)")
     p.add_argument("--show_probs", action="store_true",
                    help="after the text, list each generated token with the model's probability for it and "
                         "the alternatives it weighed")

@@ -283,8 +283,10 @@ def _classes(path: Path, texts, labels, dropped, label_column: str) -> list[str]
     """The class names, sorted (class id = position), once the labels look like classes."""
     classes = sorted(set(labels))
     if not texts:
-        raise PocketLLMError("{name} has no usable rows: {dropped}.", code="table.no_usable_rows",
-                             name=path.name, dropped=", ".join(f"{n} {why}" for why, n in dropped.items()))
+        raise PocketLLMError("{name} has no usable rows: {few} with too few columns, {empty} with empty text, "
+                             "{unlabelled} without a label.", code="table.no_usable_rows", name=path.name,
+                             few=dropped["too few columns"], empty=dropped["empty text"],
+                             unlabelled=dropped["missing label"])
     if len(classes) < 2:
         raise PocketLLMError(
             "{name}: every row has the label {label!r} (column {column!r}), so there is nothing to tell apart. "

@@ -15,7 +15,7 @@ EN = {
                              "are left out).",
     "generate.precision": "Precision",
     "generate.precision_info": "How the weights are stored while generating: int8 is the fastest on a CPU "
-                               "(about 1.5× bf16 for GPT-2 124M) and differs slightly from fp32.",
+                               "(1.5–2× bf16 for GPT-2 124M) and differs slightly from fp32.",
     "generate.precision_fp32": "fp32 (exact)",
     "generate.precision_bf16": "bf16 (half the memory)",
     "generate.precision_int8": "int8 (fastest on a CPU)",
@@ -73,7 +73,7 @@ ZH = {
     "generate.caption_params": "怎么看：参数都在哪里。小模型的参数大多在嵌入层和输出头。",
     "generate.inside_chars": "“看看内部”只读取提示词的最后 {limit} 个字符（前面的 {cut} 个字符没有显示）。",
     "generate.precision": "精度",
-    "generate.precision_info": "生成时权重的存储方式：int8 在 CPU 上最快（GPT-2 124M 约为 bf16 的 1.5 倍），"
+    "generate.precision_info": "生成时权重的存储方式：int8 在 CPU 上最快（GPT-2 124M 是 bf16 的 1.5–2 倍），"
                                "结果与 fp32 略有差别。",
     "generate.precision_fp32": "fp32（精确）",
     "generate.precision_bf16": "bf16（内存减半）",
