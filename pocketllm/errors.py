@@ -25,3 +25,24 @@ class PocketLLMError(ValueError):
         self.code = code
         self.values = values
         super().__init__(message.format(**values) if values else message)
+
+
+class Phrase(str):
+    """A part of a message with a code of its own (a place in a file, a skipped record's
+    reason): the English text as a `str` (what the CLI prints, what JSON keeps), plus the
+    `code` and `values` the page uses to say it in its language.  Used as a value of a
+    `PocketLLMError` or in a list the page shows; `ui/core_errors.py` translates them."""
+
+    def __new__(cls, template: str, code: str, **values):
+        self = super().__new__(cls, template.format(**values))
+        self.code, self.values = code, values
+        return self
+
+
+class PhraseList(str):
+    """Several phrases as one value: "; "-joined in English, each said in the page's language."""
+
+    def __new__(cls, phrases):
+        self = super().__new__(cls, "; ".join(phrases))
+        self.phrases = tuple(phrases)
+        return self

@@ -38,7 +38,7 @@ def raise_sites():
             if not isinstance(node, ast.Call):
                 continue
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-            if name not in classes:
+            if name not in classes | {"Phrase"}:  # a Phrase is a coded part of a message
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
             template = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
@@ -122,3 +122,28 @@ def test_counts_and_empty_lists_are_said_in_chinese_too(tmp_path):
     assert caught.value.code == "presets.no_training_yet"
     zh = message_of(caught.value, "zh")
     assert "还没有保存过" in zh and english_left(zh.replace("pretrain", "").replace("'mine'", "")) == []
+
+
+def test_skipped_records_are_said_in_the_pages_language(tmp_path):
+    """The Instruct preview lists why records were skipped; the Chinese page says each reason in Chinese."""
+    import json
+    from pocketllm.data.instructions import load_instructions
+    from tests.test_chinese_page import english_left
+    from ui.core_errors import say
+    from ui.errors import message_of
+    items = [{"instruction": "Sum.", "input": 3, "output": "3"}, "text", {"instruction": "", "input": "x"}]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(items), encoding="utf-8")
+    with pytest.raises(PocketLLMError) as caught:
+        load_instructions(path)
+    english = str(caught.value)
+    assert "record at index 2: 'instruction' is empty; no 'output'" in english
+    zh = message_of(caught.value, "zh")
+    assert "索引 2 处的记录：'instruction' 是空的；缺少 'output'" in zh
+    assert english_left(zh.replace("tasks.json", "").replace("'instruction'", "").replace("'output'", "")
+                        .replace("'input'", "").replace(" str", "")) == []  # a JSON value's type stays as Python names it
+    lines = tmp_path / "tasks.jsonl"
+    lines.write_text('{"instruction": "a", "output": "b"}\n{broken\n', encoding="utf-8")
+    problem = load_instructions(lines).problems[0]
+    assert problem.startswith("line 2: not valid JSON (")
+    assert say(problem, "zh").startswith("第 2 行：不是有效的 JSON（") and say(problem, "en") == problem

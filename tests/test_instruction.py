@@ -113,7 +113,7 @@ def test_bad_records_are_reported_by_index_and_reason(tmp_path):
     ('{"name": "x", "size": 3}', "must be a list of records"),
     ('"just text"', "must be a list of records"),
     ('[{"instruction": "a"}, {"instruction": "b", "input": "c"}]', "no usable instruction records.*no 'output'"),
-    ('[]', "the list is empty"),
+    ('[]', "holds an empty list"),
     ('[{"instruction": "a", "output": "b"},', "not valid JSON"),
     ('', "empty"),
 ])

@@ -9,6 +9,7 @@ with the same `{names}` as its English template.
 from __future__ import annotations
 
 from pocketllm import PocketLLMError
+from pocketllm.errors import Phrase, PhraseList
 
 from .i18n import normalize
 
@@ -139,7 +140,16 @@ ZH: dict[str, str] = {
     "instruct.empty_train_split": "训练集是空的：请使用更多记录，或调大训练集比例。",
     # instructions: 指令数据文件
     "instructions.bad_json": "{name} 不是有效的 JSON：{detail}，位于第 {line} 行第 {column} 列。",
+    "instructions.at_index": "索引 {n} 处的记录",
+    "instructions.at_line": "第 {n} 行",
     "instructions.empty": "{name} 是空的：它需要一个指令记录的列表。",
+    "instructions.empty_list": "{name} 是一个空列表：它需要指令记录，每条都要有非空的 `instruction` 和 `output`（`input` 可选）。",
+    "instructions.field_empty": "{field!r} 是空的",
+    "instructions.field_missing": "缺少 {field!r}",
+    "instructions.field_not_text": "{field!r} 是 {kind}，不是文本",
+    "instructions.line_not_json": "不是有效的 JSON（{detail}）",
+    "instructions.not_object": "是 {kind}，不是含 `instruction`/`output` 的对象",
+    "instructions.skipped": "{place}：{reasons}",
     "instructions.none_usable": "{name} 里没有可用的指令记录（{problems}）。每条记录都需要非空的 `instruction` 和 `output`（`input` 可选）。",
     "instructions.not_a_list": "{name} 必须是一个记录列表，形如 `[{{\"instruction\": ..., \"input\": ..., \"output\": ...}}, ...]`"
                                "（或 JSON Lines，每行一条记录）；它却是 {type}。",
@@ -153,8 +163,8 @@ ZH: dict[str, str] = {
     # lora: LoRA 适配器
     "lora.already_applied": "这个模型已经有 LoRA 适配器了；请先合并它们（`merge_lora`）。",
     "lora.bad_alpha": "LoRA alpha 必须是正数（收到的是 {alpha}）。",
+    "lora.no_targets": "这个模型里没有与 LoRA 目标（{targets}）相符的线性层；请写 `attn.W_query` 或 `ffn.layers.0` 这样的层名。",
     "lora.bad_rank": "LoRA 秩必须是 1 到 {most} 之间的整数（上限是它所适配的最窄那一层的宽度；收到的是 {rank}）。通常取 4–16。",
-    "lora.no_targets": "没有任何线性层与 LoRA 目标 {targets} 匹配。",
     "lora.not_adapters": "{name} 不是 PocketLLM 的 LoRA 适配器文件。",
     "lora.nothing_to_save": "这个模型没有可保存的 LoRA 适配器。",
     "lora.rank_too_small": "LoRA 秩至少为 1（收到的是 {rank}）。",
@@ -187,7 +197,7 @@ ZH: dict[str, str] = {
     "run.base_shape_differs": "基础模型 {base} 的形状与 `--config` {config} 不同（{differences}）。请去掉 `--config`（检查点知道自己的形状），"
                               "或选一个这种形状的基础模型。",
     "run.base_vocab_too_small": "基础模型的词表（{model_vocab}）比它的 {kind} 分词器的词表（{tokenizer_vocab}）小；"
-                                "{purpose} 需要一个嵌入层能覆盖其分词器的模型。",
+                                "微调需要一个嵌入层能覆盖其分词器的模型。",
     "run.max_length_out_of_range": "`--max_length` 必须在 {least} 和模型的上下文长度（{context}）之间。",
     "run.output_exists": "{path} 已存在，会被覆盖。请换一个 `--model_path`，或加上 `--overwrite` 覆盖它。",
     # sampling: 采样设置
@@ -282,6 +292,16 @@ def coded_message(code: str, values: dict, english: str, lang) -> str:
     if template is None:
         return english
     try:
-        return template.format(**values)
+        return template.format(**{name: say(value, lang) for name, value in values.items()})
     except (KeyError, IndexError, ValueError):  # a translation that lost a value: never hide the error
         return english
+
+
+def say(value, lang):
+    """A message's value in `lang`: a core `Phrase` (a place in a file, a record's reason) said
+    by its code, a `PhraseList` phrase by phrase; anything else (numbers, names) as it is."""
+    if isinstance(value, PhraseList):
+        return ("；" if normalize(lang) == "zh" else "; ").join(say(p, lang) for p in value.phrases)
+    if isinstance(value, Phrase):
+        return coded_message(value.code, value.values, str(value), lang)
+    return value

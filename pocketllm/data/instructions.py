@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import PocketLLMError
+from ..errors import Phrase, PhraseList, PocketLLMError
 from ..tokenizer import EOT_ID  # GPT-2's, for examples built by hand
 from .tables import check_fractions
 from .text import read_text
@@ -117,7 +117,7 @@ class Record:
 @dataclass
 class InstructionData:
     records: list[Record]
-    problems: list[str] = field(default_factory=list)  # "record at index 7: no 'output'", ...
+    problems: list[Phrase] = field(default_factory=list)  # "record at index 7: no 'output'", ...
     total: int = 0
     source: str = ""
 
@@ -127,25 +127,40 @@ class InstructionData:
                 "distinct_prompts": len({r.key for r in self.records})}
 
 
-def check_record(item) -> tuple[Record | None, str | None]:
-    """A Record, or the reason this item is not one."""
+def check_record(item) -> tuple[Record | None, PhraseList | None]:
+    """A Record, or the reasons this item is not one."""
     if not isinstance(item, dict):
-        return None, f"is a {type(item).__name__}, not an object with instruction/output"
+        return None, PhraseList([Phrase("is a {kind}, not an object with instruction/output",
+                                        code="instructions.not_object", kind=type(item).__name__)])
     inp = "" if item.get("input") is None else item["input"]  # the input is optional
-    input_problem = None if isinstance(inp, str) else f"'input' is a {type(inp).__name__}, not text"
+    input_problem = None if isinstance(inp, str) else _not_text("input", inp)
     problems = [p for p in (_text_problem(item, "instruction"), input_problem, _text_problem(item, "output")) if p]
     if problems:
-        return None, "; ".join(problems)
+        return None, PhraseList(problems)
     return Record(item["instruction"], inp, item["output"]), None
 
 
-def _text_problem(item: dict, name: str) -> str | None:
+def _not_text(name: str, value) -> Phrase:
+    return Phrase("{field!r} is a {kind}, not text", code="instructions.field_not_text", field=name,
+                  kind=type(value).__name__)
+
+
+def _text_problem(item: dict, name: str) -> Phrase | None:
     """What is wrong with a record's required text field, or None."""
     if name not in item:
-        return f"no '{name}'"
+        return Phrase("no {field!r}", code="instructions.field_missing", field=name)
     if not isinstance(item[name], str):
-        return f"'{name}' is a {type(item[name]).__name__}, not text"
-    return None if item[name].strip() else f"'{name}' is empty"
+        return _not_text(name, item[name])
+    return None if item[name].strip() else Phrase("{field!r} is empty", code="instructions.field_empty", field=name)
+
+
+def skipped(place: Phrase, reasons: PhraseList) -> Phrase:
+    """One skipped record: where it is and why."""
+    return Phrase("{place}: {reasons}", code="instructions.skipped", place=place, reasons=reasons)
+
+
+def at_line(n: int) -> Phrase:
+    return Phrase("line {n}", code="instructions.at_line", n=n)
 
 
 def load_instructions(path) -> InstructionData:
@@ -165,14 +180,18 @@ def load_instructions(path) -> InstructionData:
     for n, item in items:
         record, why = check_record(item)
         if record is None:
-            problems.append(f"line {n}: {why}" if json_lines else f"record at index {n}: {why}")
+            place = at_line(n) if json_lines else Phrase("record at index {n}", code="instructions.at_index", n=n)
+            problems.append(skipped(place, why))
         else:
             records.append(record)
     if not records:
+        if not problems:
+            raise PocketLLMError("{name} holds an empty list: it needs instruction records, each with a non-empty "
+                                 "'instruction' and 'output' (and optionally 'input').",
+                                 code="instructions.empty_list", name=path.name)
         raise PocketLLMError("{name} has no usable instruction records ({problems}). Each record needs a "
                              "non-empty 'instruction' and 'output' (and optionally 'input').",
-                             code="instructions.none_usable", name=path.name,
-                             problems="; ".join(problems[:5]) if problems else "the list is empty")
+                             code="instructions.none_usable", name=path.name, problems=PhraseList(problems[:5]))
     return InstructionData(records, problems, len(items) + bad_lines, str(path))
 
 
@@ -191,7 +210,9 @@ def _json_lines(path: Path, text: str) -> tuple[list, list[str]]:
         try:
             items.append((n, json.loads(line)))
         except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not valid JSON ({exc.msg})")
+            problems.append(skipped(at_line(n), PhraseList([Phrase("not valid JSON ({detail})",
+                                                                   code="instructions.line_not_json",
+                                                                   detail=exc.msg)])))
     return items, problems
 
 

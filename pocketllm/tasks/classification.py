@@ -296,7 +296,7 @@ def _classification_run(settings: ClassifySettings, model_path: Path) -> TaskRun
         table = table.subset(undersample(table.label_ids, settings.train.seed))
 
     torch.manual_seed(settings.train.seed)
-    base = load_base(settings.base_model, settings.config, "classification")
+    base = load_base(settings.base_model, settings.config)
     model, base_task, tokenizer = base.model, base.task, base.tokenizer
     _add_head(model, base_task, table.labels, settings.base_model)
     max_length = checked_max_length(settings, base.config.context_length, least=1, usual=USUAL_MAX_LENGTH)

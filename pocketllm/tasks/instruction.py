@@ -243,7 +243,7 @@ def prepare_instruction(settings: InstructSettings, stop_event=None) -> Trainer:
 def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
     data = load_instructions(settings.data_path)
     torch.manual_seed(settings.train.seed)
-    base = load_base(settings.base_model, settings.config, "instruction finetuning")
+    base = load_base(settings.base_model, settings.config)
     model, base_task, tokenizer = base.model, base.task, base.tokenizer
     if task_kind(base_task.get("type")) is TaskKind.CLASSIFY:
         raise PocketLLMError("{base} is a classifier (labels {labels}); instruction finetuning needs a "

@@ -91,18 +91,22 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
     `keep_trainable` names modules that stay trainable (a classifier head).
     Returns the wrapped layers by name.
     """
+    if lora_layers(model):
+        raise PocketLLMError("This model already has LoRA adapters; merge them first (merge_lora).",
+                             code="lora.already_applied")
     narrowest = min((min(m.in_features, m.out_features) for n, m in model.named_modules()
                      if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)),
                     default=0)
-    if not isinstance(rank, int) or rank < 1 or (narrowest and rank > narrowest):
+    if not narrowest:
+        raise PocketLLMError("No linear layer of this model matches the LoRA targets ({targets}); name layers "
+                             "such as attn.W_query or ffn.layers.0.", code="lora.no_targets",
+                             targets=", ".join(map(str, targets))[:200])
+    if not isinstance(rank, int) or rank < 1 or rank > narrowest:
         raise PocketLLMError("LoRA rank must be a whole number from 1 to {most} (the narrowest layer it "
                              "adapts; got {rank}). 4–16 is usual.", code="lora.bad_rank", most=narrowest,
                              rank=str(rank)[:20])
     if not alpha > 0:
         raise PocketLLMError("LoRA alpha must be positive (got {alpha}).", code="lora.bad_alpha", alpha=alpha)
-    if lora_layers(model):
-        raise PocketLLMError("This model already has LoRA adapters; merge them first (merge_lora).",
-                             code="lora.already_applied")
     for p in model.parameters():
         p.requires_grad_(False)
     wrapped = {}
@@ -113,9 +117,6 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
             layer = LoRALinear(module, rank, alpha)
             setattr(parent, child, layer)
             wrapped[name] = layer
-    if not wrapped:
-        raise PocketLLMError("No linear layer matches the LoRA targets {targets}.", code="lora.no_targets",
-                             targets=", ".join(targets))
     for name in keep_trainable:
         try:
             sub = model.get_submodule(name)

@@ -138,7 +138,7 @@ def start_run(kind: TaskKind, settings, build: Callable[[Path], TaskRun], stop_e
 
 # ---- the base model of a finetuning run ------------------------------------------------
 
-def load_base(base_model: str | None, config: str | None, purpose: str) -> Checkpoint:
+def load_base(base_model: str | None, config: str | None) -> Checkpoint:
     """The base model as a Checkpoint (with its tokenizer, which the finetuned model keeps),
     or a fresh model of `config` reading GPT-2's tokens when there is none."""
     if not base_model:
@@ -157,10 +157,10 @@ def load_base(base_model: str | None, config: str | None, purpose: str) -> Check
                                  base=base_model, config=config, differences="; ".join(diff))
     if ckpt.config.vocab_size < ckpt.tokenizer.vocab_size:
         raise PocketLLMError("The base model's vocabulary ({model_vocab}) is smaller than its {kind} "
-                             "tokenizer's ({tokenizer_vocab}); {purpose} needs a model whose embedding "
+                             "tokenizer's ({tokenizer_vocab}); finetuning needs a model whose embedding "
                              "covers its tokenizer.", code="run.base_vocab_too_small",
                              model_vocab=ckpt.config.vocab_size, kind=ckpt.tokenizer.kind,
-                             tokenizer_vocab=ckpt.tokenizer.vocab_size, purpose=purpose)
+                             tokenizer_vocab=ckpt.tokenizer.vocab_size)
     return ckpt
 
 

@@ -17,6 +17,7 @@ from pocketllm import (DEFAULT_INSTRUCTIONS, TEMPLATES, InstructSettings, Pocket
 
 from .. import plots
 from ..elements import Elements
+from ..core_errors import say
 from ..errors import message_of
 from ..experiments import chat_section
 from ..i18n import t
@@ -155,7 +156,7 @@ def build(ctx):
                    valid=f"{s['valid']:,}", distinct=f"{s['distinct_prompts']:,}", invalid=s["invalid"])]
         if data.problems:
             shown = data.problems[:SHOWN_PROBLEMS]
-            parts.append(t(lang, "instruct.problems", n=len(shown)) + "\n" + "\n".join(f"- {p}" for p in shown))
+            parts.append(t(lang, "instruct.problems", n=len(shown)) + "\n" + "\n".join(f"- {say(p, lang)}" for p in shown))
         tpl = get_template(v["model.template"] or "alpaca")
         n = min(SHOWN_RECORDS, len(data.records))
         parts.append(t(lang, "instruct.formatted", n=n, template=tpl.name))
