@@ -49,8 +49,9 @@ def open_app(page, url, lang="en"):
 
 
 def without_progress(text: str) -> str:
-    """A status box's text without Gradio's progress prefix ("0.4s", "processing | 1.2s"), if any."""
-    return re.sub(r"^(processing \| )?[\d./]+s\s*", "", text)
+    """A status box's text without Gradio's progress prefix ("0.4s", "processing | 1.2s",
+    "queue: 1/1 | 0.6/3.7s" while the update waits behind another), if any."""
+    return re.sub(r"^(processing \| |queue: \d+/\d+ \| )?[\d./]+s\s*", "", text)
 
 
 def tab(page, name_en_or_zh):
