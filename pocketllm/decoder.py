@@ -2,15 +2,16 @@
 
 `GPTModel.forward` is written to be read: every part is a module called through
 `nn.Module.__call__`, heads are split and merged with views, the cache appends
-through its methods.  Generating one token at batch 1 on a CPU, each of those
-~40 calls per layer costs microseconds of Python and dispatch while the matmuls
-themselves take about 10x as long as all the rest, so the rest is worth
-trimming.  `Decoder.step` computes the same numbers as the model's forward for
-one token (tests compare the logits) with about 15 calls per layer: two layer
-norms, the q/k/v matmul(s), the cache append, the attention kernel, three more
-matmuls, GELU and two in-place adds.  Each linear is called through the
-quickest function for its kind (`linear_function`): `F.linear` for a plain
-one, the kernel itself for the int8 and packed-bf16 swaps.
+through its methods — about 40 calls per layer.  Generating one token at batch 1
+on a CPU, each costs microseconds of Python and dispatch; for gpt2-124M in int8
+they added up to a quarter of the step.  `Decoder.step` computes the same
+numbers as the model's forward for one token (tests compare the logits) with
+about 15 calls per layer: two layer norms, the q/k/v matmul(s), the cache
+append, the attention kernel, three more matmuls, GELU and two in-place adds.
+Each linear is called through the quickest function for its kind
+(`linear_function`): `F.linear` for a plain one, the kernel itself for the
+int8 and packed-bf16 swaps.  (int8 decoding: 1.15x faster on 1 thread, 1.4x on
+2; bench/README.md.)
 
 Only for generation (eval mode, a language-model head); anything else — or a
 model with parts it does not know — runs through the model's own forward.

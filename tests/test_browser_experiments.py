@@ -81,7 +81,7 @@ def test_compare_runs_models_probabilities_and_chat_in_chinese(zh_page, app, run
     for path in models:
         pick(page, "gen-compare-models", Path(path).parent.name)
     page.locator("#gen-compare-go").click()
-    wait_text(page, "gen-compare-status", "完成", timeout=120_000)  # 3 models streaming on a shared CPU
+    wait_text(page, "gen-compare-status", "完成", timeout=120_000)  # the models stream side by side on a shared CPU
     for i in range(2):
         assert page.locator(f"#gen-compare-text-{i} textarea").input_value()
         assert "1 层 × 宽 32" in text_of(page, f"gen-compare-head-{i}")  # in the page's language
