@@ -38,6 +38,9 @@ class Phrase(str):
         self.code, self.values = code, values
         return self
 
+    def __reduce__(self):  # copies and pickles (Gradio's state deep-copies) keep the code and values
+        return _phrase, (str(self), self.code, self.values)
+
 
 class PhraseList(str):
     """Several phrases as one value: "; "-joined in English, each said in the page's language."""
@@ -46,3 +49,13 @@ class PhraseList(str):
         self = super().__new__(cls, "; ".join(phrases))
         self.phrases = tuple(phrases)
         return self
+
+    def __reduce__(self):
+        return PhraseList, (self.phrases,)
+
+
+def _phrase(text: str, code: str, values: dict) -> Phrase:
+    """A Phrase rebuilt from its text (for copies and pickles: its template is not kept)."""
+    self = str.__new__(Phrase, text)
+    self.code, self.values = code, values
+    return self

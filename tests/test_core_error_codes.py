@@ -147,3 +147,17 @@ def test_skipped_records_are_said_in_the_pages_language(tmp_path):
     problem = load_instructions(lines).problems[0]
     assert problem.startswith("line 2: not valid JSON (")
     assert say(problem, "zh").startswith("第 2 行：不是有效的 JSON（") and say(problem, "en") == problem
+
+
+def test_phrases_survive_copies_and_pickles():
+    """Gradio deep-copies state; a phrase must keep what the page needs to translate it."""
+    import copy
+    import pickle
+    from pocketllm.errors import Phrase, PhraseList
+    from ui.core_errors import say
+    reasons = PhraseList([Phrase("no {field!r}", code="instructions.field_missing", field="output")])
+    record = Phrase("{place}: {reasons}", code="instructions.skipped",
+                    place=Phrase("line {n}", code="instructions.at_line", n=4), reasons=reasons)
+    for again in (copy.deepcopy(record), pickle.loads(pickle.dumps(record))):
+        assert again == "line 4: no 'output'" and again.code == "instructions.skipped"
+        assert say(again, "zh") == "第 4 行：缺少 'output'"
