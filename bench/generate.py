@@ -238,6 +238,12 @@ def main():
         print(json.dumps(worker(args)))
         return
 
+    if args.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda needs a CUDA GPU, and none is available here "
+                             "(torch.cuda.is_available() is False). Run it on a GPU machine; without "
+                             "--device the CPU figures are measured.")
     try:
         import ctranslate2  # noqa: F401
         have_ct2 = True
