@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
 
-from .errors import PocketLLMError
+from .errors import Phrase, PhraseList, PocketLLMError
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 # Upper bounds that keep every check cheap and refuse absurd shapes before anything is
@@ -127,49 +127,43 @@ class ModelConfig:
 
 
 def check_shape(values: dict, where: str = ""):
-    """Refuse a shape with a problem, saying the problem (or every one, when several);
-    `where` ("file.json: ") names the file. O(1): nothing is built."""
-    problems = _shape_problems(values, where)
-    if len(problems) == 1:  # the usual case: one coded message the page can say in its language
-        raise problems[0]
+    """Refuse a shape with a problem, saying every problem; `where` ("file.json: ") names the
+    file. O(1): nothing is built.  Each problem is a coded `Phrase`, so the page says them all
+    in its language."""
+    problems = _shape_problems(values)
     if problems:
-        prefix = where + "Invalid model config: "
         raise PocketLLMError("{where}Invalid model config: {problems}.", code="config.invalid", where=where,
-                             problems="; ".join(str(p).removeprefix(prefix).removesuffix(".") for p in problems))
+                             problems=PhraseList(problems))
 
 
-def _shape_problems(v: dict, where: str) -> list[PocketLLMError]:
-    """Every problem of the shape `v` (ModelConfig's fields), each a coded message, none raised."""
+def _shape_problems(v: dict) -> list[Phrase]:
+    """Every problem of the shape `v` (ModelConfig's fields), none raised."""
     problems = []
     for name in ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers"):
         value = v[name]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            problems.append(PocketLLMError(
-                "{where}Invalid model config: {name} must be a positive whole number (got {value}).",
-                code="config.not_positive", where=where, name=name, value=_short(value)))
+            problems.append(Phrase("{name} must be a positive whole number (got {value})",
+                                   code="config.not_positive", name=name, value=_short(value)))
         elif value > LIMITS[name]:
-            problems.append(PocketLLMError(
-                "{where}Invalid model config: {name} must be at most {limit:,} (got {value}).",
-                code="config.too_large", where=where, name=name, limit=LIMITS[name], value=_short(value)))
+            problems.append(Phrase("{name} must be at most {limit:,} (got {value})", code="config.too_large",
+                                   name=name, limit=LIMITS[name], value=_short(value)))
     parameters = 0 if problems else ModelConfig.num_parameters(SimpleNamespace(**v))  # sizes are sane now
     if parameters > MAX_PARAMETERS:
-        problems.append(PocketLLMError(
-            "{where}Invalid model config: the model would have {parameters:,} parameters; PocketLLM builds at "
-            "most {limit:,} — use fewer layers or a smaller width.", code="config.too_many_parameters",
-            where=where, parameters=parameters, limit=MAX_PARAMETERS))
+        problems.append(Phrase("the model would have {parameters:,} parameters; PocketLLM builds at most {limit:,} "
+                               "— use fewer layers or a smaller width", code="config.too_many_parameters",
+                               parameters=parameters, limit=MAX_PARAMETERS))
     if not problems and v["emb_dim"] % v["num_heads"]:
-        problems.append(PocketLLMError(
-            "{where}Invalid model config: emb_dim ({emb_dim}) must be divisible by num_heads ({num_heads}); try "
-            "num_heads={suggested}.", code="config.heads_do_not_divide", where=where, emb_dim=v["emb_dim"],
-            num_heads=v["num_heads"], suggested=_nearest_divisor(v["emb_dim"], v["num_heads"])))
+        problems.append(Phrase("emb_dim ({emb_dim}) must be divisible by num_heads ({num_heads}); try "
+                               "num_heads={suggested}", code="config.heads_do_not_divide", emb_dim=v["emb_dim"],
+                               num_heads=v["num_heads"], suggested=_nearest_divisor(v["emb_dim"], v["num_heads"])))
     drop = v["drop_rate"]
     if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 1.0:
-        problems.append(PocketLLMError("{where}Invalid model config: drop_rate must be between 0 and 1 (got {value}).",
-                                       code="config.bad_drop_rate", where=where, value=_short(drop)))
+        problems.append(Phrase("drop_rate must be between 0 and 1 (got {value})", code="config.bad_drop_rate",
+                               value=_short(drop)))
     for name in ("qkv_bias", "tie_embeddings"):
         if not isinstance(v[name], bool):
-            problems.append(PocketLLMError("{where}Invalid model config: {name} must be true or false (got {value}).",
-                                           code="config.not_bool", where=where, name=name, value=_short(v[name])))
+            problems.append(Phrase("{name} must be true or false (got {value})", code="config.not_bool",
+                                   name=name, value=_short(v[name])))
     return problems
 
 

@@ -87,7 +87,9 @@ def test_the_page_says_a_core_error_in_its_language():
     zh = message_of(exc, "zh")
     assert zh != str(exc) and any("\u4e00" <= ch <= "\u9fff" for ch in zh)
     assert message_of(exc, "en") == str(exc)
-    assert zh == ZH[exc.code].format(**exc.values)  # the same values, in the Chinese sentence
+    from ui.core_errors import say
+    assert zh == ZH[exc.code].format(**{k: say(v, "zh") for k, v in exc.values.items()})  # the same values
+    assert "16,384" in zh and "最大为" in zh  # the problem itself is said in Chinese too
 
 
 def test_a_failed_write_is_all_chinese_on_the_chinese_page(tmp_path):
@@ -161,3 +163,16 @@ def test_phrases_survive_copies_and_pickles():
     for again in (copy.deepcopy(record), pickle.loads(pickle.dumps(record))):
         assert again == "line 4: no 'output'" and again.code == "instructions.skipped"
         assert say(again, "zh") == "第 4 行：缺少 'output'"
+
+
+def test_every_problem_of_a_config_is_said_in_chinese():
+    from tests.test_chinese_page import english_left
+    from ui.errors import message_of
+    with pytest.raises(PocketLLMError) as caught:
+        pocketllm.ModelConfig(vocab_size=0, context_length=16, emb_dim=64, num_heads=2, num_layers=1, drop_rate=2.0)
+    english = str(caught.value)
+    assert english == ("Invalid model config: vocab_size must be a positive whole number (got 0); "
+                       "drop_rate must be between 0 and 1 (got 2.0).")
+    zh = message_of(caught.value, "zh")
+    assert zh == "模型配置无效：vocab_size 必须是正整数（收到的是 0）；`drop_rate` 必须在 0 到 1 之间（收到的是 2.0）。"
+    assert english_left(zh.replace("vocab_size", "")) == []

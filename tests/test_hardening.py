@@ -243,8 +243,9 @@ def test_the_catalog_lists_a_crafted_file_as_damaged_without_building_it(tmp_pat
     assert time.perf_counter() - start < 2
     assert set(rows) == {"evil.safetensors", "cut.safetensors", "good.safetensors"}
     assert rows["evil.safetensors"]["task"] == "damaged" and "emb_dim" in rows["evil.safetensors"]["score"]
-    assert rows["evil.safetensors"]["error_code"] == "config.too_large"  # the page says it in its language
-    assert rows["evil.safetensors"]["error_values"]["name"] == "emb_dim"
+    assert rows["evil.safetensors"]["error_code"] == "config.invalid"  # the page says it in its language
+    [problem] = rows["evil.safetensors"]["error_values"]["problems"].phrases
+    assert problem.code == "config.too_large" and problem.values["name"] == "emb_dim"
     assert rows["cut.safetensors"]["task"] == "damaged"
     assert rows["cut.safetensors"]["error_code"] == "checkpoint.unreadable_safetensors"
     assert rows["good.safetensors"]["task"] == "pretrain" and rows["good.safetensors"]["tokenizer"] == "gpt2"
