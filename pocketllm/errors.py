@@ -9,10 +9,12 @@ Every error has a stable `code` and the `values` its message is made of:
                          code="config.too_wide", emb_dim=width, limit=LIMIT)
 
 The English message is the template filled in (what the CLI prints and `str()` gives).
-The app shows the page's language: `ui/strings/core_errors.py` holds the same template
+The app shows the page's language: `ui/core_errors.py` holds the same template
 in Chinese under the same code, with the same `{names}` (a test checks both: every
 code raised in `pocketllm/` has a translation, and no translation lost a value).
 Codes are `<area>.<what>`, lower case; once released, a code keeps its meaning.
+A value that is itself a sentence part (a place in a file, one of several problems)
+is a `Phrase` with a code of its own, so it is translated too — never English text.
 """
 from __future__ import annotations
 
