@@ -80,8 +80,15 @@ def test_compare_runs_models_probabilities_and_chat_in_chinese(zh_page, app, run
     page.get_by_text("比较模型").first.click()
     for path in models:
         pick(page, "gen-compare-models", Path(path).parent.name)
+    assert sorted(page.locator("#gen-compare-models").inner_text().split()) == sorted(
+        Path(p).parent.name for p in models) or all(Path(p).parent.name in page.locator("#gen-compare-models")
+                                                    .inner_text() for p in models)
     page.locator("#gen-compare-go").click()
-    wait_text(page, "gen-compare-status", "完成", timeout=120_000)  # the models stream side by side on a shared CPU
+    # the status says "done" or what went wrong; the models stream side by side on a shared CPU
+    page.wait_for_function("(() => { const el = document.querySelector('#gen-compare-status');"
+                           " return el && (el.innerText.includes('完成') || el.innerText.includes('⚠')); })()",
+                           timeout=120_000)
+    assert "完成" in text_of(page, "gen-compare-status"), text_of(page, "gen-compare-status")
     for i in range(2):
         assert page.locator(f"#gen-compare-text-{i} textarea").input_value()
         assert "1 层 × 宽 32" in text_of(page, f"gen-compare-head-{i}")  # in the page's language
