@@ -236,10 +236,9 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
         if counts is not None and token < counts.shape[0]:
             counts[token] += 1
         ids.append(token)
-        if decoder is not None and cache.length < context:
-            logits = decoder.step(token)
-        elif cache is not None and cache.length < context:
-            logits = model(torch.tensor([[token]], device=device), cache=cache, last_only=True)[0, -1]
+        if cache is not None and cache.length < context:
+            logits = (decoder.step(token) if decoder is not None
+                      else model(torch.tensor([[token]], device=device), cache=cache, last_only=True)[0, -1])
         else:  # no cache, or the window is full: positions shift, so recompute the window
             logits = window_logits()
 

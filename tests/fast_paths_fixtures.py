@@ -21,6 +21,21 @@ def decode(ids) -> str:
     return "".join(CHARS[i] for i in ids)
 
 
+LIVELY = dict(vocab_size=50257, context_length=32, emb_dim=32, num_heads=4, num_layers=2, drop_rate=0.0,
+              qkv_bias=True)
+
+
+def lively(seed: int = 0, scale: float = 8.0, **config) -> GPTModel:
+    """A tiny random model (LIVELY's shape, `config` changing any field) with large weights, so
+    greedy output is varied and ties are rare."""
+    torch.manual_seed(seed)
+    model = GPTModel(ModelConfig(**{**LIVELY, **config})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    return model
+
+
 @lru_cache(maxsize=1)  # one training per test session, shared by the test modules
 def trained_char_model(steps: int = 80, seed: int = 0) -> GPTModel:
     torch.manual_seed(seed)

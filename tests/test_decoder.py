@@ -5,24 +5,19 @@ import copy
 import pytest
 import torch
 
-from pocketllm import GPTModel, ModelConfig, Sampling, generate_ids
+from pocketllm import Sampling, generate_ids
 from pocketllm.decoder import Decoder, linear_function
 from pocketllm.quantize import Int8Linear, to_precision
 from pocketllm.tasks.lora import apply_lora
 
 from fast_paths_fixtures import encode, trained_char_model
+from fast_paths_fixtures import lively as lively_model
 
-TINY = dict(vocab_size=300, context_length=96, emb_dim=32, num_heads=4, num_layers=2, drop_rate=0.0,
-            qkv_bias=True)
+TINY = dict(vocab_size=300, context_length=96)  # the rest: fast_paths_fixtures.LIVELY
 
 
-def lively(seed=0, **over):
-    torch.manual_seed(seed)
-    model = GPTModel(ModelConfig(**{**TINY, **over})).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(4.0)  # large weights: varied greedy output, rare ties
-    return model
+def lively():
+    return lively_model(scale=4.0, **TINY)
 
 
 def forward_steps(model, ids, prompt_len):
@@ -72,7 +67,7 @@ def test_the_linears_are_called_by_their_kernels():
     model = to_precision(lively(), "int8")
     head = model.out_head
     assert isinstance(head, Int8Linear)
-    x = torch.randn(3, TINY["emb_dim"])
+    x = torch.randn(3, model.cfg.emb_dim)
     torch.testing.assert_close(linear_function(head)(x), head(x))
     plain = lively().out_head
     assert linear_function(plain).func is torch.nn.functional.linear

@@ -9,20 +9,15 @@ from pocketllm import (EOT_ID, GPTModel, ModelConfig, Sampling, Tokenizer, gener
 from pocketllm.tokenizer import gpt2 as tokenizer_module
 from pocketllm.tokenizer import GPT2Tokenizer
 
+from fast_paths_fixtures import lively
+
 CONTEXT = 24
 
 
 @pytest.fixture(scope="module")
 def lively_model():
     """A tiny random model with large weights, so greedy output is varied and ties are rare."""
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=50257, context_length=CONTEXT, emb_dim=32, num_heads=4,
-                      num_layers=2, drop_rate=0.0, qkv_bias=True)
-    model = GPTModel(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(8.0)
-    return model
+    return lively(context_length=CONTEXT)
 
 
 def ids_of(model, prompt, n, sampling=Sampling(), use_cache=True, stop_ids=()):

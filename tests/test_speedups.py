@@ -4,28 +4,15 @@ import copy
 import pytest
 import torch
 
-from pocketllm import GPTModel, ModelConfig, Sampling, generate_ids, save_checkpoint, load_model
+from pocketllm import Sampling, generate_ids, save_checkpoint, load_model
 from pocketllm.quantize import to_precision
 from pocketllm.speedups import FusedQKVAttention, PackedLinear, fuse_qkv, packed_bf16_available
 
-from fast_paths_fixtures import TEXT, encode, trained_char_model
-
-TINY = dict(vocab_size=50257, context_length=32, emb_dim=32, num_heads=4, num_layers=2, drop_rate=0.0,
-            qkv_bias=True)
-
+from fast_paths_fixtures import TEXT, encode, lively, trained_char_model
 
 @pytest.fixture(scope="module")
 def shakespeare_model():
     return trained_char_model()
-
-
-def lively(seed=0, **over):
-    torch.manual_seed(seed)
-    model = GPTModel(ModelConfig(**{**TINY, **over})).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(8.0)  # large weights: varied greedy output, rare ties
-    return model
 
 
 @pytest.mark.parametrize("qkv_bias", [True, False])

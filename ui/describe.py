@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pocketllm import TaskKind, describe, task_kind
+from pocketllm import TaskKind, task_kind
 
 from .i18n import t
 
@@ -57,9 +57,9 @@ def fact_value(key: str, value, lang) -> str:
     return str(value)
 
 
-def summary_rows(ckpt, lang) -> list[tuple[str, str]]:
-    """(what, value) rows of a checkpoint: task, shape, tokenizer, parameters, sizes, then its facts."""
-    d = describe(ckpt)
+def summary_rows(ckpt, d: dict, lang) -> list[tuple[str, str]]:
+    """(what, value) rows of a checkpoint: task, shape, tokenizer, parameters, sizes, then its facts;
+    `d` is the core's `describe(ckpt)`."""
     rows = [(t(lang, "describe.format"), SOURCES.get(ckpt.source, str(ckpt.source))),
             (t(lang, "describe.task"), task_text(ckpt, lang)),
             (t(lang, "describe.shape_head"), shape_text(ckpt.config, lang)),

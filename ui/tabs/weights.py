@@ -239,11 +239,12 @@ def build(ctx):
         path = state.checkpoint(path, lang)
         ckpt = state.load(path, lang)
         ckpt.path = path
+        described = describe(ckpt)  # once: it walks every parameter
         lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, lang)]
+        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, described, lang)]
         lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |", "|---|---:|---:|"]
         lines += [f"| {t(lang, 'plots.comp_' + r['component'])} | {r['parameters']:,} | {r['share']:.1%} |"
-                  for r in describe(ckpt)["components"]]
+                  for r in described["components"]]
         return "\n".join(lines)
 
     @friendly(outputs=3, status=2)
