@@ -18,10 +18,10 @@ from .compare import Comparison, compare_runs
 from .presets import (load_sampling_preset, load_training_preset, sampling_presets, save_sampling_preset, save_shape,
                       save_training_preset, training_presets)
 from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_checkpoint
-from .data import (TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
+from .data import (DEFAULT_TEMPLATE, TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
 from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run, run_signature
-from .tasks import (BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
+from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
                     prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters,
                     template_of)
@@ -47,9 +47,9 @@ __all__ = [
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
-    "PretrainSettings", "prepare_pretraining", "train_corpus_tokenizer", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
+    "FRESH_CONFIG", "USUAL_LORA_RANK", "PretrainSettings", "prepare_pretraining", "train_corpus_tokenizer", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
     "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "read_events",
-    "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
+    "DEFAULT_TEMPLATE", "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",
     "respond", "template_of", "apply_lora", "merge_lora", "load_adapters", "save_adapters",
 ]

@@ -53,6 +53,7 @@ class TabContext:
     page: Page               # register translatable components: ctx.page.add(comp, label="key")
     lang: gr.Radio           # the page language ("en"/"zh"): an input of every handler that reports
     loads: list = field(default_factory=list)
+    tab: gr.Tab | None = None  # the tab being built (its `select` event: the learner opened it)
 
     def on_load(self, fn, inputs=None, outputs=None, **kwargs):
         """Run `fn` when a page (re)loads and when the language changes (so text it
@@ -89,7 +90,8 @@ def build_app(checkpoints="checkpoints", lang: str | None = None, temp_dir=None,
             for name in TABS:
                 module = _module(name)
                 with page.add(gr.Tab(L(f"common.tab_{name}"), id=name, elem_id=f"tab-{name}"),
-                              label=f"common.tab_{name}"):
+                              label=f"common.tab_{name}") as tab:
+                    ctx.tab = tab
                     if module is None:
                         page.add(gr.Markdown(L("common.coming_soon")), value="common.coming_soon")
                     else:

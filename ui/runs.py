@@ -11,7 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (JobBusy, ModelConfig, PocketLLMError, TaskKind, file_sha256, list_presets, read_header,
+from pocketllm import (FRESH_CONFIG, JobBusy, ModelConfig, PocketLLMError, TaskKind, file_sha256, list_presets, read_header,
                        run_signature, task_kind)
 
 from .core_errors import coded_message
@@ -144,7 +144,8 @@ def default_base(choices: list[tuple[str, str]], current=None) -> str | None:
         return current
     if values and not values[0].startswith(FRESH):
         return values[0]  # the newest trained model: finetuning a pretrained base works best
-    return FRESH + "cpu-tiny" if FRESH + "cpu-tiny" in values else (values[0] if values else None)
+    fresh = FRESH + FRESH_CONFIG  # no trained model yet: a fresh one of the core's shape
+    return fresh if fresh in values else (values[0] if values else None)
 
 
 def split_base(value, lang="en") -> tuple[str | None, str | None]:
@@ -172,8 +173,9 @@ def base_facts(state, value, lang) -> str:
             cfg, name = ModelConfig.load(preset), preset
     except (PocketLLMError, ValueError, OSError, KeyError) as exc:
         return t(lang, "training.problem", message=message_of(exc, lang))
-    return t(lang, "training.base_facts", name=name, layers=cfg.num_layers, width=cfg.emb_dim,
-             context=cfg.context_length, params=f"{cfg.num_parameters():,}")
+    facts = t(lang, "training.base_facts", name=name, layers=cfg.num_layers, width=cfg.emb_dim,
+              context=cfg.context_length, params=f"{cfg.num_parameters():,}")
+    return facts if path else facts + "\n\n" + t(lang, "training.fresh_note")
 
 
 # ---- settings and command lines ---------------------------------------------------------

@@ -103,7 +103,8 @@ def data_source(els: Elements, prefix: str, options: list[tuple[str, str]], defa
 
 
 def base_picker(els: Elements, prefix: str, elem_prefix: str):
-    """Elements: model.base, model.refresh, model.facts."""
+    """Elements: model.base, model.refresh, model.facts, model.picked ("yes" once the learner chose
+    a base by hand: until then the newest trained model is offered as it appears)."""
     L, state = els.ctx.page.text, els.ctx.state
     choices = base_choices(state, els.ctx.page.lang)
     with gr.Row(equal_height=False):
@@ -113,6 +114,7 @@ def base_picker(els: Elements, prefix: str, elem_prefix: str):
         els.add("model.refresh", gr.Button(L("training.refresh"), size="sm", scale=1, min_width=80),
                 value="training.refresh")
     els.add("model.facts", gr.Markdown(elem_id=f"{elem_prefix}-base-facts"))
+    els.add("model.picked", gr.State(""))
 
 
 def model_picker(els: Elements, name: str, label_key: str, elem_id: str):
@@ -168,15 +170,16 @@ def finetune_settings(els: Elements, elem_prefix: str, defaults: TrainSettings):
                    elem_id=f"{elem_prefix}-patience")
 
 
-def finetune_train(els: Elements, v: dict, **fixed) -> TrainSettings:
-    """The finetuning tab's TrainSettings from its boxes (each checked, in the page's language)."""
+def finetune_train(els: Elements, v: dict, defaults: TrainSettings, **fixed) -> TrainSettings:
+    """The finetuning tab's TrainSettings: its boxes (each checked, in the page's language) over the
+    task's `defaults` (the core's), so what the page does not show is what the CLI does."""
     values = {field: els.read(v, name) for name, field in FINETUNE_TRAIN.items()}
     values["max_steps"] = values["max_steps"] or None  # 0: all the epochs
     # Not among the API's form values (they came later): a call that leaves them out gets the defaults.
-    keep_best = bool(v.get("train.keep_best", True))
-    patience = els.read(v, "train.patience", default=0) if "train.patience" in v else 0
-    return TrainSettings(**values, eval_batches=5, checkpoint_minutes=CHECKPOINT_MINUTES, keep_best=keep_best,
-                         patience=patience, **fixed)
+    keep_best = bool(v.get("train.keep_best", defaults.keep_best))
+    patience = els.read(v, "train.patience", default=0) if "train.patience" in v else defaults.patience
+    return dataclasses.replace(defaults, **values, checkpoint_minutes=CHECKPOINT_MINUTES, keep_best=keep_best,
+                               patience=patience, **fixed)
 
 
 def finetune_values(train: TrainSettings) -> dict:
@@ -318,18 +321,25 @@ def on_form_change(els: Elements, kind, names: list[str], fn, inputs: list[str],
 
 
 def wire_base_picker(els: Elements, kind, api_name: str) -> list:
-    """Refresh fills the base-model dropdown; a choice shows its facts.  Returns both as the
-    tab's loaders: on load they follow the base of the run on view, not the form's default."""
+    """Refresh (and opening the tab) fill the base-model dropdown; a choice shows its facts.
+    Until the learner picks a base by hand, the newest trained model is the choice (a model
+    pretrained a minute ago, not the fresh random one the page started with).  Returns both as
+    the tab's loaders: on load they follow the base of the run on view, not the form's default."""
     state = els.ctx.state
 
     def on_refresh(v):
         choices = base_choices(state, v["lang"])
-        return {"model.base": gr.update(choices=choices, value=default_base(choices, v["model.base"]))}
+        current = v["model.base"] if v.get("model.picked") else None
+        return {"model.base": gr.update(choices=choices, value=default_base(choices, current))}
 
     def on_facts(v):
         return {"model.facts": base_facts(state, v["model.base"], v["lang"])}
 
-    els.on(els["model.refresh"].click, on_refresh, ["model.base", "lang"], ["model.base"], api_name=api_name)
+    refresh_io = (["model.base", "model.picked", "lang"], ["model.base"])
+    els.on(els["model.refresh"].click, on_refresh, *refresh_io, api_name=api_name)
+    if els.ctx.tab is not None:
+        els.on(els.ctx.tab.select, on_refresh, *refresh_io, show_progress="hidden")
+    els["model.base"].input(lambda: "yes", None, els["model.picked"], show_progress="hidden")
     on_form_change(els, kind, ["model.base"], on_facts, ["model.base", "lang"], ["model.facts"])
     return [(on_refresh, ["model.base"]), (on_facts, ["model.facts"])]
 
@@ -379,7 +389,7 @@ def wire_training(tab: TrainingTab):
         view = state.run_view(Path(current))
         model = ended_model(state, view)
         out = {"run.dir": current, "run.seen": sig, **tab.draw(view, v),
-               "run.stats": stats_line(view, lang, tab.stats(view, lang) if tab.stats else ""),
+               "run.stats": stats_line(view, lang, tab.stats(view, lang) if tab.stats and view.last_step else ""),
                "run.status": tab.status(view, lang) if tab.status else status_line(view, lang, tab.prefix),
                "run.download": gr.update(value=str(download_copy(state, view, model)) if model else None,
                                          visible=model is not None),
@@ -410,6 +420,8 @@ def wire_training(tab: TrainingTab):
             current = follow(state, kind, v["run.dir"])
             if current:
                 filled = form_values(tab, state.run_view(Path(current)))
+                if "model.picked" in els and "model.base" in filled:
+                    filled["model.picked"] = "yes"  # the run's base stays on view
                 v = {**v, **filled}  # what follows is computed from them, not from the values sent
                 out = {"run.dir": current, **shown_form(tab, filled, v["lang"])}
         for fn, _ in loaders:  # (one return: a generator's later Plot and Dataframe updates were lost)
@@ -420,9 +432,10 @@ def wire_training(tab: TrainingTab):
         return {**out, "run.loaded": "yes"}
 
     loaders = [*tab.loaders, (on_cli, ["run.cli"])]
+    picked = ["model.picked"] if "model.picked" in els else []
     outputs = list(dict.fromkeys(["run.dir", *tab.form, *tab.extra, *(n for _, names in loaders for n in names),
-                                  "run.loaded"]))
-    els.on_load(on_load, ["run.dir", "run.loaded", *settings_in], outputs)
+                                  *picked, "run.loaded"]))
+    els.on_load(on_load, ["run.dir", "run.loaded", *settings_in, *picked], outputs)
 
     # ---- settings saved by name (ui/experiments.py lays them out) -------------------------------
     if tab.saved_settings is not None:

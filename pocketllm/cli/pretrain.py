@@ -61,7 +61,9 @@ def register(sub):
         description="Pretrain a GPT-2-class model from scratch (or continue one). The defaults "
                     "train the cpu-small preset on the bundled Chinese classics for a few minutes "
                     "on a laptop CPU. Works under torchrun for several processes.")
-    p.add_argument("--config", default="cpu-small",
+    from ..tasks.language_modeling import PretrainSettings
+    d = PretrainSettings()
+    p.add_argument("--config", default=d.config,
                    help="preset (cpu-tiny, cpu-small, cpu-medium, gpt2-124M, ...) or JSON config file")
     p.add_argument("--data_path", default=None,
                    help="UTF-8 text file (default: the bundled data/pretrain/zh_classics.txt)")
@@ -75,12 +77,14 @@ def register(sub):
                    help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
     p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")
     p.add_argument("--stride", type=int, default=None, help="tokens between window starts (default: context)")
-    p.add_argument("--val_fraction", type=float, default=0.1, help="held-out share of tokens (default 0.1)")
-    p.add_argument("--sample_every", type=int, default=100, help="write a sample every N steps (default 100; 0 = never)")
+    p.add_argument("--val_fraction", type=float, default=d.val_fraction,
+                   help=f"held-out share of tokens (default {d.val_fraction})")
+    p.add_argument("--sample_every", type=int, default=d.train.sample_every,
+                   help=f"write a sample every N steps (default {d.train.sample_every}; 0 = never)")
     p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
     p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")
     p.add_argument("--init_from", default=None, help="start from these weights (checkpoint or GPT-2 file)")
-    add_train_args(p, TrainSettings(max_steps=400, lr=1e-3, eval_every=100))
+    add_train_args(p, d.train)
     p.set_defaults(run=run)
 
 

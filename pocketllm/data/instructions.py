@@ -93,6 +93,9 @@ TEMPLATES = {
 }
 
 
+DEFAULT_TEMPLATE = "alpaca"  # a fresh or plain language model's template
+
+
 def get_template(name: str) -> PromptTemplate:
     try:
         return TEMPLATES[name]

@@ -1,6 +1,6 @@
 """What differs per task: language modelling, classification, instructions (and LoRA);
 what they share before the first step is in run_setup."""
-from .run_setup import (DEFAULT_CHECKPOINTS, FinetuneSettings, RunSettings, default_run_dir, load_base,
+from .run_setup import (DEFAULT_CHECKPOINTS, FRESH_CONFIG, USUAL_LORA_RANK, FinetuneSettings, RunSettings, default_run_dir, load_base,
                         resolve_output, start_run)
 from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CORPUS, LanguageModelingTask, PretrainSettings,
                                 prepare_pretraining, train_corpus_tokenizer)
@@ -12,7 +12,7 @@ from .lora import LoRALinear, apply_lora, load_adapters, merge_lora, save_adapte
 
 __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA",
            "DEFAULT_CORPUS", "DEFAULT_CHECKPOINTS", "default_run_dir", "resolve_output", "train_corpus_tokenizer",
-           "RunSettings", "FinetuneSettings", "load_base", "start_run",
+           "RunSettings", "FinetuneSettings", "FRESH_CONFIG", "USUAL_LORA_RANK", "load_base", "start_run",
            "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "ClassificationTask", "ClassifySettings", "classification_report", "classify",
            "prepare_classification", "set_trainable", "InstructionTask", "InstructSettings",
            "prepare_instruction", "read_test_responses", "respond", "template_of", "LoRALinear", "apply_lora", "load_adapters",

@@ -30,7 +30,7 @@ from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
 from ..training.trainer import Trainer, TrainSettings
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
-from .run_setup import (ROOT, FinetuneSettings, TaskRun, base_facts, checked_max_length, load_base,
+from .run_setup import (ROOT, USUAL_LORA_RANK, FinetuneSettings, TaskRun, base_facts, checked_max_length, load_base,
                         start_run)
 
 DEFAULT_TABLE = ROOT / "data" / "classify" / "spam.csv"
@@ -269,7 +269,7 @@ def classify(model, texts, labels: list[str] | None = None, batch_size: int = 16
 @dataclass
 class ClassifySettings(FinetuneSettings):
     data_path: str = str(DEFAULT_TABLE)
-    lora_rank: int = 8
+    lora_rank: int = USUAL_LORA_RANK    # used when trainable is lora
     train: TrainSettings = field(default_factory=lambda: TrainSettings(
         epochs=2, batch_size=8, lr=5e-4, eval_every=50, eval_batches=5, sample_every=0,
         keep_best=True, patience=3))

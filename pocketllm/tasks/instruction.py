@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 
 from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collate, encode_record,
-                                 get_template, load_instructions, split_records)
+                                 DEFAULT_TEMPLATE, get_template, load_instructions, split_records)
 from ..errors import PocketLLMError
 from ..files import atomic_write
 from ..generation import Sampling, generate, stream
@@ -40,7 +40,7 @@ def template_of(task: dict | None) -> PromptTemplate:
     """The prompt template a checkpoint was trained with (Alpaca for plain language models)."""
     if task and task_kind(task.get("type")) is TaskKind.INSTRUCT and task.get("template"):
         return PromptTemplate.from_dict(task["template"])
-    return get_template("alpaca")
+    return get_template(DEFAULT_TEMPLATE)
 
 
 def exact_match(generated: str, expected: str) -> bool:
@@ -212,7 +212,7 @@ def respond(model, instruction: str, input: str = "", template: PromptTemplate |
         raise PocketLLMError("The instruction is empty; type what the model should do.",
                              code="instruct.empty_instruction")
     if template is None:
-        template = get_template("alpaca")
+        template = get_template(DEFAULT_TEMPLATE)
     elif not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template)
     return stream(model, template.prompt(instruction, input or ""), max_new_tokens, sampling, tokenizer)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -132,6 +132,10 @@ class PretrainSettings(RunSettings):
     sample_prompt: str | None = None    # default: the first few characters of the corpus
     resume: str | None = None           # a checkpoint of an earlier run to continue
     init_from: str | None = None        # start from these weights (e.g. imported GPT-2)
+    # The default run: 400 steps of 8 × 256 tokens at 1e-3, read the corpus about three times; the
+    # CLI's flags and the page's boxes both start from here.
+    train: TrainSettings = field(default_factory=lambda: TrainSettings(
+        max_steps=400, lr=1e-3, eval_every=100, sample_every=100))
 
 
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
@@ -162,7 +166,9 @@ def _adopt_resumed_run(settings: PretrainSettings) -> tuple[Checkpoint, Path]:
         except ValueError:
             raise PocketLLMError("{path} is damaged; cannot resume that run.", code="pretrain.run_record_damaged",
                                  path=str(saved)) from None
-        for name in ("data_path", "stride", "val_fraction", "sample_prompt"):
+        # The model keeps its shape and tokenizer: run.json must keep saying what they are.
+        for name in ("data_path", "stride", "val_fraction", "sample_prompt", "config", "tokenizer", "vocab_size",
+                     "context_length", "init_from"):
             setattr(settings, name, old.get(name, getattr(settings, name)))
         # The run's schedule and batches stay; where it runs (device, precision,
         # threads) and how long it goes on are this invocation's choice.

@@ -28,6 +28,7 @@ from ..training.trainer import Trainer, TrainSettings
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_CHECKPOINTS = ROOT / "checkpoints"
 FRESH_CONFIG = "cpu-small"  # the shape of a model finetuned from scratch (no base)
+USUAL_LORA_RANK = 8         # the rank LoRA gets when it is turned on without one
 
 
 @dataclass

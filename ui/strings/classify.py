@@ -4,7 +4,7 @@ EN = {
                       "the classifier on your own messages.",
     "classify.data_head": "### 1. Data",
     "classify.source": "Table",
-    "classify.src_bundled": "Spam or not (bundled, SpamAssassin)",
+    "classify.src_bundled": "Spam or not (bundled, SpamAssassin: English e-mail)",
     "classify.src_upload": "My own CSV / TSV",
     "classify.upload": "Upload a CSV or TSV file: one row per message, a label and a text (up to 2 GB)",
     "classify.text_column": "text column",
@@ -27,6 +27,7 @@ EN = {
     "classify.model_head": "### 2. Model",
     "classify.base": "Base model",
     "classify.trainable": "What trains",
+    "classify.tr_auto": "automatic (every weight of a small model, the last block of a large one)",
     "classify.tr_head": "the head only",
     "classify.tr_last": "the last N blocks (+ final norm, head)",
     "classify.tr_all": "everything",
@@ -40,6 +41,12 @@ EN = {
     "classify.no_results": "_The test accuracy, per-class scores and the confusion matrix appear here when "
                            "a run finishes._",
     "classify.report": "Test accuracy **{acc}** on {n} messages · macro F1 {f1} · validation accuracy {val}.",
+    "classify.near_chance": "\n\n**{chance} is what guessing the commonest class gives**: this classifier has "
+                            "learned little. Train every weight (*What trains*), train for more steps, or start "
+                            "from a pretrained base model.",
+    "classify.bundled_note": "The bundled table is **English e-mail** (SpamAssassin, mostly 2002 mailing lists): "
+                             "a classifier trained on it judges e-mail-shaped English text, not short chat "
+                             "messages or Chinese. For those, upload your own CSV.",
     "classify.col_class": "class",
     "classify.col_precision": "precision",
     "classify.col_recall": "recall",
@@ -83,7 +90,7 @@ ZH = {
     "classify.intro": "教 GPT 给消息分类（垃圾邮件 / 正常邮件，或任意标签）：选一张带标签的文本表、一个基础模型和要训练的部分，按 **开始**，然后用你自己的消息试试这个分类器。",
     "classify.data_head": "### 1. 数据",
     "classify.source": "数据表",
-    "classify.src_bundled": "垃圾邮件识别（自带，SpamAssassin）",
+    "classify.src_bundled": "垃圾邮件识别（自带，SpamAssassin：英文电子邮件）",
     "classify.src_upload": "我自己的 CSV / TSV",
     "classify.upload": "上传 CSV 或 TSV 文件：每行一条消息，包含标签和文本（不超过 2 GB）",
     "classify.text_column": "文本列",
@@ -105,6 +112,7 @@ ZH = {
     "classify.model_head": "### 2. 模型",
     "classify.base": "基础模型",
     "classify.trainable": "训练哪些部分",
+    "classify.tr_auto": "自动（小模型训练全部参数，大模型只训练最后一个块）",
     "classify.tr_head": "只训练分类头",
     "classify.tr_last": "最后 N 个块（+ 最终归一化层、分类头）",
     "classify.tr_all": "全部参数",
@@ -117,6 +125,10 @@ ZH = {
     "classify.results_head": "#### 测试结果",
     "classify.no_results": "_训练完成后，这里会显示测试准确率、每个类别的得分和混淆矩阵。_",
     "classify.report": "测试准确率 **{acc}**（{n} 条消息）· 宏平均 F1 {f1} · 验证准确率 {val}。",
+    "classify.near_chance": "\n\n**只猜最常见的类别也能得到 {chance}**：这个分类器几乎没学到东西。请训练全部参数（*训练哪些部分*）、"
+                            "训练更多步，或从预训练过的基础模型开始。",
+    "classify.bundled_note": "自带的表是**英文电子邮件**（SpamAssassin，大多来自 2002 年的邮件列表）：用它训练的分类器判断的是"
+                             "英文邮件式的文本，不是简短的聊天消息，也不是中文。要分类这些，请上传你自己的 CSV。",
     "classify.col_class": "类别",
     "classify.col_precision": "精确率",
     "classify.col_recall": "召回率",

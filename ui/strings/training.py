@@ -21,6 +21,9 @@ EN = {
     "training.problem": "Problem: {message}",
     "training.base_facts": "{name}: {layers} layers, width {width}, context {context}, {params} parameters.",
     "training.fresh": "fresh model (random init) of {preset}",
+    "training.fresh_note": "A fresh model knows no language yet: finetuning it works far worse than "
+                           "finetuning a pretrained one. Pretrain a model first (Pretrain tab), then press "
+                           "Refresh here.",
     "training.patience": "stop after N evaluations without improvement (0 = never)",
     "training.keep_best": "keep the best evaluation's weights (not the last step's)",
     "training.train_head": "### 3. Training",
@@ -51,6 +54,7 @@ ZH = {
     "training.problem": "问题：{message}",
     "training.base_facts": "{name}：{layers} 层，宽度 {width}，上下文 {context}，共 {params} 个参数。",
     "training.fresh": "{preset} 的新模型（随机初始化）",
+    "training.fresh_note": "新模型还不懂任何语言：微调它的效果远不如微调预训练过的模型。请先在“预训练”页训练一个模型，再回到这里按“刷新”。",
     "training.patience": "连续 N 次评估没有提高就停止（0 = 不停）",
     "training.keep_best": "保留评估最好时的权重（而不是最后一步的）",
     "training.train_head": "### 3. 训练",

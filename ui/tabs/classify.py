@@ -25,7 +25,7 @@ from ..training_parts import (FINETUNE_TRAIN, TrainingTab, chosen_file, command_
                               try_columns, wire_base_picker, wire_model_picker, wire_training, wire_upload)
 
 KIND = TaskKind.CLASSIFY
-TRAINABLE = ["head", "last", "all", "lora"]
+TRAINABLE = ["auto", "head", "last", "all", "lora"]  # auto: the core's choice for the base's size
 PREVIEW_ROWS = 6
 TEXT_PREVIEW = 120
 METRICS = ("precision", "recall", "f1")
@@ -44,10 +44,11 @@ def column_spec(value):
     return str(value)[:COLUMN_CHARS]  # a name typed in the box: echoed in messages, so kept short
 
 
-def trainable_spec(kind, last_n) -> str:
+def trainable_spec(kind, last_n) -> str | None:
+    """The core's `trainable` for the radio's choice (None: the core decides by the base's size)."""
     if kind == "last":
         return f"last:{max(1, int(last_n or 1))}"
-    return kind or "last"
+    return None if kind in (None, "", "auto") else kind
 
 
 def percent(x) -> str:
@@ -64,6 +65,10 @@ def report_parts(results: dict, lang) -> dict:
                 "results.confusion": plots.confusion_figure(None, lang)}
     summary = t(lang, "classify.report", acc=percent(report["accuracy"]), n=report["examples"],
                 f1=percent(report["macro_f1"]), val=percent(results.get("val_accuracy")))
+    supports = [m["support"] for m in report["per_class"].values()]
+    chance = max(supports) / max(1, sum(supports)) if supports else 0.0  # always answering the commonest class
+    if report["accuracy"] <= chance + 0.05:
+        summary += t(lang, "classify.near_chance", chance=percent(chance))
     rows = [[name, *(percent(m[k]) for k in METRICS), m["support"]] for name, m in report["per_class"].items()]
     return {"results.summary": summary, "results.per_class": pd.DataFrame(rows, columns=columns),
             "results.confusion": plots.confusion_figure(report, lang)}
@@ -92,17 +97,21 @@ def build(ctx):
         els.add("data.preview", gr.Markdown(elem_id="cls-preview"))
         els.add("data.balance_plot", gr.Plot(show_label=False, elem_id="cls-balance-plot"))
         els.add("data.examples", gr.Dataframe(interactive=False, wrap=True, max_height=260, elem_id="cls-examples"))
+    defaults = ClassifySettings()  # every box starts from the core's settings
+    start_kind, _, start_n = (defaults.trainable or "auto").partition(":")
     with model_column:
-        els.add("model.trainable", gr.Radio([(L(f"classify.tr_{k}"), k) for k in TRAINABLE], value="last",
+        els.add("model.trainable", gr.Radio([(L(f"classify.tr_{k}"), k) for k in TRAINABLE], value=start_kind,
                                             label=L("classify.trainable"), elem_id="cls-trainable"),
                 label="classify.trainable", choices=[(f"classify.tr_{k}", k) for k in TRAINABLE])
         with gr.Row():
-            els.number("model.last_n", "classify.last_n", 1, 1, MAX_LAYERS, elem_id="cls-last-n")
-            els.number("model.lora_rank", "classify.lora_rank", 8, 1, MAX_LORA_RANK, elem_id="cls-rank")
-            els.number("model.lora_alpha", "classify.lora_alpha", 16, 0, MAX_LORA_ALPHA, integer=False,
-                       elem_id="cls-alpha")
-        els.number("model.max_length", "classify.max_length", 0, 0, MAX_CONTEXT, elem_id="cls-max-length")
-        finetune_settings(els, "cls", ClassifySettings().train)
+            els.number("model.last_n", "classify.last_n", int(start_n or 1), 1, MAX_LAYERS, elem_id="cls-last-n")
+            els.number("model.lora_rank", "classify.lora_rank", defaults.lora_rank, 1, MAX_LORA_RANK,
+                       elem_id="cls-rank")
+            els.number("model.lora_alpha", "classify.lora_alpha", defaults.lora_alpha, 0, MAX_LORA_ALPHA,
+                       integer=False, elem_id="cls-alpha")
+        els.number("model.max_length", "classify.max_length", defaults.max_length or 0, 0, MAX_CONTEXT,
+                   elem_id="cls-max-length")
+        finetune_settings(els, "cls", defaults.train)
         saved_settings = run_buttons(els, "classify", "cls")
 
     with gr.Row(equal_height=False):
@@ -150,6 +159,8 @@ def build(ctx):
                    delimiter=t(lang, f"classify.delim_{DELIMITERS[table.delimiter]}") if table.delimiter in DELIMITERS
                    else table.delimiter,
                    header=t(lang, "classify.header_yes" if table.header else "classify.header_no"))]
+        if v["data.source"] == "bundled":
+            lines.append(t(lang, "classify.bundled_note"))
         if table.dropped:
             lines.append(t(lang, "classify.dropped",
                            items=", ".join(f"{n} × {why}" for why, n in table.dropped.items())))
@@ -192,13 +203,13 @@ def build(ctx):
             label_column=column_spec(v["data.label_column"]), balance=bool(v["data.balance"]),
             base_model=base_path, config=preset,
             trainable=trainable_spec(v["model.trainable"], els.read(v, "model.last_n", default=1)),
-            lora_rank=els.read(v, "model.lora_rank", default=8),
-            lora_alpha=els.read(v, "model.lora_alpha", default=16.0),
+            lora_rank=els.read(v, "model.lora_rank", default=defaults.lora_rank),
+            lora_alpha=els.read(v, "model.lora_alpha", default=defaults.lora_alpha),
             max_length=els.read(v, "model.max_length", default=0) or None,
-            train=finetune_train(els, v, sample_every=0))
+            train=finetune_train(els, v, defaults.train))
 
     def form_of(settings: ClassifySettings) -> dict:
-        kind, _, n = (settings.trainable or "last").partition(":")
+        kind, _, n = (settings.trainable or "auto").partition(":")
         out = {**source_values(state, settings.data_path, {"bundled": DEFAULT_TABLE}), **base_value(settings),
                "data.balance": bool(settings.balance), "model.trainable": kind,
                "model.lora_rank": settings.lora_rank, "model.lora_alpha": settings.lora_alpha,

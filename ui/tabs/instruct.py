@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (DEFAULT_INSTRUCTIONS, TEMPLATES, InstructSettings, PocketLLMError, Sampling, TaskKind,
+from pocketllm import (DEFAULT_INSTRUCTIONS, DEFAULT_TEMPLATE, TEMPLATES, USUAL_LORA_RANK, InstructSettings, PocketLLMError, Sampling, TaskKind,
                        get_template, load_instructions, prepare_instruction, read_test_responses, respond, task_kind,
                        template_of)
 
@@ -76,23 +76,26 @@ def build(ctx):
     L = page.text
     els = Elements(ctx)
 
+    defaults = InstructSettings()  # every box starts from the core's settings
     data_column, model_column = finetune_columns(els, "instruct", "ins", [".json", ".jsonl"])
     with data_column:
         els.add("data.preview", gr.Markdown(elem_id="ins-preview", max_height=520))
     with model_column:
-        els.add("model.template", gr.Radio([(L(f"instruct.tpl_{k}"), k) for k in TEMPLATES], value="alpaca",
+        els.add("model.template", gr.Radio([(L(f"instruct.tpl_{k}"), k) for k in TEMPLATES],
+                                           value=defaults.template or DEFAULT_TEMPLATE,
                                            label=L("instruct.template"), elem_id="ins-template"),
                 label="instruct.template", choices=[(f"instruct.tpl_{k}", k) for k in TEMPLATES])
-        els.add("model.mask", gr.Checkbox(False, label=L("instruct.mask_prompt"), elem_id="ins-mask"),
+        els.add("model.mask", gr.Checkbox(defaults.mask_prompt, label=L("instruct.mask_prompt"), elem_id="ins-mask"),
                 label="instruct.mask_prompt")
-        els.add("model.lora", gr.Checkbox(False, label=L("instruct.lora"), elem_id="ins-lora"),
+        els.add("model.lora", gr.Checkbox(defaults.lora_rank > 0, label=L("instruct.lora"), elem_id="ins-lora"),
                 label="instruct.lora")
         with gr.Row():
-            els.number("model.lora_rank", "instruct.lora_rank", 8, 1, MAX_LORA_RANK, elem_id="ins-rank")
-            els.number("model.lora_alpha", "instruct.lora_alpha", 16, 0, MAX_LORA_ALPHA, integer=False,
-                       elem_id="ins-alpha")
-            els.number("model.max_length", "instruct.max_length", 0, 0, MAX_CONTEXT, elem_id="ins-max-length")
-        defaults = InstructSettings()
+            els.number("model.lora_rank", "instruct.lora_rank", defaults.lora_rank or USUAL_LORA_RANK, 1,
+                       MAX_LORA_RANK, elem_id="ins-rank")
+            els.number("model.lora_alpha", "instruct.lora_alpha", defaults.lora_alpha, 0, MAX_LORA_ALPHA,
+                       integer=False, elem_id="ins-alpha")
+            els.number("model.max_length", "instruct.max_length", defaults.max_length or 0, 0, MAX_CONTEXT,
+                       elem_id="ins-max-length")
         finetune_settings(els, "ins", defaults.train)
         with gr.Row():
             els.number("train.sample_every", "instruct.sample_every", defaults.train.sample_every, 0, MAX_EVERY,
@@ -176,17 +179,18 @@ def build(ctx):
     def settings_of(v) -> InstructSettings:
         base_path, preset = base_model(state, v["model.base"], v["lang"])
         return InstructSettings(
-            data_path=data_path(v), template=v["model.template"] or "alpaca", mask_prompt=bool(v["model.mask"]),
+            data_path=data_path(v), template=v["model.template"] or DEFAULT_TEMPLATE, mask_prompt=bool(v["model.mask"]),
             max_length=els.read(v, "model.max_length", default=0) or None,
             test_generate=els.read(v, "train.test_generate", default=0), base_model=base_path, config=preset,
-            lora_rank=els.read(v, "model.lora_rank", default=8) if v["model.lora"] else 0,
-            lora_alpha=els.read(v, "model.lora_alpha", default=16.0),
-            train=finetune_train(els, v, sample_every=els.read(v, "train.sample_every", default=0)))
+            lora_rank=els.read(v, "model.lora_rank", default=USUAL_LORA_RANK) if v["model.lora"] else 0,
+            lora_alpha=els.read(v, "model.lora_alpha", default=defaults.lora_alpha),
+            train=finetune_train(els, v, defaults.train,
+                                 sample_every=els.read(v, "train.sample_every", default=0)))
 
     def form_of(settings: InstructSettings) -> dict:
         return {**source_values(state, settings.data_path, {"bundled": DEFAULT_INSTRUCTIONS}), **base_value(settings),
-                "model.template": settings.template or "alpaca", "model.mask": bool(settings.mask_prompt),
-                "model.lora": settings.lora_rank > 0, "model.lora_rank": settings.lora_rank or 8,
+                "model.template": settings.template or DEFAULT_TEMPLATE, "model.mask": bool(settings.mask_prompt),
+                "model.lora": settings.lora_rank > 0, "model.lora_rank": settings.lora_rank or USUAL_LORA_RANK,
                 "model.lora_alpha": settings.lora_alpha, "model.max_length": settings.max_length or 0,
                 **finetune_values(settings.train), "train.sample_every": settings.train.sample_every,
                 "train.test_generate": settings.test_generate}

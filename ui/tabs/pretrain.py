@@ -5,12 +5,13 @@ download; and the command line that repeats the run.  Built from `ui/training_pa
 from __future__ import annotations
 
 import codecs
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
 
 from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, TOKENIZER_KINDS, ModelConfig,
-                       PocketLLMError, PretrainSettings, TaskKind, TrainSettings, gpt2_tokenizer, inspect, list_presets,
+                       PocketLLMError, PretrainSettings, TaskKind, gpt2_tokenizer, inspect, list_presets,
                        load_corpus, prepare_pretraining, save_shape)
 
 from .. import plots
@@ -31,7 +32,6 @@ DTYPES = ["auto", "fp32", "bf16"]
 PREVIEW_CHARS = 300        # shown as coloured tokens
 PREVIEW_TEXT_CHARS = 20_000  # the longest / most used tokens are counted on the corpus's start
 TOKENIZER_ORDER = ("bpe", "char", "gpt2")  # as the page lists them
-EVAL_BATCHES = 5  # the app evaluates on fewer batches than the CLI's default, to stay lively on a CPU
 SOURCES = [("pretrain.src_zh", "zh_classics"), ("pretrain.src_en", "shakespeare"), ("pretrain.src_upload", "upload")]
 SHAPE = {"model.layers": "num_layers", "model.heads": "num_heads", "model.width": "emb_dim",
          "model.context": "context_length", "model.dropout": "drop_rate"}
@@ -87,21 +87,25 @@ def build(ctx):
     L = page.text
     els = Elements(ctx)
     presets = list_presets()
-    start_preset = "cpu-tiny" if "cpu-tiny" in presets else presets[0]
+    defaults = PretrainSettings()  # the form starts from the core's settings: Start = the CLI's default run
+    start_preset = defaults.config if defaults.config in presets else presets[0]
     base = ModelConfig.load(start_preset)
+    start_kind = defaults.tokenizer or DEFAULT_KIND
+    d = defaults.train
 
     page.add(gr.Markdown(L("pretrain.intro")), value="pretrain.intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.data_head")), value="pretrain.data_head")
-            data_source(els, "pretrain", SOURCES, "zh_classics", [".txt"], "pretrain")
-            els.add("tok.kind", gr.Radio([(L(f"pretrain.tok_{k}"), k) for k in TOKENIZER_ORDER], value=DEFAULT_KIND,
+            start_source = source_values(state, defaults.data_path, BUNDLED_CORPORA).get("data.source", SOURCES[0][1])
+            data_source(els, "pretrain", SOURCES, start_source, [".txt"], "pretrain")
+            els.add("tok.kind", gr.Radio([(L(f"pretrain.tok_{k}"), k) for k in TOKENIZER_ORDER], value=start_kind,
                                          label=L("pretrain.tokenizer"), info=L("pretrain.tokenizer_info"),
                                          elem_id="pretrain-tokenizer"),
                     label="pretrain.tokenizer", info="pretrain.tokenizer_info",
                     choices=[(f"pretrain.tok_{k}", k) for k in TOKENIZER_ORDER])
-            els.number("tok.vocab", "pretrain.vocab", DEFAULT_VOCAB_SIZE.get(DEFAULT_KIND), 1, MAX_VOCAB,
-                       info="pretrain.vocab_info", elem_id="pretrain-vocab", visible=DEFAULT_KIND != "gpt2")
+            els.number("tok.vocab", "pretrain.vocab", defaults.vocab_size or DEFAULT_VOCAB_SIZE.get(start_kind), 1,
+                       MAX_VOCAB, info="pretrain.vocab_info", elem_id="pretrain-vocab", visible=start_kind != "gpt2")
             els.add("data.preview", gr.Markdown(elem_id="pretrain-preview"))
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.model_head")), value="pretrain.model_head")
@@ -123,15 +127,17 @@ def build(ctx):
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.train_head")), value="pretrain.train_head")
             with gr.Row():
-                els.number("train.steps", "pretrain.steps", 100, 1, MAX_STEPS, elem_id="pretrain-steps")
-                els.number("train.batch", "pretrain.batch", 8, 1, MAX_BATCH, elem_id="pretrain-batch")
-                els.number("train.lr", "pretrain.lr", 1e-3, 0, MAX_LR, integer=False, elem_id="pretrain-lr")
+                els.number("train.steps", "pretrain.steps", d.max_steps, 1, MAX_STEPS, elem_id="pretrain-steps")
+                els.number("train.batch", "pretrain.batch", d.batch_size, 1, MAX_BATCH, elem_id="pretrain-batch")
+                els.number("train.lr", "pretrain.lr", d.lr, 0, MAX_LR, integer=False, elem_id="pretrain-lr")
             with gr.Row():
-                els.number("train.eval_every", "pretrain.eval_every", 25, 0, MAX_EVERY, elem_id="pretrain-eval")
-                els.number("train.sample_every", "pretrain.sample_every", 50, 0, MAX_EVERY,
+                els.number("train.eval_every", "pretrain.eval_every", d.eval_every, 0, MAX_EVERY,
+                           elem_id="pretrain-eval")
+                els.number("train.sample_every", "pretrain.sample_every", d.sample_every, 0, MAX_EVERY,
                            elem_id="pretrain-sample")
-                els.number("train.seed", "pretrain.seed", 123, 0, MAX_TRAIN_SEED, elem_id="pretrain-seed")
-            els.add("train.dtype", gr.Dropdown(DTYPES, value="auto", label=L("pretrain.dtype")), label="pretrain.dtype")
+                els.number("train.seed", "pretrain.seed", d.seed, 0, MAX_TRAIN_SEED, elem_id="pretrain-seed")
+            els.add("train.dtype", gr.Dropdown(DTYPES, value=d.dtype, label=L("pretrain.dtype")),
+                    label="pretrain.dtype")
 
     els.add("data.tokens", gr.HTML(elem_id="pretrain-tokens"))  # full width: a long token stays on one line
     saved_settings = run_buttons(els, "pretrain", "pretrain", resume=True)
@@ -254,9 +260,10 @@ def build(ctx):
             context = cfg.context_length if cfg.context_length != ModelConfig.load(preset).context_length else None
         else:
             config, context = str(save_shape(cfg, state.checkpoints)), None
-        train = TrainSettings(**{field: els.read(v, name) for name, field in TRAIN.items()},
-                              dtype=v["train.dtype"] or "auto", eval_batches=EVAL_BATCHES,
-                              checkpoint_minutes=CHECKPOINT_MINUTES)
+        # The boxes' values over the core's defaults (warm-up, weight decay, evaluation batches, ...).
+        train = dataclasses.replace(PretrainSettings().train,
+                                    **{field: els.read(v, name) for name, field in TRAIN.items()},
+                                    dtype=v["train.dtype"] or "auto", checkpoint_minutes=CHECKPOINT_MINUTES)
         return PretrainSettings(data_path=corpus_path(v), config=config, tokenizer=kind, vocab_size=size,
                                 context_length=context, train=train)
 
@@ -283,11 +290,15 @@ def build(ctx):
                 "live.samples": t(v["lang"], "pretrain.no_samples")}
 
     def stats(view, lang) -> str:
-        return t(lang, "pretrain.stats_tokens", tokens=f"{view.last_step['tokens_seen']:,}")
+        last = view.last_step  # None before the first step is written
+        return t(lang, "pretrain.stats_tokens", tokens=f"{last['tokens_seen']:,}") if last else ""
+
+    def form_settings_of_run(view) -> PretrainSettings:
+        return PretrainSettings.from_dict(view.settings)
 
     tab = TrainingTab(
         kind=KIND, els=els, form=FORM, settings_of=settings_of, form_of=form_of,
-        settings_of_run=lambda view: PretrainSettings.from_dict(view.settings),
+        settings_of_run=form_settings_of_run,
         prepare=prepare_pretraining, draw=draw, blank=blank,
         live=["live.loss", "run.stats", "live.samples", "run.download", "run.status"], watch=["live.unit"],
         stats=stats, loaders=[(on_facts, ["model.facts"]), (on_preview, ["data.preview", "data.tokens"])],
@@ -305,10 +316,13 @@ def build(ctx):
         done = view.resume_step  # the last save: where the continued run really starts
         if steps <= done:
             raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done, more=done + 100))
-        # The run keeps its own schedule and data; how long it goes on and its precision are the form's.
-        settings = PretrainSettings(resume=str(view.model_path), run_dir=str(view.run_dir),
-                                    train=TrainSettings(max_steps=steps, dtype=v.get("train.dtype") or "auto",
-                                                        checkpoint_minutes=CHECKPOINT_MINUTES))
+        # The run's own settings (shape, tokenizer, data, schedule: its run.json); how long it goes on
+        # and its precision are the form's.
+        settings = form_settings_of_run(view)
+        settings = dataclasses.replace(
+            settings, resume=str(view.model_path), run_dir=str(view.run_dir), init_from=None,
+            train=dataclasses.replace(settings.train, max_steps=steps, dtype=v.get("train.dtype") or "auto",
+                                      checkpoint_minutes=CHECKPOINT_MINUTES))
         out = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, KIND)
         if "run.dir" in out:  # it runs: the form shows the run's settings (a model keeps its tokenizer)
             out.update({k: val for k, val in form_values(tab, view).items() if k != "train.steps"})

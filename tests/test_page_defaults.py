@@ -1,0 +1,149 @@
+"""The page's defaults are the core's: every training form starts from the task's settings, so
+pressing Start runs what `python -m pocketllm <command>` runs; Continue keeps the run's own shape.
+
+The app is built in-process (no server): a handler is called with its inputs' initial values,
+as a fresh page would send them.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import fields
+
+import pytest
+
+from pocketllm import (ClassifySettings, InstructSettings, ModelConfig, PretrainSettings, TrainSettings,
+                       prepare_pretraining)
+from pocketllm.cli import build_parser
+from tests.app_fixtures import TINY_TEXT
+
+TRAIN_FIELDS = [f.name for f in fields(TrainSettings)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from ui.app import build_app
+    root = tmp_path_factory.mktemp("page")
+    app = build_app(root / "checkpoints", temp_dir=root / "temp")
+    yield app
+    app.pocketllm_state.runner.stop()
+    app.pocketllm_state.runner.wait(30)
+
+
+def handler(demo, api_name):
+    return next(f for f in demo.fns.values() if f.api_name == api_name)
+
+
+def call_with_initial_values(demo, api_name):
+    fn = handler(demo, api_name)
+    return fn.fn(*[c.value for c in fn.inputs])
+
+
+def parsed(command_text: str):
+    """The page's command box, parsed by the CLI's own parser."""
+    words = shlex.split(command_text.replace("\\\n", " "))
+    assert words[:3] == ["python", "-m", "pocketllm"], command_text
+    return build_parser().parse_args(words[3:])
+
+
+@pytest.mark.parametrize("command, settings", [("pretrain", PretrainSettings), ("classify-train", ClassifySettings),
+                                               ("instruct-train", InstructSettings)])
+def test_the_cli_flags_start_from_the_settings_defaults(command, settings):
+    args = build_parser().parse_args([command])
+    want = settings().train
+    for name in TRAIN_FIELDS:
+        if hasattr(args, name):
+            assert getattr(args, name) == getattr(want, name), name
+    if command == "pretrain":
+        assert args.config == settings().config and args.sample_every == want.sample_every
+
+
+@pytest.mark.parametrize("kind, command", [("pretrain", "pretrain"), ("classify", "classify-train"),
+                                           ("instruct", "instruct-train")])
+def test_each_training_form_starts_as_the_cli_default_run(demo, kind, command):
+    """The command box of an untouched form is the bare command (its defaults spelled out at most)."""
+    page = parsed(call_with_initial_values(demo, f"{kind}_command"))
+    bare = build_parser().parse_args([command])
+    differ = {k: (getattr(page, k), v) for k, v in vars(bare).items() if getattr(page, k) != v}
+    # Spelled out on the page, the same as the core's choice without them: the default tokenizer and its
+    # vocabulary, a fresh model of the core's fresh shape, the default template.
+    from pocketllm import DEFAULT_KIND, DEFAULT_TEMPLATE, DEFAULT_VOCAB_SIZE, FRESH_CONFIG
+    same = {"tokenizer": DEFAULT_KIND, "vocab_size": DEFAULT_VOCAB_SIZE[DEFAULT_KIND], "config": FRESH_CONFIG,
+            "template": DEFAULT_TEMPLATE}
+    assert {k: page_value for k, (page_value, _) in differ.items()} == {k: same[k] for k in differ if k in same}
+    assert set(differ) <= set(same), differ
+
+
+def test_pretrain_form_shows_the_core_shape_and_steps(demo):
+    from ui.tabs import pretrain as tab  # noqa: F401  (the tab is built by build_app)
+    blocks = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    d = PretrainSettings()
+    cfg = ModelConfig.load(d.config)
+    assert blocks["pretrain-steps"].value == d.train.max_steps
+    assert blocks["pretrain-lr"].value == d.train.lr
+    assert blocks["pretrain-eval"].value == d.train.eval_every
+    assert blocks["pretrain-sample"].value == d.train.sample_every
+    assert blocks["pretrain-layers"].value == cfg.num_layers and blocks["pretrain-width"].value == cfg.emb_dim
+    assert blocks["cls-trainable"].value == "auto"  # the core decides by the base's size (all weights of a small one)
+
+
+def test_a_fresh_base_is_offered_only_until_a_model_is_trained(demo, tmp_path):
+    """The newest pretrained model replaces the page's first choice (a fresh model) on Refresh or
+    when the tab is opened, unless the learner picked a base by hand."""
+    from pocketllm import GPTModel, save_checkpoint
+    from pocketllm.tokenizer import gpt2_tokenizer
+    state = demo.pocketllm_state
+    refresh = handler(demo, "classify_bases")
+    fresh = refresh.fn(None, "", "en")  # nothing trained yet
+    assert fresh["value"].endswith("cpu-small")
+    cfg = ModelConfig(vocab_size=50257, context_length=16, emb_dim=8, num_heads=2, num_layers=1)
+    path = state.checkpoints / "pretrain-x" / "model.safetensors"
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, GPTModel(cfg), tokenizer=gpt2_tokenizer())
+    assert refresh.fn(fresh["value"], "", "en")["value"] == str(path.resolve())
+    assert refresh.fn(fresh["value"], "yes", "en")["value"] == fresh["value"]  # picked by hand: kept
+
+
+def test_continue_keeps_the_runs_shape_and_tokenizer(demo):
+    """A cpu-tiny-shaped char run, continued from the page: run.json, the form and the command
+    keep its shape (the page used to rebuild the settings from the defaults: cpu-small, bpe)."""
+    state = demo.pocketllm_state
+    corpus = state.corpora / "tiny-0123456789ab.txt"  # an upload the page kept
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    run_dir = state.checkpoints / "pretrain-20260101-000000"
+    settings = PretrainSettings(data_path=str(corpus), config="cpu-tiny", tokenizer="char", context_length=32,
+                                run_dir=str(run_dir),
+                                train=TrainSettings(max_steps=2, batch_size=2, eval_every=0, sample_every=0))
+    trainer = prepare_pretraining(settings)
+    for _ in trainer.run():
+        pass
+    before = json.loads((run_dir / "run.json").read_text())
+    resume = handler(demo, "pretrain_resume")
+    out = resume.fn(4, str(run_dir), "en", "auto")
+    names = ["run.dir", "run.status"] + [n for n in resume_form_names()]
+    values = dict(zip(names, out))
+    assert values["run.dir"] == str(run_dir), values["run.status"]
+    end = time.time() + 120
+    while state.runner.current is not None and time.time() < end:
+        time.sleep(0.2)
+    after = json.loads((run_dir / "run.json").read_text())
+    for key in ("config", "tokenizer", "vocab_size", "context_length", "data_path"):
+        assert after[key] == before[key], key
+    assert after["train"]["max_steps"] == 4 and after["train"]["batch_size"] == 2
+    assert values["model.preset"] == "cpu-tiny" and values["tok.kind"] == "char" and values["model.context"] == 32
+    command = parsed(call_with_command(demo, {**values, "train.steps": 4}))  # (the steps box keeps the 4 typed)
+    assert command.config == "cpu-tiny" and command.tokenizer == "char" and command.context_length == 32
+
+
+def resume_form_names():
+    from ui.tabs.pretrain import FORM
+    return FORM
+
+
+def call_with_command(demo, form: dict) -> str:
+    fn = handler(demo, "pretrain_command")
+    from ui.tabs.pretrain import FORM
+    values = [form.get(n) for n in FORM]
+    # The form's inputs first, then the language (the API's order).
+    return fn.fn(*values, "en")
