@@ -27,7 +27,7 @@ from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus
                     template_of)
 from .training.trainer import TRAIN_LIMITS
 from .generation import MAX_SEED, MAX_TEMPERATURE
-from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, read_events
+from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, overfitting, read_events
 from .model import GPTModel, KVCache
 from .quantize import PRECISIONS, quantize_int8, to_precision
 from .tokenizer import (DEFAULT_KIND, DEFAULT_VOCAB_SIZE, EOT_ID, KINDS as TOKENIZER_KINDS, Tokenizer,
@@ -48,7 +48,7 @@ __all__ = [
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
     "FRESH_CONFIG", "USUAL_LORA_RANK", "PretrainSettings", "prepare_pretraining", "train_corpus_tokenizer", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
-    "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "read_events",
+    "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "overfitting", "read_events",
     "DEFAULT_TEMPLATE", "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",
     "respond", "template_of", "apply_lora", "merge_lora", "load_adapters", "save_adapters",

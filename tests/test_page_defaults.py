@@ -10,6 +10,7 @@ import json
 import shlex
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,21 @@ def call_with_command(demo, form: dict) -> str:
     values = [form.get(n) for n in FORM]
     # The form's inputs first, then the language (the API's order).
     return fn.fn(*values, "en")
+
+
+def test_overfitting_is_named_when_validation_rises_while_training_falls():
+    from pocketllm import overfitting
+    from ui.i18n import t  # noqa: F401
+    from ui.runs import status_line
+    from pocketllm import RunView
+
+    def ev(step, train, val):
+        return {"kind": "eval", "step": step, "train": {"loss": train}, "val": {"loss": val}}
+    falling = [ev(100, 6.0, 6.2), ev(200, 5.0, 5.5), ev(300, 4.0, 5.0)]
+    assert overfitting(falling) is None
+    rising = [ev(100, 6.0, 7.2), ev(200, 3.0, 7.5), ev(300, 1.0, 8.9)]
+    assert overfitting(rising) == {"best_step": 100, "best_loss": 7.2, "step": 300, "loss": 8.9}
+    assert overfitting(rising[:2]) is None  # one rise is noise
+    view = RunView(run_dir=Path("/tmp/pretrain-x"), settings={}, status="finished",
+                   events=[*rising, {"kind": "finished", "step": 300}])
+    assert "过拟合" in status_line(view, "zh", "pretrain") and "Overfitting" in status_line(view, "en", "pretrain")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (FRESH_CONFIG, JobBusy, ModelConfig, PocketLLMError, TaskKind, file_sha256, list_presets, read_header,
+from pocketllm import (FRESH_CONFIG, JobBusy, overfitting, ModelConfig, PocketLLMError, TaskKind, file_sha256, list_presets, read_header,
                        run_signature, task_kind)
 
 from .core_errors import coded_message
@@ -106,6 +106,10 @@ def status_line(view, lang, prefix) -> str:
         line += " " + t(lang, "training.stopped_early", step=end.get("step", step))
     if view.status == "finished" and end.get("kept_step") is not None and end.get("kept_step") != end.get("step"):
         line += " " + t(lang, "training.kept_step", step=end["kept_step"])
+    over = overfitting(view.events)
+    if over:  # said while it happens, not only at the end
+        line += "\n\n" + t(lang, "training.overfitting", best=f"{over['best_loss']:.3f}", best_step=over["best_step"],
+                            loss=f"{over['loss']:.3f}", step=over["step"])
     return line
 
 

@@ -100,8 +100,14 @@ def run(args):
         sample_prompt=args.sample_prompt, model_path=args.model_path, run_dir=args.run_dir,
         resume=args.resume, init_from=args.init_from, overwrite=args.overwrite,
         train=train_settings_from_args(args))
+    from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE
+    asked = args.vocab_size or DEFAULT_VOCAB_SIZE.get(args.tokenizer or DEFAULT_KIND)
     stop = threading.Event()
     trainer = prepare_pretraining(settings, stop_event=stop)
+    if trainer.dist.is_main and not (args.resume or args.init_from) and asked and settings.vocab_size \
+            and settings.vocab_size < asked:  # (settings now say what was trained)
+        print(f"vocabulary: {settings.vocab_size:,} tokens, not the {asked:,} asked for: the corpus has no more "
+              f"pieces worth a token (a bigger corpus gives a bigger vocabulary)")
     try:
         with ctrl_c_stops(stop):
             end = follow(trainer.run(), quiet=args.quiet, silent=not trainer.dist.is_main)
@@ -109,10 +115,17 @@ def run(args):
         shutdown()
     if trainer.dist.is_main:
         from ..jobs import read_run
-        split = read_run(trainer.run_dir).time_split()
+        from ..training.events import overfitting
+        view = read_run(trainer.run_dir)
+        split = view.time_split()
         total = sum(split.values()) or 1.0
         print("time: " + ", ".join(f"{k} {v:.0f} s ({v / total:.0%})" for k, v in split.items()))
         print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        over = overfitting(view.events)
+        if over:
+            print(f"warning: overfitting — validation loss rose from {over['best_loss']:.3f} (step {over['best_step']}) "
+                  f"to {over['loss']:.3f} (step {over['step']}) while training loss fell: the model is learning this "
+                  f"text by heart. Train fewer steps, use more text, or add dropout.")
         print(f"run folder: {trainer.run_dir}   try: python -m pocketllm generate "
               f"--model_path {trainer.model_path} --prompt \"{settings.sample_prompt}\"")
     return 0 if end.get("kind") in ("finished", "stopped") else 1

@@ -134,3 +134,25 @@ def read_events(path) -> list[dict]:
             except json.JSONDecodeError:
                 break  # the writer is mid-line; the rest arrives on the next read
     return out
+
+
+OVERFIT_EVALS = 2  # validation loss rising this many evaluations in a row, while training loss falls
+
+
+def overfitting(events: list[dict]) -> dict | None:
+    """Has the run begun to learn its training text by heart?  When the validation loss rose at each
+    of the last OVERFIT_EVALS evaluations while the training loss fell: {"best_step", "best_loss",
+    "step", "loss"} (the lowest validation loss and the last), else None.  A small corpus read many
+    times does this; more text, fewer steps or dropout are the cures."""
+    evals = [e for e in events if e.get("kind") == "eval" and "loss" in (e.get("val") or {})
+             and "loss" in (e.get("train") or {})]
+    if len(evals) <= OVERFIT_EVALS:
+        return None
+    tail = evals[-OVERFIT_EVALS - 1:]
+    val_rose = all(b["val"]["loss"] > a["val"]["loss"] for a, b in zip(tail, tail[1:]))
+    train_fell = tail[-1]["train"]["loss"] < tail[0]["train"]["loss"]
+    if not (val_rose and train_fell):
+        return None
+    best = min(evals, key=lambda e: e["val"]["loss"])
+    return {"best_step": best["step"], "best_loss": best["val"]["loss"], "step": tail[-1]["step"],
+            "loss": tail[-1]["val"]["loss"]}

@@ -21,6 +21,9 @@ EN = {
     "training.problem": "Problem: {message}",
     "training.base_facts": "{name}: {layers} layers, width {width}, context {context}, {params} parameters.",
     "training.fresh": "fresh model (random init) of {preset}",
+    "training.overfitting": "**Overfitting**: the validation loss rose from {best} (step {best_step}) to {loss} "
+                            "(step {step}) while the training loss fell — the model is learning this text by heart. "
+                            "Train fewer steps, use more text, or add dropout.",
     "training.fresh_note": "A fresh model knows no language yet: finetuning it works far worse than "
                            "finetuning a pretrained one. Pretrain a model first (Pretrain tab), then press "
                            "Refresh here.",
@@ -54,6 +57,8 @@ ZH = {
     "training.problem": "问题：{message}",
     "training.base_facts": "{name}：{layers} 层，宽度 {width}，上下文 {context}，共 {params} 个参数。",
     "training.fresh": "{preset} 的新模型（随机初始化）",
+    "training.overfitting": "**过拟合**：验证损失从 {best}（第 {best_step} 步）升到 {loss}（第 {step} 步），训练损失却在下降——"
+                            "模型正在死记这份文本。请减少训练步数、使用更多文本，或加上 dropout。",
     "training.fresh_note": "新模型还不懂任何语言：微调它的效果远不如微调预训练过的模型。请先在“预训练”页训练一个模型，再回到这里按“刷新”。",
     "training.patience": "连续 N 次评估没有提高就停止（0 = 不停）",
     "training.keep_best": "保留评估最好时的权重（而不是最后一步的）",

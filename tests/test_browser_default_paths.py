@@ -1,0 +1,121 @@
+"""Each tab's default run, as a new learner meets it: the plain address, a zh-CN browser, a fresh
+checkpoints folder, Start pressed without changing the form — and the outcome judged.
+
+Pretrain finishes with no toast and samples without runs of blank lines (or `�`); Continue keeps
+the run's shape; Classify from that model reaches ≥ 90 % test accuracy; Instruct leaves no
+held-out answer empty; Weights exports the model as a folder `transformers` loads with its
+tokenizer.  Screenshots: tests/screenshots/default-<tab>-zh.png.  About 15 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.app_fixtures import app  # noqa: F401  (fixture)
+from tests.test_browser import ARGS, CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
+
+RUN_MINUTES = 20  # the longest default run on a loaded 2-core machine, with room
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN", accept_downloads=True)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def toasts(page) -> list[str]:
+    return [t for t in page.locator(".toast-body").all_inner_texts() if t.strip()]
+
+
+def shoot(page, name):
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"default-{name}-zh.png"), full_page=True)
+
+
+def open_tab(page, name):
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_timeout(1_500)  # the tab's select event (the base picker refreshes)
+
+
+def wait_finished(page, status_id, state, timeout_min=RUN_MINUTES):
+    """Until nothing runs and the status says the run finished (its Chinese word)."""
+    page.wait_for_timeout(3_000)
+    state.runner.wait(timeout_min * 60)
+    assert state.runner.current is None, "the run did not end in time"
+    page.wait_for_function(f"document.querySelector('#{status_id}').innerText.includes('已完成')",
+                           timeout=60_000)
+
+
+def test_a_new_learner_presses_start_on_every_tab(page, app):
+    url, state = app
+    page.goto(url)  # the plain address: the page follows the browser's language
+    page.wait_for_function("Array.from(document.querySelectorAll('[role=tab]')).some(t => t.innerText.includes('预训练'))",
+                           timeout=30_000)
+    page.wait_for_function("document.querySelector('#pretrain-preview').innerText.length > 10", timeout=60_000)
+
+    # ---- Pretrain: the core's default run ---------------------------------------------------------
+    page.locator("#pretrain-start").click()
+    page.wait_for_timeout(5_000)
+    assert toasts(page) == []  # (a TypeError toast used to greet every run)
+    wait_finished(page, "pretrain-status", state)
+    assert toasts(page) == []
+    run_dir = Path(state.live_or_latest_run("pretrain"))
+    settings = json.loads((run_dir / "run.json").read_text())
+    assert settings["config"] == "cpu-small" and settings["train"]["max_steps"] == 400
+    samples = page.locator("#pretrain-samples").inner_text()
+    last = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+            if '"kind": "sample"' in line][-1]
+    assert "\n\n\n" not in last["text"] and "�" not in last["text"], last["text"]
+    assert len(re.sub(r"\s", "", last["text"])) > 20, last["text"]  # characters, not blank lines
+    assert "�" not in samples
+    shoot(page, "pretrain")
+
+    # ---- Continue: 50 more steps; the run keeps its shape -------------------------------------------
+    box = page.locator("#pretrain-steps input").first
+    box.fill("450")
+    box.press("Tab")
+    page.locator("#pretrain-resume").click()
+    wait_finished(page, "pretrain-status", state)
+    after = json.loads((run_dir / "run.json").read_text())
+    for key in ("config", "tokenizer", "vocab_size", "data_path"):
+        assert after[key] == settings[key], key
+    page.reload()
+    page.wait_for_function("document.querySelector('#pretrain-facts').innerText.length > 10", timeout=60_000)
+    facts = page.locator("#pretrain-facts").inner_text()
+    assert "5,2" in facts, facts  # cpu-small's 5.2 M parameters, not another shape's
+
+    # ---- Classify: from that model, every default ----------------------------------------------------
+    open_tab(page, "分类")
+    page.wait_for_function("document.querySelector('#cls-base input').value.includes('pretrain-')", timeout=30_000)
+    page.locator("#cls-start").click()
+    page.wait_for_timeout(3_000)
+    assert toasts(page) == []
+    wait_finished(page, "cls-status", state)
+    report = page.locator("#cls-report").inner_text()
+    accuracy = float(re.search(r"测试准确率\s*([\d.]+)%", report).group(1))
+    assert accuracy >= 90, report
+    shoot(page, "classify")
+
+    # ---- Instruct: every default; no empty held-out answer -----------------------------------------------
+    open_tab(page, "指令微调")
+    page.wait_for_function("document.querySelector('#ins-base input').value.includes('pretrain-')", timeout=30_000)
+    page.locator("#ins-start").click()
+    page.wait_for_timeout(3_000)
+    assert toasts(page) == []
+    wait_finished(page, "ins-status", state)
+    page.wait_for_function("document.querySelector('#ins-results').innerText.includes('完全匹配')", timeout=60_000)
+    answers = page.locator("#ins-answers").inner_text()
+    assert "（空回答）" not in answers, answers
+    instruct_dir = Path(state.live_or_latest_run("instruct"))
+    responses = json.loads(next(instruct_dir.glob("*.test_responses.json")).read_text())
+    assert responses and all(r["generated"].strip() for r in responses)
+    shoot(page, "instruct")
+    assert toasts(page) == []
