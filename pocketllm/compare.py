@@ -5,7 +5,8 @@ and wants to see what it did.  `compare_runs` reads run folders and returns, per
 its validation curve — against steps, tokens seen or wall-clock time, in nats per token
 or in bits per character (the measure that does not depend on the tokenizer) — and a
 table of the settings that differ between the runs, with each run's final and best
-validation figures, time taken and tokens per second.
+validation figures, time taken and tokens per second (the tokens trained over the time
+taken, so the two columns multiply to the tokens seen).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class RunCurve:
     final: dict[str, float | None]   # last evaluation's val figures
     best: dict[str, float | None]    # best (lowest) val figures
     seconds: float | None            # wall-clock time of the run (all its attempts)
-    tokens_per_s: float | None       # median of the logged steps
+    tokens_per_s: float | None       # tokens trained ÷ seconds (all its attempts)
 
 
 @dataclass
@@ -74,19 +75,25 @@ def _curve(run_dir: Path, view) -> RunCurve:
     if not view.settings and not view.events:
         raise PocketLLMError("{path} is not a run folder (it has no run.json or events.jsonl).",
                              code="compare.not_a_run", path=str(run_dir))
-    # Wall-clock time counts only while the run ran: a resumed run's pause is left out.
+    # Wall-clock time counts only while the run ran: a resumed run's pause is left out.  The
+    # tokens are those each attempt trained (a resumed attempt starts from the tokens seen before).
     active, x_elapsed, evals, attempt_start, last_time = 0.0, [], [], None, None
+    trained, tokens_before, tokens_last = 0, 0, 0
     for e in view.events:
         if e["kind"] == "started":
             if attempt_start is not None and last_time is not None:
                 active += last_time - attempt_start
-            attempt_start = e["time"]
+            trained += tokens_last - tokens_before
+            attempt_start, tokens_before = e["time"], tokens_last
         elif attempt_start is None:
             attempt_start = e["time"]
         last_time = e["time"]
+        if e["kind"] == "step":
+            tokens_last = e["tokens_seen"]
         if e["kind"] == "eval":
             evals.append(e)
             x_elapsed.append(round(active + e["time"] - attempt_start, 2))
+    trained += tokens_last - tokens_before
     seconds = round(active + last_time - attempt_start, 1) if last_time is not None else None
     x = {"step": [e["step"] for e in evals], "tokens_seen": [e["tokens_seen"] for e in evals],
          "elapsed": x_elapsed}
@@ -94,8 +101,8 @@ def _curve(run_dir: Path, view) -> RunCurve:
     train = {u: [e["train"].get(u) for e in evals] for u in Y_UNITS}
     final = {u: (val[u][-1] if val[u] else None) for u in Y_UNITS}
     best = {u: min((v for v in val[u] if v is not None), default=None) for u in Y_UNITS}
-    rates = sorted(e["tokens_per_s"] for e in view.of_kind("step"))
-    rate = rates[len(rates) // 2] if rates else None
+    elapsed = active + last_time - attempt_start if last_time is not None else 0.0
+    rate = round(trained / elapsed) if trained > 0 and elapsed > 0 else None
     return RunCurve(Path(run_dir).name, str(run_dir), view.status, x, val, train, final, best, seconds, rate)
 
 
@@ -118,4 +125,8 @@ def compare_runs(run_dirs) -> Comparison:
             same[key] = values[0]
         else:
             differing[key] = values
+    # A setting recorded twice (a pretrain run's vocab_size and model_config.vocab_size) is one column.
+    for key in [k for k in differing if "." in k]:
+        if differing.get(key.rsplit(".", 1)[1]) == differing[key]:
+            del differing[key]
     return Comparison(runs, differing, same)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
 
-from .errors import Phrase, PhraseList, PocketLLMError
+from .errors import Phrase, PhraseList, PocketLLMError, shown
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 # Upper bounds that keep every check cheap and refuse absurd shapes before anything is
@@ -19,6 +19,7 @@ CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 LIMITS = {"vocab_size": 1 << 18, "context_length": 1 << 16, "emb_dim": 1 << 14, "num_heads": 1 << 10,
           "num_layers": 1 << 9}
 MAX_PARAMETERS = 20_000_000_000
+MAX_BATCH_SIZE = 65_536  # examples per process per micro-step of a run (the training settings' bound too)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ class ModelConfig:
           their softmax; then the logits and their gradient, 2·V per token — the largest
           part for small models.  bf16 autocast roughly halves the activations.
         """
+        if not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size <= MAX_BATCH_SIZE):
+            raise PocketLLMError("batch_size must be a whole number from 1 to {limit:,} (got {value}).",
+                                 code="config.bad_batch_size", limit=MAX_BATCH_SIZE, value=shown(batch_size))
         n, t = self.num_parameters(), seq_len or self.context_length
         b, d, h, v, layers = batch_size, self.emb_dim, self.num_heads, self.vocab_size, self.num_layers
         activations = 4 * b * t * (layers * (16 * d + 2 * h * t) + 2 * v)
@@ -143,10 +147,10 @@ def _shape_problems(v: dict) -> list[Phrase]:
         value = v[name]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             problems.append(Phrase("{name} must be a positive whole number (got {value})",
-                                   code="config.not_positive", name=name, value=_short(value)))
+                                   code="config.not_positive", name=name, value=shown(value)))
         elif value > LIMITS[name]:
             problems.append(Phrase("{name} must be at most {limit:,} (got {value})", code="config.too_large",
-                                   name=name, limit=LIMITS[name], value=_short(value)))
+                                   name=name, limit=LIMITS[name], value=shown(value)))
     parameters = 0 if problems else ModelConfig.num_parameters(SimpleNamespace(**v))  # sizes are sane now
     if parameters > MAX_PARAMETERS:
         problems.append(Phrase("the model would have {parameters:,} parameters; PocketLLM builds at most {limit:,} "
@@ -159,18 +163,12 @@ def _shape_problems(v: dict) -> list[Phrase]:
     drop = v["drop_rate"]
     if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 1.0:
         problems.append(Phrase("drop_rate must be between 0 and 1 (got {value})", code="config.bad_drop_rate",
-                               value=_short(drop)))
+                               value=shown(drop)))
     for name in ("qkv_bias", "tie_embeddings"):
         if not isinstance(v[name], bool):
             problems.append(Phrase("{name} must be true or false (got {value})", code="config.not_bool",
-                                   name=name, value=_short(v[name])))
+                                   name=name, value=shown(v[name])))
     return problems
-
-
-def _short(value) -> str:
-    """A value for a message, cut short: a crafted file may hold a megabyte in one field."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _nearest_divisor(n: int, near: int) -> int:

@@ -15,6 +15,11 @@ code raised in `pocketllm/` has a translation, and no translation lost a value).
 Codes are `<area>.<what>`, lower case; once released, a code keeps its meaning.
 A value that is itself a sentence part (a place in a file, one of several problems)
 is a `Phrase` with a code of its own, so it is translated too — never English text.
+
+Settings (a model config, training settings, sampling, LoRA, a corpus's split) are checked
+in one style: every problem is a `Phrase`, and all of them are raised together as one
+error whose `problems` value is a `PhraseList` (e.g. code `train.invalid_settings`), so a
+person fixes everything in one go and the page says each problem in its language.
 """
 from __future__ import annotations
 
@@ -54,6 +59,15 @@ class PhraseList(str):
 
     def __reduce__(self):
         return PhraseList, (self.phrases,)
+
+
+def shown(value, limit: int = 40) -> str:
+    """A value for a message, cut short: a crafted file may hold a megabyte in one field."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (Python refuses past 4,300 digits)
+        text = f"a {value.bit_length():,}-bit number"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _phrase(text: str, code: str, values: dict) -> Phrase:

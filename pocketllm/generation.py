@@ -14,25 +14,21 @@ default), sampling never picks a token that would leave a broken character
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Iterable, Iterator
 
 import torch
 
 from .decoder import Decoder
-from .errors import PocketLLMError
+from .errors import Phrase, PhraseList, PocketLLMError, shown
 from .tokenizer import BOUNDARY, Tokenizer, gpt2_tokenizer
 from .tokenizer.gpt2 import VOCAB_SIZE as GPT2_VOCAB
 
 
 MAX_TEMPERATURE = 100.0
 MAX_SEED = 2**63 - 1
-
-
-def check_seed(seed):
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
-        raise PocketLLMError("seed must be a whole number from 0 to {limit} (got {got}).", code="sampling.bad_seed",
-                             limit=f"{MAX_SEED:,}", got=str(seed)[:30])
+MAX_STOPS, STOP_CHARS = 16, 200  # stop strings: how many, how long each
 
 
 @dataclass(frozen=True)
@@ -50,36 +46,13 @@ class Sampling:
     stop: tuple = ()                 # end the text where one of these strings appears (not included)
 
     def __post_init__(self):
-        number = (int, float)
-        if not (isinstance(self.repetition_penalty, number) and 1.0 <= self.repetition_penalty <= 10.0):
-            raise PocketLLMError("repetition_penalty must be from 1 (off) to 10 (got {got}); 1.1–1.3 is usual.",
-                                 code="sampling.bad_repetition_penalty", got=repr(self.repetition_penalty))
-        for name in ("frequency_penalty", "presence_penalty"):
-            value = getattr(self, name)
-            if not (isinstance(value, number) and -2.0 <= value <= 2.0):
-                raise PocketLLMError("{name} must be from -2 to 2 (got {got}); 0 is off.",
-                                     code="sampling.bad_penalty", name=name, got=repr(value))
-        if self.min_p is not None and not (isinstance(self.min_p, number) and 0 <= self.min_p <= 1):
-            raise PocketLLMError("min_p must be in [0, 1] (got {got}); 0.05–0.1 is usual.",
-                                 code="sampling.bad_min_p", got=repr(self.min_p))
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
-        stops = tuple(self.stop or ())
-        if len(stops) > 16 or not all(isinstance(s, str) and 0 < len(s) <= 200 for s in stops):
-            raise PocketLLMError("stop strings: at most {most}, each 1 to {chars} characters.",
-                                 code="sampling.bad_stop", most=16, chars=200)
-        object.__setattr__(self, "stop", stops)
-        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= MAX_TEMPERATURE:
-            raise PocketLLMError("temperature must be a number from 0 (greedy) to {limit} (got {got}); "
-                                 "0.7–1.0 is usual.", code="sampling.bad_temperature",
-                                 limit=MAX_TEMPERATURE, got=repr(self.temperature))
-        if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 1):
-            raise PocketLLMError("top_k must be at least 1 (got {got}); leave it empty to turn it off.",
-                                 code="sampling.bad_top_k", got=repr(self.top_k))
-        if self.top_p is not None and not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
-            raise PocketLLMError("top_p must be in (0, 1] (got {got}); 0.9–0.95 is usual.",
-                                 code="sampling.bad_top_p", got=repr(self.top_p))
-        check_seed(self.seed)
+        problems = sampling_problems(self)
+        if problems:
+            raise PocketLLMError("Invalid sampling settings: {problems}.", code="sampling.invalid",
+                                 problems=PhraseList(problems))
+        object.__setattr__(self, "stop", tuple(self.stop or ()))
 
     @property
     def greedy(self) -> bool:
@@ -104,6 +77,50 @@ class Sampling:
                                  code="sampling.unknown_setting", unknown=", ".join(unknown),
                                  known=", ".join(sorted(known)))
         return cls(**{k: (tuple(v) if k == "stop" else v) for k, v in data.items()})
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def sampling_problems(s: Sampling) -> list[Phrase]:
+    """Every problem of the sampling settings `s`, each a coded phrase, none raised."""
+    problems = []
+    if not (_number(s.temperature) and 0 <= s.temperature <= MAX_TEMPERATURE):
+        problems.append(Phrase("temperature must be a number from 0 (greedy) to {limit:g}, usually 0.7–1.0 "
+                               "(got {got})", code="sampling.bad_temperature", limit=MAX_TEMPERATURE,
+                               got=shown(s.temperature)))
+    if s.top_k is not None and not (isinstance(s.top_k, int) and not isinstance(s.top_k, bool) and s.top_k >= 1):
+        problems.append(Phrase("top_k must be a whole number of at least 1, or empty for off (got {got})",
+                               code="sampling.bad_top_k", got=shown(s.top_k)))
+    if s.top_p is not None and not (_number(s.top_p) and 0 < s.top_p <= 1):
+        problems.append(Phrase("top_p must be above 0 and at most 1, usually 0.9–0.95 (got {got})",
+                               code="sampling.bad_top_p", got=shown(s.top_p)))
+    if s.min_p is not None and not (_number(s.min_p) and 0 <= s.min_p <= 1):
+        problems.append(Phrase("min_p must be from 0 to 1, usually 0.05–0.1 (got {got})", code="sampling.bad_min_p",
+                               got=shown(s.min_p)))
+    if not (_number(s.repetition_penalty) and 1.0 <= s.repetition_penalty <= 10.0):
+        problems.append(Phrase("repetition_penalty must be from 1 (off) to 10, usually 1.1–1.3 (got {got})",
+                               code="sampling.bad_repetition_penalty", got=shown(s.repetition_penalty)))
+    for name, said in (("frequency_penalty", Phrase("frequency_penalty", code="sampling.name.frequency_penalty")),
+                       ("presence_penalty", Phrase("presence_penalty", code="sampling.name.presence_penalty"))):
+        value = getattr(s, name)
+        if not (_number(value) and -2.0 <= value <= 2.0):
+            problems.append(Phrase("{name} must be from -2 to 2, 0 is off (got {got})", code="sampling.bad_penalty",
+                                   name=said, got=shown(value)))
+    seed = s.seed
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        problems.append(Phrase("seed must be a whole number from 0 to {limit:,} (got {got})", code="sampling.bad_seed",
+                               limit=MAX_SEED, got=shown(seed)))
+    stops = s.stop if isinstance(s.stop, (tuple, list)) else None
+    if stops is None or len(stops) > MAX_STOPS or not all(isinstance(x, str) and 0 < len(x) <= STOP_CHARS
+                                                        for x in stops):
+        problems.append(Phrase("stop strings: at most {most}, each 1 to {chars} characters", code="sampling.bad_stop",
+                               most=MAX_STOPS, chars=STOP_CHARS))
+    if not isinstance(s.valid_utf8, bool):
+        problems.append(Phrase("valid_utf8 must be true or false (got {got})", code="sampling.bad_valid_utf8",
+                               got=shown(s.valid_utf8)))
+    return problems
 
 
 def apply_penalties(logits: torch.Tensor, counts: torch.Tensor, sampling: Sampling) -> torch.Tensor:

@@ -154,6 +154,22 @@ class RunView:
     def results(self) -> dict:
         return _read_json(self.run_dir / "results.json")
 
+    def saved_scores(self) -> tuple[dict, str]:
+        """The validation figures of the weights the run saved, and what they were measured on:
+        "whole split" (the task scored the saved weights on all of it at the end: results.json),
+        "kept step N" (keep_best: the evaluation whose weights were kept) or "last evaluation"
+        (both of these on the evaluation's sample).  ({}, "") before any evaluation."""
+        results = self.results if self.status == "finished" else {}
+        whole = {k.removeprefix("val_"): v for k, v in results.items()
+                 if k.startswith("val_") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if whole:
+            return whole, "whole split"
+        end = self.end or {}
+        if end.get("kept_step") is not None and end.get("best_val"):
+            return dict(end["best_val"]), f"kept step {end['kept_step']}"
+        evals = self.of_kind("eval")
+        return (dict(evals[-1]["val"]), "last evaluation") if evals else ({}, "")
+
     @property
     def can_resume(self) -> bool:
         """Whether the run can go on: it is not running, and its model and training state were

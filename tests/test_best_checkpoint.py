@@ -104,5 +104,6 @@ def test_the_cli_says_where_it_stopped_and_which_step_it_kept():
     end = {"kind": "finished", "step": 120, "stopped_early": True, "kept_step": 60,
            "best_val": {"loss": 0.08123, "accuracy": 0.975, "bits_per_char": 1.0}}
     assert _end_lines(end, "m.safetensors") == [
-        "stopped early at step 120; kept step 60 (best val loss 0.0812, accuracy 97.50%)", "checkpoint m.safetensors"]
+        "stopped early at step 120; kept the weights of step 60 (the best validation score during training)",
+        "checkpoint m.safetensors"]  # its scores, on the whole splits, come from the task's finish
     assert _end_lines({"kind": "finished", "step": 5}, "m.safetensors")[0] == "finished at step 5"

@@ -205,13 +205,13 @@ def small_model(tmp_path_factory):
     (["generate", "--prompt", "hi", "--temperature", "nan"], "temperature must be a number from 0"),
     (["generate", "--prompt", "hi", "--temperature", "1e-45", "--max_new_tokens", "3"], None),  # works: ~greedy
     (["generate", "--prompt", "hi", "--temperature", "1", "--seed", str(10**23)], "seed must be a whole number"),
-    (["generate", "--prompt", "hi", "--top_p", "nan"], "top_p must be in"),
+    (["generate", "--prompt", "hi", "--top_p", "nan"], "top_p must be above 0 and at most 1"),
     (["export-hf", "--out_dir", "{file}"], "is a file; --out_dir must be a folder"),
     (["pretrain", "--data_path", "{dir}", "--max_steps", "1"], "is a folder; give a UTF-8 text file"),
     (["pretrain", "--data_path", "{dir}/missing.txt", "--max_steps", "1"], "Text file not found"),
     (["pretrain", "--config", "gpt2-1558M", "--tokenizer", "gpt2", "--batch_size", "4096", "--max_steps", "1"],
      "Lower --batch_size"),
-    (["pretrain", "--batch_size", "10000000", "--max_steps", "1"], "batch_size must be from 1 to 65,536"),
+    (["pretrain", "--batch_size", "10000000", "--max_steps", "1"], "batch_size must be a whole number from 1 to 65,536"),
     (["classify-train", "--lora_rank", "1000000", "--trainable", "lora", "--max_steps", "1"],
      "LoRA rank must be a whole number from 1 to"),
 ])

@@ -90,7 +90,7 @@ def test_bad_lora_settings(tiny_model):
         apply_lora(tiny_model, rank=0)
     with pytest.raises(PocketLLMError, match="alpha"):
         apply_lora(tiny_model, rank=2, alpha=0)
-    with pytest.raises(PocketLLMError, match="No linear"):
+    with pytest.raises(PocketLLMError, match="no linear layer"):
         apply_lora(tiny_model, rank=2, targets=("nothing.here",))
     apply_lora(tiny_model, rank=2)
     with pytest.raises(PocketLLMError, match="already"):

@@ -1,10 +1,13 @@
 """How big a number or a text from the page may be, and the check a handler makes.
 
 The page's boxes carry these bounds (the browser keeps a person inside them), but any
-endpoint can be called with any value, so each handler checks what it gets with
-`whole` / `real` and says what is wrong in the page's language, before the core is
-called.  The model limits are the core's own (`pocketllm.config.LIMITS`); the core
-checks them again, with English messages, for scripts and the CLI.
+endpoint can be called with any value.  A handler reads a box with `whole` / `real`, which
+check only what the box itself needs: a number at all (not text, not NaN or infinity), and
+whole where it must be.  The range is the core's to check when the bound is the core's own
+(`CoreBound`: a model's shape, the training settings, sampling, LoRA) — the core names
+every problem at once and the page says its answer in its language (`ui/core_errors.py`),
+so the page keeps no second copy of those checks.  A bound the page alone sets (how many
+tokens a Generate press writes, a LoRA alpha's top) is a plain number, checked here.
 
 `Number` and `Slider` make Gradio's, except that a value past the bounds reaches the
 handler (Gradio's own check would answer in English, as an error badge on the box).
@@ -20,21 +23,27 @@ from pocketllm import MAX_SEED, TRAIN_LIMITS, PocketLLMError
 
 from .i18n import t
 
-MAX_VOCAB = LIMITS["vocab_size"]          # 262,144
-MAX_CONTEXT = LIMITS["context_length"]    # 65,536
-MAX_WIDTH = LIMITS["emb_dim"]             # 16,384
-MAX_HEADS = LIMITS["num_heads"]           # 1,024
-MAX_LAYERS = LIMITS["num_layers"]         # 512
-MAX_BATCH = TRAIN_LIMITS["batch_size"]
-MAX_STEPS = TRAIN_LIMITS["max_steps"]
-MAX_EPOCHS = TRAIN_LIMITS["epochs"]
-MAX_EVERY = 10**9                          # evaluate / sample every N steps
-MAX_TEST_GENERATE = 1_000_000
-MAX_TRAIN_SEED = TRAIN_LIMITS["seed"]
-MAX_SAMPLING_SEED = MAX_SEED
+
+class CoreBound(int):
+    """A box's bound that is the core's own limit: the box shows it, and the core checks it
+    (with a message in the page's language), so `whole` / `real` leave the range alone."""
+
+
+MAX_VOCAB = CoreBound(LIMITS["vocab_size"])          # 262,144
+MAX_CONTEXT = CoreBound(LIMITS["context_length"])    # 65,536
+MAX_WIDTH = CoreBound(LIMITS["emb_dim"])             # 16,384
+MAX_HEADS = CoreBound(LIMITS["num_heads"])           # 1,024
+MAX_LAYERS = CoreBound(LIMITS["num_layers"])         # 512
+MAX_BATCH = CoreBound(TRAIN_LIMITS["batch_size"])
+MAX_STEPS = CoreBound(TRAIN_LIMITS["max_steps"])
+MAX_EPOCHS = CoreBound(TRAIN_LIMITS["epochs"])
+MAX_EVERY = CoreBound(TRAIN_LIMITS["eval_every"])    # evaluate / sample every N steps
+MAX_TEST_GENERATE = 1_000_000                        # (the test split bounds it anyway)
+MAX_TRAIN_SEED = CoreBound(TRAIN_LIMITS["seed"])
+MAX_SAMPLING_SEED = CoreBound(MAX_SEED)
 MAX_LORA_RANK = MAX_WIDTH                  # and at most the model's width: the core checks that
 MAX_LORA_ALPHA = 1_000_000
-MAX_LR = 1.0
+MAX_LR = CoreBound(1)
 
 # Texts that reach a model or come back in the page.
 PROMPT_CHARS = 100_000   # a prompt, a message to classify, an instruction or its input
@@ -70,13 +79,22 @@ def Slider(*args, **kwargs) -> gr.Slider:  # noqa: N802
 
 
 def _shown(value) -> str:
-    text = str(value)
+    try:
+        text = str(value)
+    except ValueError:  # an int too long to print
+        text = "…"
     return text if len(text) <= 24 else text[:21] + "…"
 
 
+def _refuse(key: str, value, low, high, what: str, lang, fmt: str):
+    return PocketLLMError(t(lang, key, what=t(lang, what), low=format(low, fmt), high=format(high, fmt),
+                            value=_shown(value)))
+
+
 def whole(value, low: int, high: int, what: str, lang, default=None) -> int:
-    """`value` as a whole number from `low` to `high`, else a PocketLLMError in the page's
-    language naming the box (`what`: the box's label key).  Empty gives `default` if set."""
+    """`value` as a whole number, else a PocketLLMError in the page's language naming the box
+    (`what`: the box's label key).  The range `low`..`high` is checked here only when `high` is
+    the page's own (not a `CoreBound`).  Empty gives `default` if set."""
     if (value is None or value == "") and default is not None:
         return default
     number = None
@@ -91,23 +109,22 @@ def whole(value, low: int, high: int, what: str, lang, default=None) -> int:
                 number = int(f)
         except (TypeError, ValueError, OverflowError):
             number = None
-    if number is None or not low <= number <= high:
-        raise PocketLLMError(t(lang, "common.out_of_range", what=t(lang, what), low=f"{low:,}", high=f"{high:,}",
-                               value=_shown(value)))
+    if number is None or not (isinstance(high, CoreBound) or low <= number <= high):
+        raise _refuse("common.out_of_range", value, low, high, what, lang, ",")
     return number
 
 
 def real(value, low: float, high: float, what: str, lang, default=None) -> float:
-    """`value` as a number from `low` to `high` (finite), else a PocketLLMError in the page's language."""
+    """`value` as a finite number, else a PocketLLMError in the page's language; the range as in
+    `whole` (here only when `high` is the page's own)."""
     if (value is None or value == "") and default is not None:
         return default
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError, OverflowError):
         number = math.nan
-    if not (math.isfinite(number) and low <= number <= high):
-        raise PocketLLMError(t(lang, "common.out_of_range_real", what=t(lang, what), low=f"{low:g}",
-                               high=f"{high:g}", value=_shown(value)))
+    if not (math.isfinite(number) and (isinstance(high, CoreBound) or low <= number <= high)):
+        raise _refuse("common.out_of_range_real", value, low, high, what, lang, "g")
     return number
 
 

@@ -57,8 +57,8 @@ def follow(events, quiet: bool = False, silent: bool = False) -> dict:
             bar.set_postfix(loss=f"{d['train_loss']:.3f}", tok_s=f"{d['tokens_per_s']:,.0f}",
                             lr=f"{d['lr']:.1e}", **extras, refresh=False)
         elif kind == "eval":
-            parts = [f"{split} {k} {v:.4f}" for split in ("train", "val") for k, v in d[split].items()
-                     if k in ("loss", "accuracy")]
+            parts = [f"{split} {k} {v:.2%}" if k == "accuracy" else f"{split} {k} {v:.4f}"
+                     for split in ("train", "val") for k, v in d[split].items() if k in ("loss", "accuracy")]
             if d.get("val_bits_per_char") is not None:  # comparable across tokenizers
                 parts.append(f"val bits/char {d['val_bits_per_char']:.3f}")
             tqdm.write(f"step {d['step']:>5}  " + "  ".join(parts))

@@ -35,15 +35,39 @@ def _add_base_args(p, what: str):
 
 
 def _end_lines(end: dict, model_path) -> list[str]:
-    """How a finetuning run ended: where it stopped, and which step's weights it kept."""
+    """How a finetuning run ended: where it stopped, and which step's weights it kept (chosen by
+    the evaluations during training; the scores printed are the kept weights' on whole splits)."""
     kind, step = end.get("kind", "ended"), end.get("step")
     head = f"stopped early at step {step}" if end.get("stopped_early") else f"{kind} at step {step}"
-    kept, best = end.get("kept_step"), end.get("best_val") or {}
+    kept = end.get("kept_step")
     if kept is not None:
-        score = ", ".join(f"{k} {v:.2%}" if k == "accuracy" else f"{k} {v:.4f}"
-                          for k, v in best.items() if k in ("accuracy", "loss"))
-        head += f"; kept step {kept} (best val {score})"
+        head += f"; kept the weights of step {kept} (the best validation score during training)"
     return [head, f"checkpoint {model_path}"]
+
+
+def _eval_note(trainer, splits: dict) -> str | None:
+    """What the evaluations during training read: often a sample of the validation split (the
+    scores at the end read all of it)."""
+    s, total = trainer.settings, splits.get("val") or 0
+    if not (s.eval_every and total):
+        return None
+    per_batch = getattr(trainer.task, "eval_batch_size", s.batch_size)
+    used = min(total, s.eval_batches * per_batch) if s.eval_batches else total
+    if used >= total:
+        return f"validation during training: every {s.eval_every} steps, on all {total} validation examples"
+    return (f"validation during training: every {s.eval_every} steps, on {used} of the {total} validation "
+            f"examples (a sample: --eval_batches); the scores at the end use all {total}")
+
+
+def _whole_split_line(results: dict, splits: dict, what: str = "examples") -> str | None:
+    """The saved weights' scores on the whole validation (and test) split, from the task's finish."""
+    parts = []
+    for split, name in (("val", "validation"), ("test", "test")):
+        figures = ([f"accuracy {results[f'{split}_accuracy']:.2%}"] if f"{split}_accuracy" in results else []) + \
+                  ([f"loss {results[f'{split}_loss']:.4f}"] if f"{split}_loss" in results else [])
+        if figures:
+            parts.append(f"{name} {', '.join(figures)} on all {splits.get(split, '?')} {what}")
+    return ("saved weights: " + "; ".join(parts)) if parts else None
 
 
 def _base(args):
@@ -179,9 +203,16 @@ def run_classify_train(args):
               + f"; messages cut to {data['max_length']} tokens: {data['truncated']}")
         print(f"trainable: {info['trainable']} ({info['trainable_parameters']:,} of "
               f"{info['parameters']:,} parameters)")
+        splits = data["splits"]
+        note = _eval_note(trainer, splits)
+        if note:
+            print(note)
     end = _train(trainer, args.quiet)
     if main:
         results = end.get("results") or {}
+        scores = _whole_split_line({k: v for k, v in results.items() if k.startswith("val_")}, splits, "messages")
+        if scores:
+            print(scores)
         if "test" in results:
             print(format_report(results["test"]))
         print("\n".join(_end_lines(end, trainer.model_path)))
@@ -267,11 +298,16 @@ def run_instruct_train(args):
         if data["truncated"]:
             print(f"{data['truncated']} example(s) longer than {data['max_length']} tokens are cut")
         print(f"trainable: {info['trainable']} ({info['trainable_parameters']:,} of {info['parameters']:,} parameters)")
+        splits = data["splits"]
+        note = _eval_note(trainer, splits)
+        if note:
+            print(note)
     end = _train(trainer, args.quiet)
     if main:
         r = end.get("results") or {}
-        if "val_loss" in r:
-            print(f"val loss {r['val_loss']:.4f}" + (f", test loss {r['test_loss']:.4f}" if "test_loss" in r else ""))
+        scores = _whole_split_line(r, splits)
+        if scores:
+            print(scores)
         if "exact_match" in r:
             print(f"exact match on {r['test_generated']} test prompts: {r['exact_match']:.1%} "
                   f"(answers in {r.get('responses_path')})")

@@ -52,8 +52,8 @@ def run(args):
         tokens = generate_explained(ckpt, prompt, args.max_new_tokens, sampling)
         print(prompt + "".join(t.piece for t in tokens))
         print(f"\n{'token':<14} {'p':>6}  alternatives")
-        for t in tokens:
-            others = "  ".join(f"{_vis(label)} {p:.2f}" for label, p in t.top if label != t.label)[:90]
+        for t in tokens:  # every probability in one format: a percentage
+            others = "  ".join(f"{_vis(label)} {p:.1%}" for label, p in t.top if label != t.label)[:90]
             print(f"{_vis(t.label):<14} {t.prob:>6.1%}  {others}")
 
     if args.prompt is not None:

@@ -97,7 +97,7 @@ def table(headers: list[str], rows: list[list[str]], align: str | None = None) -
     align = align or "<" + ">" * (len(headers) - 1)
     widths = [max(cells(str(x)) for x in col) for col in zip(headers, *rows)]
     lines = ["  ".join(pad(str(h), w, a) for h, w, a in zip(headers, widths, align)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
+    lines.append("  ".join("-" * w for w in widths).rstrip())
     lines += ["  ".join(pad(str(x), w, a) for x, w, a in zip(row, widths, align)).rstrip() for row in rows]
     return "\n".join(lines)
 
@@ -187,8 +187,8 @@ def show_next(res) -> str:
         rows.append([str(c.rank), str(c.id), c.label, prob(c.prob), prob(c.prob_scaled),
                      prob(c.prob_after), c.cut_by or "", bar])
     lines.append(table(["rank", "id", "token", "p", "p(temp)", "p(after)", "cut by", ""], rows,
-                       "<><>>><<"))
-    lines.append(f"others: p {res.other_prob:.4f}, after {res.other_prob_after:.4f}.  "
+                       ">><>>><<"))  # numbers to the right: rank 10 lines up under rank 9
+    lines.append(f"others: p {res.other_prob:.2%}, after {res.other_prob_after:.2%}.  "
                  f"{res.kept_tokens} tokens can still be drawn, holding {res.kept_mass:.1%} of the "
                  f"plain probability; entropy {res.entropy:.2f} → {res.entropy_after:.2f} bits.")
     if res.utf8_removed:

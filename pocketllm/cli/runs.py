@@ -31,9 +31,11 @@ def run(args):
     if not args.compare:
         for d in list_runs(root):
             view = read_run(d)
-            last = view.of_kind("eval")[-1]["val"] if view.of_kind("eval") else {}
-            figure = f"val bits/char {last['bits_per_char']:.3f}" if last.get("bits_per_char") else \
-                (f"val loss {last['loss']:.3f}" if "loss" in last else "")
+            scores, basis = view.saved_scores()  # the saved weights' figures, not the last evaluation's
+            figure = ", ".join(f"val {k} {scores[k]:{f}}" for k, f in
+                               (("accuracy", ".2%"), ("bits_per_char", ".3f"), ("loss", ".3f"))
+                               if isinstance(scores.get(k), (int, float)))
+            figure = figure.replace("bits_per_char", "bits/char") + (f" ({basis})" if figure else "")
             print(f"{d.name:<36} {view.settings.get('task', '?'):<9} {view.status:<12} {figure}")
         return 0
     dirs = [Path(r) if Path(r).is_dir() else root / r for r in args.compare]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PocketLLMError
+from ..errors import Phrase, PhraseList, PocketLLMError, shown
 from ..files import atomic_write, write_json_atomic
 from ..tokenizer import Tokenizer
 from .text import iter_split
@@ -167,12 +167,17 @@ def max_context_for(num_tokens: int, val_fraction: float, split_at: int | None =
 def load_corpus(path, context_length: int, cache_dir, tokenizer: Tokenizer, *, stride: int | None = None,
                 val_fraction: float = 0.1) -> Corpus:
     """Tokenize with `tokenizer` (or reuse the cache), split and cut into windows."""
-    if not 0 <= val_fraction < 1:
-        raise PocketLLMError("val_fraction must be in [0, 1) (got {value}).", code="corpus.bad_val_fraction",
-                             value=val_fraction)
-    stride = stride or context_length
-    if stride < 1:
-        raise PocketLLMError("stride must be at least 1 (got {value}).", code="corpus.bad_stride", value=stride)
+    stride = stride or context_length  # 0 or None: windows side by side
+    problems = []
+    if not (isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool) and 0 <= val_fraction < 1):
+        problems.append(Phrase("val_fraction must be from 0 up to (not including) 1 (got {value})",
+                               code="corpus.bad_val_fraction", value=shown(val_fraction)))
+    if not (isinstance(stride, int) and not isinstance(stride, bool) and stride >= 1):
+        problems.append(Phrase("stride must be a whole number, at least 1 (got {value})", code="corpus.bad_stride",
+                               value=shown(stride)))
+    if problems:
+        raise PocketLLMError("Invalid corpus settings: {problems}.", code="corpus.invalid_settings",
+                             problems=PhraseList(problems))
     tf = tokenize_file(path, cache_dir, tokenizer, val_fraction)
     tokens = tf.array()
     split_at = tf.split_at

@@ -27,7 +27,7 @@ from safetensors.torch import save_file
 from torch import nn
 import torch.nn.functional as F
 
-from ..errors import PocketLLMError
+from ..errors import Phrase, PhraseList, PocketLLMError, shown
 from ..files import atomic_write
 
 # Attention's four projections and the feed-forward network's two linears.
@@ -97,16 +97,10 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
     narrowest = min((min(m.in_features, m.out_features) for n, m in model.named_modules()
                      if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)),
                     default=0)
-    if not narrowest:
-        raise PocketLLMError("No linear layer of this model matches the LoRA targets ({targets}); name layers "
-                             "such as attn.W_query or ffn.layers.0.", code="lora.no_targets",
-                             targets=", ".join(map(str, targets))[:200])
-    if not isinstance(rank, int) or rank < 1 or rank > narrowest:
-        raise PocketLLMError("LoRA rank must be a whole number from 1 to {most} (the narrowest layer it "
-                             "adapts; got {rank}). 4–16 is usual.", code="lora.bad_rank", most=narrowest,
-                             rank=str(rank)[:20])
-    if not alpha > 0:
-        raise PocketLLMError("LoRA alpha must be positive (got {alpha}).", code="lora.bad_alpha", alpha=alpha)
+    problems = lora_problems(rank, alpha, narrowest, targets)
+    if problems:  # said before anything is frozen
+        raise PocketLLMError("Invalid LoRA settings: {problems}.", code="lora.invalid_settings",
+                             problems=PhraseList(problems))
     for p in model.parameters():
         p.requires_grad_(False)
     wrapped = {}
@@ -128,6 +122,24 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
         for p in sub.parameters():
             p.requires_grad_(True)
     return wrapped
+
+
+def lora_problems(rank, alpha, narrowest: int, targets=DEFAULT_TARGETS) -> list[Phrase]:
+    """Every problem of a LoRA rank and alpha for a model whose narrowest targeted layer is
+    `narrowest` wide (0: no layer matches `targets`), each a coded phrase, none raised."""
+    problems = []
+    if not narrowest:
+        problems.append(Phrase("no linear layer of this model matches the LoRA targets ({targets}) — name layers "
+                               "such as attn.W_query or ffn.layers.0", code="lora.no_targets",
+                               targets=", ".join(map(str, targets))[:200]))
+    elif not (isinstance(rank, int) and not isinstance(rank, bool) and 1 <= rank <= narrowest):
+        problems.append(Phrase("LoRA rank must be a whole number from 1 to {most} (the narrowest layer it adapts), "
+                               "usually 4–16 (got {rank})", code="lora.bad_rank", most=narrowest,
+                               rank=shown(rank, 20)))
+    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha) and alpha > 0):
+        problems.append(Phrase("LoRA alpha must be a positive number (got {alpha})", code="lora.bad_alpha",
+                               alpha=shown(alpha, 20)))
+    return problems
 
 
 def merge_lora(model):

@@ -26,7 +26,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import save_checkpoint
-from ..errors import PocketLLMError
+from ..config import MAX_BATCH_SIZE
+from ..errors import Phrase, PhraseList, PocketLLMError, shown
 from ..files import OutputClaim, atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
@@ -57,9 +58,74 @@ class Task(Protocol):
     def finish(self, model, device) -> dict: ...
 
 
-# Upper bounds of the loop's numbers (the app's boxes use the same).
-TRAIN_LIMITS = {"epochs": 100_000, "max_steps": 10**9, "batch_size": 65_536, "grad_accum": 65_536,
-                "seed": 2**31 - 1, "eval_batches": 1_000_000, "patience": 100_000}
+# Bounds of the loop's numbers (the app's boxes use the same): whole numbers ...
+TRAIN_LIMITS = {"epochs": 100_000, "max_steps": 10**9, "batch_size": MAX_BATCH_SIZE, "grad_accum": 65_536,
+                "seed": 2**31 - 1, "eval_batches": 1_000_000, "patience": 100_000,
+                "eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9, "log_every": 10**9,
+                "warmup_steps": 10**9, "threads": 4_096}
+# ... the lowest each may be (max_steps and warmup_steps may also be None: the default) ...
+_WHOLE_LEAST = {"epochs": 1, "max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1}
+# ... and the real numbers: (lowest, highest).  lr has its own phrase (it must be above 0).
+_REAL_RANGES = {"min_lr_ratio": (0.0, 1.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1000.0),
+                "checkpoint_minutes": (0.0, 10_000.0)}
+
+# Each setting's name, as a phrase: the Chinese page names it in Chinese with the flag beside it.
+_NAMES = {
+    "epochs": Phrase("epochs", code="train.name.epochs"),
+    "max_steps": Phrase("max_steps", code="train.name.max_steps"),
+    "batch_size": Phrase("batch_size", code="train.name.batch_size"),
+    "grad_accum": Phrase("grad_accum", code="train.name.grad_accum"),
+    "seed": Phrase("seed", code="train.name.seed"),
+    "eval_batches": Phrase("eval_batches", code="train.name.eval_batches"),
+    "patience": Phrase("patience", code="train.name.patience"),
+    "eval_every": Phrase("eval_every", code="train.name.eval_every"),
+    "sample_every": Phrase("sample_every", code="train.name.sample_every"),
+    "checkpoint_every": Phrase("checkpoint_every", code="train.name.checkpoint_every"),
+    "log_every": Phrase("log_every", code="train.name.log_every"),
+    "warmup_steps": Phrase("warmup_steps", code="train.name.warmup_steps"),
+    "threads": Phrase("threads", code="train.name.threads"),
+    "min_lr_ratio": Phrase("min_lr_ratio", code="train.name.min_lr_ratio"),
+    "weight_decay": Phrase("weight_decay", code="train.name.weight_decay"),
+    "grad_clip": Phrase("grad_clip", code="train.name.grad_clip"),
+    "checkpoint_minutes": Phrase("checkpoint_minutes", code="train.name.checkpoint_minutes"),
+    "compile": Phrase("compile", code="train.name.compile"),
+    "keep_best": Phrase("keep_best", code="train.name.keep_best"),
+}
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def settings_problems(s: "TrainSettings") -> list[Phrase]:
+    """Every problem of the settings `s`, each a coded phrase, none raised (O(1))."""
+    problems = []
+    for name, high in TRAIN_LIMITS.items():
+        value, low = getattr(s, name), _WHOLE_LEAST.get(name, 0)
+        if value is None and name in ("max_steps", "warmup_steps"):
+            continue
+        if not (_is_whole(value) and low <= value <= high):
+            problems.append(Phrase("{name} must be a whole number from {low:,} to {high:,} (got {value})",
+                                   code="train.bad_whole", name=_NAMES[name], low=low, high=high,
+                                   value=shown(value)))
+    if not (_is_real(s.lr) and 0 < s.lr <= 1):
+        problems.append(Phrase("lr must be above 0 and at most 1, e.g. 5e-4 (got {value})", code="train.bad_lr",
+                               value=shown(s.lr)))
+    for name, (low, high) in _REAL_RANGES.items():
+        value = getattr(s, name)
+        if not (_is_real(value) and low <= value <= high):
+            problems.append(Phrase("{name} must be a number from {low:g} to {high:g} (got {value})",
+                                   code="train.bad_number", name=_NAMES[name], low=low, high=high,
+                                   value=shown(value)))
+    for name in ("compile", "keep_best"):
+        if not isinstance(getattr(s, name), bool):
+            problems.append(Phrase("{name} must be true or false (got {value})", code="train.not_bool",
+                                   name=_NAMES[name], value=shown(getattr(s, name))))
+    return problems
 
 
 @dataclass
@@ -88,37 +154,12 @@ class TrainSettings:
     patience: int = 0                  # stop when this many evaluations in a row bring no better score (0 = off)
 
     def validate(self):
-        problems = []
-        def need(cond, msg):
-            if not cond:
-                problems.append(msg)
-        top = TRAIN_LIMITS
-        need(1 <= self.epochs <= top["epochs"], f"epochs must be from 1 to {top['epochs']:,} (got {self.epochs})")
-        need(self.max_steps is None or 1 <= self.max_steps <= top["max_steps"],
-             f"max_steps must be from 1 to {top['max_steps']:,} (got {self.max_steps})")
-        need(1 <= self.batch_size <= top["batch_size"],
-             f"batch_size must be from 1 to {top['batch_size']:,} (got {self.batch_size})")
-        need(1 <= self.grad_accum <= top["grad_accum"],
-             f"grad_accum must be from 1 to {top['grad_accum']:,} (got {self.grad_accum})")
-        need(isinstance(self.seed, int) and 0 <= self.seed <= top["seed"],
-             f"seed must be a whole number from 0 to {top['seed']:,} (got {str(self.seed)[:30]})")
-        need(self.eval_batches <= top["eval_batches"],
-             f"eval_batches must be at most {top['eval_batches']:,} (got {self.eval_batches})")
-        need(math.isfinite(self.lr) and 0 < self.lr <= 1, f"lr must be between 0 and 1, e.g. 5e-4 (got {self.lr})")
-        need(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
-        need(self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be 0 or more (got {self.warmup_steps})")
-        need(self.weight_decay >= 0, f"weight_decay must be 0 or more (got {self.weight_decay})")
-        need(self.grad_clip >= 0, f"grad_clip must be 0 (off) or more (got {self.grad_clip})")
-        for name in ("eval_every", "sample_every", "checkpoint_every", "eval_batches"):
-            need(getattr(self, name) >= 0, f"{name} must be 0 or more (got {getattr(self, name)})")
-        need(0 <= self.checkpoint_minutes <= 10_000, f"checkpoint_minutes must be 0 (off) or more (got {self.checkpoint_minutes})")
-        need(self.threads >= 0, f"threads must be 0 (automatic) or more (got {self.threads})")
-        need(self.log_every >= 1, f"log_every must be at least 1 (got {self.log_every})")
-        need(isinstance(self.patience, int) and 0 <= self.patience <= top["patience"],
-             f"patience must be 0 (off) to {top['patience']:,} evaluations (got {str(self.patience)[:30]})")
+        """These settings, or one error that names every problem (device and dtype are checked
+        where they are picked: `hardware.py`)."""
+        problems = settings_problems(self)
         if problems:
             raise PocketLLMError("Invalid training settings: {problems}.", code="train.invalid_settings",
-                                 problems="; ".join(problems))
+                                 problems=PhraseList(problems))
         return self
 
     @classmethod
