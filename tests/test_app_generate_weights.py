@@ -94,7 +94,7 @@ def test_the_table_tells_checkpoints_apart(client):
     assert lm["task"] == "language model" and lm["trained on"] == "zh_classics.txt" and lm["base model"] == "—"
     assert lm["trained"] == "2026-11-28 10:15" and lm["best score"] == "val loss 3.215"
     clf = row_of(table, "classify-20261129-111500/model.safetensors")
-    assert clf["task"] == "classifier" and clf["base model"] == "mybase.safetensors"
+    assert clf["task"] == "classifier" and clf["base model"] == "base/mybase.safetensors"  # as the name column would
     assert clf["best score"] == "val accuracy 95.7%" and clf["trained on"] == "spam.csv"
     zh, _ = client.predict(None, "zh", api_name="/weights_list")
     assert row_of(zh, "classify-20261129-111500/model.safetensors")["最佳成绩"] == "验证准确率 95.7%"
@@ -131,9 +131,9 @@ def test_describe_speaks_the_pages_language(client, app):
     from tests.test_chinese_page import english_left
     path = str(app[1].checkpoints / "classify-20261129-111500" / "model.safetensors")
     zh = client.predict(path, "zh", api_name="/weights_info")
-    assert "分类器 (ham, spam)" in zh and "验证准确率 | 95.7%" in zh and "基础模型 | mybase.safetensors" in zh
+    assert "分类器 (ham, spam)" in zh and "验证准确率 | 95.7%" in zh and "基础模型 | base/mybase.safetensors" in zh
     cells = [cell.strip() for line in zh.splitlines() for cell in line.split("|")]
-    data = ("分类器 (ham, spam)", "spam.csv", "mybase.safetensors")  # the labels and file names are the user's
+    data = ("分类器 (ham, spam)", "spam.csv", "base/mybase.safetensors")  # the labels and file names are the user's
     assert [c for c in cells if english_left(c) and c not in data] == []
     en = client.predict(path, "en", api_name="/weights_info")
     assert "val accuracy | 95.7%" in en and "1 layers × 32 wide" in en

@@ -1,6 +1,7 @@
 """Generate, Look inside and Weights in a real browser (Debian's chromium), at 1366 px, in Chinese:
 the count under the text is the tokens the model made; Look inside on a 40-token prompt
-stays legible (screenshots); a refused rename leaves the table as it was.
+stays legible (screenshots); a refused rename leaves the table as it was; a bpe model is
+described in Chinese and exported; Refresh offers the name of a file trained further.
 
 Screenshots land in tests/screenshots/ (pages-*.png).
 """
@@ -15,6 +16,7 @@ from pocketllm import Sampling, load_model, stream
 from tests.test_app_generate_weights import app  # noqa: F401  (fixture: the app over a prepared folder)
 from tests.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
 from tests.test_browser_tokenizer import text_of, wait_text, zh_page  # noqa: F401  (zh_page: 1366 px, zh-CN)
+from tests.test_weights_tab import BPE_MODEL, GROWING, gpt2_sized, weights_app  # noqa: F401  (fixture: bpe, char)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
@@ -97,3 +99,50 @@ def test_a_refused_rename_leaves_the_table_as_it_was(zh_page, app):
     assert text_of(page, "w-table") == before  # the table stays, no error badge in its place
     assert page.locator("#w-table .error, #w-selected .error").count() == 0
     shoot(page, "weights-refused-rename-zh")
+
+
+# ---- Weights on models the page trains (bpe, char) ---------------------------------------------------
+
+def test_weights_describe_and_export_a_bpe_model_in_chinese(zh_page, weights_app):
+    from tests.test_chinese_page import english_left
+    page = zh_page
+    url, state, _ = weights_app
+    open_tab(page, url, "权重")
+    wait_text(page, "w-table", BPE_MODEL.split("/")[0], timeout=30_000)
+    assert "pretrain-20261205-1510/model.safetensors" in text_of(page, "w-table")  # a finetune's base, by its run
+    pick_model(page, "w-selected", BPE_MODEL)
+    page.wait_for_function("!document.querySelector('#w-load').disabled", timeout=20_000)
+    page.locator("#w-load").click()
+    wait_text(page, "w-info", "验证困惑度")
+    info = text_of(page, "w-info")
+    rows = [line.split("\t")[0].strip() for line in info.splitlines()]
+    assert [r for r in rows if english_left(r)] == [], info  # every row's name in Chinese
+    page.locator("#w-export").click()
+    wait_text(page, "w-message", "已导出", timeout=60_000)
+    assert "⚠️" not in text_of(page, "w-message")
+    assert page.locator("#w-export-file").is_visible()
+    shoot(page, "weights-describe-export-zh")
+
+
+def test_refresh_offers_the_name_of_the_file_as_it_is_now(zh_page, weights_app):
+    """The run goes on (or is continued) while the page is open: Refresh keeps the same
+    checkpoint selected, and the name offered says the step count the file has now.  A rename
+    then offers the new name, and its message stays."""
+    page = zh_page
+    url, state, _ = weights_app
+    path = state.checkpoints / GROWING
+    gpt2_sized(path, steps=100)
+    open_tab(page, url, "权重")
+    wait_text(page, "w-table", GROWING.split("/")[0], timeout=30_000)
+    pick_model(page, "w-selected", GROWING)
+    name = "document.querySelector('#w-new-name textarea') && document.querySelector('#w-new-name textarea').value"
+    page.wait_for_function(f"{name} == 'pretrain-zh_classics-step100'", timeout=20_000)
+    gpt2_sized(path, steps=500)  # the run continued to step 500
+    page.locator("#w-refresh").click()
+    page.wait_for_function(f"{name} == 'pretrain-zh_classics-step500'", timeout=20_000)
+    page.locator("#w-new-name textarea").fill("grown-500")
+    page.locator("#w-rename").click()
+    wait_text(page, "w-message", "已重命名")
+    page.wait_for_function(f"{name} == 'grown-500'", timeout=20_000)
+    page.wait_for_timeout(1_500)  # the picker's follow-up has run
+    assert "已重命名" in text_of(page, "w-message") and (path.parent / "grown-500.safetensors").is_file()

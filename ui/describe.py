@@ -8,12 +8,18 @@ from pocketllm import TaskKind, task_kind
 
 from .i18n import t
 
-# Training facts a checkpoint may carry, in the order the page lists them (others follow as they are).
 # Where the weights were read from (Checkpoint.source), named for people.
 SOURCES = {"pocketllm": "PocketLLM", "huggingface-gpt2": "Hugging Face GPT-2", "seed-pth": "PyTorch .pth",
            "fresh": "—"}
+# Training facts a checkpoint may carry, in the order the page lists them, each with its words
+# (`describe.fact_<key>`); a fact the page has no words for yet is shown by its name, as code.
 FACTS = ("data", "base", "trainable", "steps", "epoch", "tokens_seen", "kept_step", "best_val_loss", "val_loss",
-         "val_accuracy", "test_accuracy", "val_bits_per_char", "saved_at", "imported_from")
+         "val_perplexity", "val_accuracy", "test_accuracy", "val_bits_per_char", "val_tokens_per_char",
+         "train_loss", "saved_at", "prepared_at", "imported_from")
+# Facts the table already shows in another row (the tokenizer row, the task row) or that are the
+# file's own bookkeeping.
+SHOWN_ELSEWHERE = ("run_dir", "task", "tokenizer", "vocab_size", "labels")
+RUN_MODEL_FILE = "model.safetensors"  # what every run saves: named with its run folder
 
 
 def shape_text(cfg, lang) -> str:
@@ -35,19 +41,60 @@ def task_text(ckpt, lang) -> str:
     return text
 
 
-def base_name(facts: dict, lang) -> str:
-    """The model a finetuned checkpoint started from: a file's name, or a fresh start."""
+def model_name(path, root=None) -> str:
+    """A checkpoint named as the Weights table names it: its path in the checkpoints folder
+    `root` (`pretrain-20261205-1430/model.safetensors`); outside it the file's name, with its
+    run folder when it is a run's `model.safetensors` (every run's model has that name)."""
+    path = Path(str(path))
+    if root is not None:
+        try:
+            return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        except (ValueError, OSError):
+            pass
+    if path.name == RUN_MODEL_FILE and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or str(path)
+
+
+def base_name(facts: dict, lang, root=None) -> str:
+    """The model a finetuned checkpoint started from (`model_name`), or a fresh start."""
     base = str(facts.get("base") or "")
     if not base:
         return "—"  # pretrained from scratch, or imported
     if base.startswith("random init"):
         return t(lang, "weights.base_fresh")
-    return Path(base).name
+    return model_name(base, root)
 
 
-def fact_value(key: str, value, lang) -> str:
+def fact_label(key: str, lang) -> str:
+    return t(lang, f"describe.fact_{key}") if key in FACTS else f"`{key}`"
+
+
+def trainable_text(value, lang) -> str:
+    """What a finetune trained ("all", "head", "lora", "last:2"), in words."""
+    kind, _, n = str(value).partition(":")
+    if kind in ("all", "head", "lora") and not n:
+        return t(lang, f"describe.trainable_{kind}")
+    if kind == "last" and n.isdigit():
+        return t(lang, "describe.trainable_last", n=n)
+    return f"`{value}`"
+
+
+def time_text(value, otherwise: str | None = None) -> str:
+    """An ISO time of the core's facts ("2026-12-05T14:39:58+0000") as the page shows times
+    ("2026-12-05 14:39"); `otherwise` (else the value as it is) when it is not one."""
+    if isinstance(value, str) and len(value) >= 16 and value[10] == "T":
+        return f"{value[:10]} {value[11:16]}"
+    return str(value) if otherwise is None else otherwise
+
+
+def fact_value(key: str, value, lang, root=None) -> str:
     if key == "base":
-        return base_name({"base": value}, lang)
+        return base_name({"base": value}, lang, root)
+    if key == "trainable":
+        return trainable_text(value, lang)
+    if key in ("saved_at", "prepared_at"):
+        return time_text(value)
     if key in ("data", "imported_from") and isinstance(value, str):
         return Path(value).name or value
     if isinstance(value, float):
@@ -57,9 +104,10 @@ def fact_value(key: str, value, lang) -> str:
     return str(value)
 
 
-def summary_rows(ckpt, d: dict, lang) -> list[tuple[str, str]]:
-    """(what, value) rows of a checkpoint: task, shape, tokenizer, parameters, sizes, then its facts;
-    `d` is the core's `describe(ckpt)`."""
+def summary_rows(ckpt, d: dict, lang, root=None) -> list[tuple[str, str]]:
+    """(what, value) rows of a checkpoint: task, shape, tokenizer, parameters, sizes, then its facts,
+    every row named in the page's language; `d` is the core's `describe(ckpt)`, `root` the
+    checkpoints folder (a base model is named by its place in it)."""
     rows = [(t(lang, "describe.format"), SOURCES.get(ckpt.source, str(ckpt.source))),
             (t(lang, "describe.task"), task_text(ckpt, lang)),
             (t(lang, "describe.shape_head"), shape_text(ckpt.config, lang)),
@@ -69,8 +117,7 @@ def summary_rows(ckpt, d: dict, lang) -> list[tuple[str, str]]:
             (t(lang, "describe.memory"), d["summary"]["in memory"])]
     if "on disk" in d["summary"]:
         rows.append((t(lang, "describe.disk"), d["summary"]["on disk"]))
-    facts = {k: v for k, v in (ckpt.facts or {}).items() if k not in ("run_dir", "task", "tokenizer")}
+    facts = {k: v for k, v in (ckpt.facts or {}).items() if k not in SHOWN_ELSEWHERE}
     for key in [k for k in FACTS if k in facts] + [k for k in facts if k not in FACTS]:
-        label = t(lang, f"describe.fact_{key}") if key in FACTS else key
-        rows.append((label, fact_value(key, facts[key], lang)))
+        rows.append((fact_label(key, lang), fact_value(key, facts[key], lang, root)))
     return rows

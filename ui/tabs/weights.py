@@ -1,6 +1,9 @@
 """Weights tab: every checkpoint in a table; load (describe), rename, delete (after a
 confirmation), download; import GPT-2 weights; export to the Hugging Face layout as a
-zip; upload a PocketLLM checkpoint."""
+zip (the checkpoint with its own tokenizer); upload a PocketLLM checkpoint.
+
+Its widgets are named elements (`ui/elements.py`: "pick.selected", "list.table", ...) and its
+handlers take and return dicts keyed by those names."""
 from __future__ import annotations
 
 import re
@@ -15,8 +18,9 @@ from pocketllm import NotACheckpoint, PocketLLMError, describe, export_hf, impor
 from pocketllm import TaskKind, delete_checkpoint, rename_checkpoint, task_kind
 
 from ..core_errors import coded_message
-from ..describe import base_name, summary_rows
-from ..errors import friendly
+from ..describe import base_name, summary_rows, time_text
+from ..elements import Elements
+from ..errors import message_of, status_text
 from ..i18n import t
 from ..limits import NAME_CHARS, SOURCE_CHARS
 from ..state import AppState
@@ -32,10 +36,7 @@ def is_damaged(row: dict) -> bool:
 def trained_at(row: dict) -> str:
     """When the model was saved by its training run, from the file's own facts (an uploaded
     or copied file keeps it); the file's date only for files without it."""
-    saved = (row.get("facts") or {}).get("saved_at")
-    if isinstance(saved, str) and len(saved) >= 16 and saved[10] == "T":
-        return f"{saved[:10]} {saved[11:16]}"
-    return row.get("created", "")
+    return time_text((row.get("facts") or {}).get("saved_at"), otherwise=row.get("created", ""))
 
 
 def data_name(facts: dict) -> str:
@@ -53,7 +54,8 @@ def score_text(facts: dict, lang) -> str:
 
 def suggested_name(row: dict) -> str:
     """A name that says which model it is: every run saves `model.safetensors`, so that one
-    is offered (for a rename or a download) as `<task>-<data>-step<N>`."""
+    is offered (for a rename or a download) as `<task>-<data>-step<N>`, from the file's own
+    facts (`row` is its catalog row, read from its header)."""
     path, facts = Path(row["path"]), row.get("facts") or {}
     if path.stem != "model" or not isinstance(facts.get("steps"), int):
         return path.stem
@@ -67,14 +69,15 @@ def damage_reason(row: dict, lang) -> str:
     return coded_message(row.get("error_code", ""), row.get("error_values") or {}, row.get("score", ""), lang)
 
 
-def shown_row(row: dict, lang) -> dict:
+def shown_row(row: dict, lang, root=None) -> dict:
     """A catalog row as the table shows it, in the page's language; a damaged file says
-    why in the score column."""
+    why in the score column.  A finetune's base is named as the name column names it (its path
+    in the checkpoints folder `root`), so finetunes of different bases are told apart."""
     task = str(task_kind(row.get("task")) or row.get("task", ""))
     facts = row.get("facts") or {}
     out = {"name": row.get("name", ""), "tokenizer": row.get("tokenizer", ""), "size_mb": row.get("size_mb", ""),
            "task": t(lang, f"weights.task_{task}") if task in TASKS else task,
-           "data": data_name(facts), "base": base_name(facts, lang), "trained": trained_at(row)}
+           "data": data_name(facts), "base": base_name(facts, lang, root), "trained": trained_at(row)}
     if is_damaged(row):
         out.update(parameters="—", tokenizer="—", data="—", base="—",
                    score=t(lang, "weights.damaged_reason", reason=damage_reason(row, lang)))
@@ -83,11 +86,14 @@ def shown_row(row: dict, lang) -> dict:
     return out
 
 
-def table(state, lang="en") -> pd.DataFrame:
-    rows = state.checkpoints_table()
-    frame = pd.DataFrame([shown_row(r, lang) for r in rows], columns=COLUMNS)
+def table_of(rows: list[dict], lang="en", root=None) -> pd.DataFrame:
+    frame = pd.DataFrame([shown_row(r, lang, root) for r in rows], columns=COLUMNS)
     frame.columns = [t(lang, f"weights.col_{c}") for c in COLUMNS]
     return frame
+
+
+def table(state, lang="en") -> pd.DataFrame:
+    return table_of(state.checkpoints_table(), lang, state.checkpoints)
 
 
 def safe_name(name: str, fallback: str) -> str:
@@ -130,179 +136,227 @@ def import_source(state: AppState, source: str, lang) -> str:
     return source
 
 
+# What a selected checkpoint enables (each looks enabled only once one is selected), and every
+# element that shows something about the selected checkpoint.
+ACTING = ["pick.load", "pick.export", "pick.rename", "pick.delete"]
+SELECTION = ["pick.download", "pick.confirm", "pick.new_name", "pick.message", *ACTING]
+LISTING = ["list.table", "pick.selected"]
+
+
 def build(ctx):
     page, state = ctx.page, ctx.state
     L = page.text
+    els = Elements(ctx)
 
     page.add(gr.Markdown(L("weights.intro")), value="weights.intro")
     with gr.Row():
-        refresh = page.add(gr.Button(L("weights.refresh"), size="sm", elem_id="w-refresh"), value="weights.refresh")
-    grid = gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320,
-                        column_widths=["22%", "8%", "7%", "12%", "12%", "9%", "6%", "11%", "13%"])  # fits 1366 px
+        els.add("list.refresh", gr.Button(L("weights.refresh"), size="sm", elem_id="w-refresh"),
+                value="weights.refresh")
+    els.add("list.table", gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320,
+                                       column_widths=["22%", "8%", "7%", "12%", "12%", "9%", "6%", "11%", "13%"]))
     with gr.Row(equal_height=True):
-        selected = page.add(gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
-                                        allow_custom_value=False),
-                            label="weights.selected")
-        # The buttons that act on the selected checkpoint look enabled only once one is selected.
-        info_btn = page.add(gr.Button(L("weights.load"), scale=1, elem_id="w-load", interactive=False),
-                            value="weights.load")
-        download = page.add(gr.DownloadButton(L("weights.download"), scale=1, elem_id="w-download",
-                                              interactive=False), label="weights.download")
-        export_btn = page.add(gr.Button(L("weights.export"), scale=1, min_width=220, elem_id="w-export",
-                                        interactive=False), value="weights.export")
+        els.add("pick.selected", gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
+                                             allow_custom_value=False), label="weights.selected")
+        els.add("pick.load", gr.Button(L("weights.load"), scale=1, elem_id="w-load", interactive=False),
+                value="weights.load")
+        els.add("pick.download", gr.DownloadButton(L("weights.download"), scale=1, elem_id="w-download",
+                                                   interactive=False), label="weights.download")
+        els.add("pick.export", gr.Button(L("weights.export"), scale=1, min_width=220, elem_id="w-export",
+                                         interactive=False), value="weights.export")
     with gr.Row(equal_height=True):
-        new_name = page.add(gr.Textbox(label=L("weights.new_name"), scale=3, elem_id="w-new-name",
-                                       max_length=NAME_CHARS),
-                            label="weights.new_name")
-        rename_btn = page.add(gr.Button(L("weights.rename"), scale=1, elem_id="w-rename", interactive=False),
-                              value="weights.rename")
-        delete_btn = page.add(gr.Button(L("weights.delete"), variant="stop", scale=1, elem_id="w-delete",
-                                        interactive=False), value="weights.delete")
+        els.add("pick.new_name", gr.Textbox(label=L("weights.new_name"), scale=3, elem_id="w-new-name",
+                                            max_length=NAME_CHARS), label="weights.new_name")
+        els.add("pick.rename", gr.Button(L("weights.rename"), scale=1, elem_id="w-rename", interactive=False),
+                value="weights.rename")
+        els.add("pick.delete", gr.Button(L("weights.delete"), variant="stop", scale=1, elem_id="w-delete",
+                                         interactive=False), value="weights.delete")
     with gr.Row(visible=False) as confirm_row:
-        confirm_text = gr.Markdown(elem_id="w-confirm-text")
-        confirm_yes = page.add(gr.Button(L("weights.confirm_yes"), variant="stop", elem_id="w-confirm-yes"),
-                               value="weights.confirm_yes")
-        confirm_no = page.add(gr.Button(L("weights.confirm_no"), elem_id="w-confirm-no"), value="weights.confirm_no")
-    message = gr.Markdown(elem_id="w-message")
-    export_file = page.add(gr.File(label=L("weights.export_file"), visible=False, elem_id="w-export-file"),
-                           label="weights.export_file")
-    info = gr.Markdown(elem_id="w-info")
+        els.add("pick.confirm_text", gr.Markdown(elem_id="w-confirm-text"))
+        els.add("pick.confirm_yes", gr.Button(L("weights.confirm_yes"), variant="stop", elem_id="w-confirm-yes"),
+                value="weights.confirm_yes")
+        els.add("pick.confirm_no", gr.Button(L("weights.confirm_no"), elem_id="w-confirm-no"),
+                value="weights.confirm_no")
+    els.add("pick.confirm", confirm_row)
+    els.add("pick.message", gr.Markdown(elem_id="w-message"))
+    els.add("pick.export_file", gr.File(label=L("weights.export_file"), visible=False, elem_id="w-export-file"),
+            label="weights.export_file")
+    els.add("pick.info", gr.Markdown(elem_id="w-info"))
 
     with gr.Row(equal_height=False):
         with gr.Column():
             page.add(gr.Markdown(L("weights.import_head")), value="weights.import_head")
-            gpt2_file = page.add(gr.File(label=L("weights.import_file"), file_types=[".bin", ".safetensors"],
-                                         type="filepath", elem_id="w-import-file"), label="weights.import_file")
-            gpt2_source = page.add(gr.Textbox(label=L("weights.import_source"), placeholder="gpt2 / /path/to/model.safetensors",
-                                              elem_id="w-import-source", max_length=SOURCE_CHARS),
-                                   label="weights.import_source")
-            gpt2_name = page.add(gr.Textbox("gpt2-imported", label=L("weights.import_name"), elem_id="w-import-name",
-                                            max_length=NAME_CHARS),
-                                 label="weights.import_name")
-            import_btn = page.add(gr.Button(L("weights.import"), variant="primary", elem_id="w-import"),
-                                  value="weights.import")
+            els.add("import.file", gr.File(label=L("weights.import_file"), file_types=[".bin", ".safetensors"],
+                                           type="filepath", elem_id="w-import-file"), label="weights.import_file")
+            els.add("import.source", gr.Textbox(label=L("weights.import_source"),
+                                                placeholder="gpt2 / /path/to/model.safetensors",
+                                                elem_id="w-import-source", max_length=SOURCE_CHARS),
+                    label="weights.import_source")
+            els.add("import.name", gr.Textbox("gpt2-imported", label=L("weights.import_name"),
+                                              elem_id="w-import-name", max_length=NAME_CHARS),
+                    label="weights.import_name")
+            els.add("import.go", gr.Button(L("weights.import"), variant="primary", elem_id="w-import"),
+                    value="weights.import")
         with gr.Column():
             page.add(gr.Markdown(L("weights.upload_head")), value="weights.upload_head")
-            upload = page.add(gr.File(label=L("weights.upload_file"), file_types=[".safetensors"], type="filepath",
-                                      elem_id="w-upload"), label="weights.upload_file")
+            els.add("upload.file", gr.File(label=L("weights.upload_file"), file_types=[".safetensors"],
+                                           type="filepath", elem_id="w-upload"), label="weights.upload_file")
 
     # ---- listing and selecting -------------------------------------------------------
-    def choices():
-        return [(("⚠️ " if is_damaged(r) else "") + r["name"], r["path"]) for r in state.checkpoints_table()]
-
-    def on_list(current, lang):
-        opts = choices()
+    def listing(lang, current=None) -> tuple[str | None, dict]:
+        """(the checkpoint selected after a listing, the table and the picker): `current` while
+        it is still listed, else the newest."""
+        rows = state.checkpoints_table()
+        opts = [(("⚠️ " if is_damaged(r) else "") + r["name"], r["path"]) for r in rows]
         paths = [p for _, p in opts]
         value = current if current in paths else (paths[0] if paths else None)
-        return table(state, lang), gr.update(choices=opts, value=value)
+        return value, {"list.table": table_of(rows, lang, state.checkpoints),
+                       "pick.selected": gr.update(choices=opts, value=value)}
 
-    def on_select(evt: gr.SelectData):
+    def selection(path, lang) -> dict:
+        """Everything that shows the selected checkpoint, read from its file now: the name
+        offered for a rename and a download says its own task, data and step count."""
+        shown = {"pick.confirm": gr.update(visible=False), "pick.message": ""}
+        if not path:
+            return {**shown, "pick.download": gr.update(value=None, interactive=False), "pick.new_name": "",
+                    **{n: gr.update(interactive=False) for n in ACTING}}
+        row = state.listed(path, lang)
+        if is_damaged(row):  # listed so it can be deleted; never handed out or loaded
+            return {**shown, "pick.download": gr.update(value=None, interactive=False),
+                    "pick.new_name": Path(row["path"]).stem,
+                    "pick.message": t(lang, "common.damaged", name=row["name"], reason=damage_reason(row, lang)),
+                    **{n: gr.update(interactive=n == "pick.delete") for n in ACTING}}
+        name = suggested_name(row)
+        # never hand out anything but a checkpoint of the folder, under a name that says what it is
+        file = state.download_as(path, f"{name}.safetensors", lang)
+        return {**shown, "pick.download": gr.update(value=str(file), interactive=True), "pick.new_name": name,
+                **{n: gr.update(interactive=True) for n in ACTING}}
+
+    def on_list(v):
+        return listing(v["lang"], v["pick.selected"])[1]
+
+    def on_selected(v):
+        return selection(v["pick.selected"], v["lang"])
+
+    def on_reselected(v):
+        """After an action that lists again (rename, delete, import, upload): the selected
+        checkpoint shown as it is now, the action's own message kept."""
+        try:
+            return {k: u for k, u in selection(v["pick.selected"], v["lang"]).items() if k != "pick.message"}
+        except PocketLLMError:  # the action's message already says what happened
+            return {}
+
+    def on_show(v):
+        """The list and the selected checkpoint, as a page (re)load or a language switch shows
+        them: read again here, as the file may have been trained further meanwhile."""
+        value, out = listing(v["lang"], v["pick.selected"])
+        try:
+            return {**out, **selection(value, v["lang"])}
+        except PocketLLMError as exc:  # e.g. deleted in another browser tab a moment ago: the list still shows
+            return {**out, "pick.message": status_text(message_of(exc, v["lang"]), v["lang"])}
+
+    def on_row(evt: gr.SelectData):
+        """A click on a table row selects its checkpoint.  (A plain handler: the named elements
+        do not carry Gradio's event data.)"""
         rows = state.checkpoints_table()
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         return rows[row]["path"] if 0 <= row < len(rows) else gr.skip()
 
-    acting = [info_btn, export_btn, rename_btn, delete_btn]  # what a selected checkpoint enables
+    pick = ["pick.selected", "lang"]
+    kept = [n for n in SELECTION if n != "pick.message"]
 
-    @friendly(outputs=8, status=3)
-    def on_selected(path, lang):
-        if not path:
-            return (gr.update(value=None, interactive=False), gr.update(visible=False), "", "",
-                    *[gr.update(interactive=False)] * len(acting))
-        row = state.listed(path, lang)
-        if is_damaged(row):  # listed so it can be deleted; never handed out or loaded
-            return (gr.update(value=None, interactive=False), gr.update(visible=False), Path(row["path"]).stem,
-                    t(lang, "common.damaged", name=row["name"], reason=damage_reason(row, lang)),
-                    *[gr.update(interactive=False)] * 3, gr.update(interactive=True))  # delete only
-        name = suggested_name(row)
-        # never hand out anything but a checkpoint of the folder, under a name that says what it is
-        file = state.download_as(path, f"{name}.safetensors", lang)
-        return (gr.update(value=str(file), interactive=True), gr.update(visible=False), name, "",
-                *[gr.update(interactive=True)] * len(acting))
+    def then_show(event, fn=on_selected, outputs=SELECTION):
+        """`event`, then the selected checkpoint shown as read now.  The picker's value set by
+        a handler fires no event of its own worth trusting: set to the value it has (Refresh,
+        a file trained further) it fires none, and a change event would also wipe the message
+        of the action that set it."""
+        handler = els.handler(fn, pick, outputs, status="pick.message" if "pick.message" in outputs else None)
+        return event.then(handler, [els[n] for n in pick], [els[n] for n in outputs], show_progress="hidden")
 
-    refresh.click(on_list, [selected, ctx.lang], [grid, selected], api_name="weights_list")
-    ctx.on_load(on_list, [selected, ctx.lang], [grid, selected])
-    grid.select(on_select, None, selected)
-    # Named so tests can check it refuses what is not a checkpoint; the handler is the guard.
-    selected.change(on_selected, [selected, ctx.lang], [download, confirm_row, new_name, message, *acting],
-                    show_progress="hidden",
-                    api_name="weights_select", api_visibility="undocumented")
-
-    def listing(lang, current=None):
-        frame, drop = on_list(current, lang)
-        return frame, drop
+    then_show(els.on(els["list.refresh"].click, on_list, pick, LISTING, api_name="weights_list"))
+    els.on_load(on_show, pick, [*LISTING, *SELECTION], status="pick.message")
+    then_show(els["list.table"].select(on_row, None, els["pick.selected"]))
+    # A person's pick.  Named so tests can check it refuses what is not a checkpoint; the handler is the guard.
+    els.on(els["pick.selected"].input, on_selected, pick, SELECTION, status="pick.message",
+           show_progress="hidden", api_name="weights_select", api_visibility="undocumented")
 
     # ---- load (describe), rename, delete ------------------------------------------------
-    @friendly(outputs=1, status=0)
-    def on_info(path, lang):
-        if not path:
-            raise PocketLLMError(t(lang, "weights.pick_first"))
-        path = state.checkpoint(path, lang)
+    def picked(v) -> str:
+        if not v["pick.selected"]:
+            raise PocketLLMError(t(v["lang"], "weights.pick_first"))
+        return v["pick.selected"]
+
+    def on_info(v):
+        lang = v["lang"]
+        path = state.checkpoint(picked(v), lang)
         ckpt = state.load(path, lang)
         ckpt.path = path
         described = describe(ckpt)  # once: it walks every parameter
         lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, described, lang)]
-        lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, described, lang, state.checkpoints)]
+        lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |",
+                  "|---|---:|---:|"]
         lines += [f"| {t(lang, 'plots.comp_' + r['component'])} | {r['parameters']:,} | {r['share']:.1%} |"
                   for r in described["components"]]
-        return "\n".join(lines)
+        return {"pick.info": "\n".join(lines)}
 
-    @friendly(outputs=3, status=2)
-    def on_rename(path, name, lang):
-        if not path:
-            raise PocketLLMError(t(lang, "weights.pick_first"))
-        path = not_running(state, state.checkpoint(path, lang), lang)
+    def on_rename(v):
+        lang = v["lang"]
+        path = not_running(state, state.checkpoint(picked(v), lang), lang)
         # The core refuses the running job's file too, and updates the run's run.json.
-        target = rename_checkpoint(state.checkpoints, path, new_file_name(name, lang),
+        target = rename_checkpoint(state.checkpoints, path, new_file_name(v["pick.new_name"], lang),
                                    protect=state.running_checkpoint())
         state.models.forget(path)
-        frame, drop = listing(lang, str(target))
-        return frame, drop, t(lang, "weights.renamed", name=target.relative_to(state.checkpoints))
+        return {**listing(lang, str(target))[1],
+                "pick.message": t(lang, "weights.renamed", name=target.relative_to(state.checkpoints))}
 
-    @friendly(outputs=2, status=1)
-    def on_delete_ask(path, lang):
-        if not path:
-            return gr.update(visible=False), t(lang, "weights.pick_first")
-        path = not_running(state, Path(state.listed(path, lang)["path"]).resolve(), lang)
-        return gr.update(visible=True), t(lang, "weights.confirm", name=path.relative_to(state.checkpoints))
+    def on_delete_ask(v):
+        lang = v["lang"]
+        if not v["pick.selected"]:
+            return {"pick.confirm": gr.update(visible=False), "pick.confirm_text": t(lang, "weights.pick_first")}
+        path = not_running(state, Path(state.listed(v["pick.selected"], lang)["path"]).resolve(), lang)
+        return {"pick.confirm": gr.update(visible=True),
+                "pick.confirm_text": t(lang, "weights.confirm", name=path.relative_to(state.checkpoints))}
 
-    @friendly(outputs=4, status=3)
-    def on_delete(path, lang):
-        if not path:
-            raise PocketLLMError(t(lang, "weights.pick_first"))
-        path = not_running(state, Path(state.listed(path, lang)["path"]).resolve(), lang)  # a damaged file too
+    def on_delete(v):
+        lang = v["lang"]
+        path = not_running(state, Path(state.listed(picked(v), lang)["path"]).resolve(), lang)  # a damaged file too
         delete_checkpoint(state.checkpoints, path, protect=state.running_checkpoint())
         state.models.forget(path)
-        frame, drop = listing(lang)
-        return frame, drop, gr.update(visible=False), t(lang, "weights.deleted",
-                                                        name=path.relative_to(state.checkpoints))
+        return {**listing(lang)[1], "pick.confirm": gr.update(visible=False),
+                "pick.message": t(lang, "weights.deleted", name=path.relative_to(state.checkpoints))}
 
-    info_btn.click(on_info, [selected, ctx.lang], info, api_name="weights_info")
-    rename_btn.click(on_rename, [selected, new_name, ctx.lang], [grid, selected, message], api_name="weights_rename")
-    delete_btn.click(on_delete_ask, [selected, ctx.lang], [confirm_row, confirm_text], api_name="weights_delete_ask",
-                     api_visibility="undocumented")
-    confirm_no.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
-    confirm_yes.click(on_delete, [selected, ctx.lang], [grid, selected, confirm_row, message],
-                      api_name="weights_delete")
+    def on_cancel(v):
+        return {"pick.confirm": gr.update(visible=False)}
+
+    els.on(els["pick.load"].click, on_info, pick, ["pick.info"], status="pick.info", api_name="weights_info")
+    then_show(els.on(els["pick.rename"].click, on_rename, ["pick.selected", "pick.new_name", "lang"],
+                     [*LISTING, "pick.message"], status="pick.message", api_name="weights_rename"),
+              on_reselected, kept)
+    els.on(els["pick.delete"].click, on_delete_ask, pick, ["pick.confirm", "pick.confirm_text"],
+           status="pick.confirm_text", api_name="weights_delete_ask", api_visibility="undocumented")
+    els.on(els["pick.confirm_no"].click, on_cancel, [], ["pick.confirm"], api_visibility="private")
+    then_show(els.on(els["pick.confirm_yes"].click, on_delete, pick, [*LISTING, "pick.confirm", "pick.message"],
+                     status="pick.message", api_name="weights_delete"), on_reselected, kept)
 
     # ---- export ----------------------------------------------------------------------
-    @friendly(outputs=2, status=1)
-    def on_export(path, lang):
-        if not path:
-            raise PocketLLMError(t(lang, "weights.pick_first"))
-        path = state.checkpoint(path, lang)
+    def on_export(v):
+        lang = v["lang"]
+        path = state.checkpoint(picked(v), lang)
         ckpt = state.load(path, lang)
-        folder = state.scratch("export") / (path.stem + "-hf")
-        export_hf(ckpt.model, folder)
+        folder = state.scratch("export") / f"{suggested_name(state.listed(path, lang))}-hf"
+        # The checkpoint, not its bare model: its own tokenizer goes along (bpe, char or gpt2),
+        # as the command line's export-hf does.
+        export_hf(ckpt, folder)
         archive = folder.with_suffix(".zip")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # weights do not compress
             for item in sorted(folder.iterdir()):
                 zf.write(item, f"{folder.name}/{item.name}")
         shutil.rmtree(folder)
-        return gr.update(value=str(archive), visible=True), t(lang, "weights.exported", name=archive.name)
+        return {"pick.export_file": gr.update(value=str(archive), visible=True),
+                "pick.message": t(lang, "weights.exported", name=archive.name)}
 
-    export_btn.click(on_export, [selected, ctx.lang], [export_file, message], api_name="weights_export",
-                     concurrency_id="model_cpu")
+    els.on(els["pick.export"].click, on_export, pick, ["pick.export_file", "pick.message"], status="pick.message",
+           api_name="weights_export", concurrency_id="model_cpu")
 
     # ---- import GPT-2, upload a checkpoint ----------------------------------------------------
     def new_path(folder: str, name: str, lang) -> Path:
@@ -311,23 +365,23 @@ def build(ctx):
             raise PocketLLMError(t(lang, "weights.exists", name=target.relative_to(state.checkpoints)))
         return target
 
-    @friendly(outputs=3, status=2)
-    def on_import(file, source, name, lang):
-        origin = file or import_source(state, (source or "").strip() if isinstance(source, str) else "", lang)
+    def on_import(v):
+        lang, file, source = v["lang"], v["import.file"], v["import.source"]
+        origin = file or import_source(state, source.strip() if isinstance(source, str) else "", lang)
         if not origin:
             raise PocketLLMError(t(lang, "weights.import_need"))
-        target = new_path("imported", safe_name(str(name or "")[:NAME_CHARS], "gpt2-imported"), lang)
+        target = new_path("imported", safe_name(str(v["import.name"] or "")[:NAME_CHARS], "gpt2-imported"), lang)
         ckpt = import_gpt2(origin)
         ckpt.facts["imported_from"] = Path(file).name if file else origin
-        save_checkpoint(target, ckpt.model, ckpt.task, ckpt.facts, overwrite=False)
-        frame, drop = listing(lang, str(target))
-        return frame, drop, t(lang, "weights.imported", name=target.relative_to(state.checkpoints),
-                              params=f"{ckpt.config.num_parameters():,}")
+        save_checkpoint(target, ckpt.model, ckpt.task, ckpt.facts, overwrite=False, tokenizer=ckpt.tokenizer)
+        return {**listing(lang, str(target))[1],
+                "pick.message": t(lang, "weights.imported", name=target.relative_to(state.checkpoints),
+                                  params=f"{ckpt.config.num_parameters():,}")}
 
-    @friendly(outputs=3, status=2)
-    def on_upload(file, lang):
+    def on_upload(v):
+        lang, file = v["lang"], v["upload.file"]
         if not file:
-            return gr.skip(), gr.skip(), gr.skip()
+            return {}
         try:
             header = read_header(file)  # ours? (a clear message if not)
         except NotACheckpoint:  # e.g. GPT-2 from Hugging Face: that is the Import section's job
@@ -336,10 +390,13 @@ def build(ctx):
         target = new_path("uploads", safe_name(Path(file).stem, "uploaded"), lang)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, target)
-        frame, drop = listing(lang, str(target))
-        return frame, drop, t(lang, "weights.uploaded", name=target.relative_to(state.checkpoints),
-                              task=t(lang, f"weights.task_{task_kind(header['task'].get('type')) or TaskKind.PRETRAIN}"))
+        kind = task_kind(header["task"].get("type")) or TaskKind.PRETRAIN
+        return {**listing(lang, str(target))[1],
+                "pick.message": t(lang, "weights.uploaded", name=target.relative_to(state.checkpoints),
+                                  task=t(lang, f"weights.task_{kind}"))}
 
-    import_btn.click(on_import, [gpt2_file, gpt2_source, gpt2_name, ctx.lang], [grid, selected, message],
-                     api_name="weights_import", concurrency_id="model_cpu")
-    upload.upload(on_upload, [upload, ctx.lang], [grid, selected, message], api_name="weights_upload")
+    then_show(els.on(els["import.go"].click, on_import, ["import.file", "import.source", "import.name", "lang"],
+                     [*LISTING, "pick.message"], status="pick.message", api_name="weights_import",
+                     concurrency_id="model_cpu"), on_reselected, kept)
+    then_show(els.on(els["upload.file"].upload, on_upload, ["upload.file", "lang"], [*LISTING, "pick.message"],
+                     status="pick.message", api_name="weights_upload"), on_reselected, kept)
