@@ -166,3 +166,11 @@ def test_overfitting_is_named_when_validation_rises_while_training_falls():
     view = RunView(run_dir=Path("/tmp/pretrain-x"), settings={}, status="finished",
                    events=[*rising, {"kind": "finished", "step": 300}])
     assert "过拟合" in status_line(view, "zh", "pretrain") and "Overfitting" in status_line(view, "en", "pretrain")
+
+
+def test_instruct_masks_the_prompt_by_default_and_the_command_line_can_say_either():
+    from pocketllm import to_argv
+    assert InstructSettings().mask_prompt and build_parser().parse_args(["instruct-train"]).mask_prompt
+    assert not build_parser().parse_args(["instruct-train", "--no-mask_prompt"]).mask_prompt
+    assert "--no-mask_prompt" in to_argv(InstructSettings(mask_prompt=False))
+    assert "--mask_prompt" not in to_argv(InstructSettings())

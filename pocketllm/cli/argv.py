@@ -101,6 +101,10 @@ def _plan(settings):
 
 def _words(action, flag: str, name: str, value, settings_default, parser_default) -> list[str] | None:
     """What the command line needs to say for this field: [] if nothing, None if it cannot."""
+    if isinstance(action, argparse.BooleanOptionalAction):  # --flag / --no-flag
+        if value == parser_default:
+            return []
+        return [flag] if value else ["--no-" + flag[2:]]
     if action.nargs == 0:  # a switch (store_true / store_false)
         inverted = action.dest in INVERTED_FLAGS
         given = not action.const if inverted else action.const  # the field's value with the switch

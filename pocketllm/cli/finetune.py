@@ -6,6 +6,7 @@ They take the seed project's flags (`--config --data_path --model_path
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import threading
 
@@ -145,7 +146,10 @@ def register(sub):
     _add_base_args(p, "JSON list or JSON Lines of records (default: the bundled data/instruct/tasks.json)")
     p.add_argument("--template", default=None, choices=["alpaca", "short"],
                    help="prompt template (default: alpaca, or the base's own)")
-    p.add_argument("--mask_prompt", action="store_true", help="learn only the responses (prompt targets = -100)")
+    mask = InstructSettings().mask_prompt
+    p.add_argument("--mask_prompt", action=argparse.BooleanOptionalAction, default=mask,
+                   help=f"learn only the responses (prompt targets = -100); --no-mask_prompt learns the prompts "
+                        f"too (default: {'masked' if mask else 'not masked'})")
     p.add_argument("--max_length", "--allowed_max_length", dest="max_length", type=int, default=None,
                    help="tokens kept per example (default: the context)")
     p.add_argument("--split", default="0.85,0.05,0.1", help="train,val,test fractions by distinct prompt")
