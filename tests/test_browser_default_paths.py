@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
+
+import torch
 
 import pytest
 
@@ -119,3 +122,32 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     assert responses and all(r["generated"].strip() for r in responses)
     shoot(page, "instruct")
     assert toasts(page) == []
+
+    # ---- Weights: export the pretrained model; transformers loads it with its tokenizer -----------------
+    open_tab(page, "权重")  # opening the tab lists the new checkpoints (no Refresh needed)
+    box = page.locator("#w-selected input").first
+    box.click()
+    box.fill(run_dir.name)
+    page.get_by_role("option").filter(has_text=run_dir.name).first.click()
+    page.wait_for_function("!document.querySelector('#w-export').disabled", timeout=20_000)
+    page.locator("#w-export").click()
+    page.wait_for_function("document.querySelector('#w-message').innerText.includes('已导出')", timeout=120_000)
+    assert toasts(page) == []
+    with page.expect_download(timeout=60_000) as download:
+        page.locator("#w-export-file a").first.click()
+    SHOTS.mkdir(exist_ok=True)
+    zipped = SHOTS / "default-export.zip"
+    download.value.save_as(str(zipped))
+    shoot(page, "weights")
+    import zipfile
+    import transformers
+    folder = zipped.with_suffix("")
+    shutil.rmtree(folder, ignore_errors=True)
+    with zipfile.ZipFile(zipped) as z:
+        z.extractall(folder)
+    config = next(folder.rglob("config.json")).parent
+    model = transformers.AutoModelForCausalLM.from_pretrained(config)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(config)
+    ids = tokenizer("学而时习之")["input_ids"]
+    assert tokenizer.decode(ids) == "学而时习之"
+    assert model(torch.tensor([ids])).logits.shape[-1] == model.config.vocab_size

@@ -273,6 +273,8 @@ def build(ctx):
         return event.then(handler, [els[n] for n in pick], [els[n] for n in outputs], show_progress="hidden")
 
     then_show(els.on(els["list.refresh"].click, on_list, pick, LISTING, api_name="weights_list"))
+    if ctx.tab is not None:  # opened after a run: the new checkpoint is listed without pressing Refresh
+        then_show(els.on(ctx.tab.select, on_list, pick, LISTING, show_progress="hidden"))
     els.on_load(on_show, pick, [*LISTING, *SELECTION], status="pick.message")
     then_show(els["list.table"].select(on_row, None, els["pick.selected"]))
     # A person's pick.  Named so tests can check it refuses what is not a checkpoint; the handler is the guard.
