@@ -70,6 +70,25 @@ def shown(value, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def value_record(value):
+    """An error's value as JSON can hold it (a run's events.jsonl), phrases with their codes, so a
+    page reading the file later still says them in its language (`value_from_record` inverts it)."""
+    if isinstance(value, PhraseList):
+        return {"phrases": [value_record(p) for p in value.phrases]}
+    if isinstance(value, Phrase):
+        return {"phrase": str(value), "code": value.code, "values": {k: value_record(v) for k, v in value.values.items()}}
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+def value_from_record(value):
+    if isinstance(value, dict) and isinstance(value.get("phrases"), list):
+        return PhraseList([value_from_record(p) for p in value["phrases"]])
+    if isinstance(value, dict) and {"phrase", "code", "values"} <= set(value):
+        return _phrase(str(value["phrase"]), str(value["code"]),
+                       {k: value_from_record(v) for k, v in (value["values"] or {}).items()})
+    return value
+
+
 def _phrase(text: str, code: str, values: dict) -> Phrase:
     """A Phrase rebuilt from its text (for copies and pickles: its template is not kept)."""
     self = str.__new__(Phrase, text)

@@ -174,3 +174,21 @@ def test_instruct_masks_the_prompt_by_default_and_the_command_line_can_say_eithe
     assert not build_parser().parse_args(["instruct-train", "--no-mask_prompt"]).mask_prompt
     assert "--no-mask_prompt" in to_argv(InstructSettings(mask_prompt=False))
     assert "--mask_prompt" not in to_argv(InstructSettings())
+
+
+def test_a_failed_runs_coded_problems_are_said_in_chinese_when_read_back_from_its_events():
+    """The trainer writes a refused setting's phrases into events.jsonl with their codes, so the
+    status line read from the run folder later is Chinese throughout (it was English after '：')."""
+    from pocketllm import PocketLLMError, RunView
+    from pocketllm.training.trainer import _plain
+    from ui.runs import status_line
+    try:
+        TrainSettings(batch_size=0, lr=5.0).validate()
+    except PocketLLMError as exc:
+        refused = exc
+    record = json.loads(json.dumps(_plain(refused.values)))  # through the file
+    view = RunView(run_dir=Path("/tmp/pretrain-y"), settings={}, status="failed",
+                   events=[{"kind": "failed", "step": 0, "message": str(refused), "code": refused.code,
+                            "values": record}])
+    line = status_line(view, "zh", "pretrain")
+    assert "batch_size" in line and "must" not in line and "between" not in line, line

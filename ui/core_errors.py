@@ -9,7 +9,7 @@ with the same `{names}` as its English template.
 from __future__ import annotations
 
 from pocketllm import PocketLLMError
-from pocketllm.errors import Phrase, PhraseList
+from pocketllm.errors import Phrase, PhraseList, value_from_record
 
 from .i18n import normalize
 
@@ -35,6 +35,8 @@ ZH: dict[str, str] = {
     "checkpoint.empty": "{path} 是空文件（0 字节），里面没有模型；可能是没下载完或没复制完的文件。",
     "checkpoint.exists": "{path} 已存在。请换一个 `--model_path`，或加上 `--overwrite` 覆盖它。",
     "checkpoint.header_mismatch": "{source}：文件头与其中的权重对不上（{wrong}）。文件已损坏或被改动过，请使用保存时的原文件。",
+    "checkpoint.header_too_big": "{name} 的 PocketLLM 文件头已损坏：其中的 {part} 有 {length:,} 个字符，超过了检查点所需的上限 {limit:,}。",
+    "checkpoint.header_too_deep": "{name} 的 PocketLLM 文件头已损坏：其中的 {part} 嵌套超过 {limit} 层（检查点只嵌套几层）。",
     "checkpoint.is_folder": "{path} 是一个文件夹；请给出其中的模型文件（.safetensors 检查点、`pytorch_model.bin` 或 `model.safetensors`）。",
     "checkpoint.missing_tensor": "{source}：缺少张量 {name}，文件不完整。",
     "checkpoint.no_labels": "{name} 自称是分类器，却没有列出标签；文件已损坏。",
@@ -99,7 +101,11 @@ ZH: dict[str, str] = {
     "data.bad_split": "各部分的划分比例必须大于等于 0，且加起来等于 1（收到的是 {fractions}）。",
     # files: 写文件
     "files.claim_contested": "无法占用 {path}：另一次运行一直在抢占它，请再试一次。",
-    "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `--model_path`。",
+    "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `--model_path`。"
+                     "如果并没有运行在写它（崩溃后进程号被别的程序重用了），请删除 {claim} 再重新开始。",
+    "files.folder_claimed": "另一次运行正在 {folder} 里准备开始（进程 {pid}，开始于 {since}）。请等它开始，或换一个 `--run_dir`。"
+                            "如果并没有运行在那里准备开始（崩溃后进程号被别的程序重用了），请删除 {claim} 再重新开始。",
+    "files.folder_not_writable": "无法在 {folder} 里写入（{reason}：{where}）。请换一个你有写权限的文件夹（`{flag}`）。",
     "files.write_failed": "无法写入 {path}（{reason}）。原来的文件保持不变。请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
     "files.write_failed_new": "无法写入 {path}（{reason}）。什么也没有写入。请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
     # generation: 文本生成
@@ -149,6 +155,8 @@ ZH: dict[str, str] = {
     "instructions.field_missing": "缺少 {field!r}",
     "instructions.field_not_text": "{field!r} 是 {kind}，不是文本",
     "instructions.line_not_json": "不是有效的 JSON（{detail}）",
+    "instructions.nested_too_deep": "括号嵌套超过 {limit} 层",
+    "instructions.too_deep": "{name} 不是指令记录的列表：{problem}。一条记录是由文本组成的对象：`{{\"instruction\": ..., \"input\": ..., \"output\": ...}}`。",
     "instructions.not_object": "是 {kind}，不是含 `instruction`/`output` 的对象",
     "instructions.skipped": "{place}：{reasons}",
     "instructions.none_usable": "{name} 里没有可用的指令记录（{problems}）。每条记录都需要非空的 `instruction` 和 `output`（`input` 可选）。",
@@ -201,6 +209,14 @@ ZH: dict[str, str] = {
     "run.base_vocab_too_small": "基础模型的词表（{model_vocab}）比它的 {kind} 分词器的词表（{tokenizer_vocab}）小；"
                                 "微调需要一个嵌入层能覆盖其分词器的模型。",
     "run.max_length_out_of_range": "`--max_length` 必须在 {least} 和模型的上下文长度（{context}）之间。",
+    "run.folder_in_use": "{folder} 里的运行正在训练（进程 {pid}，正在写入 {model}）。请等它完成，或换一个 `--run_dir`。",
+    "run.folder_record_damaged": "{folder} 里已经有一次运行，但它的 {record} 已损坏，所以无法继续那次运行。请换一个 `--run_dir`"
+                                 "（或不指定：每次运行都会得到一个新文件夹）；如果不再需要那次运行，也可以删除 {folder}。",
+    "run.folder_taken": "{folder} 里已经有一次运行（它的模型：{model}）。要继续那次运行，请加上 `--resume {model}`；要开始新的运行，"
+                        "请换一个 `--run_dir`（或不指定：每次运行都会得到一个新文件夹）。",
+    "run.folder_taken_no_model": "{folder} 里已经有一次运行（它的 {record} 没有写明模型）。请换一个 `--run_dir`（或不指定：每次运行都会得到一个新文件夹）。",
+    "run.invalid_settings": "设置无效：{problems}。",
+    "run.not_finite": "{name} 必须是有限的数（收到的是 {value}）",
     "run.output_exists": "{path} 已存在，会被覆盖。请换一个 `--model_path`，或加上 `--overwrite` 覆盖它。",
     # sampling: 采样设置
     "sampling.bad_min_p": "`min_p` 必须在 0 到 1 之间，通常取 0.05–0.1（收到的是 {got}）",
@@ -237,6 +253,13 @@ ZH: dict[str, str] = {
     # template: 提示模板
     "template.bad_fields": "检查点里的提示模板已损坏：{part!r} 只能使用 {allowed}。",
     "template.damaged": "检查点里的提示模板已损坏：{data}。",
+    "template.bad_slot": "检查点里的提示模板已损坏：它的 {part} 含有 {found}，但只能含有 {slot}，且最多一次（模板是带命名占位符的纯文本："
+                         "不能有格式说明、转换或嵌套字段；文本里的花括号请写成 {{{{ 或 }}}}）。",
+    "template.lone_brace": "检查点里的提示模板已损坏：它的 {part} 在第 {position} 个字符处有一个不属于占位符的花括号 {brace!r}"
+                           "（占位符不能嵌套；文本里的花括号请写成 {{{{ 或 }}}}）。",
+    "template.not_text": "检查点里的提示模板已损坏：它的 {part} 是 {kind}，不是文本。",
+    "template.slot_not_allowed": "检查点里的提示模板已损坏：它的 {part} 含有 {found}，但不能含有任何占位符（模板是纯文本；文本里的花括号请写成 {{{{ 或 }}}}）。",
+    "template.too_long": "检查点里的提示模板已损坏：它的 {part} 有 {length:,} 个字符，最多 {limit:,} 个。",
     "template.unknown": "未知的提示模板 {name!r}；请从 {known} 中选一个。",
     # text: 文本文件
     "text.is_folder": "{path} 是一个文件夹；请给出其中的 UTF-8 文本文件（.txt），例如 `--data_path {example}`。",
@@ -323,7 +346,7 @@ def coded_message(code: str, values: dict, english: str, lang) -> str:
     if template is None:
         return english
     try:
-        return template.format(**{name: say(value, lang) for name, value in values.items()})
+        return template.format(**{name: say(value_from_record(value), lang) for name, value in values.items()})
     except (KeyError, IndexError, ValueError):  # a translation that lost a value: never hide the error
         return english
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from contextlib import nullcontext
@@ -27,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import save_checkpoint
 from ..config import MAX_BATCH_SIZE
-from ..errors import Phrase, PhraseList, PocketLLMError, shown
+from ..errors import Phrase, PhraseList, PocketLLMError, shown, value_record
 from ..files import OutputClaim, atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
@@ -35,6 +36,10 @@ from .hardware import autocast, check_fits_in_memory, pick_device, pick_dtype, s
 from .schedule import learning_rate
 
 STATE_FILE = "train_state.pt"
+# A save writes the new training state here first, then the model, then renames this over
+# STATE_FILE: a kill between the two leaves the previous pair, or the new model with its
+# state here, which a resume then puts in place (`_finish_interrupted_save`).
+PENDING_STATE_FILE = "train_state.pending.pt"
 
 
 class Task(Protocol):
@@ -480,20 +485,28 @@ class Trainer:
         return facts
 
     def _checkpoint(self, optimizer) -> Iterator[ev.Event]:
+        """Save the model and its training state as a pair: whenever the process is killed, the
+        model and a state of the same step are there to resume from (the previous pair or this one)."""
         if not self.dist.is_main:
             return
-        was_training = self.model.training
-        self.model.eval()
-        save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts(),
-                        tokenizer=getattr(self.task, "tokenizer", None))
-        self.model.train(was_training)
         state = {
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
             "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "settings": asdict(self.settings), "model_path": str(self.model_path),
         }
-        atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        final, pending = self.run_dir / STATE_FILE, self.run_dir / PENDING_STATE_FILE
+        # The first save has no pair to keep: its state goes in place at once (a kill before the
+        # model is written leaves no model to resume, as before the run).
+        first = not final.exists()
+        atomic_write(final if first else pending, lambda tmp: torch.save(state, tmp), fsync=True)
+        was_training = self.model.training
+        self.model.eval()
+        save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts(),
+                        tokenizer=getattr(self.task, "tokenizer", None))
+        self.model.train(was_training)
+        if not first:
+            os.replace(pending, final)
         self._last_save = time.time()
         yield self._emit(ev.CheckpointSaved(time.time(), self.step, self.tokens_seen, str(self.model_path)))
 
@@ -501,9 +514,25 @@ class Trainer:
         path = self.resume_from
         return path if path.name == STATE_FILE else path.parent / STATE_FILE
 
+    def _finish_interrupted_save(self, path: Path):
+        """A save killed after the model but before its state took the old one's place: the pending
+        state holds the model's step, so it is put in place; any other pending state is dropped."""
+        pending = path.with_name(PENDING_STATE_FILE)
+        if not pending.is_file():
+            return
+        try:
+            step = int(_load_state_file(pending)["step"])
+        except (PocketLLMError, KeyError, TypeError, ValueError):
+            step = None
+        if step is not None and self.resume_step is not None and step == int(self.resume_step):
+            os.replace(pending, path)
+        else:
+            pending.unlink(missing_ok=True)
+
     def _check_steps_left(self):
         """Refuse before anything is written when the resumed run has no steps left."""
         path = self._state_path()
+        self._finish_interrupted_save(path)
         if not path.is_file():
             return  # _load_state explains
         done = int(_load_state_file(path)["step"])
@@ -575,5 +604,5 @@ class _RateMeter:
 
 
 def _plain(values: dict) -> dict:
-    """An error's values as JSON can hold them (events.jsonl)."""
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
+    """An error's values as JSON can hold them (events.jsonl), coded phrases kept as such."""
+    return {k: value_record(v) for k, v in values.items()}
