@@ -2,12 +2,21 @@
 
 An instruction model learned single exchanges: the template's prompt, the answer,
 then `<|endoftext|>`.  A conversation is those exchanges one after another, the new
-message last; when they no longer fit the context (with room for the answer), the
-oldest turns are dropped and the caller is told how many.
+message last.  The earlier turns are kept newest first while they fit the context beside
+the new message and room for the answer; only the oldest that do not fit are left out,
+and the caller is told how many.  The answer's room is its whole length (at most half the
+context), unless that would leave out one of the last two turns: then those turns are kept
+as long as they fit the context with the new message at all, and the answer slides the
+model's window over the oldest of them as it grows (`generate_ids` keeps the context's
+last tokens), as the next message would leave them out anyway.  (A 60-token answer
+reserved in full in a 128-token context left no room for even one short earlier turn.)
+
+A small model often goes on after its answer with the template's next part
+("### Instruction:", "### Response:" ...): the answer ends at the first of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from .data.instructions import PromptTemplate, get_template
@@ -17,6 +26,8 @@ from .tasks.instruction import template_of
 from .tokenizer import EOT_TEXT
 
 MAX_MESSAGE_CHARS = 4000
+KEEP_TURNS = 2   # the earlier turns a chat keeps whenever they fit the context with the new message
+MAX_STOPS = 16   # Sampling's limit
 
 
 @dataclass
@@ -29,7 +40,8 @@ class ChatPrompt:
 
 def chat_prompt(tokenizer, template: PromptTemplate, history: list[tuple[str, str]], message: str,
                 context_length: int, reserve: int) -> ChatPrompt:
-    """The prompt for `message` after `history` [(user, model), ...], newest turns kept first."""
+    """The prompt for `message` after `history` [(user, model), ...], newest turns kept first,
+    within `context_length - reserve` tokens."""
     if not message or not message.strip():
         raise PocketLLMError("The message is empty; type what you want to ask.", code="chat.empty")
     if len(message) > MAX_MESSAGE_CHARS:
@@ -50,6 +62,32 @@ def chat_prompt(tokenizer, template: PromptTemplate, history: list[tuple[str, st
     return ChatPrompt(text, used, len(turns), len(history) - len(turns))
 
 
+def chat_context(tokenizer, template: PromptTemplate, history: list[tuple[str, str]], message: str,
+                 context_length: int, max_new_tokens: int) -> ChatPrompt:
+    """The prompt with room for the whole answer (at most half the context), unless that
+    leaves out one of the last KEEP_TURNS turns: then with room for its first token only
+    (the rest slides the window over the oldest turns)."""
+    room = max(1, min(max_new_tokens, context_length // 2))
+    prompt = chat_prompt(tokenizer, template, history, message, context_length, room)
+    if prompt.kept_turns < min(KEEP_TURNS, len(history)) and room > 1:
+        prompt = chat_prompt(tokenizer, template, history, message, context_length, 1)
+    return prompt
+
+
+def template_markers(template: PromptTemplate) -> tuple[str, ...]:
+    """The lines the template writes around a message ("### Instruction:", "### Response:"):
+    an answer ends where the model starts writing one of them."""
+    lines = (line.strip() for part in (template.head, template.input, template.response)
+             for line in part.splitlines())
+    return tuple(dict.fromkeys(line for line in lines if line and "{" not in line and len(line) <= 200))
+
+
+def answer_sampling(sampling: Sampling, template: PromptTemplate) -> Sampling:
+    """`sampling` with the template's markers first among its stop strings (as many as fit)."""
+    stops = tuple(dict.fromkeys((*template_markers(template), *sampling.stop)))[:MAX_STOPS]
+    return replace(sampling, stop=stops)
+
+
 def chat(model, history: list[tuple[str, str]], message: str, sampling: Sampling = Sampling(),
          max_new_tokens: int = 100, template: PromptTemplate | str | dict | None = None,
          tokenizer=None) -> tuple[ChatPrompt, Iterator[str]]:
@@ -60,6 +98,5 @@ def chat(model, history: list[tuple[str, str]], message: str, sampling: Sampling
         template = template_of(getattr(model, "task", None))
     if not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template) if isinstance(template, dict) else get_template(template)
-    reserve = min(max_new_tokens, gpt.cfg.context_length // 2)
-    prompt = chat_prompt(tok, template, history, message, gpt.cfg.context_length, reserve)
-    return prompt, stream(gpt, prompt.text, max_new_tokens, sampling, tok)
+    prompt = chat_context(tok, template, history, message, gpt.cfg.context_length, max_new_tokens)
+    return prompt, stream(gpt, prompt.text, max_new_tokens, answer_sampling(sampling, template), tok)

@@ -112,5 +112,10 @@ def test_compare_runs_models_probabilities_and_chat_in_chinese(zh_page, app, run
     assert page.locator("#ins-chat-message textarea").input_value() == ""
     page.locator("#ins-chat-box").scroll_into_view_if_needed()
     shoot(page, "experiments-chat-zh")
+    # The chat's status line follows a language switch (it was said in Chinese).
+    page.locator("#pl-lang").get_by_text("English").click()
+    wait_text(page, "ins-chat-note", "1 earlier turn", timeout=30_000)
+    page.locator("#pl-lang").get_by_text("中文").click()
+    wait_text(page, "ins-chat-note", "之前 1 轮", timeout=30_000)
     page.locator("#ins-chat-clear").click()
     page.wait_for_function("!document.querySelector('#ins-chat').innerText.includes('再说一遍')", timeout=10_000)

@@ -17,6 +17,7 @@ from tests.test_app_generate_weights import app  # noqa: F401  (fixture: the app
 from tests.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
 from tests.test_browser_tokenizer import text_of, wait_text, zh_page  # noqa: F401  (zh_page: 1366 px, zh-CN)
 from tests.test_weights_tab import BPE_MODEL, GROWING, gpt2_sized, weights_app  # noqa: F401  (fixture: bpe, char)
+from ui.tabs.generate import DEFAULT_NEW  # the page's max new tokens: the core's default
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
@@ -56,7 +57,7 @@ def test_generate_counts_the_tokens_made_and_look_inside_stays_legible(zh_page, 
     assert page.locator("#gen-stop").is_disabled()  # nothing to stop yet
     page.locator("#gen-go").click()
     wait_text(page, "gen-note", "共生成")
-    made = stream(load_model(state.checkpoints / RUN_MODEL), prompt, 80, Sampling(temperature=0.0))
+    made = stream(load_model(state.checkpoints / RUN_MODEL), prompt, DEFAULT_NEW, Sampling(temperature=0.0))
     text = "".join(made)
     assert page.locator("#gen-output textarea").input_value() == text
     assert re.search(rf"共生成 {made.new_tokens} 个词元", text_of(page, "gen-note"))

@@ -62,3 +62,64 @@ def test_the_cli_chat_loop_and_show_probs(model, tmp_path, monkeypatch, capsys):
                  "--show_probs"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("token") and "alternatives" in line for line in lines)
+
+
+@pytest.fixture(scope="module")
+def goes_on():
+    """A tiny model that learned one exchange and, after its answer, goes on with the template's
+    next turn ("### Instruction:" ...) instead of stopping, as a barely finetuned model does."""
+    from pocketllm import train_tokenizer
+    template = get_template("short")
+    text = (template.prompt("hi") + "yo\n") * 40
+    tok = train_tokenizer(iter([text]), "char", None)
+    ids = torch.tensor(tok.encode(text))
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = GPTModel(ModelConfig(vocab_size=tok.vocab_size, context_length=32, emb_dim=32, num_heads=2, num_layers=1,
+                                 drop_rate=0.0))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(100):
+        starts = torch.randint(0, len(ids) - 33, (8,))
+        x = torch.stack([ids[s:s + 32] for s in starts])
+        y = torch.stack([ids[s + 1:s + 33] for s in starts])
+        loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.set_num_threads(threads)
+    return model.eval(), tok, template
+
+
+def test_the_answer_ends_where_the_model_writes_the_templates_next_marker(goes_on):
+    model, tok, template = goes_on
+    assert "### Instruction:" in generate(model, template.prompt("hi"), 30, Sampling(), tok)  # it does go on
+    prompt, pieces = chat(model, [], "hi", Sampling(), 30, template=template, tokenizer=tok)
+    answer = "".join(pieces)
+    assert answer.strip() == "yo" and "###" not in answer
+    # The caller's own stop strings still count.
+    _, pieces = chat(model, [], "hi", Sampling(stop=("o",)), 30, template=template, tokenizer=tok)
+    assert "".join(pieces) == "y"
+
+
+def test_two_short_turns_stay_in_a_128_token_context():
+    """The Instruct tab's case: a 128-token model whose tokenizer learnt Chinese (the template's
+    English markers cost a token a letter), answers of up to 60 tokens.  Reserving the whole
+    answer left no earlier turn ("保留 0 轮") after two short ones."""
+    from pocketllm import BUNDLED_CORPORA, train_tokenizer
+    tok = train_tokenizer(iter([BUNDLED_CORPORA["zh_classics"].read_text(encoding="utf-8")[:20000]]), "char", None)
+    torch.manual_seed(0)
+    model = GPTModel(ModelConfig(vocab_size=tok.vocab_size, context_length=128, emb_dim=32, num_heads=2,
+                                 num_layers=1, drop_rate=0.0)).eval()
+    assert len(tok.encode(get_template("short").prompt("你好"))) > 30  # the template alone is a quarter of it
+    history = [("你好", "######t"), ("再说一遍", "")]
+    second, _ = chat(model, history[:1], "再说一遍", Sampling(), 60, template="short", tokenizer=tok)
+    third, _ = chat(model, history, "还有呢", Sampling(), 60, template="short", tokenizer=tok)
+    assert (second.kept_turns, second.dropped_turns) == (1, 0)
+    assert (third.kept_turns, third.dropped_turns) == (2, 0) and third.tokens < 128
+    # Longer turns still leave out the oldest first, and the answer keeps its whole room when it can.
+    long = [(f"问题{i}" * 3, f"回答{i}" * 3) for i in range(6)]
+    prompt, _ = chat(model, long, "还有呢", Sampling(), 60, template="short", tokenizer=tok)
+    assert prompt.dropped_turns > 0 and "问题5" in prompt.text and "问题0" not in prompt.text
+    roomy, _ = chat(model, history, "还有呢", Sampling(), 4, template="short", tokenizer=tok)
+    assert roomy.kept_turns == 2 and roomy.tokens <= 128 - 4

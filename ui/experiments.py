@@ -1,12 +1,14 @@
 """The "learn by experiment" parts the tabs share: compare runs (Pretrain), compare models
 (Generate), chat (Instruct) and training settings saved by name (the three training tabs).
 
-Each `*_section(ctx, ...)` lays out its widgets where it is called and wires its events;
-the work is the core's (`compare_runs`, `stream`, `chat`, `save_training_preset`, ...).
+Each `*_section(...)` lays out its widgets where it is called and wires its events on named
+elements (`ui/elements.py`: "runs.picked", "chat.history", ...; handlers take and return
+dicts); the work is the core's (`compare_runs`, `stream`, `chat`, `save_training_preset`, ...).
 """
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -17,14 +19,44 @@ from pocketllm import (PocketLLMError, Sampling, TaskKind, chat, compare_runs, l
 
 from . import plots
 from .describe import shape_text, tokenizer_text
-from .errors import friendly
-from .i18n import t
+from .elements import LANG, Elements
+from .i18n import LANGS, t
 from .limits import MAX_SAMPLING_SEED, PROMPT_CHARS, real, text_cap, whole
 
 MAX_COMPARED_MODELS = 4
 MAX_COMPARED_RUNS = 8
 X_AXES = ("step", "tokens_seen", "elapsed")
 Y_UNITS = ("loss", "bits_per_char")
+
+
+# ---- status lines that follow a language switch ---------------------------------------------
+# A status line keeps what it said ([[text key, values], ...]) in a State beside it, named
+# "<line>_said", so a language switch says it again in the new language.
+def say(said, lang) -> str:
+    return " ".join(t(lang, key, **values) for key, values in said or [])
+
+
+def said_again(shown, said, lang) -> str | None:
+    """`said` in `lang`, if the line still shows what was said (not an error or a cleared line since)."""
+    if not said or shown not in {say(said, other) for other in LANGS}:
+        return None
+    return say(said, lang)
+
+
+def follow_language(els: Elements, lines: list[str]):
+    """Each status line in `lines` gets its "<line>_said" State and is said again on a language switch."""
+    for line in lines:
+        els.add(f"{line}_said", gr.State(None))
+
+    def on_lang(v):
+        out = {}
+        for line in lines:
+            again = said_again(v[line], v[f"{line}_said"], v[LANG])
+            if again is not None:
+                out[line] = again
+        return out
+
+    els.on_load(on_lang, [*(n for line in lines for n in (line, f"{line}_said")), LANG], lines)
 
 
 # ---- compare models (Generate) -----------------------------------------------------------
@@ -40,51 +72,52 @@ def model_head(ckpt, name: str, lang) -> str:
              tokenizer=tokenizer_text(ckpt.tokenizer, lang), facts=shown)
 
 
-def compare_models_section(ctx, load, model_choices, prompt, sampling_inputs, sampling, max_new_limit):
-    """Pick 2-4 checkpoints; they continue `prompt` with the same sampling (the tab's sliders,
-    `sampling_inputs`: temperature, top-k, top-p, max new, seed, valid UTF-8, repetition
-    penalty, min-p, stop strings) and seed, streamed side by side."""
-    page, state = ctx.page, ctx.state
+def compare_models_section(els: Elements, inputs: list[str], read, model_choices):
+    """Pick 2-4 checkpoints; they continue the tab's prompt with the same sampling and seed,
+    streamed side by side.  `inputs` are the tab's elements the comparison reads (the prompt,
+    the sliders), in the API's order; `read(values)` turns them into (prompt, max new
+    tokens, Sampling)."""
+    page, state = els.ctx.page, els.ctx.state
     L = page.text
     with page.add(gr.Accordion(L("exp.compare_models_head"), open=False, elem_id="gen-compare"),
                   label="exp.compare_models_head"):
         page.add(gr.Markdown(L("exp.compare_models_intro")), value="exp.compare_models_intro")
         with gr.Row(equal_height=True):
-            models = page.add(gr.Dropdown([], value=[], multiselect=True, max_choices=MAX_COMPARED_MODELS,
-                                          label=L("exp.compare_models"), elem_id="gen-compare-models", scale=4,
-                                          allow_custom_value=False), label="exp.compare_models")
-            go = page.add(gr.Button(L("exp.compare_go"), variant="primary", elem_id="gen-compare-go", scale=1),
-                          value="exp.compare_go")
-        status = gr.Markdown(elem_id="gen-compare-status")
-        columns, heads, texts = [], [], []
+            els.add("compare.models", gr.Dropdown([], value=[], multiselect=True, max_choices=MAX_COMPARED_MODELS,
+                                                  label=L("exp.compare_models"), elem_id="gen-compare-models", scale=4,
+                                                  allow_custom_value=False), label="exp.compare_models")
+            els.add("compare.go", gr.Button(L("exp.compare_go"), variant="primary", elem_id="gen-compare-go", scale=1),
+                    value="exp.compare_go")
+        els.add("compare.status", gr.Markdown(elem_id="gen-compare-status"))
         with gr.Row(equal_height=False):
             for i in range(MAX_COMPARED_MODELS):
-                with gr.Column(visible=False, min_width=220) as col:
-                    heads.append(gr.Markdown(elem_id=f"gen-compare-head-{i}"))
-                    texts.append(gr.Textbox(show_label=False, lines=10, max_lines=24, interactive=False,
-                                            elem_id=f"gen-compare-text-{i}"))
-                columns.append(col)
-    n_out = 3 * MAX_COMPARED_MODELS + 1
+                with els.add(f"compare.column.{i}", gr.Column(visible=False, min_width=220)):
+                    els.add(f"compare.head.{i}", gr.Markdown(elem_id=f"gen-compare-head-{i}"))
+                    els.add(f"compare.text.{i}", gr.Textbox(show_label=False, lines=10, max_lines=24,
+                                                            interactive=False, elem_id=f"gen-compare-text-{i}"))
+    slots = range(MAX_COMPARED_MODELS)
+    follow_language(els, ["compare.status"])
 
-    @friendly(outputs=n_out, status=n_out - 1)
-    def on_compare(paths, prompt, temperature, top_k, top_p, max_new, seed, valid_utf8, repetition_penalty, min_p,
-                   stop, lang):
-        paths = [p for p in (paths or []) if p] if isinstance(paths, list) else []
+    def on_compare(v):
+        lang = v[LANG]
+        paths = v["compare.models"]
+        paths = [p for p in paths if p] if isinstance(paths, list) else []
         if not 2 <= len(paths) <= MAX_COMPARED_MODELS:
             raise PocketLLMError(t(lang, "exp.compare_need", n=len(paths)))
-        if seed is None or seed == "":  # "the same seed" for every model, even when the box is empty
-            seed = random.randint(0, MAX_SAMPLING_SEED)
-        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang, repetition_penalty, min_p, stop)
-        max_new = whole(max_new, 1, max_new_limit, "generate.max_new", lang, default=80)
+        prompt, max_new, sampling = read(v)
+        if sampling.seed is None:  # "the same seed" for every model, even when the box is empty
+            sampling = replace(sampling, seed=random.randint(0, MAX_SAMPLING_SEED))
         prompt, _ = text_cap(prompt, PROMPT_CHARS)
-        ckpts = [load(p, lang) for p in paths]  # only checkpoints of the folder
-        shown = [model_head(c, Path(p).relative_to(state.checkpoints).as_posix(), lang) for c, p in zip(ckpts, paths)]
+        ckpts = [state.load(p, lang) for p in paths]  # only checkpoints of the folder
         n = len(ckpts)
-        cols = [gr.update(visible=i < n) for i in range(MAX_COMPARED_MODELS)]
-        head_out = shown + [""] * (MAX_COMPARED_MODELS - n)
+        heads = {f"compare.head.{i}": model_head(c, Path(p).relative_to(state.checkpoints).as_posix(), lang)
+                 for i, (c, p) in enumerate(zip(ckpts, paths))}
+        heads.update({f"compare.head.{i}": "" for i in slots if i >= n})
         outs = [""] * MAX_COMPARED_MODELS
-        yield (*cols, *head_out, *outs, "")
-        streams = [stream(c, prompt, max_new, cfg) for c in ckpts]
+        texts = lambda: {f"compare.text.{i}": outs[i] for i in slots}  # noqa: E731
+        yield {**{f"compare.column.{i}": gr.update(visible=i < n) for i in slots}, **heads, **texts(),
+               "compare.status": ""}
+        streams = [stream(c, prompt, max_new, sampling) for c in ckpts]
         alive = list(range(n))
         while alive:  # one piece from each model in turn: the columns grow together
             for i in list(alive):
@@ -92,20 +125,24 @@ def compare_models_section(ctx, load, model_choices, prompt, sampling_inputs, sa
                     outs[i] += next(streams[i])
                 except StopIteration:
                     alive.remove(i)
-            yield (*[gr.skip()] * MAX_COMPARED_MODELS, *[gr.skip()] * MAX_COMPARED_MODELS, *outs, "")
-        yield (*[gr.skip()] * MAX_COMPARED_MODELS, *head_out, *outs, t(lang, "exp.compare_done", n=n))
+            yield texts()
+        said = [["exp.compare_done", {"n": n}]]
+        yield {**heads, **texts(), "compare.status": say(said, lang), "compare.status_said": said}
 
-    go.click(on_compare, [models, prompt, *sampling_inputs, ctx.lang], [*columns, *heads, *texts, status],
-             api_name="compare_models", concurrency_id="model_cpu")
+    outputs = [*(f"compare.column.{i}" for i in slots), *(f"compare.head.{i}" for i in slots),
+               *(f"compare.text.{i}" for i in slots), "compare.status", "compare.status_said"]
+    els.on(els["compare.go"].click, on_compare, ["compare.models", *inputs, LANG], outputs, status="compare.status",
+           api_name="compare_models", concurrency_id="model_cpu")
 
-    def on_refresh(current):
+    def on_refresh(v):
         choices = model_choices(state)
         paths = {p for _, p in choices}
-        return gr.update(choices=choices, value=[p for p in (current or []) if p in paths])
+        return {"compare.models": gr.update(choices=choices,
+                                            value=[p for p in (v["compare.models"] or []) if p in paths])}
 
-    models.focus(on_refresh, models, models, show_progress="hidden", api_name="compare_models_list")
-    ctx.on_load(on_refresh, models, models)
-    return models
+    els.on(els["compare.models"].focus, on_refresh, ["compare.models"], ["compare.models"], show_progress="hidden",
+           api_name="compare_models_list")
+    els.on_load(on_refresh, ["compare.models"], ["compare.models"])
 
 
 # ---- compare runs (Pretrain) ---------------------------------------------------------------
@@ -136,52 +173,60 @@ def comparison_table(comparison, lang) -> pd.DataFrame:
 def compare_runs_section(ctx):
     page, state = ctx.page, ctx.state
     L = page.text
+    els = Elements(ctx)
     with page.add(gr.Accordion(L("exp.compare_runs_head"), open=False, elem_id="pretrain-compare"),
                   label="exp.compare_runs_head"):
         page.add(gr.Markdown(L("exp.compare_runs_intro")), value="exp.compare_runs_intro")
         with gr.Row(equal_height=True):
-            runs = page.add(gr.Dropdown([], value=[], multiselect=True, max_choices=MAX_COMPARED_RUNS,
-                                        label=L("exp.runs"), elem_id="compare-runs", scale=4,
-                                        allow_custom_value=False), label="exp.runs")
-            refresh = page.add(gr.Button(L("exp.runs_refresh"), size="sm", scale=1, elem_id="compare-refresh"),
-                               value="exp.runs_refresh")
+            els.add("runs.picked", gr.Dropdown([], value=[], multiselect=True, max_choices=MAX_COMPARED_RUNS,
+                                               label=L("exp.runs"), elem_id="compare-runs", scale=4,
+                                               allow_custom_value=False), label="exp.runs")
+            els.add("runs.refresh", gr.Button(L("exp.runs_refresh"), size="sm", scale=1, elem_id="compare-refresh"),
+                    value="exp.runs_refresh")
         with gr.Row():
-            x_axis = page.add(gr.Radio([(L(f"exp.x_{x}"), x) for x in X_AXES], value="step", label=L("exp.x_axis"),
+            els.add("runs.x", gr.Radio([(L(f"exp.x_{x}"), x) for x in X_AXES], value=X_AXES[0], label=L("exp.x_axis"),
                                        elem_id="compare-x"),
-                              label="exp.x_axis", choices=[(f"exp.x_{x}", x) for x in X_AXES])
-            y_unit = page.add(gr.Radio([(L(f"exp.y_{y}"), y) for y in Y_UNITS], value="loss", label=L("exp.y_unit"),
-                                       elem_id="compare-y"),
-                              label="exp.y_unit", choices=[(f"exp.y_{y}", y) for y in Y_UNITS])
-            go = page.add(gr.Button(L("exp.runs_go"), variant="primary", elem_id="compare-go"), value="exp.runs_go")
-        status = gr.Markdown(elem_id="compare-status")
-        plot = gr.Plot(plots.empty_figure(L("plots.no_points")), show_label=False, elem_id="compare-plot")
-        table = gr.Dataframe(interactive=False, wrap=True, elem_id="compare-table")
+                    label="exp.x_axis", choices=[(f"exp.x_{x}", x) for x in X_AXES])
+            els.add("runs.y", gr.Radio([(L(f"exp.y_{y}"), y) for y in Y_UNITS], value=Y_UNITS[0],
+                                       label=L("exp.y_unit"), elem_id="compare-y"),
+                    label="exp.y_unit", choices=[(f"exp.y_{y}", y) for y in Y_UNITS])
+            els.add("runs.go", gr.Button(L("exp.runs_go"), variant="primary", elem_id="compare-go"),
+                    value="exp.runs_go")
+        els.add("runs.status", gr.Markdown(elem_id="compare-status"))
+        els.add("runs.plot", gr.Plot(plots.empty_figure(L("plots.no_points")), show_label=False,
+                                     elem_id="compare-plot"))
+        els.add("runs.table", gr.Dataframe(interactive=False, wrap=True, elem_id="compare-table"))
+    follow_language(els, ["runs.status"])
 
-    @friendly(outputs=3, status=2)
-    def on_compare(chosen, x, unit, lang):
-        chosen = [c for c in (chosen or []) if c] if isinstance(chosen, list) else []
+    def on_compare(v):
+        lang = v[LANG]
+        chosen = v["runs.picked"]
+        chosen = [c for c in chosen if c] if isinstance(chosen, list) else []
         if not 1 <= len(chosen) <= MAX_COMPARED_RUNS:
             raise PocketLLMError(t(lang, "exp.runs_need", n=len(chosen)))
-        known = {v for _, v in run_choices(state)}
+        known = {value for _, value in run_choices(state)}
         for c in chosen:  # only run folders of the checkpoints folder, whatever the page sends
             if c not in known:
                 raise PocketLLMError(t(lang, "exp.runs_unknown", name=str(c)[:80]))
-        x = x if x in X_AXES else "step"
-        unit = unit if unit in Y_UNITS else "loss"
+        x = v["runs.x"] if v["runs.x"] in X_AXES else X_AXES[0]
+        unit = v["runs.y"] if v["runs.y"] in Y_UNITS else Y_UNITS[0]
         comparison = compare_runs([state.checkpoints / c for c in chosen])
-        return (plots.compare_runs_figure(comparison, x, unit, lang), comparison_table(comparison, lang),
-                t(lang, "exp.runs_done", n=len(chosen), d=len(comparison.differing)))
+        said = [["exp.runs_done", {"n": len(chosen), "d": len(comparison.differing)}]]
+        return {"runs.plot": plots.compare_runs_figure(comparison, x, unit, lang),
+                "runs.table": comparison_table(comparison, lang), "runs.status": say(said, lang),
+                "runs.status_said": said}
 
-    def on_refresh(current):
+    def on_refresh(v):
         choices = run_choices(state)
-        values = {v for _, v in choices}
-        return gr.update(choices=choices, value=[c for c in (current or []) if c in values])
+        values = {c for _, c in choices}
+        return {"runs.picked": gr.update(choices=choices, value=[c for c in (v["runs.picked"] or []) if c in values])}
 
-    go.click(on_compare, [runs, x_axis, y_unit, ctx.lang], [plot, table, status], api_name="compare_runs")
-    for radio in (x_axis, y_unit):
-        radio.change(on_compare, [runs, x_axis, y_unit, ctx.lang], [plot, table, status], show_progress="hidden")
-    refresh.click(on_refresh, runs, runs, api_name="compare_runs_list")
-    ctx.on_load(on_refresh, runs, runs)
+    io = (["runs.picked", "runs.x", "runs.y", LANG], ["runs.plot", "runs.table", "runs.status", "runs.status_said"])
+    els.on(els["runs.go"].click, on_compare, *io, status="runs.status", api_name="compare_runs")
+    els.on([els["runs.x"].change, els["runs.y"].change], on_compare, *io, status="runs.status",
+           show_progress="hidden")
+    els.on(els["runs.refresh"].click, on_refresh, ["runs.picked"], ["runs.picked"], api_name="compare_runs_list")
+    els.on_load(on_refresh, ["runs.picked"], ["runs.picked"])
 
 
 # ---- chat (Instruct) -------------------------------------------------------------------------
@@ -214,100 +259,118 @@ def turns_of(history) -> list[tuple[str, str]]:
 
 
 def chat_section(ctx, model, temperature, max_new, max_new_limit, is_classifier):
-    """A multi-turn chat with the model picked in `model`, with the tab's temperature and length."""
+    """A multi-turn chat with the model picked in `model`, with the tab's temperature and length
+    (the tab's components, named here "chat.model", "chat.temperature", "chat.max_new")."""
     page, state = ctx.page, ctx.state
     L = page.text
+    els = Elements(ctx)
+    els.add("chat.model", model)
+    els.add("chat.temperature", temperature)
+    els.add("chat.max_new", max_new)
     with page.add(gr.Accordion(L("exp.chat_head"), open=False, elem_id="ins-chat-box"), label="exp.chat_head"):
         page.add(gr.Markdown(L("exp.chat_intro")), value="exp.chat_intro")
-        bot = page.add(gr.Chatbot(label=L("exp.chat"), height=360, elem_id="ins-chat", feedback_options=None),
-                       label="exp.chat")
+        els.add("chat.history", gr.Chatbot(label=L("exp.chat"), height=360, elem_id="ins-chat", feedback_options=None),
+                label="exp.chat")
         with gr.Row(equal_height=True):
-            message = page.add(gr.Textbox(label=L("exp.chat_message"), lines=1, scale=5, max_length=PROMPT_CHARS,
-                                          elem_id="ins-chat-message"), label="exp.chat_message")
-            send = page.add(gr.Button(L("exp.chat_send"), variant="primary", scale=1, elem_id="ins-chat-send"),
-                            value="exp.chat_send")
-            clear = page.add(gr.Button(L("exp.chat_clear"), scale=1, elem_id="ins-chat-clear"), value="exp.chat_clear")
-        note = gr.Markdown(elem_id="ins-chat-note")
+            els.add("chat.message", gr.Textbox(label=L("exp.chat_message"), lines=1, scale=5, max_length=PROMPT_CHARS,
+                                               elem_id="ins-chat-message"), label="exp.chat_message")
+            els.add("chat.send", gr.Button(L("exp.chat_send"), variant="primary", scale=1, elem_id="ins-chat-send"),
+                    value="exp.chat_send")
+            els.add("chat.clear", gr.Button(L("exp.chat_clear"), scale=1, elem_id="ins-chat-clear"),
+                    value="exp.chat_clear")
+        els.add("chat.note", gr.Markdown(elem_id="ins-chat-note"))
+    follow_language(els, ["chat.note"])
 
-    @friendly(outputs=3, status=2)
-    def on_chat(path, history, text, temperature, max_new, lang):
+    def on_chat(v):
+        lang = v[LANG]
+        path = v["chat.model"]
         if not path:
             raise PocketLLMError(t(lang, "instruct.no_model"))
-        text, _ = text_cap(text, PROMPT_CHARS, keep="start")
+        text, _ = text_cap(v["chat.message"], PROMPT_CHARS, keep="start")
         if not (text or "").strip():
             raise PocketLLMError(t(lang, "exp.chat_empty"))
-        temp = real(temperature, 0, 2, "instruct.temperature", lang, default=0.0)
-        max_new = whole(max_new, 1, max_new_limit, "instruct.max_new", lang, default=60)
+        temp = real(v["chat.temperature"], 0, 2, "instruct.temperature", lang, default=Sampling().temperature)
+        length = whole(v["chat.max_new"], 1, max_new_limit, "instruct.max_new", lang, default=max_new.value)
         ckpt = state.load(path, lang)  # only a checkpoint of the folder
         if task_kind(ckpt.task_type) is TaskKind.CLASSIFY:
             raise PocketLLMError(is_classifier(lang, Path(path).name))
-        sampling = Sampling(temperature=temp, seed=123) if temp > 0 else Sampling()
-        turns = turns_of(history)
-        shown_prompt, pieces = chat(ckpt, turns, text, sampling, max_new)
+        history = v["chat.history"]
+        shown_prompt, pieces = chat(ckpt, turns_of(history), text, Sampling(temperature=temp), length)
         if shown_prompt.dropped_turns:
-            said = t(lang, "exp.chat_dropped", n=shown_prompt.dropped_turns, kept=shown_prompt.kept_turns)
+            said = [["exp.chat_dropped", {"n": shown_prompt.dropped_turns, "kept": shown_prompt.kept_turns}]]
         else:
-            said = t(lang, "exp.chat_ok", tokens=shown_prompt.tokens, kept=shown_prompt.kept_turns)
+            said = [["exp.chat_ok", {"tokens": shown_prompt.tokens, "kept": shown_prompt.kept_turns}]]
+        note = say(said, lang)
         messages = [m for m in (history or []) if isinstance(m, dict)]
         messages += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield messages, "", said
+        yield {"chat.history": messages, "chat.message": "", "chat.note": note, "chat.note_said": said}
         answer = ""
         for piece in pieces:
             answer += piece
             messages[-1] = {"role": "assistant", "content": answer}
-            yield messages, gr.skip(), said
-        yield messages, "", said
+            yield {"chat.history": messages}
+        yield {"chat.history": messages, "chat.message": "", "chat.note": note}  # (the API's answer: all of it)
 
-    inputs = [model, bot, message, temperature, max_new, ctx.lang]
-    send.click(on_chat, inputs, [bot, message, note], api_name="chat", concurrency_id="model_cpu")
-    message.submit(on_chat, inputs, [bot, message, note], concurrency_id="model_cpu")
-    clear.click(lambda: ([], "", ""), None, [bot, message, note], api_name="chat_clear")
+    io = (["chat.model", "chat.history", "chat.message", "chat.temperature", "chat.max_new", LANG],
+          ["chat.history", "chat.message", "chat.note", "chat.note_said"])
+    els.on(els["chat.send"].click, on_chat, *io, status="chat.note", api_name="chat", concurrency_id="model_cpu")
+    els.on(els["chat.message"].submit, on_chat, *io, status="chat.note", concurrency_id="model_cpu")
+    els.on(els["chat.clear"].click,
+           lambda v: {"chat.history": [], "chat.message": "", "chat.note": "", "chat.note_said": None}, [],
+           ["chat.history", "chat.message", "chat.note", "chat.note_said"], api_name="chat_clear")
 
 
 # ---- training settings by name (Pretrain, Classify, Instruct) -------------------------------------
 def settings_section(ctx, kind, form, to_settings, fill):
     """A name box + Save and a dropdown + Load for the tab's settings.
 
-    `to_settings(*form values, lang)` builds the core's settings object (checked, in the
-    page's language); `fill(settings)` returns one update per widget of `form`."""
+    `form` is the tab's settings widgets; `to_settings(*their values, lang)` builds the core's
+    settings object (checked, in the page's language) and `fill(settings)` gives one value or
+    update per widget of `form`, in its order."""
     page, state = ctx.page, ctx.state
     L = page.text
+    els = Elements(ctx)
+    fields = [f"settings.form.{i}" for i in range(len(form))]
+    for name, component in zip(fields, form):
+        els.add(name, component)
     with gr.Row(equal_height=False):
         with gr.Column(min_width=200):
-            name = page.add(gr.Textbox(label=L("exp.settings_name"), placeholder=L("exp.settings_name_placeholder"),
-                                       max_length=40, elem_id=f"{kind}-settings-name"),
-                            label="exp.settings_name", placeholder="exp.settings_name_placeholder")
-            save = page.add(gr.Button(L("exp.settings_save"), size="sm", elem_id=f"{kind}-settings-save"),
-                            value="exp.settings_save")
+            els.add("settings.name", gr.Textbox(label=L("exp.settings_name"),
+                                                placeholder=L("exp.settings_name_placeholder"), max_length=40,
+                                                elem_id=f"{kind}-settings-name"),
+                    label="exp.settings_name", placeholder="exp.settings_name_placeholder")
+            els.add("settings.save", gr.Button(L("exp.settings_save"), size="sm", elem_id=f"{kind}-settings-save"),
+                    value="exp.settings_save")
         with gr.Column(min_width=200):
-            saved = page.add(gr.Dropdown(training_presets(kind, state.checkpoints), value=None,
-                                         label=L("exp.settings_pick"), allow_custom_value=False,
-                                         elem_id=f"{kind}-settings-pick"), label="exp.settings_pick")
-            load = page.add(gr.Button(L("exp.settings_load"), size="sm", elem_id=f"{kind}-settings-load"),
-                            value="exp.settings_load")
-    note = gr.Markdown(elem_id=f"{kind}-settings-note")
+            els.add("settings.saved", gr.Dropdown(training_presets(kind, state.checkpoints), value=None,
+                                                  label=L("exp.settings_pick"), allow_custom_value=False,
+                                                  elem_id=f"{kind}-settings-pick"), label="exp.settings_pick")
+            els.add("settings.load", gr.Button(L("exp.settings_load"), size="sm", elem_id=f"{kind}-settings-load"),
+                    value="exp.settings_load")
+    els.add("settings.note", gr.Markdown(elem_id=f"{kind}-settings-note"))
 
-    @friendly(outputs=2, status=1)
-    def on_save(name, *values):
-        *values, lang = values
-        settings = to_settings(*values, lang)
-        name = (name or "").strip()
+    def on_save(v):
+        lang = v[LANG]
+        settings = to_settings(*(v[name] for name in fields), lang)
+        name = (v["settings.name"] or "").strip()
         save_training_preset(kind, name, settings, state.checkpoints)
-        return (gr.update(choices=training_presets(kind, state.checkpoints), value=name),
-                t(lang, "exp.settings_saved", name=name))
+        return {"settings.saved": gr.update(choices=training_presets(kind, state.checkpoints), value=name),
+                "settings.note": t(lang, "exp.settings_saved", name=name)}
 
-    @friendly(outputs=len(form) + 1, status=len(form))
-    def on_load(name, lang):
+    def on_load(v):
+        lang, name = v[LANG], v["settings.saved"]
         if not name:
             raise PocketLLMError(t(lang, "exp.settings_none"))
         settings = load_training_preset(kind, name, state.checkpoints)
-        return (*fill(settings), t(lang, "exp.settings_loaded", name=name))
+        return {**dict(zip(fields, fill(settings))), "settings.note": t(lang, "exp.settings_loaded", name=name)}
 
-    save.click(on_save, [name, *form, ctx.lang], [saved, note], api_name=f"{kind}_settings_save")
-    load.click(on_load, [saved, ctx.lang], [*form, note], api_name=f"{kind}_settings_load")
-
-    def on_list(current):
+    def on_list(v):
         names = training_presets(kind, state.checkpoints)
-        return gr.update(choices=names, value=current if current in names else None)
+        return {"settings.saved": gr.update(choices=names, value=v["settings.saved"] if v["settings.saved"] in names
+                                            else None)}
 
-    ctx.on_load(on_list, saved, saved)
+    els.on(els["settings.save"].click, on_save, ["settings.name", *fields, LANG], ["settings.saved", "settings.note"],
+           status="settings.note", api_name=f"{kind}_settings_save")
+    els.on(els["settings.load"].click, on_load, ["settings.saved", LANG], [*fields, "settings.note"],
+           status="settings.note", api_name=f"{kind}_settings_load")
+    els.on_load(on_list, ["settings.saved"], ["settings.saved"])

@@ -12,6 +12,8 @@ import html
 
 import plotly.graph_objects as go
 
+from pocketllm import inspect
+
 from .i18n import t
 
 FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, Source Han Sans SC, sans-serif"
@@ -227,8 +229,16 @@ def next_token_figure(nt, lang="en") -> go.Figure:
     top = max([c.prob for c in cands] + [c.prob_after for c in cands] + [0.01])
     fig.update_xaxes(title=t(lang, "plots.probability"), range=[0, min(1.0, top * 1.12)], tickformat=".0%")
     title = t(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
-              h=f"{nt.entropy:.2f}", h_after=f"{nt.entropy_after:.2f}")
-    return _layout(fig, title, height=max(340, 26 * len(cands) + 130), barmode="group")
+              h=bits_text(nt.entropy), h_after=bits_text(nt.entropy_after))
+    # Up to four legend entries wrap in a half-width column: below the axis, never over the title.
+    fig = _layout(fig, title, height=max(360, 26 * len(cands) + 190), barmode="group")
+    return fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0),
+                             margin=dict(t=48, b=130))
+
+
+def bits_text(bits: float) -> str:
+    """An entropy in bits, two decimals: a one-hot's (-1e-7 after rounding errors) is "0.00", not "-0.00"."""
+    return f"{max(float(bits), 0.0) + 0.0:.2f}"
 
 
 def _penalized(c) -> bool:
@@ -378,7 +388,9 @@ def token_probs_html(tokens, lang="en") -> str:
         return f"<div class='pl-strip'><i>{html.escape(t(lang, 'exp.probs_none'))}</i></div>"
     spans = []
     for tok in tokens:
-        tip = f"{tok.label}: {tok.prob:.1%}\n" + "\n".join(f"{label}: {p:.1%}" for label, p in tok.top)
+        # One line per alternative: a newline or a space among them is drawn (↵, ␣), not a blank line.
+        tip = f"{inspect.visible(tok.label)}: {tok.prob:.1%}\n" + "\n".join(
+            f"{inspect.visible(label)}: {p:.1%}" for label, p in tok.top)
         shown = tok.piece if tok.piece else "·"
         spans.append(f"<span class='pl-tok pl-prob' title='{html.escape(tip)}' data-prob='{tok.prob:.4f}' "
                      f"style='background:{_prob_color(tok.prob)}'>{html.escape(shown)}</span>")

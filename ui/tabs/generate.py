@@ -1,27 +1,33 @@
 """Generate tab: pick a checkpoint, write a prompt, set the sampling sliders, read the
 streamed text; and "Look inside": tokens, next-token candidates that follow the
 sliders, attention maps, the logit lens and the parameter map.  Every text is read
-and written with the checkpoint's own tokenizer (gpt2, bpe or char)."""
+and written with the checkpoint's own tokenizer (gpt2, bpe or char).
+
+Every widget is named once ("sample.min_p", see `ui/elements.py`) and every handler takes
+and returns a dict keyed by those names.  The sampling widgets are one value, the core's
+`Sampling`: `widget_values(Sampling())` is where they start (as the command line does) and
+`sampling_of(values)` is the one way back."""
 from __future__ import annotations
 
 import codecs
+import inspect as python_inspect
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
 
-import re
-
 from pocketllm import (PRECISIONS, PocketLLMError, Sampling, TaskKind, Tokenizer, generate_explained, inspect,
-                       load_sampling_preset, sampling_presets, save_sampling_preset, stream, task_kind)
+                       load_sampling_preset, read_header, read_run, sampling_presets, save_sampling_preset, stream,
+                       task_kind)
 
 from .. import plots
-from ..errors import friendly
-from ..i18n import t
-from ..limits import (INSIDE_CHARS, MAX_HEADS, MAX_LAYERS, MAX_SAMPLING_SEED, MAX_VOCAB, PROMPT_CHARS, Number,
-                      Slider, real, text_cap, whole)
-from ..experiments import compare_models_section
+from ..elements import LANG, Elements, choice_update
+from ..experiments import compare_models_section, follow_language, say
+from ..i18n import LANGS, t
+from ..limits import (INSIDE_CHARS, MAX_HEADS, MAX_LAYERS, MAX_SAMPLING_SEED, PROMPT_CHARS, Slider, real, text_cap,
+                      whole)
 
 BUILTIN_PRESETS = ("greedy", "balanced", "creative")  # the core's built-in sampler presets, named in the page
 MAX_STOPS, STOP_CHARS = 16, 200  # the core's limits on stop strings
@@ -33,6 +39,23 @@ CANDIDATES = 15
 INSIDE_TOKENS = 64
 CACHED_MAPS = 4
 MAX_NEW = 500  # the slider's end: tokens generated at a time
+# As many new tokens as the core makes when not told (the command line's default too).
+DEFAULT_NEW = python_inspect.signature(stream).parameters["max_new_tokens"].default
+
+# The sampling sliders: name -> (low, high, step, label key, info key, elem_id).  The range is the
+# widget's own; where each one starts is Sampling()'s value (`widget_values`).
+SLIDERS = {
+    "sample.temperature": (0.0, 2.0, 0.05, "generate.temperature", "generate.temperature_info", "gen-temperature"),
+    "sample.top_k": (0, TOP_K_SLIDER, 1, "generate.top_k", "generate.top_k_info", "gen-top-k"),
+    "sample.top_p": (0.05, 1.0, 0.01, "generate.top_p", "generate.top_p_info", "gen-top-p"),
+    "sample.repetition_penalty": (1.0, MAX_REPETITION_PENALTY, 0.05, "exp.repetition_penalty",
+                                  "exp.repetition_penalty_info", "gen-rep-penalty"),
+    "sample.min_p": (0.0, 1.0, 0.01, "exp.min_p", "exp.min_p_info", "gen-min-p"),
+}
+WHOLE = {"sample.top_k"}
+# What a sampler preset fills in (and what Save preset reads), in the API's order.
+PRESET_FIELDS = ["sample.temperature", "sample.top_k", "sample.top_p", "sample.repetition_penalty", "sample.min_p",
+                 "sample.stop"]
 
 
 WRITERS = [kind for kind in TaskKind if kind.generates]  # the kinds whose models write text
@@ -63,20 +86,43 @@ def stop_strings(text, lang="en") -> tuple:
     return stops
 
 
-def sampling(temperature, top_k, top_p, seed=None, valid_utf8=True, lang="en", repetition_penalty=1.0, min_p=0.0,
-             stop="") -> Sampling:
-    """The sliders as the core's Sampling; a value past a slider's range is refused in the
-    page's language (the core checks again)."""
-    top_k = whole(top_k, 0, MAX_VOCAB, "generate.top_k", lang, default=0)
-    top_p = real(top_p, 0, 1, "generate.top_p", lang, default=1.0)
-    seed = None if seed is None or seed == "" else whole(seed, 0, MAX_SAMPLING_SEED, "generate.seed", lang)
-    min_p = real(min_p, 0, 1, "exp.min_p", lang, default=0.0)
-    return Sampling(temperature=real(temperature, 0, 2, "generate.temperature", lang, default=0.0),
-                    top_k=top_k or None, top_p=top_p if top_p < 1.0 else None, seed=seed,
-                    valid_utf8=valid_utf8 is not False,
-                    repetition_penalty=real(repetition_penalty, 1, MAX_REPETITION_PENALTY,
-                                            "exp.repetition_penalty", lang, default=1.0),
-                    min_p=min_p or None, stop=stop_strings(stop, lang))
+def widget_values(s: Sampling) -> dict:
+    """A Sampling as the widgets show it: the core's None is a slider's "off" end (top-k 0,
+    top-p 1, min-p 0); a value past a slider's range shows at its end."""
+    shown = {"sample.temperature": s.temperature, "sample.top_k": s.top_k or 0,
+             "sample.top_p": 1.0 if s.top_p is None else s.top_p,
+             "sample.repetition_penalty": s.repetition_penalty, "sample.min_p": s.min_p or 0.0}
+    return {**{name: min(max(value, SLIDERS[name][0]), SLIDERS[name][1]) for name, value in shown.items()},
+            "sample.stop": "\n".join(s.stop), "sample.seed": "" if s.seed is None else str(s.seed),
+            "sample.valid_utf8": s.valid_utf8}
+
+
+def sampling_of(v: dict) -> Sampling:
+    """THE way from the page to the core's Sampling: the sampling elements' values, by name.
+    An element not in `v` (an event that does not read it) keeps Sampling()'s default.  Each
+    value is checked against its widget (type and range) in the page's language; the core
+    checks what the values mean together."""
+    lang = v.get(LANG, "en")
+    start = widget_values(Sampling())
+
+    def slider(name):
+        low, high, _, key, _, _ = SLIDERS[name]
+        check = whole if name in WHOLE else real
+        return check(v.get(name, start[name]), low, high, key, lang, default=start[name])
+
+    top_k, top_p, min_p = slider("sample.top_k"), slider("sample.top_p"), slider("sample.min_p")
+    seed = v.get("sample.seed", start["sample.seed"])
+    seed = seed.strip() if isinstance(seed, str) else seed
+    return Sampling(temperature=slider("sample.temperature"), top_k=top_k or None,
+                    top_p=top_p if top_p < 1.0 else None, min_p=min_p or None,
+                    repetition_penalty=slider("sample.repetition_penalty"),
+                    seed=None if seed is None or seed == "" else whole(seed, 0, MAX_SAMPLING_SEED, "generate.seed", lang),
+                    valid_utf8=v.get("sample.valid_utf8", start["sample.valid_utf8"]) is not False,
+                    stop=stop_strings(v.get("sample.stop", start["sample.stop"]), lang))
+
+
+def max_new_of(v: dict) -> int:
+    return whole(v.get("gen.max_new"), 1, MAX_NEW, "generate.max_new", v.get(LANG, "en"), default=DEFAULT_NEW)
 
 
 def preset_choices(state, lang) -> list[tuple[str, str]]:
@@ -85,19 +131,40 @@ def preset_choices(state, lang) -> list[tuple[str, str]]:
             for n in sampling_presets(state.checkpoints)]
 
 
-def sliders_of(s: Sampling) -> tuple:
-    """A Sampling as the widgets show it: temperature, top-k, top-p, repetition penalty, min-p, stop strings."""
-    return (s.temperature, s.top_k or 0, s.top_p if s.top_p is not None else 1.0, s.repetition_penalty,
-            s.min_p or 0.0, "\n".join(s.stop))
+def default_preset(state) -> str | None:
+    """The preset the sliders start as: the built-in one that is Sampling()'s defaults."""
+    return next((n for n in sampling_presets(state.checkpoints)
+                 if n in BUILTIN_PRESETS and load_sampling_preset(n, state.checkpoints) == Sampling()), None)
 
 
-def prompt_note(prompt: str, context: int, lang, tok: Tokenizer) -> str:
+# ---- the prompt a model starts with ---------------------------------------------------------
+def corpus_prompt(path) -> str | None:
+    """The start the model's own corpus suggests: the sample prompt its pretraining used (in
+    the checkpoint's facts, or its run folder's settings), None when neither says."""
+    try:
+        facts = read_header(path).get("facts") or {}
+    except (PocketLLMError, OSError, ValueError):
+        return None
+    said = facts.get("sample_prompt") if isinstance(facts, dict) else None
+    if not isinstance(said, str) or not said.strip():
+        said = read_run(Path(path).parent).settings.get("sample_prompt")
+    if not isinstance(said, str) or not said.strip():
+        return None
+    return text_cap(said, PROMPT_CHARS, keep="start")[0]
+
+
+def example_prompts() -> set:
+    return {t(lang, "generate.default_prompt") for lang in LANGS}
+
+
+def prompt_note(prompt: str, context: int, tok: Tokenizer) -> list:
+    """[text key, values] of the line that says how much of the prompt the model reads."""
     n = len(tok.encode(prompt or ""))
     if n == 0:
-        return t(lang, "generate.note_empty")
+        return ["generate.note_empty", {}]
     if n > context:
-        return t(lang, "generate.note_long", n=n, context=context, dropped=n - context)
-    return t(lang, "generate.note_ok", n=n, context=context)
+        return ["generate.note_long", {"n": n, "context": context, "dropped": n - context}]
+    return ["generate.note_ok", {"n": n, "context": context}]
 
 
 def prompt_tail(prompt: str, tok: Tokenizer, n: int = INSIDE_TOKENS) -> tuple[str, int]:
@@ -172,235 +239,283 @@ class StopFlags:
                 del self._flags[session]
 
 
-def build(ctx):
-    page, state = ctx.page, ctx.state
-    L = page.text
+def with_session(handler, inputs: list[str]):
+    """`handler` (an `Elements.handler` over `inputs` and then "gen.session") with the browser
+    session's id as "gen.session": Stop ends this session's generation, not another's.  The
+    signature says `request: gr.Request` after the inputs, so Gradio passes the request there;
+    a direct call with fewer values leaves the rest to the handler's defaults."""
+    def run(*args):
+        request = args[len(inputs)] if len(args) > len(inputs) else None
+        values = list(args[:len(inputs)]) + [None] * max(0, len(inputs) - len(args))
+        yield from handler(*values, getattr(request, "session_hash", None) or "api")
+    params = [python_inspect.Parameter(name.replace(".", "_"), python_inspect.Parameter.POSITIONAL_OR_KEYWORD)
+              for name in inputs]
+    params.append(python_inspect.Parameter("request", python_inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                           annotation=gr.Request))
+    run.__signature__ = python_inspect.Signature(params)
+    run.__annotations__ = {"request": gr.Request}
+    run.__name__ = handler.__name__
+    return run
 
+
+def layout(els: Elements, state):
+    """The widgets, named once; each starts from the core's defaults."""
+    page = els.ctx.page
+    L = page.text
+    start = widget_values(Sampling())
     page.add(gr.Markdown(L("generate.intro")), value="generate.intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             with gr.Row(equal_height=False):
-                model = page.add(gr.Dropdown([], label=L("generate.model"), scale=5, elem_id="gen-model",
-                                             allow_custom_value=False),
-                                 label="generate.model")
-                refresh = page.add(gr.Button(L("generate.refresh"), scale=1, size="sm", min_width=60),
-                                   value="generate.refresh")
-            prompt = page.add(gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
-                                         elem_id="gen-prompt", max_length=PROMPT_CHARS), label="generate.prompt")
+                els.add("gen.model", gr.Dropdown([], label=L("generate.model"), scale=5, elem_id="gen-model",
+                                                 allow_custom_value=False), label="generate.model")
+                els.add("gen.refresh", gr.Button(L("generate.refresh"), scale=1, size="sm", min_width=60),
+                        value="generate.refresh")
+            els.add("gen.prompt", gr.Textbox(L("generate.default_prompt"), lines=4, label=L("generate.prompt"),
+                                             elem_id="gen-prompt", max_length=PROMPT_CHARS), label="generate.prompt")
+            # Right under the prompt: the button and the text it makes are in one view on a laptop.
+            with gr.Row():
+                els.add("gen.go", gr.Button(L("generate.go"), variant="primary", elem_id="gen-go"), value="generate.go")
+                els.add("gen.stop", gr.Button(L("generate.stop"), variant="stop", elem_id="gen-stop", interactive=False),
+                        value="generate.stop")  # enabled only while a generation runs
             with gr.Row(equal_height=True):
-                preset = page.add(gr.Dropdown(preset_choices(state, page.lang), value=None, label=L("exp.preset"),
-                                              info=L("exp.preset_info"), elem_id="gen-preset", scale=2,
-                                              allow_custom_value=False),
-                                  label="exp.preset", info="exp.preset_info")
-                preset_name = page.add(gr.Textbox(label=L("exp.preset_name"), placeholder=L("exp.preset_name_placeholder"),
-                                                  max_length=40, elem_id="gen-preset-name", scale=2),
-                                       label="exp.preset_name", placeholder="exp.preset_name_placeholder")
-                preset_save = page.add(gr.Button(L("exp.preset_save"), size="sm", elem_id="gen-preset-save", scale=1),
-                                       value="exp.preset_save")
-            temperature = page.add(Slider(0, 2, value=0.7, step=0.05, label=L("generate.temperature"),
-                                             info=L("generate.temperature_info"), elem_id="gen-temperature"),
-                                   label="generate.temperature", info="generate.temperature_info")
-            top_k = page.add(Slider(0, 200, value=40, step=1, label=L("generate.top_k"),
-                                       info=L("generate.top_k_info"), elem_id="gen-top-k"),
-                             label="generate.top_k", info="generate.top_k_info")
-            top_p = page.add(Slider(0.05, 1.0, value=0.95, step=0.01, label=L("generate.top_p"),
-                                       info=L("generate.top_p_info"), elem_id="gen-top-p"),
-                             label="generate.top_p", info="generate.top_p_info")
-            with gr.Row():
-                rep_penalty = page.add(Slider(1.0, MAX_REPETITION_PENALTY, value=1.0, step=0.05,
-                                              label=L("exp.repetition_penalty"), info=L("exp.repetition_penalty_info"),
-                                              elem_id="gen-rep-penalty"),
-                                       label="exp.repetition_penalty", info="exp.repetition_penalty_info")
-                min_p = page.add(Slider(0.0, 1.0, value=0.0, step=0.01, label=L("exp.min_p"), info=L("exp.min_p_info"),
-                                        elem_id="gen-min-p"), label="exp.min_p", info="exp.min_p_info")
-            stops = page.add(gr.Textbox("", label=L("exp.stop"), info=L("exp.stop_info"), lines=1,
-                                        max_length=MAX_STOPS * (STOP_CHARS + 1), elem_id="gen-stop-strings"),
-                             label="exp.stop", info="exp.stop_info")
-            with gr.Row():
-                max_new = page.add(Slider(1, MAX_NEW, value=80, step=1, label=L("generate.max_new"),
-                                             elem_id="gen-max-new"), label="generate.max_new")
-                seed = page.add(Number(123, label=L("generate.seed"), precision=0, info=L("generate.seed_info"),
-                                       minimum=0, maximum=MAX_SAMPLING_SEED, elem_id="gen-seed"),
-                                label="generate.seed", info="generate.seed_info")
-            valid_utf8 = page.add(gr.Checkbox(True, label=L("generate.valid_utf8"), info=L("generate.valid_utf8_info"),
-                                              elem_id="gen-utf8"),
-                                  label="generate.valid_utf8", info="generate.valid_utf8_info")
-            precision = page.add(gr.Radio([(L(f"generate.precision_{p}"), p) for p in PRECISIONS], value="fp32",
-                                          label=L("generate.precision"), info=L("generate.precision_info"),
-                                          elem_id="gen-precision"),
-                                 label="generate.precision", info="generate.precision_info",
-                                 choices=[(f"generate.precision_{p}", p) for p in PRECISIONS])
-            with gr.Row():
-                go = page.add(gr.Button(L("generate.go"), variant="primary", elem_id="gen-go"), value="generate.go")
-                stop = page.add(gr.Button(L("generate.stop"), variant="stop", elem_id="gen-stop", interactive=False),
-                                value="generate.stop")  # enabled only while a generation runs
-        with gr.Column(scale=3, min_width=320):
-            output = page.add(gr.Textbox(label=L("generate.output"), lines=14, max_lines=30, interactive=False,
-                                         elem_id="gen-output"), label="generate.output")
-            note = gr.Markdown(elem_id="gen-note")
-            probs = page.add(gr.Button(L("exp.probs"), size="sm", elem_id="gen-probs"), value="exp.probs")
-            with page.add(gr.Accordion(L("exp.probs_head"), open=False, elem_id="gen-probs-box"),
-                          label="exp.probs_head") as probs_box:
-                page.add(gr.Markdown(L("exp.probs_intro")), value="exp.probs_intro")
-                probs_view = gr.HTML(elem_id="gen-probs-view")
+                els.add("preset.pick", gr.Dropdown(preset_choices(state, page.lang), value=default_preset(state),
+                                                   label=L("exp.preset"), info=L("exp.preset_info"),
+                                                   elem_id="gen-preset", scale=2, allow_custom_value=False),
+                        label="exp.preset", info="exp.preset_info")
+                els.add("preset.name", gr.Textbox(label=L("exp.preset_name"),
+                                                  placeholder=L("exp.preset_name_placeholder"), max_length=40,
+                                                  elem_id="gen-preset-name", scale=2),
+                        label="exp.preset_name", placeholder="exp.preset_name_placeholder")
+                els.add("preset.save", gr.Button(L("exp.preset_save"), size="sm", elem_id="gen-preset-save", scale=1),
+                        value="exp.preset_save")
 
-    with page.add(gr.Accordion(L("generate.inside_head"), open=False, elem_id="gen-inside"),
-                  label="generate.inside_head"):
+            def slider(name):
+                low, high, step, key, info, elem_id = SLIDERS[name]
+                els.add(name, Slider(low, high, value=start[name], step=step, label=L(key), info=L(info),
+                                     elem_id=elem_id), label=key, info=info)
+
+            for name in ("sample.temperature", "sample.top_k", "sample.top_p"):
+                slider(name)
+            with gr.Row():
+                slider("sample.repetition_penalty")
+                slider("sample.min_p")
+            els.add("sample.stop", gr.Textbox(start["sample.stop"], label=L("exp.stop"), info=L("exp.stop_info"),
+                                              lines=1, max_length=MAX_STOPS * (STOP_CHARS + 1),
+                                              elem_id="gen-stop-strings"), label="exp.stop", info="exp.stop_info")
+            with gr.Row():
+                els.add("gen.max_new", Slider(1, MAX_NEW, value=DEFAULT_NEW, step=1, label=L("generate.max_new"),
+                                              elem_id="gen-max-new"), label="generate.max_new")
+                # A text box: empty is the core's None, a new seed every time (a number box cannot be empty).
+                els.add("sample.seed", gr.Textbox(start["sample.seed"], label=L("generate.seed"),
+                                                  info=L("generate.seed_info"), max_length=40,
+                                                  placeholder=L("generate.seed_placeholder"), elem_id="gen-seed"),
+                        label="generate.seed", info="generate.seed_info", placeholder="generate.seed_placeholder")
+            els.add("sample.valid_utf8", gr.Checkbox(start["sample.valid_utf8"], label=L("generate.valid_utf8"),
+                                                     info=L("generate.valid_utf8_info"), elem_id="gen-utf8"),
+                    label="generate.valid_utf8", info="generate.valid_utf8_info")
+            els.add("gen.precision", gr.Radio([(L(f"generate.precision_{p}"), p) for p in PRECISIONS],
+                                              value=PRECISIONS[0], label=L("generate.precision"),
+                                              info=L("generate.precision_info"), elem_id="gen-precision"),
+                    label="generate.precision", info="generate.precision_info",
+                    choices=[(f"generate.precision_{p}", p) for p in PRECISIONS])
+        with gr.Column(scale=3, min_width=320):
+            els.add("gen.output", gr.Textbox(label=L("generate.output"), lines=12, max_lines=30, interactive=False,
+                                             elem_id="gen-output"), label="generate.output")
+            els.add("gen.note", gr.Markdown(elem_id="gen-note"))
+            els.add("gen.probs", gr.Button(L("exp.probs"), size="sm", elem_id="gen-probs"), value="exp.probs")
+            with els.add("gen.probs_box", gr.Accordion(L("exp.probs_head"), open=False, elem_id="gen-probs-box"),
+                         label="exp.probs_head"):
+                page.add(gr.Markdown(L("exp.probs_intro")), value="exp.probs_intro")
+                els.add("gen.probs_view", gr.HTML(elem_id="gen-probs-view"))
+    els.add("gen.auto_prompt", gr.State(None))  # the prompt the page wrote (a person's own is never replaced)
+    els.add("gen.session", gr.State(None))
+
+    # ---- compare models --------------------------------------------------------------------------
+    compare_models_section(els, ["gen.prompt", "sample.temperature", "sample.top_k", "sample.top_p", "gen.max_new",
+                                 "sample.seed", "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p",
+                                 "sample.stop"],
+                           lambda v: (v["gen.prompt"], max_new_of(v), sampling_of(v)), model_choices)
+
+    with els.add("inside.box", gr.Accordion(L("generate.inside_head"), open=False, elem_id="gen-inside"),
+                 label="generate.inside_head"):
         page.add(gr.Markdown(L("generate.inside_intro")), value="generate.inside_intro")
-        look = page.add(gr.Button(L("generate.look"), variant="primary", elem_id="gen-look"), value="generate.look")
-        strip = gr.HTML(elem_id="gen-strip")
-        inside_note = gr.Markdown(elem_id="gen-inside-note")
+        els.add("inside.look", gr.Button(L("generate.look"), variant="primary", elem_id="gen-look"),
+                value="generate.look")
+        els.add("inside.strip", gr.HTML(elem_id="gen-strip"))
+        els.add("inside.note", gr.Markdown(elem_id="gen-inside-note"))
         with gr.Row(equal_height=False):
             with gr.Column():
-                next_plot = gr.Plot(show_label=False, elem_id="gen-next")
-                next_note = gr.Markdown(elem_id="gen-next-note")
+                els.add("inside.next", gr.Plot(show_label=False, elem_id="gen-next"))
+                els.add("inside.next_note", gr.Markdown(elem_id="gen-next-note"))
                 caption(page, "generate.caption_next")
             with gr.Column():
-                params_plot = gr.Plot(show_label=False, elem_id="gen-params")
+                els.add("inside.params", gr.Plot(show_label=False, elem_id="gen-params"))
                 caption(page, "generate.caption_params")
         with gr.Row():
-            layer = page.add(Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
-                             label="generate.layer")
-            head = page.add(gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
-                                        elem_id="gen-head"), label="generate.head")
+            els.add("inside.layer", Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
+                    label="generate.layer")
+            els.add("inside.head", gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
+                                               elem_id="gen-head"), label="generate.head")
         with gr.Row(equal_height=False):
             with gr.Column():
-                attn_plot = gr.Plot(show_label=False, elem_id="gen-attention")
+                els.add("inside.attention", gr.Plot(show_label=False, elem_id="gen-attention"))
                 caption(page, "generate.caption_attention")
             with gr.Column():
-                lens_plot = gr.Plot(show_label=False, elem_id="gen-lens")
+                els.add("inside.lens", gr.Plot(show_label=False, elem_id="gen-lens"))
                 caption(page, "generate.caption_lens")
-    looked = gr.State(False)
+    els.add("inside.looked", gr.State(False))
+    follow_language(els, ["gen.note", "inside.note"])  # (their "…_said" States)
 
-    # ---- models -------------------------------------------------------------------
-    def on_refresh(current):
-        choices = model_choices(state)
-        paths = [p for _, p in choices]
-        value = current if current in paths else (paths[0] if paths else None)
-        return gr.update(choices=choices, value=value)
 
-    refresh.click(on_refresh, model, model, api_name="generate_models")
-    ctx.on_load(on_refresh, model, model)
+# The inputs of the API's events, in their order (gradio_client calls them by position).
+GENERATE_IN = ["gen.model", "gen.prompt", "sample.temperature", "sample.top_k", "sample.top_p", "gen.max_new",
+               "sample.seed", LANG, "gen.precision", "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p",
+               "sample.stop"]
+PROBS_IN = ["gen.model", "gen.prompt", "sample.temperature", "sample.top_k", "sample.top_p", "gen.max_new",
+            "sample.seed", LANG, "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p", "sample.stop"]
+LOOK_IN = ["gen.model", "gen.prompt", "sample.temperature", "sample.top_k", "sample.top_p", "inside.layer",
+           "inside.head", LANG, "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p"]
+NEXT_IN = ["inside.looked", "gen.model", "gen.prompt", "sample.temperature", "sample.top_k", "sample.top_p", LANG,
+           "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p"]
 
-    def default_prompt(current, lang):
-        """The example prompt in the page's language, unless the user wrote their own."""
-        untouched = current in (None, "", t("en", "generate.default_prompt"), t("zh", "generate.default_prompt"))
-        return t(lang, "generate.default_prompt") if untouched else gr.skip()
 
-    ctx.on_load(default_prompt, [prompt, ctx.lang], prompt)
+def build(ctx):
+    state = ctx.state
+    els = Elements(ctx)
+    layout(els, state)
 
     def load(path, lang, precision="fp32"):
         if not path:
             raise gr.Error(t(lang, "generate.no_model"), title=t(lang, "common.error_title"))
         return state.load(path, lang, precision)  # only a checkpoint of the folder
 
+    # ---- models and the prompt they start with ------------------------------------------------
+    def model_prompt(path, lang) -> str:
+        """The prompt a model starts with: its corpus's, else the page's example."""
+        try:
+            found = corpus_prompt(state.checkpoint(path, lang)) if path else None
+        except PocketLLMError:
+            found = None
+        return found or t(lang, "generate.default_prompt")
+
+    def prompt_for(v, path) -> dict:
+        """The model's prompt, unless the person wrote their own."""
+        if v["gen.prompt"] not in (None, "", v["gen.auto_prompt"], *example_prompts()):
+            return {}
+        prompt = model_prompt(path, v[LANG])
+        return {"gen.prompt": prompt, "gen.auto_prompt": prompt}
+
+    def on_refresh(v):
+        """The picker refilled; it keeps its model while that is still there."""
+        return {"gen.model": choice_update(model_choices(state), v["gen.model"])}
+
+    def on_models(v):
+        update = on_refresh(v)["gen.model"]
+        return {"gen.model": update, **prompt_for(v, update["value"])}
+
+    def on_model_picked(v):
+        return prompt_for(v, v["gen.model"])
+
+    els.on(els["gen.refresh"].click, on_refresh, ["gen.model"], ["gen.model"], api_name="generate_models")
+    els.on_load(on_models, ["gen.model", "gen.prompt", "gen.auto_prompt", LANG],
+                ["gen.model", "gen.prompt", "gen.auto_prompt"])
+    els.on(els["gen.model"].change, on_model_picked, ["gen.model", "gen.prompt", "gen.auto_prompt", LANG],
+           ["gen.prompt", "gen.auto_prompt"], show_progress="hidden")
+
     # ---- generation -------------------------------------------------------------------
     stop_flags = StopFlags()
 
-    @friendly(outputs=2, status=1)
-    def on_generate(path, prompt, temperature, top_k, top_p, max_new, seed, lang, precision="fp32", valid_utf8=True,
-                    repetition_penalty=1.0, min_p=0.0, stop="", request: gr.Request = None):
-        if precision not in PRECISIONS:
-            precision = "fp32"
-        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang, repetition_penalty, min_p, stop)
-        max_new = whole(max_new, 1, MAX_NEW, "generate.max_new", lang, default=80)
-        ckpt = load(path, lang, precision)
+    def on_generate(v):
+        lang = v[LANG]
+        cfg = sampling_of(v)
+        max_new = max_new_of(v)
+        ckpt = load(v["gen.model"], lang, v["gen.precision"] if v["gen.precision"] in PRECISIONS else PRECISIONS[0])
         tok = ckpt.tokenizer
         # The model reads the prompt's end: a huge prompt is cut before it is tokenized.
-        prompt, cut = text_cap(prompt, PROMPT_CHARS)
-        note_text = prompt_note(prompt, ckpt.config.context_length, lang, tok)
-        if cut:
-            note_text = t(lang, "common.text_cut", limit=f"{PROMPT_CHARS:,}", cut=f"{cut:,}") + " " + note_text
-        session = getattr(request, "session_hash", None) or "api"
-        flag = stop_flags.start(session)
+        prompt, cut = text_cap(v["gen.prompt"], PROMPT_CHARS)
+        said = [["common.text_cut", {"limit": f"{PROMPT_CHARS:,}", "cut": f"{cut:,}"}]] if cut else []
+        said.append(prompt_note(prompt, ckpt.config.context_length, tok))
+        flag = stop_flags.start(v["gen.session"])
         text = ""
-        yield text, note_text
+        yield {"gen.output": text, "gen.note": say(said, lang), "gen.note_said": said}
         pieces = stream(ckpt, prompt, max_new, cfg)  # the checkpoint's own tokenizer
         try:
             for piece in pieces:
                 text += piece
                 if flag.is_set():
                     break
-                yield text, note_text
+                yield {"gen.output": text}
         finally:
-            stop_flags.done(session, flag)
-        done = "generate.stopped" if flag.is_set() else "generate.done"
-        yield text, note_text + " " + t(lang, done, n=pieces.new_tokens, kind=tok.kind)
-
-    gen_inputs = [model, prompt, temperature, top_k, top_p, max_new, seed, ctx.lang, precision, valid_utf8,
-                  rep_penalty, min_p, stops]
-    running = [go, stop]
+            stop_flags.done(v["gen.session"], flag)
+        said.append(["generate.stopped" if flag.is_set() else "generate.done",
+                     {"n": pieces.new_tokens, "kind": tok.kind}])
+        yield {"gen.output": text, "gen.note": say(said, lang), "gen.note_said": said}
 
     def busy(on: bool):
         return gr.update(interactive=not on), gr.update(interactive=on)
 
-    go.click(lambda: busy(True), None, running, queue=False, show_progress="hidden") \
-        .then(on_generate, gen_inputs, [output, note], api_name="generate", concurrency_id="model_cpu") \
+    running = [els["gen.go"], els["gen.stop"]]
+    generate = els.handler(on_generate, [*GENERATE_IN, "gen.session"], ["gen.output", "gen.note", "gen.note_said"],
+                           status="gen.note")
+    els["gen.go"].click(lambda: busy(True), None, running, queue=False, show_progress="hidden") \
+        .then(with_session(generate, GENERATE_IN), [els[n] for n in GENERATE_IN],
+              [els["gen.output"], els["gen.note"], els["gen.note_said"]], api_name="generate",
+              concurrency_id="model_cpu") \
         .then(lambda: busy(False), None, running, queue=False, show_progress="hidden")
 
     def on_stop(request: gr.Request = None):
         stop_flags.stop(getattr(request, "session_hash", None) or "api")
 
-    stop.click(on_stop, None, None, api_name="generate_stop", queue=False)
+    els["gen.stop"].click(on_stop, None, None, api_name="generate_stop", queue=False)
     # The last generation's counts no longer apply to an edited prompt (cleared in the browser).
-    prompt.input(None, None, note, js="() => ''", show_progress="hidden", trigger_mode="multiple")
+    els["gen.prompt"].input(None, None, els["gen.note"], js="() => ''", show_progress="hidden",
+                            trigger_mode="multiple")
 
     # ---- the per-token view: the same generation, each token with its probability ----------------
-    @friendly(outputs=3, status=2)
-    def on_probs(path, prompt, temperature, top_k, top_p, max_new, seed, lang, valid_utf8=True,
-                 repetition_penalty=1.0, min_p=0.0, stop=""):
-        cfg = sampling(temperature, top_k, top_p, seed, valid_utf8, lang, repetition_penalty, min_p, stop)
-        max_new = whole(max_new, 1, MAX_NEW, "generate.max_new", lang, default=80)
-        ckpt = load(path, lang)
-        prompt, _ = text_cap(prompt, PROMPT_CHARS)
+    def on_probs(v):
+        cfg = sampling_of(v)
+        max_new = max_new_of(v)
+        ckpt = load(v["gen.model"], v[LANG])
+        prompt, _ = text_cap(v["gen.prompt"], PROMPT_CHARS)
         tokens = generate_explained(ckpt, prompt, max_new, cfg, top=5)
-        return plots.token_probs_html(tokens, lang), gr.update(open=True), gr.skip()
+        return {"gen.probs_view": plots.token_probs_html(tokens, v[LANG]), "gen.probs_box": gr.update(open=True)}
 
-    sampling_inputs = [temperature, top_k, top_p, max_new, seed]
-    probs.click(on_probs, [model, prompt, *sampling_inputs, ctx.lang, valid_utf8, rep_penalty, min_p, stops],
-                [probs_view, probs_box, note], api_name="token_probs", concurrency_id="model_cpu")
+    els.on(els["gen.probs"].click, on_probs, PROBS_IN, ["gen.probs_view", "gen.probs_box", "gen.note"],
+           status="gen.note", api_name="token_probs", concurrency_id="model_cpu")
 
     # ---- sampler presets (the core's: built-ins and the user's) -------------------------------------
-    preset_outputs = [temperature, top_k, top_p, rep_penalty, min_p, stops, note]
-
-    @friendly(outputs=len(preset_outputs), status=len(preset_outputs) - 1)
-    def on_preset(name, lang):
+    def on_preset(v):
+        name = v["preset.pick"]
         if not name:
-            return [gr.skip()] * len(preset_outputs)
-        s = load_sampling_preset(name, state.checkpoints)
-        values = list(sliders_of(s))
-        values[1] = min(values[1], TOP_K_SLIDER)
-        values[3] = min(values[3], MAX_REPETITION_PENALTY)
-        return (*values, t(lang, "exp.preset_loaded", name=name))
+            return {}
+        shown = widget_values(load_sampling_preset(name, state.checkpoints))
+        said = [["exp.preset_loaded", {"name": name}]]
+        return {**{n: shown[n] for n in PRESET_FIELDS}, "gen.note": say(said, v[LANG]), "gen.note_said": said}
 
-    @friendly(outputs=3, status=2)
-    def on_preset_save(name, temperature, top_k, top_p, repetition_penalty, min_p, stop, lang):
-        cfg = sampling(temperature, top_k, top_p, None, True, lang, repetition_penalty, min_p, stop)
-        name = (name or "").strip()
+    def on_preset_save(v):
+        cfg = sampling_of(v)
+        name = (v["preset.name"] or "").strip()
         save_sampling_preset(name, cfg, state.checkpoints)
-        return (gr.update(choices=preset_choices(state, lang), value=name), gr.update(value=""),
-                t(lang, "exp.preset_saved", name=name))
+        said = [["exp.preset_saved", {"name": name}]]
+        return {"preset.pick": gr.update(choices=preset_choices(state, v[LANG]), value=name), "preset.name": "",
+                "gen.note": say(said, v[LANG]), "gen.note_said": said}
 
-    preset.input(on_preset, [preset, ctx.lang], preset_outputs, api_name="sampler_preset_load")
-    preset_save.click(on_preset_save, [preset_name, temperature, top_k, top_p, rep_penalty, min_p, stops, ctx.lang],
-                      [preset, preset_name, note], api_name="sampler_preset_save")
+    els.on(els["preset.pick"].input, on_preset, ["preset.pick", LANG], [*PRESET_FIELDS, "gen.note", "gen.note_said"],
+           status="gen.note", api_name="sampler_preset_load")
+    els.on(els["preset.save"].click, on_preset_save, ["preset.name", *PRESET_FIELDS, LANG],
+           ["preset.pick", "preset.name", "gen.note", "gen.note_said"], status="gen.note",
+           api_name="sampler_preset_save")
 
-    def on_presets_refresh(current, lang):
-        choices = preset_choices(state, lang)
-        return gr.update(choices=choices, value=current if current in [v for _, v in choices] else None)
+    def on_presets(v):
+        choices = preset_choices(state, v[LANG])
+        names = [n for _, n in choices]
+        return {"preset.pick": gr.update(choices=choices, value=v["preset.pick"] if v["preset.pick"] in names
+                                         else default_preset(state))}
 
-    ctx.on_load(on_presets_refresh, [preset, ctx.lang], preset)
-
-    # ---- compare models --------------------------------------------------------------------------
-    compare_models_section(ctx, load, model_choices, prompt,
-                           [temperature, top_k, top_p, max_new, seed, valid_utf8, rep_penalty, min_p, stops],
-                           sampling, MAX_NEW)
+    els.on_load(on_presets, ["preset.pick", LANG], ["preset.pick"])
 
     # ---- look inside --------------------------------------------------------------------
-    def head_choices(n, lang):
-        return [(t(lang, "generate.mean_heads"), 0)] + [(t(lang, "generate.head_n", n=i), i)
-                                                        for i in range(1, n + 1)]
-
     maps_cache = AttentionCache()
 
     def attention_maps(path, prompt, lang):
@@ -410,74 +525,80 @@ def build(ctx):
         maps = maps_cache.get(Path(path).resolve(), tail, lambda: inspect.attention(ckpt, tail))
         return maps, tail, cut
 
-    def next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang="en", repetition_penalty=1.0, min_p=0.0):
-        s = sampling(temperature, top_k, top_p, None, valid_utf8, lang, repetition_penalty, min_p)  # as generation
-        return inspect.next_token(ckpt, prompt or "", s, n=CANDIDATES)  # the (looked-at part of the) prompt
-
     def looked_at(prompt) -> tuple[str, int]:
         """What Look inside reads: the prompt's last INSIDE_CHARS characters (a bigger view is
         unreadable and slow to send), and how many characters before them were left out."""
         return text_cap(prompt, INSIDE_CHARS)
 
-    @friendly(outputs=10, status=2)
-    def on_look(path, prompt, temperature, top_k, top_p, layer_n, head_n, lang, valid_utf8=True,
-                repetition_penalty=1.0, min_p=0.0):
-        sampling(temperature, top_k, top_p, None, valid_utf8, lang, repetition_penalty, min_p)  # as generation would
-        ckpt = load(path, lang)
+    def picked(v, num_layers, num_heads) -> tuple[int, int]:
+        """The block (1-based) and head (0 = the mean of all heads) the pickers say, within the model."""
+        lang = v[LANG]
+        layer_n = min(whole(v["inside.layer"], 1, MAX_LAYERS, "generate.layer", lang, default=1), num_layers)
+        head_n = whole(v["inside.head"], 0, MAX_HEADS, "generate.head", lang, default=0)
+        return layer_n, head_n if 0 < head_n <= num_heads else 0
+
+    def on_look(v):
+        lang = v[LANG]
+        cfg_sampling = sampling_of(v)  # as generation would
+        ckpt = load(v["gen.model"], lang)
         cfg = ckpt.config
-        prompt, chars_cut = looked_at(prompt)
+        prompt, chars_cut = looked_at(v["gen.prompt"])
         view = inspect.tokens(prompt, ckpt, context_length=cfg.context_length)  # its own tokenizer
-        nt = next_token(ckpt, prompt, temperature, top_k, top_p, valid_utf8, lang, repetition_penalty, min_p)
-        maps, tail, cut = attention_maps(path, prompt, lang)
-        layer_n = min(whole(layer_n, 1, MAX_LAYERS, "generate.layer", lang, default=1), cfg.num_layers)
-        head_n = whole(head_n, 0, MAX_HEADS, "generate.head", lang, default=0)
-        head_n = head_n if 0 < head_n <= cfg.num_heads else 0
-        lens = inspect.logit_lens(ckpt, tail)
-        pm = inspect.parameter_map(ckpt)
-        return (True, plots.token_strip(view, lang), inside_text(nt, cut, lang, chars_cut),
-                plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang), plots.parameter_map_figure(pm, lang),
-                gr.update(maximum=max(2, cfg.num_layers), value=layer_n, interactive=cfg.num_layers > 1),
-                gr.update(choices=head_choices(cfg.num_heads, lang), value=head_n),
-                plots.attention_figure(maps, layer_n, head_n or None, lang), plots.logit_lens_figure(lens, lang))
+        nt = inspect.next_token(ckpt, prompt or "", cfg_sampling, n=CANDIDATES)
+        maps, tail, cut = attention_maps(v["gen.model"], prompt, lang)
+        layer_n, head_n = picked(v, cfg.num_layers, cfg.num_heads)
+        said = inside_said(nt, cut, chars_cut)
+        return {"inside.looked": True, "inside.strip": plots.token_strip(view, lang),
+                "inside.note": say(said, lang), "inside.note_said": said,
+                "inside.next": plots.next_token_figure(nt, lang), "inside.next_note": plots.next_token_note(nt, lang),
+                "inside.params": plots.parameter_map_figure(inspect.parameter_map(ckpt), lang),
+                "inside.layer": gr.update(maximum=max(2, cfg.num_layers), value=layer_n,
+                                          interactive=cfg.num_layers > 1),
+                "inside.head": gr.update(choices=head_choices(cfg.num_heads, lang), value=head_n),
+                "inside.attention": plots.attention_figure(maps, layer_n, head_n or None, lang),
+                "inside.lens": plots.logit_lens_figure(inspect.logit_lens(ckpt, tail), lang)}
 
-    def inside_text(nt, cut, lang, chars_cut=0) -> str:
-        notes = []
-        if chars_cut:
-            notes.append(t(lang, "generate.inside_chars", limit=f"{INSIDE_CHARS:,}", cut=f"{chars_cut:,}"))
-        if nt.empty_prompt:
-            notes.append(t(lang, "generate.note_empty"))
-        if nt.dropped:
-            notes.append(t(lang, "generate.inside_dropped", dropped=nt.dropped))
-        if cut:
-            notes.append(t(lang, "generate.inside_tail", n=INSIDE_TOKENS, cut=cut))
-        return " ".join(notes)
+    def on_next(v):
+        if not v["inside.looked"]:
+            return {}
+        nt = inspect.next_token(load(v["gen.model"], v[LANG]), looked_at(v["gen.prompt"])[0] or "", sampling_of(v),
+                                n=CANDIDATES)
+        return {"inside.next": plots.next_token_figure(nt, v[LANG]), "inside.next_note": plots.next_token_note(nt, v[LANG])}
 
-    @friendly(outputs=2, status=1)
-    def on_next(on, path, prompt, temperature, top_k, top_p, lang, valid_utf8=True, repetition_penalty=1.0, min_p=0.0):
-        if not on:
-            return gr.skip(), gr.skip()
-        nt = next_token(load(path, lang), looked_at(prompt)[0], temperature, top_k, top_p, valid_utf8, lang,
-                        repetition_penalty, min_p)
-        return plots.next_token_figure(nt, lang), plots.next_token_note(nt, lang)
+    def on_attention(v):
+        if not v["inside.looked"]:
+            return {}
+        maps, _, _ = attention_maps(v["gen.model"], looked_at(v["gen.prompt"])[0], v[LANG])  # cached: only re-sliced
+        layer_n, head_n = picked(v, maps.num_layers, maps.num_heads)
+        return {"inside.attention": plots.attention_figure(maps, layer_n, head_n or None, v[LANG])}
 
-    @friendly(outputs=1)
-    def on_attention(on, path, prompt, layer_n, head_n, lang):
-        if not on:
-            return gr.skip()
-        maps, _, _ = attention_maps(path, looked_at(prompt)[0], lang)  # cached: a picker change only re-slices
-        layer_n = min(whole(layer_n, 1, MAX_LAYERS, "generate.layer", lang, default=1), maps.num_layers)
-        head_n = whole(head_n, 0, MAX_HEADS, "generate.head", lang, default=0)
-        return plots.attention_figure(maps, layer_n, head_n if 0 < head_n <= maps.num_heads else None, lang)
+    els.on(els["inside.look"].click, on_look, LOOK_IN,
+           ["inside.looked", "inside.strip", "inside.note", "inside.next", "inside.next_note", "inside.params",
+            "inside.layer", "inside.head", "inside.attention", "inside.lens", "inside.note_said"],
+           status="inside.note", api_name="look_inside", concurrency_id="model_cpu")
+    next_out = ["inside.next", "inside.next_note"]
+    els.on([els[n].change for n in (*SLIDERS, "sample.valid_utf8")], on_next, NEXT_IN, next_out,
+           status="inside.next_note", show_progress="hidden", trigger_mode="always_last", concurrency_id="model_cpu")
+    els.on(els["sample.temperature"].release, on_next, NEXT_IN, next_out, status="inside.next_note",
+           show_progress="hidden", api_name="next_token", trigger_mode="always_last", concurrency_id="model_cpu")
+    els.on([els["inside.layer"].change, els["inside.head"].change], on_attention,
+           ["inside.looked", "gen.model", "gen.prompt", "inside.layer", "inside.head", LANG], ["inside.attention"],
+           show_progress="hidden", trigger_mode="always_last", concurrency_id="model_cpu")
 
-    look.click(on_look, [model, prompt, temperature, top_k, top_p, layer, head, ctx.lang, valid_utf8, rep_penalty, min_p],
-               [looked, strip, inside_note, next_plot, next_note, params_plot, layer, head, attn_plot, lens_plot],
-               api_name="look_inside", concurrency_id="model_cpu")
-    next_inputs = [looked, model, prompt, temperature, top_k, top_p, ctx.lang, valid_utf8, rep_penalty, min_p]
-    for slider in (temperature, top_k, top_p, valid_utf8, rep_penalty, min_p):
-        slider.change(on_next, next_inputs, [next_plot, next_note], show_progress="hidden",
-                      trigger_mode="always_last", concurrency_id="model_cpu")
-    temperature.release(on_next, next_inputs, [next_plot, next_note], show_progress="hidden", api_name="next_token",
-                        trigger_mode="always_last", concurrency_id="model_cpu")
-    for picker in (layer, head):
-        picker.change(on_attention, [looked, model, prompt, layer, head, ctx.lang], attn_plot,
-                      show_progress="hidden", trigger_mode="always_last", concurrency_id="model_cpu")
+
+def head_choices(n, lang):
+    return [(t(lang, "generate.mean_heads"), 0)] + [(t(lang, "generate.head_n", n=i), i) for i in range(1, n + 1)]
+
+
+def inside_said(nt, cut, chars_cut=0) -> list:
+    """[[text key, values], ...] of the lines above Look inside's charts."""
+    said = []
+    if chars_cut:
+        said.append(["generate.inside_chars", {"limit": f"{INSIDE_CHARS:,}", "cut": f"{chars_cut:,}"}])
+    if nt.empty_prompt:
+        said.append(["generate.note_empty", {}])
+    if nt.dropped:
+        said.append(["generate.inside_dropped", {"dropped": nt.dropped}])
+    if cut:
+        said.append(["generate.inside_tail", {"n": INSIDE_TOKENS, "cut": cut}])
+    return said
