@@ -16,18 +16,17 @@ A small model often goes on after its answer with the template's next part
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterator
 
 from .data.instructions import PromptTemplate, get_template
 from .errors import PocketLLMError
 from .generation import Sampling, model_and_tokenizer, stream
-from .tasks.instruction import template_of
+from .tasks.instruction import answer_sampling, template_of
 from .tokenizer import EOT_TEXT
 
 MAX_MESSAGE_CHARS = 4000
 KEEP_TURNS = 2   # the earlier turns a chat keeps whenever they fit the context with the new message
-MAX_STOPS = 16   # Sampling's limit
 
 
 @dataclass
@@ -72,20 +71,6 @@ def chat_context(tokenizer, template: PromptTemplate, history: list[tuple[str, s
     if prompt.kept_turns < min(KEEP_TURNS, len(history)) and room > 1:
         prompt = chat_prompt(tokenizer, template, history, message, context_length, 1)
     return prompt
-
-
-def template_markers(template: PromptTemplate) -> tuple[str, ...]:
-    """The lines the template writes around a message ("### Instruction:", "### Response:"):
-    an answer ends where the model starts writing one of them."""
-    lines = (line.strip() for part in (template.head, template.input, template.response)
-             for line in part.splitlines())
-    return tuple(dict.fromkeys(line for line in lines if line and "{" not in line and len(line) <= 200))
-
-
-def answer_sampling(sampling: Sampling, template: PromptTemplate) -> Sampling:
-    """`sampling` with the template's markers first among its stop strings (as many as fit)."""
-    stops = tuple(dict.fromkeys((*template_markers(template), *sampling.stop)))[:MAX_STOPS]
-    return replace(sampling, stop=stops)
 
 
 def chat(model, history: list[tuple[str, str]], message: str, sampling: Sampling = Sampling(),

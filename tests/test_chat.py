@@ -123,3 +123,15 @@ def test_two_short_turns_stay_in_a_128_token_context():
     assert prompt.dropped_turns > 0 and "问题5" in prompt.text and "问题0" not in prompt.text
     roomy, _ = chat(model, history, "还有呢", Sampling(), 4, template="short", tokenizer=tok)
     assert roomy.kept_turns == 2 and roomy.tokens <= 128 - 4
+
+
+def test_a_single_answer_and_the_held_out_answers_also_end_at_the_next_marker(goes_on):
+    """respond() (the Instruct tab's answer) and the held-out table's answers stop where the
+    model starts the template's next turn: "yo", not "yo\\n### Instruction: …" (which also
+    failed every exact match)."""
+    from pocketllm.data.instructions import Record
+    from pocketllm.tasks.instruction import answer_records, respond
+    model, tok, template = goes_on
+    assert "".join(respond(model, "hi", template=template, max_new_tokens=30, tokenizer=tok)).strip() == "yo"
+    [row] = answer_records(model, [Record("hi", "", "yo")], template, max_new_tokens=30, tokenizer=tok)
+    assert row["generated"].strip() == "yo" and row["correct"]

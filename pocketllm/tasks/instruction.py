@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -19,7 +19,7 @@ from ..data.instructions import (IGNORE, Example, PromptTemplate, Record, collat
                                  DEFAULT_TEMPLATE, get_template, load_instructions, split_records)
 from ..errors import PocketLLMError
 from ..files import atomic_write
-from ..generation import Sampling, generate, stream
+from ..generation import MAX_STOPS, Sampling, generate, stream
 from ..kinds import TaskKind, task_kind
 from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
@@ -148,7 +148,8 @@ class InstructionTask:
         pool = self.records.get("val") or self.records["train"]
         r = pool[0]
         prompt = self.template.prompt(r.instruction, r.input)
-        return prompt, generate(model, prompt, self.answer_tokens, Sampling(), tokenizer=self.tokenizer)
+        return prompt, generate(model, prompt, self.answer_tokens, answer_sampling(Sampling(), self.template),
+                                tokenizer=self.tokenizer)
 
     def checkpoint_task(self) -> dict:
         return instruct_task(self.template)
@@ -176,6 +177,20 @@ class InstructionTask:
         return results
 
 
+def template_markers(template: PromptTemplate) -> tuple[str, ...]:
+    """The lines the template writes around a message ("### Instruction:", "### Response:"):
+    an answer ends where the model starts writing one of them."""
+    lines = (line.strip() for part in (template.head, template.input, template.response)
+             for line in part.splitlines())
+    return tuple(dict.fromkeys(line for line in lines if line and "{" not in line and len(line) <= 200))
+
+
+def answer_sampling(sampling: Sampling, template: PromptTemplate) -> Sampling:
+    """`sampling` with the template's markers first among its stop strings (as many as fit)."""
+    stops = tuple(dict.fromkeys((*template_markers(template), *sampling.stop)))[:MAX_STOPS]
+    return replace(sampling, stop=stops)
+
+
 def answer_records(model, records: list[Record], template: PromptTemplate, limit: int = 100,
                    max_new_tokens: int = 64, tokenizer: Tokenizer | None = None) -> list[dict]:
     """Greedy answers to the first `limit` distinct prompts of `records`."""
@@ -184,8 +199,8 @@ def answer_records(model, records: list[Record], template: PromptTemplate, limit
         if r.key in seen:
             continue
         seen.add(r.key)
-        text = generate(model, template.prompt(r.instruction, r.input), max_new_tokens, Sampling(),
-                        tokenizer=tokenizer)
+        text = generate(model, template.prompt(r.instruction, r.input), max_new_tokens,
+                        answer_sampling(Sampling(), template), tokenizer=tokenizer)
         out.append({"instruction": r.instruction, "input": r.input, "expected": r.output,
                     "generated": text, "correct": exact_match(text, r.output)})
         if len(out) >= limit:
@@ -215,7 +230,8 @@ def respond(model, instruction: str, input: str = "", template: PromptTemplate |
         template = get_template(DEFAULT_TEMPLATE)
     elif not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template)
-    return stream(model, template.prompt(instruction, input or ""), max_new_tokens, sampling, tokenizer)
+    return stream(model, template.prompt(instruction, input or ""), max_new_tokens,
+                  answer_sampling(sampling, template), tokenizer)
 
 
 # ---- preparing a run ------------------------------------------------------------------
