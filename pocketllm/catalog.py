@@ -44,7 +44,7 @@ def list_checkpoints(root) -> list[dict]:
             rows.append(_row(root, path))
         except NotACheckpoint:
             continue  # not ours, e.g. an exported Hugging Face file
-        except (PocketLLMError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (PocketLLMError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             rows.append(_damaged_row(root, path, exc))  # listed, so the user sees it and can delete it; never loaded
     return sorted(rows, key=lambda r: r["mtime"], reverse=True)
 

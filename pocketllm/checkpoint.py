@@ -15,6 +15,10 @@ The file holds the weights, and in its metadata header:
 Writes go to a temp file in the same folder and are renamed into place, so a
 crash mid-save never leaves a broken file where a good one stood.
 
+A header is untrusted input: each JSON part is bounded in size and in how deep it nests
+before it is parsed, so a crafted file is a damaged checkpoint (listed as such, deletable),
+never a RecursionError in every model list.
+
 `load_model` also opens the other files a user may have: Hugging Face GPT-2
 weights (`pytorch_model.bin`, `model.safetensors`) and the seed project's
 `.pth` state dicts — never by unpickling arbitrary objects.
@@ -34,7 +38,7 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .errors import PocketLLMError
-from .files import atomic_write
+from .files import JSON_DEPTH_LIMIT, atomic_write, json_depth
 from .hf_layout import hf_folder_heads, hf_to_pocketllm, is_hf_gpt2
 from .kinds import TaskKind, task_kind
 from .model import GPTModel
@@ -42,6 +46,10 @@ from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_spec
 
 FORMAT_VERSION = "1"
 LANGUAGE_MODEL = {"type": TaskKind.PRETRAIN.value}
+# The most characters one JSON part of a header may have (a model's own are a few KB; a
+# classifier's labels or a template more; a trained tokenizer's vocabulary is bounded where
+# it is read, by how deep it nests here).
+HEADER_PART_CHARS = {"config": 64 * 1024, "task": 4 * 2**20, "facts": 4 * 2**20}
 
 
 @dataclass
@@ -123,21 +131,49 @@ def read_header(path) -> dict:
         raise NotACheckpoint("{name} is a safetensors file but not a PocketLLM checkpoint.",
                              code="checkpoint.not_pocketllm", name=path.name)
     try:
-        config = json.loads(meta["config"])
+        config = header_json(path, meta, "config", None)
+        if config is None:
+            raise KeyError("config")
         ModelConfig.from_dict(config, source=f"{path.name} header")  # O(1): a crafted header is refused here
-        spec = json.loads(meta.get("tokenizer") or "{}") or {"kind": "gpt2"}
+        spec = header_json(path, meta, "tokenizer", {}) or {"kind": "gpt2"}
         if not isinstance(spec, dict):
             raise ValueError("the tokenizer is not a JSON object")
+        task = header_json(path, meta, "task", {}) or dict(LANGUAGE_MODEL)
+        facts = header_json(path, meta, "facts", {})
     except PocketLLMError:
         raise  # a config out of bounds says so itself, as load_model does
     except (KeyError, ValueError) as exc:
         raise _damaged_header(path, str(exc)[:120]) from None
     return {
         "config": config,
-        "task": _task_in_house_names(json.loads(meta.get("task", "{}")) or dict(LANGUAGE_MODEL)),
-        "facts": json.loads(meta.get("facts", "{}")),
+        "task": _task_in_house_names(task),
+        "facts": facts,
         "tokenizer": spec.get("kind", "gpt2"),  # the kind only; load_model builds the tokenizer
     }
+
+
+def header_json(path: Path, meta: dict, part: str, default):
+    """One JSON part of a header (`config`, `task`, `facts`, `tokenizer`), parsed only once its
+    size and nesting are known to be sane; `default` when the file has none."""
+    text = checked_header_part(path, meta, part)
+    return json.loads(text) if text else default
+
+
+def checked_header_part(path: Path, meta: dict, part: str) -> str | None:
+    """The header's JSON text of `part`, refused as damaged when it is too big or nests too deep."""
+    text = meta.get(part)
+    if not text:
+        return text
+    limit = HEADER_PART_CHARS.get(part)
+    if limit is not None and len(text) > limit:
+        raise PocketLLMError("{name} has a damaged PocketLLM header: its {part} is {length:,} characters, more "
+                             "than the {limit:,} a checkpoint's ever needs.", code="checkpoint.header_too_big",
+                             name=path.name, part=part, length=len(text), limit=limit)
+    if json_depth(text) > JSON_DEPTH_LIMIT:
+        raise PocketLLMError("{name} has a damaged PocketLLM header: its {part} nests more than {limit} levels "
+                             "deep (a checkpoint's nests a few).", code="checkpoint.header_too_deep",
+                             name=path.name, part=part, limit=JSON_DEPTH_LIMIT)
+    return text
 
 
 def _damaged_header(path: Path, detail: str) -> PocketLLMError:
@@ -277,9 +313,13 @@ def _refused_pickle(path: Path, text: str) -> PocketLLMError:
 
 def _load_pocketllm(path: Path, meta: dict) -> Checkpoint:
     try:
-        config = ModelConfig.from_dict(json.loads(meta["config"]), source=f"{path.name} header")
-        task = json.loads(meta.get("task") or "{}") or dict(LANGUAGE_MODEL)
-        facts = json.loads(meta.get("facts") or "{}")
+        config = header_json(path, meta, "config", None)
+        if config is None:
+            raise KeyError("config")
+        config = ModelConfig.from_dict(config, source=f"{path.name} header")
+        task = header_json(path, meta, "task", {}) or dict(LANGUAGE_MODEL)
+        facts = header_json(path, meta, "facts", {})
+        checked_header_part(path, meta, "tokenizer")  # its size and depth, before the tokenizer reads it
     except (KeyError, json.JSONDecodeError) as exc:
         raise _damaged_header(path, str(exc)) from None
     if not isinstance(task, dict) or not isinstance(facts, dict):

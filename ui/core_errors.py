@@ -101,10 +101,8 @@ ZH: dict[str, str] = {
     "data.bad_split": "各部分的划分比例必须大于等于 0，且加起来等于 1（收到的是 {fractions}）。",
     # files: 写文件
     "files.claim_contested": "无法占用 {path}：另一次运行一直在抢占它，请再试一次。",
-    "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `--model_path`。"
+    "files.claimed": "{path} 正在被另一次运行写入（进程 {pid}，开始于 {since}）。请等它完成，或换一个 `{flag}`。"
                      "如果并没有运行在写它（崩溃后进程号被别的程序重用了），请删除 {claim} 再重新开始。",
-    "files.folder_claimed": "另一次运行正在 {folder} 里准备开始（进程 {pid}，开始于 {since}）。请等它开始，或换一个 `--run_dir`。"
-                            "如果并没有运行在那里准备开始（崩溃后进程号被别的程序重用了），请删除 {claim} 再重新开始。",
     "files.folder_not_writable": "无法在 {folder} 里写入（{reason}：{where}）。请换一个你有写权限的文件夹（`{flag}`）。",
     "files.write_failed": "无法写入 {path}（{reason}）。原来的文件保持不变。请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
     "files.write_failed_new": "无法写入 {path}（{reason}）。什么也没有写入。请腾出一些磁盘空间，或换一个你有写权限的文件夹。",
@@ -214,6 +212,8 @@ ZH: dict[str, str] = {
                                  "（或不指定：每次运行都会得到一个新文件夹）；如果不再需要那次运行，也可以删除 {folder}。",
     "run.folder_taken": "{folder} 里已经有一次运行（它的模型：{model}）。要继续那次运行，请加上 `--resume {model}`；要开始新的运行，"
                         "请换一个 `--run_dir`（或不指定：每次运行都会得到一个新文件夹）。",
+    "run.folder_taken_replace": "{folder} 里已经有一次运行（它的模型：{model}）。要开始新的运行，请换一个 `--run_dir`"
+                                "（或不指定：每次运行都会得到一个新文件夹）；要替换那次运行，请加上 `--model_path {model} --overwrite`。",
     "run.folder_taken_no_model": "{folder} 里已经有一次运行（它的 {record} 没有写明模型）。请换一个 `--run_dir`（或不指定：每次运行都会得到一个新文件夹）。",
     "run.invalid_settings": "设置无效：{problems}。",
     "run.not_finite": "{name} 必须是有限的数（收到的是 {value}）",

@@ -51,13 +51,16 @@ def stop_job(state, lang) -> str:
 
 def keep_upload(state, path, suffix_ok, fallback="data") -> str:
     """Copy an upload into checkpoints/corpora/ (named by content), so a run and its
-    resume can reread it after the upload's temp file is gone."""
+    resume can reread it after the upload's temp file is gone.  The copy is atomic: a full
+    disk leaves nothing and says so (a coded error), and a file of that name is reused only
+    when it is whole (as long as the upload)."""
     src = Path(path)
     suffix = src.suffix.lower() if src.suffix.lower() in suffix_ok else suffix_ok[0]
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in src.stem)[:60] or fallback
     target = state.corpora / f"{name}-{file_sha256(src)[:12]}{suffix}"
-    if not target.exists():  # same content, same name: nothing to copy
-        shutil.copyfile(src, target)
+    if not (target.is_file() and target.stat().st_size == src.stat().st_size):  # same content: no copy
+        from pocketllm.files import atomic_write
+        atomic_write(target, lambda tmp: shutil.copyfile(src, tmp), fsync=True)
     return str(target)
 
 

@@ -1,6 +1,7 @@
 """Turning training events into a terminal progress bar (tqdm) and log lines."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -9,26 +10,58 @@ from contextlib import contextmanager
 from tqdm import tqdm
 
 
+# Ctrl-C, and what `timeout`, `kill`, `docker stop` (SIGTERM) and a closed terminal (SIGHUP) send.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextmanager
 def ctrl_c_stops(stop_event: threading.Event):
-    """First Ctrl-C asks the loop to save and stop; a second one aborts at once."""
+    """The first Ctrl-C, SIGTERM or SIGHUP asks the loop to finish its step, save and stop;
+    a second one aborts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
-    def handler(_signum, _frame):
+    def restore():
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def handler(signum, _frame):
         if stop_event.is_set():
-            signal.signal(signal.SIGINT, previous)
+            restore()
             raise KeyboardInterrupt
         stop_event.set()
-        tqdm.write("stopping after this step and saving a checkpoint (Ctrl-C again to abort)...")
+        if signum == getattr(signal, "SIGHUP", None):
+            _detach_from_closed_terminal()
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        try:
+            tqdm.write(f"{name}: stopping after this step and saving a checkpoint (Ctrl-C again to abort)...")
+        except (OSError, ValueError):
+            pass  # nowhere to say it
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
+
+
+def _detach_from_closed_terminal():
+    """After a hang-up, writing to the terminal fails: send what would go there to /dev/null
+    (output redirected to a file keeps going there), so the run can still save."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
 
 
 def follow(events, quiet: bool = False, silent: bool = False) -> dict:

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import json
 import random
-import string
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..errors import Phrase, PhraseList, PocketLLMError
+from ..errors import Phrase, PhraseList, PocketLLMError, shown
+from ..files import JSON_DEPTH_LIMIT, json_depth
 from ..tokenizer import EOT_ID  # GPT-2's, for examples built by hand
 from .tables import check_fractions
 from .text import read_text
@@ -41,18 +42,36 @@ from .text import read_text
 IGNORE = -100  # cross_entropy's ignore_index
 
 
+# A template's parts are plain text with named slots; `{{` and `}}` are a literal brace (as
+# the str.format templates of older checkpoints wrote them, so they read the same).
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{[^{}]*\}|[{}]")
+_SLOTS = {"head": "instruction", "input": "input", "response": None}  # the slot each part may hold
+MAX_TEMPLATE_CHARS = 20_000  # per part; far longer than any model's context reads
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
+    """Literal text with named slots, parsed here (never by str.format): no format spec,
+    conversion, nesting, attribute or index, so a template from a file is data, not code.
+    Each slot at most once, so a prompt is at most the template plus its values."""
     name: str
     head: str      # with {instruction}
     input: str     # with {input}; used only when the input is not empty
     response: str  # what comes right before the answer
+    _pieces: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_pieces", {part: _template_pieces(part, getattr(self, part), slot)
+                                             for part, slot in _SLOTS.items()})
 
     def prompt(self, instruction: str, input: str = "") -> str:
-        text = self.head.format(instruction=instruction)
+        text = self._fill("head", instruction)
         if input and input.strip():
-            text += self.input.format(input=input)
-        return text + self.response
+            text += self._fill("input", input)
+        return text + self._fill("response", "")
+
+    def _fill(self, part: str, value: str) -> str:
+        return "".join(value if piece is None else piece for piece in self._pieces[part])
 
     def to_dict(self) -> dict:
         return {"name": self.name, "head": self.head, "input": self.input, "response": self.response}
@@ -62,22 +81,58 @@ class PromptTemplate:
         if isinstance(data, str):
             return get_template(data)
         try:
-            template = cls(str(data.get("name", "custom")), data["head"], data["input"], data["response"])
+            parts = {part: data[part] for part in _SLOTS}
+            name = data.get("name", "custom")
         except (KeyError, AttributeError, TypeError):
             raise PocketLLMError("Damaged prompt template in the checkpoint: {data}.", code="template.damaged",
-                                 data=repr(data)[:200]) from None
-        # The parts are filled with str.format: they may name exactly these fields, nothing else.
-        for part, allowed in ((template.head, {"instruction"}), (template.input, {"input"}),
-                              (template.response, set())):
-            try:
-                fields = {f for _, f, _, _ in string.Formatter().parse(part) if f is not None}
-            except (ValueError, TypeError):
-                fields = {"?"}
-            if not fields <= allowed:
-                raise PocketLLMError("Damaged prompt template in the checkpoint: {part!r} may only use {allowed}.",
-                                     code="template.bad_fields", part=part,
-                                     allowed=", ".join("{" + a + "}" for a in allowed) or "no {fields}")
-        return template
+                                 data=_short(data)) from None
+        name = name[:100] if isinstance(name, str) else "custom"
+        return cls(name, parts["head"], parts["input"], parts["response"])  # the parts are checked as they are parsed
+
+
+def _template_pieces(part: str, text: str, slot: str | None) -> tuple:
+    """The part as (literal text | None where the value goes, ...), or a PocketLLMError that says what is wrong."""
+    if not isinstance(text, str):
+        raise PocketLLMError("Damaged prompt template in the checkpoint: its {part} is a {kind}, not text.",
+                             code="template.not_text", part=part, kind=type(text).__name__)
+    if len(text) > MAX_TEMPLATE_CHARS:
+        raise PocketLLMError("Damaged prompt template in the checkpoint: its {part} is {length:,} characters; at "
+                             "most {limit:,}.", code="template.too_long", part=part, length=len(text),
+                             limit=MAX_TEMPLATE_CHARS)
+    pieces, start, slots = [], 0, 0
+    for match in _TEMPLATE_TOKEN.finditer(text):
+        pieces.append(text[start:match.start()])
+        start, token = match.end(), match.group()
+        if token in ("{{", "}}"):
+            pieces.append(token[0])
+        elif token in ("{", "}"):
+            raise PocketLLMError("Damaged prompt template in the checkpoint: its {part} has a brace {brace!r} at "
+                                 "character {position} that is not part of a slot (slots do not nest; write {{{{ "
+                                 "or }}}} for a brace of the text).",
+                                 code="template.lone_brace", part=part, brace=token, position=match.start())
+        elif slot is not None and token == "{" + slot + "}" and slots == 0:
+            pieces.append(None)
+            slots += 1
+        elif slot is None:
+            raise PocketLLMError("Damaged prompt template in the checkpoint: its {part} holds {found}, but it may "
+                                 "hold no slot (a template is plain text; write {{{{ or }}}} for a brace).",
+                                 code="template.slot_not_allowed", part=part, found=shown(token))
+        else:
+            raise PocketLLMError("Damaged prompt template in the checkpoint: its {part} holds {found}, but it may "
+                                 "only hold {slot}, once (a template is plain text with named slots: no format "
+                                 "specs, conversions or fields of fields; write {{{{ or }}}} for a brace).",
+                                 code="template.bad_slot", part=part, found=shown(token),
+                                 slot="{" + slot + "}")
+    pieces.append(text[start:])
+    return tuple(p for p in pieces if p != "")
+
+
+def _short(data) -> str:
+    """A damaged template's value for a message, cut short (and safe however deep it nests)."""
+    try:
+        return shown(data, 200)
+    except RecursionError:
+        return f"a {type(data).__name__} nested too deep to show"
 
 
 TEMPLATES = {
@@ -201,7 +256,7 @@ def load_instructions(path) -> InstructionData:
 def _json_lines(path: Path, text: str) -> tuple[list, list[str]]:
     """([(line number, item)], [a problem per line that is not JSON])."""
     try:
-        whole = json.loads(text)
+        whole = json.loads(text) if json_depth(text) <= JSON_DEPTH_LIMIT else None
     except json.JSONDecodeError:
         whole = None  # several lines: JSON Lines
     if isinstance(whole, dict) and "instruction" not in whole:
@@ -209,6 +264,9 @@ def _json_lines(path: Path, text: str) -> tuple[list, list[str]]:
     items, problems = [], []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
+            continue
+        if json_depth(line) > JSON_DEPTH_LIMIT:  # Python's parser would fail with a RecursionError
+            problems.append(skipped(at_line(n), PhraseList([_too_deep()])))
             continue
         try:
             items.append((n, json.loads(line)))
@@ -221,6 +279,10 @@ def _json_lines(path: Path, text: str) -> tuple[list, list[str]]:
 
 def _json_list(path: Path, text: str) -> tuple[list, list[str]]:
     """([(index, item)], []) from a file that is one JSON list."""
+    if json_depth(text) > JSON_DEPTH_LIMIT:
+        raise PocketLLMError("{name} is not a list of instruction records: {problem}. A record is an object of "
+                             "text: {{\"instruction\": ..., \"input\": ..., \"output\": ...}}.",
+                             code="instructions.too_deep", name=path.name, problem=_too_deep())
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -230,6 +292,11 @@ def _json_list(path: Path, text: str) -> tuple[list, list[str]]:
     if not isinstance(data, list):
         _not_a_list(path, data)
     return list(enumerate(data)), []
+
+
+def _too_deep() -> Phrase:
+    return Phrase("its brackets nest more than {limit} levels deep", code="instructions.nested_too_deep",
+                  limit=JSON_DEPTH_LIMIT)
 
 
 def _not_a_list(path: Path, data):

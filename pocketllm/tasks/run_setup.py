@@ -5,9 +5,17 @@ A task's `prepare_*` only says what differs: how it reads its data, what model i
 and what it records.  The skeleton validates the settings, agrees on the run folder under
 torchrun, refuses to overwrite a file the user has, lets the Trainer check the plan, and only
 then writes `run.json` — a refused start leaves no folder behind.
+
+A run folder is one run's: while a run is set up in it, the folder is claimed
+(`RunFolderClaim`); once its `run.json` names a model, another run there is refused (it may
+continue that run with --resume, or replace it with --overwrite of the same model path), and
+while that model's claim is live, even those are refused.  Leftovers of killed runs (temp
+files, claims) are swept when a run starts in the folder.
 """
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,8 +25,9 @@ import torch
 
 from ..checkpoint import LANGUAGE_MODEL, Checkpoint, load_model
 from ..config import ModelConfig
-from ..errors import PocketLLMError
-from ..files import OutputClaim, removed_if_refused, write_json_atomic
+from ..errors import Phrase, PhraseList, PocketLLMError, shown
+from ..files import (JSON_DEPTH_LIMIT, OutputClaim, RunFolderClaim, check_writable_folder, json_depth,
+                     removed_if_refused, sweep_stale_temps, write_json_atomic)
 from ..kinds import TaskKind
 from ..model import GPTModel
 from ..training.distributed import Dist, init_from_env
@@ -27,6 +36,7 @@ from ..training.trainer import Trainer, TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_CHECKPOINTS = ROOT / "checkpoints"
+RUN_RECORD = "run.json"     # a run folder's settings: the folder holds a run once this names its model
 FRESH_CONFIG = "cpu-small"  # the shape of a model finetuned from scratch (no base)
 USUAL_LORA_RANK = 8         # the rank LoRA gets when it is turned on without one
 
@@ -117,24 +127,94 @@ def start_run(kind: TaskKind, settings, build: Callable[[Path], TaskRun], stop_e
     """The skeleton of every task's preparation: settings → run folder → output path → the
     task's own parts (`build(model_path)`) → Trainer → run.json.  Returns the Trainer."""
     settings.train.validate()
+    check_finite_settings(settings)
     if run_dir is None:
         run_dir, ranks = agreed_run_dir(settings.run_dir, kind, settings.train.device)
     model_path = resolve_output(settings.model_path, run_dir, settings.overwrite, resuming_from)
+    folder_claim = RunFolderClaim(run_dir)
+    if ranks.is_main:  # (the other torchrun processes follow rank 0 into its folder)
+        check_writable_folder(run_dir, "--run_dir")
+        check_writable_folder(model_path.parent, "--model_path")
     with removed_if_refused(run_dir):  # a refused start leaves no folder behind
-        run = build(model_path)
-        record = {**settings.to_dict(), "task": kind, "model_config": run.config.to_dict(),
-                  "model_path": str(model_path), **run.record, "run_dir": str(run_dir)}
-        facts = {"task": kind, "data": Path(settings.data_path).name, "tokenizer": run.task.tokenizer.kind,
-                 **run.facts}
-        # The Trainer checks the settings against the data (and a resume's steps left) first,
-        # so a refused run leaves the run folder as it was.
-        trainer = Trainer(run.model, run.task, settings.train, run_dir, model_path=model_path,
-                          stop_event=stop_event, facts=facts, resume_from=run.resume_from,
-                          resume_step=run.resume_step)
-        if ranks.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run_dir / "run.json", record)
+        try:
+            if ranks.is_main:
+                if run_dir.is_dir():
+                    sweep_stale_temps(run_dir)  # what killed runs left: temp files, claims
+                folder_claim.acquire()  # another run setting up here is refused
+                check_run_folder(run_dir, model_path, settings.overwrite, resuming_from, kind)
+            run = build(model_path)
+            record = {**settings.to_dict(), "task": kind, "model_config": run.config.to_dict(),
+                      "model_path": str(model_path), **run.record, "run_dir": str(run_dir)}
+            facts = {"task": kind, "data": Path(settings.data_path).name, "tokenizer": run.task.tokenizer.kind,
+                     **run.facts}
+            # The Trainer checks the settings against the data (and a resume's steps left) first,
+            # so a refused run leaves the run folder as it was.
+            trainer = Trainer(run.model, run.task, settings.train, run_dir, model_path=model_path,
+                              stop_event=stop_event, facts=facts, resume_from=run.resume_from,
+                              resume_step=run.resume_step)
+            if ranks.is_main:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(run_dir / RUN_RECORD, record)
+        finally:
+            folder_claim.release()  # from here run.json names the model, whose claim the Trainer holds
     return trainer
+
+
+def check_run_folder(run_dir: Path, model_path: Path, overwrite: bool, resuming_from=None,
+                     kind: TaskKind = TaskKind.PRETRAIN):
+    """Refuse a run folder that holds another run: one still training, one whose record is
+    damaged, or one of another model (unless this run continues it)."""
+    record_path = run_dir / RUN_RECORD
+    if not record_path.is_file():
+        return
+    try:
+        text = record_path.read_text(encoding="utf-8")
+        record = json.loads(text) if json_depth(text) <= JSON_DEPTH_LIMIT else None
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        raise PocketLLMError(
+            "{folder} already holds a run, but its {record} is damaged, so that run cannot be continued. Choose "
+            "another --run_dir (or leave it out: each run then gets a new folder), or delete {folder} if that "
+            "run is not needed.", code="run.folder_record_damaged", folder=str(run_dir), record=RUN_RECORD)
+    theirs = record.get("model_path")
+    theirs = Path(theirs).absolute() if isinstance(theirs, str) and theirs else None
+    owner = OutputClaim(theirs).owner() if theirs is not None else None
+    if owner is not None:
+        raise PocketLLMError(
+            "{folder} holds a run that is training now (process {pid}, writing {model}). Wait for it to finish, "
+            "or choose another --run_dir.", code="run.folder_in_use", folder=str(run_dir),
+            pid=owner.get("pid"), model=str(theirs))
+    same = theirs is not None and theirs.resolve() == model_path.resolve()
+    continued = resuming_from is not None and theirs is not None and Path(resuming_from).resolve() == theirs.resolve()
+    if continued or (same and overwrite):
+        return  # this run continues that one, or replaces it as asked
+    if theirs is None:
+        raise PocketLLMError(
+            "{folder} already holds a run (its {record} names no model). Choose another --run_dir (or leave it "
+            "out: each run then gets a new folder).", code="run.folder_taken_no_model", folder=str(run_dir),
+            record=RUN_RECORD)
+    if kind == TaskKind.PRETRAIN:  # (finetuning runs are not resumed)
+        raise PocketLLMError(
+            "{folder} already holds a run (its model: {model}). To continue that run, pass --resume {model}; to "
+            "start a new one, choose another --run_dir (or leave it out: each run then gets a new folder).",
+            code="run.folder_taken", folder=str(run_dir), model=str(theirs))
+    raise PocketLLMError(
+        "{folder} already holds a run (its model: {model}). To start a new one, choose another --run_dir (or "
+        "leave it out: each run then gets a new folder); to replace that run, pass --model_path {model} "
+        "--overwrite.", code="run.folder_taken_replace", folder=str(run_dir), model=str(theirs))
+
+
+def check_finite_settings(settings):
+    """A task's own numbers (a held-out fraction, LoRA's alpha) must be numbers: nan or inf
+    would fail deep inside with a traceback.  (The training settings check themselves.)"""
+    problems = [Phrase("{name} must be a finite number (got {value})", code="run.not_finite", name=f.name,
+                       value=shown(getattr(settings, f.name)))
+                for f in fields(settings)
+                if isinstance(getattr(settings, f.name), float) and not math.isfinite(getattr(settings, f.name))]
+    if problems:
+        raise PocketLLMError("Invalid settings: {problems}.", code="run.invalid_settings",
+                             problems=PhraseList(problems))
 
 
 # ---- the base model of a finetuning run ------------------------------------------------
