@@ -13,6 +13,12 @@ Each linear is called through the quickest function for its kind
 int8 and packed-bf16 swaps.  (int8 decoding: 1.15x faster on 1 thread, 1.4x on
 2; bench/README.md.)
 
+The modern parts (Llama, Qwen3) have their step here too: RMSNorm, rotary
+positions (the model's own `RoPE`, which keeps the angle of the position it
+last turned), QK-norm, grouped-query attention (the kernel's `enable_gqa`: the
+cache keeps only the kv heads) and SwiGLU.  Each is chosen when the decoder is
+built, so the step runs the same straight path for every family.
+
 Only for generation (eval mode, a language-model head); anything else — or a
 model with parts it does not know — runs through the model's own forward.
 """
@@ -24,7 +30,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .model import GPTModel, KVCache, LayerCache, LayerNorm, MultiHeadAttention
+from .model import (FeedForward, GPTModel, KVCache, LayerCache, LayerNorm, LearnedPositions, MultiHeadAttention,
+                    NoPositions, NoRotation, RMSNorm, RoPE, SwiGLU)
 
 
 def linear_function(module: nn.Module):
@@ -38,9 +45,26 @@ def linear_function(module: nn.Module):
     return module
 
 
-def _norm(norm: LayerNorm):
-    return partial(F.layer_norm, normalized_shape=norm.weight.shape, weight=norm.weight, bias=norm.bias,
-                   eps=norm.eps)
+def _norm(norm):
+    if isinstance(norm, LayerNorm):
+        return partial(F.layer_norm, normalized_shape=norm.weight.shape, weight=norm.weight, bias=norm.bias,
+                       eps=norm.eps)
+    return norm  # RMSNorm: its own forward (float32 inside, as the model's)
+
+
+def _gelu_network(ffn: FeedForward):
+    first, gelu, second = ffn.layers
+    fc1, fc2 = linear_function(first), linear_function(second)
+    act = partial(F.gelu, approximate=gelu.approximate)
+    return lambda h: fc2(act(fc1(h)))
+
+
+def _swiglu_network(ffn: SwiGLU):
+    gate, up, down = (linear_function(m) for m in (ffn.gate, ffn.up, ffn.down))
+    return lambda h: down(F.silu(gate(h)) * up(h))
+
+
+FEED_FORWARD_STEPS = {FeedForward: _gelu_network, SwiGLU: _swiglu_network}
 
 
 class _Layer:
@@ -48,31 +72,39 @@ class _Layer:
 
     def __init__(self, block, cache: LayerCache):
         attn = block.attn
-        self.heads, self.head_dim = attn.num_heads, attn.head_dim
+        self.heads, self.kv_heads, self.head_dim = attn.num_heads, attn.num_kv_heads, attn.head_dim
+        self.widths = [self.heads * self.head_dim] + 2 * [self.kv_heads * self.head_dim]
         self.norm1, self.norm2 = _norm(block.norm1), _norm(block.norm2)
         fused = getattr(attn, "qkv", None)
         self.qkv = linear_function(fused) if fused is not None else None
         self.q_k_v = None if fused is not None else [linear_function(m) for m in (attn.W_query, attn.W_key,
                                                                                   attn.W_value)]
         self.out_proj = linear_function(attn.out_proj)
-        first, gelu, second = block.ffn.layers
-        self.fc1, self.fc2 = linear_function(first), linear_function(second)
-        self.gelu = partial(F.gelu, approximate=gelu.approximate)
+        # QK-norm and RoPE only where the model has them (GPT-2's step stays as it was)
+        self.qk_norm = None if isinstance(attn.q_norm, nn.Identity) else (attn.q_norm, attn.k_norm)
+        self.rope = None if isinstance(attn.rope, NoRotation) else attn.rope
+        self.grouped = self.kv_heads != self.heads
+        self.ffn = FEED_FORWARD_STEPS[type(block.ffn)](block.ffn)
         self.cache = cache
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """x (1, emb_dim), the residual stream at the new position; updated in place and returned."""
         h = self.norm1(x)
-        shape = (1, self.heads, 1, self.head_dim)  # (batch, heads, one position, head_dim)
-        if self.qkv is not None:
-            q, k, v = self.qkv(h).view(3, *shape).unbind(0)
+        shapes = [(1, n, 1, self.head_dim) for n in (self.heads, self.kv_heads, self.kv_heads)]
+        if self.qkv is not None:  # (batch, heads, one position, head_dim)
+            q, k, v = (part.view(shape) for part, shape in zip(self.qkv(h).split(self.widths, -1), shapes))
         else:
-            q, k, v = (f(h).view(shape) for f in self.q_k_v)
-        keys, values = self.cache.append(k, v)  # (1, heads, positions so far, head_dim)
+            q, k, v = (f(h).view(shape) for f, shape in zip(self.q_k_v, shapes))
+        if self.qk_norm is not None:
+            q, k = self.qk_norm[0](q), self.qk_norm[1](k)
+        if self.rope is not None:
+            pos = self.cache.length
+            q, k = self.rope(q, pos), self.rope(k, pos)
+        keys, values = self.cache.append(k, v)  # (1, kv_heads, positions so far, head_dim)
         # One query sees every cached position: no mask needed.
-        out = F.scaled_dot_product_attention(q, keys, values)
+        out = F.scaled_dot_product_attention(q, keys, values, enable_gqa=self.grouped)
         x.add_(self.out_proj(out.view(1, -1)))
-        x.add_(self.fc2(self.gelu(self.fc1(self.norm2(x)))))
+        x.add_(self.ffn(self.norm2(x)))
         return x
 
 
@@ -85,7 +117,8 @@ class Decoder:
 
     def __init__(self, model: GPTModel, cache: KVCache):
         self.cache = cache
-        self.tok_emb, self.pos_emb = model.tok_emb.weight, model.pos_emb.weight
+        self.tok_emb = model.tok_emb.weight
+        self.pos_emb = model.pos_emb.weight if isinstance(model.pos_emb, LearnedPositions) else None
         self.layers = [_Layer(block, cache[i]) for i, block in enumerate(model.trf_blocks)]
         self.final_norm = _norm(model.final_norm)
         self.head = linear_function(model.out_head)
@@ -96,14 +129,22 @@ class Decoder:
         a classifier, no cache, or parts this loop does not know)."""
         if cache is None or model.training or getattr(model, "num_classes", None) is not None:
             return None
-        known = all(isinstance(b.attn, MultiHeadAttention) and isinstance(b.norm1, LayerNorm)
-                    and isinstance(b.norm2, LayerNorm) and isinstance(b.ffn.layers[1], nn.GELU)
+        norms = (LayerNorm, RMSNorm)
+        known = all(isinstance(b.attn, MultiHeadAttention) and isinstance(b.norm1, norms)
+                    and isinstance(b.norm2, norms) and type(b.ffn) in FEED_FORWARD_STEPS
+                    and (type(b.ffn) is not FeedForward or isinstance(b.ffn.layers[1], nn.GELU))
+                    and isinstance(b.attn.rope, (NoRotation, RoPE))
+                    and all(isinstance(n, (nn.Identity, RMSNorm)) for n in (b.attn.q_norm, b.attn.k_norm))
                     for b in model.trf_blocks)
-        return cls(model, cache) if known and isinstance(model.final_norm, LayerNorm) else None
+        known = known and isinstance(model.pos_emb, (LearnedPositions, NoPositions))
+        return cls(model, cache) if known and isinstance(model.final_norm, norms) else None
 
     def step(self, token: int) -> torch.Tensor:
         pos = self.cache.length
-        x = (self.tok_emb[token] + self.pos_emb[pos]).view(1, -1)  # (1, emb_dim); dropout is off
+        if self.pos_emb is not None:
+            x = (self.tok_emb[token] + self.pos_emb[pos]).view(1, -1)  # (1, emb_dim); dropout is off
+        else:  # rotary positions: they enter in attention (a copy: the step adds into x in place)
+            x = self.tok_emb[token].clone().view(1, -1)
         for layer in self.layers:
             x = layer.step(x)
         return self.head(self.final_norm(x))[0]

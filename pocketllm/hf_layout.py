@@ -1,4 +1,8 @@
-"""Hugging Face's GPT-2 layout: its tensor names and its `config.json`, in one place.
+"""Hugging Face's layouts, one table per family (gpt2, llama, qwen3): tensor names and `config.json`.
+
+GPT-2 first (its own functions: its weights need transposing and splitting), then
+Llama and Qwen3 (`BLOCK_NAMES`: a name for a name, nothing to transpose).  No other
+file names a Hugging Face tensor.
 
 Facts of that layout (as published by `transformers`' GPT2Model):
 - names: `wte`, `wpe`, `h.{i}.ln_1`, `h.{i}.attn.c_attn` (query, key and value
@@ -8,7 +12,14 @@ Facts of that layout (as published by `transformers`' GPT2Model):
 - its linears are `Conv1D`, storing weights as (in, out): the transpose of
   torch's `nn.Linear`.
 
-A leaf: `checkpoint.py` reads these files and `gpt2.py` writes them, both through
+Facts of the Llama and Qwen3 layouts (transformers' LlamaForCausalLM, Qwen3ForCausalLM):
+`model.embed_tokens`, `model.layers.{i}.input_layernorm`, `self_attn.{q,k,v,o}_proj`
+(Qwen3 also `self_attn.q_norm`, `self_attn.k_norm`, RMSNorms over head_dim),
+`post_attention_layernorm`, `mlp.{gate,up,down}_proj`, `model.norm`, `lm_head`
+(absent or equal to the embedding when tied); nn.Linear's (out, in) as ours; rotary
+positions by "rotate half", as `model/rope.py`.
+
+A leaf: `checkpoint.py` reads these files and `huggingface.py` writes them, both through
 this module, which imports neither.
 """
 from __future__ import annotations
@@ -18,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from .config import ARCHS, ModelConfig
 from .errors import PocketLLMError
 
 GPT2_EOT_ID = 50256  # <|endoftext|> in OpenAI's vocabulary
@@ -125,3 +137,133 @@ def hf_folder_heads(path: Path) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, int) and value > 0 else None
+
+
+# ---- Llama and Qwen3 -------------------------------------------------------------
+
+FAMILY_OF_ARCHITECTURE = {"GPT2LMHeadModel": "gpt2", "LlamaForCausalLM": "llama", "Qwen3ForCausalLM": "qwen3"}
+ARCHITECTURE_OF_FAMILY = {family: name for name, family in FAMILY_OF_ARCHITECTURE.items()}
+MODEL_TYPE = {"gpt2": "gpt2", "llama": "llama", "qwen3": "qwen3"}
+
+# PocketLLM name -> Hugging Face name, outside the blocks
+TOP_NAMES = {"tok_emb.weight": "model.embed_tokens.weight", "final_norm.weight": "model.norm.weight",
+             "out_head.weight": "lm_head.weight"}
+# PocketLLM name in block i (trf_blocks.{i}.) -> Hugging Face name in layer i (model.layers.{i}.)
+LLAMA_BLOCK = {
+    "norm1.weight": "input_layernorm.weight",
+    "attn.W_query.weight": "self_attn.q_proj.weight",
+    "attn.W_key.weight": "self_attn.k_proj.weight",
+    "attn.W_value.weight": "self_attn.v_proj.weight",
+    "attn.out_proj.weight": "self_attn.o_proj.weight",
+    "norm2.weight": "post_attention_layernorm.weight",
+    "ffn.gate.weight": "mlp.gate_proj.weight",
+    "ffn.up.weight": "mlp.up_proj.weight",
+    "ffn.down.weight": "mlp.down_proj.weight",
+}
+QWEN3_BLOCK = {**LLAMA_BLOCK, "attn.q_norm.weight": "self_attn.q_norm.weight",
+               "attn.k_norm.weight": "self_attn.k_norm.weight"}
+BLOCK_NAMES = {"llama": LLAMA_BLOCK, "qwen3": QWEN3_BLOCK}
+# Tensors a Hugging Face file may hold that are not weights (older files kept RoPE's frequencies).
+NOT_WEIGHTS = ("rotary_emb.inv_freq",)
+
+
+def family_of_config(hf: dict, source: str = "config.json") -> str:
+    """gpt2 / llama / qwen3 from a Hugging Face config.json's `architectures` (or `model_type`)."""
+    names = hf.get("architectures") or []
+    for name in names if isinstance(names, list) else []:
+        if name in FAMILY_OF_ARCHITECTURE:
+            return FAMILY_OF_ARCHITECTURE[name]
+    if hf.get("model_type") in MODEL_TYPE.values():
+        return hf["model_type"]
+    raise PocketLLMError("{source} describes {names}; PocketLLM opens {known}.", code="hf.unknown_architecture",
+                         source=source, names=", ".join(map(str, names))[:200] or repr(hf.get("model_type"))[:60],
+                         known=", ".join(FAMILY_OF_ARCHITECTURE))
+
+
+def name_table(cfg: ModelConfig) -> dict[str, str]:
+    """Every PocketLLM tensor name of a Llama/Qwen3 model of `cfg` -> its Hugging Face name
+    (the head's only when it is not tied)."""
+    table = {k: v for k, v in TOP_NAMES.items() if k != "out_head.weight" or not cfg.tie_embeddings}
+    for i in range(cfg.num_layers):
+        for ours, theirs in BLOCK_NAMES[cfg.arch].items():
+            table[f"trf_blocks.{i}.{ours}"] = f"model.layers.{i}.{theirs}"
+    return table
+
+
+def config_from_hf(hf: dict, source: str = "config.json") -> ModelConfig:
+    """A ModelConfig from a Hugging Face config.json of any family (sizes bounded by ModelConfig)."""
+    family = family_of_config(hf, source)
+    if family == "gpt2":
+        return ModelConfig.from_dict({
+            "vocab_size": hf.get("vocab_size"), "context_length": hf.get("n_positions", hf.get("n_ctx")),
+            "emb_dim": hf.get("n_embd"), "num_heads": hf.get("n_head"), "num_layers": hf.get("n_layer"),
+            "drop_rate": 0.0, "qkv_bias": True, "tie_embeddings": hf.get("tie_word_embeddings", True) is not False,
+            "norm_eps": hf.get("layer_norm_epsilon", 1e-5)}, source=source)
+    rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
+    kind = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else "?"
+    if kind not in ("default", "llama3") or hf.get("attention_bias") or hf.get("mlp_bias") \
+            or hf.get("hidden_act", "silu") != "silu" or hf.get("use_sliding_window"):
+        raise PocketLLMError("{source}: this {family} model uses a part PocketLLM does not build yet (rope type "
+                             "{rope}, attention_bias {bias}, activation {act}, sliding window {window}).",
+                             code="hf.unsupported_part", source=source, family=family, rope=str(kind)[:40],
+                             bias=hf.get("attention_bias"), act=str(hf.get("hidden_act"))[:40],
+                             window=hf.get("use_sliding_window"))
+    theta = rope.get("rope_theta", hf.get("rope_theta", 10_000.0)) if isinstance(rope, dict) else None
+    values = {
+        "arch": family, "vocab_size": hf.get("vocab_size"), "context_length": hf.get("max_position_embeddings"),
+        "emb_dim": hf.get("hidden_size"), "num_heads": hf.get("num_attention_heads"),
+        "num_kv_heads": hf.get("num_key_value_heads") or hf.get("num_attention_heads"),
+        "head_dim": hf.get("head_dim") or 0, "num_layers": hf.get("num_hidden_layers"),
+        "hidden_dim": hf.get("intermediate_size"), "drop_rate": 0.0, "rope_theta": theta,
+        "norm_eps": hf.get("rms_norm_eps", ARCHS[family]["norm_eps"]),
+        "tie_embeddings": bool(hf.get("tie_word_embeddings", False)),
+    }
+    if kind == "llama3":
+        values["rope_scaling"] = {k: rope.get(k) for k in ("factor", "low_freq_factor", "high_freq_factor",
+                                                           "original_max_position_embeddings")}
+    return ModelConfig.from_dict(values, source=source)
+
+
+def hf_family_config(model, bos_id: int | None = None, eos_id: int | None = None) -> dict:
+    """The `config.json` LlamaForCausalLM / Qwen3ForCausalLM.from_pretrained reads for this model."""
+    c = model.cfg
+    if c.qkv_bias or c.bias or c.position != "rope" or c.norm != "rmsnorm" or c.mlp != "swiglu" \
+            or c.qk_norm != (c.arch == "qwen3"):
+        raise PocketLLMError("This model's parts ({parts}) are not {family}'s, so Hugging Face's {family} layout "
+                             "cannot hold it.", code="hf.parts_not_family", family=c.arch,
+                             parts=f"{c.position}, {c.norm}, {c.mlp}, qk_norm {c.qk_norm}, bias {c.bias or c.qkv_bias}")
+    rope = {"rope_type": "default", "rope_theta": c.rope_theta}
+    if c.rope_scaling:
+        factor, low, high, original = c.rope_scaling
+        rope = {"rope_type": "llama3", "rope_theta": c.rope_theta, "factor": factor, "low_freq_factor": low,
+                "high_freq_factor": high, "original_max_position_embeddings": original}
+    config = {
+        "architectures": [ARCHITECTURE_OF_FAMILY[c.arch]], "model_type": MODEL_TYPE[c.arch],
+        "vocab_size": c.vocab_size, "hidden_size": c.emb_dim, "intermediate_size": c.hidden_dim,
+        "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
+        "num_key_value_heads": c.num_kv_heads, "head_dim": c.head_dim, "hidden_act": "silu",
+        "max_position_embeddings": c.context_length, "rms_norm_eps": c.norm_eps, "rope_theta": c.rope_theta,
+        "rope_parameters": rope, "attention_bias": False, "attention_dropout": 0.0,
+        "tie_word_embeddings": model.is_tied, "bos_token_id": bos_id, "eos_token_id": eos_id,
+        "torch_dtype": str(model.tok_emb.weight.dtype).removeprefix("torch."),
+    }
+    if c.rope_scaling:
+        config["rope_scaling"] = rope
+    if c.arch == "llama":
+        config["mlp_bias"] = False
+    return config
+
+
+def to_hf_tensors(model) -> dict:
+    """A model's tensors in its family's Hugging Face names (and GPT-2's (in, out) layout)."""
+    if model.cfg.arch == "gpt2":
+        return pocketllm_to_hf(model)
+    sd = model.state_dict()
+    return {theirs: sd[ours].detach().cpu().contiguous() for ours, theirs in name_table(model.cfg).items()}
+
+
+def hf_config_of(model, bos_id: int | None, eos_id: int | None) -> dict:
+    """The family's config.json for `model`."""
+    if model.cfg.arch == "gpt2":
+        return hf_config(model, eos_id if eos_id is not None else GPT2_EOT_ID)
+    return hf_family_config(model, bos_id, eos_id)

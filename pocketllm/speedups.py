@@ -30,14 +30,17 @@ class FusedQKVAttention(MultiHeadAttention):
 
     def __init__(self, attn: MultiHeadAttention):
         nn.Module.__init__(self)  # not MultiHeadAttention's: no W_query/W_key/W_value of its own
-        self.num_heads, self.head_dim = attn.num_heads, attn.head_dim
-        self.qkv = concat_linears([attn.W_query, attn.W_key, attn.W_value])
-        self.attend = attn.attend
-        self.out_proj = attn.out_proj
+        self.num_heads, self.num_kv_heads, self.head_dim = attn.num_heads, attn.num_kv_heads, attn.head_dim
+        parts = [attn.get_submodule(name) for name in MultiHeadAttention.LINEARS[:3]]
+        self.widths = [p.out_features for p in parts]  # queries, keys, values (fewer kv heads: narrower)
+        self.qkv = concat_linears(parts)
+        for name, module in attn.named_children():  # the norms, the rotation, the kernel, out_proj
+            if name not in MultiHeadAttention.LINEARS[:3]:
+                setattr(self, name, module)
 
     def project(self, x: torch.Tensor):
-        q, k, v = self.qkv(x).chunk(3, dim=-1)  # each (b, t, emb_dim)
-        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        q, k, v = self.qkv(x).split(self.widths, dim=-1)  # (b, t, heads·head_dim), (b, t, kv_heads·head_dim) ×2
+        return self.split_heads(q), self.split_heads(k, self.num_kv_heads), self.split_heads(v, self.num_kv_heads)
 
 
 @torch.no_grad()
@@ -66,7 +69,8 @@ def fuse_qkv(model: GPTModel) -> GPTModel:
     """Swap every block's attention for a `FusedQKVAttention` (in place; returns the model)."""
     for block in model.trf_blocks:
         attn = block.attn
-        parts = (attn.W_query, attn.W_key, attn.W_value) if not isinstance(attn, FusedQKVAttention) else ()
+        parts = () if isinstance(attn, FusedQKVAttention) else [attn.get_submodule(name)
+                                                                for name in MultiHeadAttention.LINEARS[:3]]
         if parts and all(type(p) is nn.Linear for p in parts):  # (not LoRA-wrapped ones)
             block.attn = FusedQKVAttention(attn)
     return model

@@ -52,7 +52,7 @@ def test_every_preset_loads_and_the_list_is_complete():
     for name in names:
         cfg = ModelConfig.load(name)
         assert cfg.emb_dim % cfg.num_heads == 0
-        assert cfg.vocab_size == 50257
+        assert cfg.vocab_size == 50257 or cfg.arch != "gpt2"  # the Llama/Qwen3 shapes have their own
 
 
 @pytest.mark.parametrize("name,count", [

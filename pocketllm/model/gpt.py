@@ -6,6 +6,12 @@ token ids → token embedding + position embedding → dropout
 The output head shares its weight with the token embedding (GPT-2 ties them),
 unless the config says otherwise.  A classifier swaps the head for a small
 `Linear(emb_dim, num_classes)`.
+
+Llama and Qwen3 (Steps 6–9) are this same model with other parts: the config
+names them (`ModelConfig.arch`), and `GPTModel` takes each from a table — the
+position part here (`POSITIONS`), norms and feed-forward in block.py.  A rotary
+model adds nothing to the embedding (`NoPositions`): one `RoPE` serves the
+attention of every block.  The forward is the same straight path for all of them.
 """
 from __future__ import annotations
 
@@ -17,10 +23,26 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import PocketLLMError
-from .attention import attention_weights
+from .attention import MultiHeadAttention, attention_weights
 from .block import TransformerBlock
+from .block import NORMS
 from .kv_cache import KVCache
-from .layer_norm import LayerNorm
+from .rope import NoPositions, RoPE
+
+
+class LearnedPositions(nn.Embedding):
+    """GPT-2's position table: row p is added to the embedding of the token at position p."""
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        pos = torch.arange(start, start + x.shape[1], device=x.device)
+        return x + super().forward(pos)
+
+
+# position -> (the embedding's part, the attention's part) for a config
+POSITIONS = {
+    "learned": lambda cfg: (LearnedPositions(cfg.context_length, cfg.emb_dim), None),
+    "rope": lambda cfg: (NoPositions(), RoPE(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling)),
+}
 
 
 @dataclass
@@ -36,16 +58,16 @@ class GPTModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
-        self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
+        self.pos_emb, rope = POSITIONS[cfg.position](cfg)  # a table, or nothing and RoPE in attention
         self.drop_emb = nn.Dropout(cfg.drop_rate)
-        self.trf_blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
-        self.final_norm = LayerNorm(cfg.emb_dim)
+        self.trf_blocks = nn.ModuleList(TransformerBlock(cfg, rope) for _ in range(cfg.num_layers))
+        self.final_norm = NORMS[cfg.norm](cfg.emb_dim, cfg.norm_eps)
         self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
         self.num_classes = None  # set when the head is a classifier
         self.apply(self._init_weights)
         # GPT-2 scales the projections that write into the residual stream.
         for name, p in self.named_parameters():
-            if name.endswith(("out_proj.weight", "layers.2.weight")):
+            if name.endswith(("out_proj.weight", "layers.2.weight", "ffn.down.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.num_layers))
         if cfg.tie_embeddings:
             self.out_head.weight = self.tok_emb.weight
@@ -80,8 +102,7 @@ class GPTModel(nn.Module):
                 "{tokens} tokens exceed the model's context of {context}; keep the last {context} "
                 "tokens or use a model with a longer context.",
                 code="model.context_exceeded", tokens=start + t, context=self.cfg.context_length)
-        pos = torch.arange(start, start + t, device=idx.device)
-        return self.drop_emb(self.tok_emb(idx) + self.pos_emb(pos))
+        return self.drop_emb(self.pos_emb(self.tok_emb(idx), start))  # (b, t, emb_dim)
 
     def features(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Token ids (b, t) -> the final-normalised hidden states (b, t, emb_dim), before the head.
@@ -131,3 +152,39 @@ class GPTModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())  # shared weights counted once
+
+    # ---- names, for the code outside model/ ------------------------------------
+    def lora_targets(self) -> tuple[str, ...]:
+        """The name endings of the linears LoRA adapts: attention's projections and the
+        feed-forward's linears, as this model's parts name them."""
+        block = self.trf_blocks[0]
+        return tuple(f"attn.{n}" for n in MultiHeadAttention.LINEARS) + tuple(
+            f"ffn.{n}" for n in type(block.ffn).LINEARS)
+
+    @staticmethod
+    def header_shapes(cfg) -> dict[str, tuple]:
+        """A few tensors' names and shapes that a checkpoint of `cfg` must have (O(1) to check)."""
+        shapes = {"tok_emb.weight": (cfg.vocab_size, cfg.emb_dim)}
+        if cfg.position == "learned":
+            shapes["pos_emb.weight"] = (cfg.context_length, cfg.emb_dim)
+        return shapes
+
+    BLOCKS = "trf_blocks"  # the prefix of every block's tensors: trf_blocks.{i}.
+
+    def components(self) -> dict[str, list[nn.Module]]:
+        """The model's parts by what they do (for the parameter and FLOP maps)."""
+        return {"embeddings": [self.tok_emb, self.pos_emb], "attention": [b.attn for b in self.trf_blocks],
+                "feed_forward": [b.ffn for b in self.trf_blocks], "head": [self.out_head]}
+
+
+def count_parameters(cfg) -> dict:
+    """Parameters of the model `cfg` describes, counted on modules built on the meta device (no
+    memory): the model with one block, plus num_layers - 1 more blocks like it.  `total` counts
+    a tied head once; `positions` is the learned position table's share (0 with RoPE)."""
+    one = type("OneBlock", (), {**vars(cfg), "num_layers": 1})
+    with torch.device("meta"):
+        model = GPTModel(one)
+    block = sum(p.numel() for p in model.trf_blocks[0].parameters())
+    total = sum(p.numel() for p in model.parameters()) + (cfg.num_layers - 1) * block
+    positions = sum(p.numel() for p in model.pos_emb.parameters())
+    return {"total": total, "positions": positions, "block": block}
