@@ -254,11 +254,10 @@ def _tensor_shapes(path: Path) -> dict[str, tuple]:
 def check_shapes(config: ModelConfig, shapes: dict[str, tuple], source: str):
     """The header's config against the tensors' shapes, in O(1) — a crafted header must not
     make us build a model of millions of layers to find out it does not fit."""
-    layers = {k.split(".")[1] for k in shapes if k.startswith("trf_blocks.")}
-    found = {"tok_emb.weight": shapes.get("tok_emb.weight"), "pos_emb.weight": shapes.get("pos_emb.weight"),
-             "trf_blocks (layers)": len(layers)}
-    want = {"tok_emb.weight": (config.vocab_size, config.emb_dim),
-            "pos_emb.weight": (config.context_length, config.emb_dim), "trf_blocks (layers)": config.num_layers}
+    blocks = GPTModel.BLOCKS
+    layers = {k.split(".")[1] for k in shapes if k.startswith(blocks + ".")}
+    want = {**GPTModel.header_shapes(config), f"{blocks} (layers)": config.num_layers}
+    found = {**{k: shapes.get(k) for k in want}, f"{blocks} (layers)": len(layers)}
     wrong = [f"{k}: file {found[k] or 'missing'}, model {want[k]}" for k in want if found[k] != want[k]]
     if wrong:
         raise PocketLLMError("{source}: its header does not describe its weights ({wrong}). "

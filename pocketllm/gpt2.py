@@ -5,19 +5,13 @@ is `hf_layout.py`'s; this module moves files.
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 from pathlib import Path
 
-from safetensors.torch import save_file
-
 from .checkpoint import Checkpoint, load_model
 from .errors import PocketLLMError
-from .files import atomic_write, write_text_atomic
-from .generation import model_and_tokenizer
-from .hf_layout import hf_config, hf_folder_heads, pocketllm_to_hf
-from .tokenizer.hf_export import write_hf_tokenizer
+from .hf_layout import hf_folder_heads
 
 HUB_NAMES = {  # name -> Hugging Face repository
     "gpt2": "openai-community/gpt2",
@@ -28,29 +22,13 @@ HUB_NAMES = {  # name -> Hugging Face repository
 
 
 def export_hf(model, out_dir, *, overwrite: bool = False, tokenizer=None) -> Path:
-    """Write `config.json` + `model.safetensors` that GPT2LMHeadModel.from_pretrained loads,
-    and the tokenizer's files that AutoTokenizer.from_pretrained loads.
+    """Write `config.json` + `model.safetensors` that the family's Hugging Face class (GPT2LMHeadModel
+    for GPT-2) loads, and the tokenizer's files that AutoTokenizer.from_pretrained loads.
 
     `model` is a Checkpoint (its tokenizer goes along) or a GPTModel (+ `tokenizer=`;
-    a GPT-2-sized bare model gets GPT-2's)."""
-    model, tokenizer = model_and_tokenizer(model, tokenizer)
-    if model.num_classes is not None:
-        raise PocketLLMError("Only language models can be exported to the GPT-2 layout; "
-                             "this checkpoint is a classifier.", code="gpt2.export_classifier")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PocketLLMError("{path} is a file; --out_dir must be a folder (new or existing).",
-                             code="gpt2.out_dir_is_file", path=str(out_dir))
-    target = out_dir / "model.safetensors"
-    if target.exists() and not overwrite:
-        raise PocketLLMError("{path} already exists; choose another --out_dir or pass --overwrite.",
-                             code="gpt2.exists", path=str(target))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.float() for k, v in pocketllm_to_hf(model).items()}
-    atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-    write_text_atomic(out_dir / "config.json", json.dumps(hf_config(model, tokenizer.eot_id), indent=2) + "\n")
-    write_hf_tokenizer(tokenizer, out_dir, model.cfg.context_length)
-    return out_dir
+    a GPT-2-sized bare model gets GPT-2's).  The writing is `huggingface.export_hf`'s."""
+    from .huggingface import export_hf as export_family
+    return export_family(model, out_dir, overwrite=overwrite, tokenizer=tokenizer)
 
 
 def resolve_source(name_or_path: str, cache_dir=None) -> Path:

@@ -65,6 +65,11 @@ def register(sub):
     d = PretrainSettings()
     p.add_argument("--config", default=d.config,
                    help="preset (cpu-tiny, cpu-small, cpu-medium, gpt2-124M, ...) or JSON config file")
+    from ..config import ARCHS
+    p.add_argument("--arch", default=None, choices=tuple(ARCHS),
+                   help="the architecture, with the preset's sizes: gpt2 (learned positions, LayerNorm, GELU), "
+                        "llama (RoPE, RMSNorm, SwiGLU, no biases) or qwen3 (llama's parts plus QK-norm) "
+                        "(default: the preset's own, gpt2 for cpu-*)")
     p.add_argument("--data_path", default=None,
                    help="UTF-8 text file (default: the bundled data/pretrain/zh_classics.txt)")
     p.add_argument("--model_path", default=None,
@@ -94,7 +99,7 @@ def run(args):
     from ._progress import ctrl_c_stops, follow
 
     settings = PretrainSettings(
-        data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config,
+        data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config, arch=args.arch,
         tokenizer=args.tokenizer, vocab_size=args.vocab_size,
         context_length=args.context_length, stride=args.stride, val_fraction=args.val_fraction,
         sample_prompt=args.sample_prompt, model_path=args.model_path, run_dir=args.run_dir,

@@ -1,4 +1,4 @@
-"""`import-gpt2`, `export-hf`, `info`: move weights in and out and describe them."""
+"""`import-gpt2`, `import-hf`, `export-hf`, `info`: move weights in and out and describe them."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,17 @@ def register(sub):
     p.add_argument("--overwrite", action="store_true", help="replace --model_path if it exists")
     p.set_defaults(run=run_import)
 
-    p = sub.add_parser("export-hf", help="export a language model to the Hugging Face GPT-2 layout")
+    p = sub.add_parser("import-hf", help="convert a Hugging Face model folder (GPT-2, Llama, Qwen3) into a "
+                                         "PocketLLM checkpoint")
+    p.add_argument("--from", dest="source", required=True,
+                   help="a folder as save_pretrained writes it: config.json and model.safetensors, or shards and "
+                        "model.safetensors.index.json (GPT2LMHeadModel, LlamaForCausalLM, Qwen3ForCausalLM)")
+    p.add_argument("--model_path", required=True, help="where to write the .safetensors checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace --model_path if it exists")
+    p.set_defaults(run=run_import_hf)
+
+    p = sub.add_parser("export-hf", help="export a language model to its family's Hugging Face layout "
+                                         "(GPT-2, Llama or Qwen3)")
     p.add_argument("--model_path", required=True)
     p.add_argument("--config", default=None, help="only for the seed's .pth files")
     p.add_argument("--out_dir", required=True, help="folder for config.json + model.safetensors")
@@ -42,14 +52,37 @@ def run_import(args):
           f"({ckpt.config.num_layers} layers × {ckpt.config.emb_dim} wide) → {out}")
 
 
+def run_import_hf(args):
+    from pathlib import Path
+    from ..checkpoint import save_checkpoint
+    from ..huggingface import import_hf
+    out = Path(args.model_path)
+    if out.exists() and not args.overwrite:
+        raise PocketLLMError("{path} already exists; choose another --model_path or pass --overwrite.",
+                             code="weights.import_exists", path=str(out))
+    ckpt = import_hf(args.source)
+    note = ckpt.facts.get("tokenizer_note")
+    save_checkpoint(out, ckpt.model, ckpt.task, ckpt.facts, overwrite=True, tokenizer=None if note else ckpt.tokenizer)
+    c = ckpt.config
+    print(f"imported {c.arch} ({ckpt.facts['hf_architecture']}): {c.num_parameters():,} parameters "
+          f"({c.num_layers} layers × {c.emb_dim} wide, {c.num_heads} heads / {c.num_kv_heads} kv heads), "
+          f"{str(ckpt.model.tok_emb.weight.dtype).removeprefix('torch.')} → {out}")
+    if note:
+        print(f"note: {note}")
+
+
 def run_export(args):
     from ..checkpoint import load_model
     from ..gpt2 import export_hf
+    from ..hf_layout import ARCHITECTURE_OF_FAMILY
     ckpt = load_model(args.model_path, config=args.config)
     out = export_hf(ckpt, args.out_dir, overwrite=args.overwrite)
-    print(f"wrote {out / 'config.json'}, {out / 'model.safetensors'} and the {ckpt.tokenizer.kind} tokenizer's files "
-          f"(load with transformers.GPT2LMHeadModel.from_pretrained('{out}') and "
-          f"AutoTokenizer.from_pretrained('{out}'))")
+    cls = ARCHITECTURE_OF_FAMILY[ckpt.config.arch]
+    tokenizer = ("" if "tokenizer_note" in ckpt.facts
+                 else f" and the {ckpt.tokenizer.kind} tokenizer's files")
+    print(f"wrote {out / 'config.json'}, {out / 'model.safetensors'}{tokenizer} "
+          f"(load with transformers.{cls}.from_pretrained('{out}')"
+          + (f" and AutoTokenizer.from_pretrained('{out}'))" if tokenizer else ")"))
 
 
 def run_info(args):

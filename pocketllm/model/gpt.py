@@ -21,11 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import ModelConfig
 from ..errors import PocketLLMError
 from .attention import MultiHeadAttention, attention_weights
-from .block import TransformerBlock
-from .block import NORMS
+from .block import NORMS, TransformerBlock
 from .kv_cache import KVCache
 from .rope import NoPositions, RoPE
 
@@ -54,7 +52,7 @@ class Trace:
 
 
 class GPTModel(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg):  # a pocketllm.config.ModelConfig (config.py counts parameters with this class)
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)

@@ -128,6 +128,7 @@ class LanguageModelingTask:
 class PretrainSettings(RunSettings):
     data_path: str = str(DEFAULT_CORPUS)
     config: str = "cpu-small"           # preset name or JSON path (ignored when resuming/init_from)
+    arch: str | None = None             # gpt2 | llama | qwen3: the preset's sizes built from this family's parts
     tokenizer: str | None = None        # gpt2 | bpe | char for a fresh model (default DEFAULT_KIND)
     vocab_size: int | None = None       # of a bpe/char tokenizer (default DEFAULT_VOCAB_SIZE[kind])
     context_length: int | None = None   # shrink the preset's context (≤ its position table)
@@ -171,8 +172,8 @@ def _adopt_resumed_run(settings: PretrainSettings) -> tuple[Checkpoint, Path]:
             raise PocketLLMError("{path} is damaged; cannot resume that run.", code="pretrain.run_record_damaged",
                                  path=str(saved)) from None
         # The model keeps its shape and tokenizer: run.json must keep saying what they are.
-        for name in ("data_path", "stride", "val_fraction", "sample_prompt", "config", "tokenizer", "vocab_size",
-                     "context_length", "init_from"):
+        for name in ("data_path", "stride", "val_fraction", "sample_prompt", "config", "arch", "tokenizer",
+                     "vocab_size", "context_length", "init_from"):
             setattr(settings, name, old.get(name, getattr(settings, name)))
         # The run's schedule and batches stay; where it runs (device, precision,
         # threads) and how long it goes on are this invocation's choice.
@@ -225,8 +226,15 @@ def _pretraining_model(settings: PretrainSettings, resumed: Checkpoint | None):
                     "{path} reads text with its own {kind} tokenizer; a model cannot change tokenizer. "
                     "Leave out --tokenizer, or train a new model without --init_from.",
                     code="pretrain.tokenizer_fixed", path=settings.init_from, kind=tokenizer.kind)
+            if settings.arch and settings.arch != config.arch:
+                raise PocketLLMError(
+                    "{path} is a {arch} model; weights cannot change architecture. Leave out --arch, or train a "
+                    "new model without --init_from.", code="pretrain.arch_fixed", path=settings.init_from,
+                    arch=config.arch)
         else:
             config, model, tokenizer = ModelConfig.load(settings.config), None, None
+            if settings.arch:
+                config = config.with_arch(settings.arch)
     if settings.context_length:
         if settings.context_length > config.context_length:
             raise PocketLLMError(

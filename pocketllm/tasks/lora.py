@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from ..errors import Phrase, PhraseList, PocketLLMError, shown
 from ..files import atomic_write
 
-# Attention's four projections and the feed-forward network's two linears.
-DEFAULT_TARGETS = ("attn.W_query", "attn.W_key", "attn.W_value", "attn.out_proj",
-                   "ffn.layers.0", "ffn.layers.2")
+# The default targets are the model's own (`GPTModel.lora_targets`): attention's four projections
+# and every linear of the feed-forward network, as the model's family names them (GPT-2: two;
+# Llama and Qwen3: SwiGLU's three).  None stands for them.
+DEFAULT_TARGETS = None
 ADAPTER_FORMAT = "pocketllm-lora-1"
 
 
@@ -87,17 +88,18 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
                keep_trainable=("out_head",)) -> dict[str, LoRALinear]:
     """Freeze the model and wrap the target linears with adapters (in place).
 
-    `targets` are name endings (`attn.W_query`, `ffn.layers.0`, ...);
+    `targets` are name endings (see `model.lora_targets()`; None: all of those);
     `keep_trainable` names modules that stay trainable (a classifier head).
     Returns the wrapped layers by name.
     """
+    targets = tuple(targets) if targets is not None else model.lora_targets()
     if lora_layers(model):
         raise PocketLLMError("This model already has LoRA adapters; merge them first (merge_lora).",
                              code="lora.already_applied")
     narrowest = min((min(m.in_features, m.out_features) for n, m in model.named_modules()
                      if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)),
                     default=0)
-    problems = lora_problems(rank, alpha, narrowest, targets)
+    problems = lora_problems(rank, alpha, narrowest, targets, examples=model.lora_targets())
     if problems:  # said before anything is frozen
         raise PocketLLMError("Invalid LoRA settings: {problems}.", code="lora.invalid_settings",
                              problems=PhraseList(problems))
@@ -124,14 +126,16 @@ def apply_lora(model, rank: int = 8, alpha: float = 16.0, targets=DEFAULT_TARGET
     return wrapped
 
 
-def lora_problems(rank, alpha, narrowest: int, targets=DEFAULT_TARGETS) -> list[Phrase]:
+def lora_problems(rank, alpha, narrowest: int, targets=("the model's own",),
+                  examples: tuple = ()) -> list[Phrase]:
     """Every problem of a LoRA rank and alpha for a model whose narrowest targeted layer is
     `narrowest` wide (0: no layer matches `targets`), each a coded phrase, none raised."""
     problems = []
     if not narrowest:
         problems.append(Phrase("no linear layer of this model matches the LoRA targets ({targets}) — name layers "
-                               "such as attn.W_query or ffn.layers.0", code="lora.no_targets",
-                               targets=", ".join(map(str, targets))[:200]))
+                               "of this model such as {examples}", code="lora.no_targets",
+                               targets=", ".join(map(str, targets))[:200],
+                               examples=" or ".join(examples[0:1] + examples[4:5]) or "-"))
     elif not (isinstance(rank, int) and not isinstance(rank, bool) and 1 <= rank <= narrowest):
         problems.append(Phrase("LoRA rank must be a whole number from 1 to {most} (the narrowest layer it adapts), "
                                "usually 4–16 (got {rank})", code="lora.bad_rank", most=narrowest,
