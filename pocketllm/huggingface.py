@@ -57,7 +57,8 @@ def _json_file(path: Path, limit: int, what: str):
         raise PocketLLMError("{path} is not valid JSON: {detail}.", code="hf.bad_json", path=str(path),
                              detail=str(exc)[:120]) from None
     if not isinstance(data, dict):
-        raise PocketLLMError("{path} is not a JSON object.", code="hf.bad_json", path=str(path), detail="")
+        raise PocketLLMError("{path} is not valid JSON: {detail}.", code="hf.bad_json", path=str(path),
+                             detail="not a JSON object")
     return data
 
 
@@ -106,8 +107,8 @@ def import_hf(source, *, device="cpu", dtype=None) -> Checkpoint:
                 tensors.update({k: opened.get_tensor(k) for k in opened.keys() if not k.endswith(".attn.bias")
                                 and not k.endswith(".attn.masked_bias")})
         if not is_hf_gpt2(tensors):
-            raise PocketLLMError("{folder}'s weights are not GPT-2's (no wte.weight).", code="hf.does_not_fit",
-                                 folder=str(folder), problems="no wte.weight")
+            raise PocketLLMError("{folder}'s weights do not fit its config.json: {problems}.", code="hf.does_not_fit",
+                                 folder=str(folder), problems="missing wte.weight")
         tensors = hf_to_pocketllm(tensors)
         if config.tie_embeddings:
             tensors.pop("out_head.weight", None)
