@@ -376,7 +376,7 @@ def infer_config(tensors: dict, num_heads: int | None = None, source: str = "wei
     except KeyError as exc:
         raise PocketLLMError("{source}: missing tensor {name}; the file is incomplete.",
                              code="checkpoint.missing_tensor", source=source, name=str(exc)) from None
-    layers = 1 + max((int(k.split(".")[1]) for k in tensors if k.startswith("trf_blocks.")), default=-1)
+    layers = 1 + max((int(k.split(".")[1]) for k in tensors if k.startswith(GPTModel.BLOCKS + ".")), default=-1)
     # Head count is not visible in the shapes; every OpenAI GPT-2 uses 64-wide heads.
     heads = num_heads or max(1, emb // 64)
     head = tensors.get("out_head.weight")

@@ -77,8 +77,8 @@ class _Layer:
         self.norm1, self.norm2 = _norm(block.norm1), _norm(block.norm2)
         fused = getattr(attn, "qkv", None)
         self.qkv = linear_function(fused) if fused is not None else None
-        self.q_k_v = None if fused is not None else [linear_function(m) for m in (attn.W_query, attn.W_key,
-                                                                                  attn.W_value)]
+        self.q_k_v = None if fused is not None else [linear_function(attn.get_submodule(n))
+                                                              for n in MultiHeadAttention.LINEARS[:3]]
         self.out_proj = linear_function(attn.out_proj)
         # QK-norm and RoPE only where the model has them (GPT-2's step stays as it was)
         self.qk_norm = None if isinstance(attn.q_norm, nn.Identity) else (attn.q_norm, attn.k_norm)
@@ -119,7 +119,7 @@ class Decoder:
         self.cache = cache
         self.tok_emb = model.tok_emb.weight
         self.pos_emb = model.pos_emb.weight if isinstance(model.pos_emb, LearnedPositions) else None
-        self.layers = [_Layer(block, cache[i]) for i, block in enumerate(model.trf_blocks)]
+        self.layers = [_Layer(block, cache[i]) for i, block in enumerate(model.blocks)]
         self.final_norm = _norm(model.final_norm)
         self.head = linear_function(model.out_head)
 
@@ -135,7 +135,7 @@ class Decoder:
                     and (type(b.ffn) is not FeedForward or isinstance(b.ffn.layers[1], nn.GELU))
                     and isinstance(b.attn.rope, (NoRotation, RoPE))
                     and all(isinstance(n, (nn.Identity, RMSNorm)) for n in (b.attn.q_norm, b.attn.k_norm))
-                    for b in model.trf_blocks)
+                    for b in model.blocks)
         known = known and isinstance(model.pos_emb, (LearnedPositions, NoPositions))
         return cls(model, cache) if known and isinstance(model.final_norm, norms) else None
 

@@ -478,8 +478,8 @@ def parameter_map(model, context: int | None = None) -> ParameterMap:
     def matmul(modules) -> int:
         return sum(m.weight.numel() for m in modules if isinstance(m, nn.Linear))
 
-    attn = sum(matmul(b.attn.modules()) for b in model.trf_blocks)
-    ffn = sum(matmul(b.ffn.modules()) for b in model.trf_blocks)
+    attn = sum(matmul(b.attn.modules()) for b in model.blocks)
+    ffn = sum(matmul(b.ffn.modules()) for b in model.blocks)
     head = model.out_head.weight.numel()
     scores = 2 * 2 * cfg.num_layers * t * cfg.emb_dim
     flops = [{"component": "attention", "flops": 2 * attn},

@@ -29,7 +29,7 @@ class FusedQKVAttention(MultiHeadAttention):
     """The same attention with q, k and v from one matmul.  Only `project` differs."""
 
     def __init__(self, attn: MultiHeadAttention):
-        nn.Module.__init__(self)  # not MultiHeadAttention's: no W_query/W_key/W_value of its own
+        nn.Module.__init__(self)  # not MultiHeadAttention's: no q/k/v linears of its own
         self.num_heads, self.num_kv_heads, self.head_dim = attn.num_heads, attn.num_kv_heads, attn.head_dim
         parts = [attn.get_submodule(name) for name in MultiHeadAttention.LINEARS[:3]]
         self.widths = [p.out_features for p in parts]  # queries, keys, values (fewer kv heads: narrower)
@@ -67,7 +67,7 @@ def release_freed_memory():
 
 def fuse_qkv(model: GPTModel) -> GPTModel:
     """Swap every block's attention for a `FusedQKVAttention` (in place; returns the model)."""
-    for block in model.trf_blocks:
+    for block in model.blocks:
         attn = block.attn
         parts = () if isinstance(attn, FusedQKVAttention) else [attn.get_submodule(name)
                                                                 for name in MultiHeadAttention.LINEARS[:3]]
@@ -111,7 +111,7 @@ def packed_bf16_available() -> bool:
 def swap_linears(model: GPTModel, make) -> GPTModel:
     """Replace every nn.Linear inside the blocks, and a language model's output head, by
     make(linear), in place.  A head tied to the token embedding gets its own converted copy."""
-    for block in model.trf_blocks:
+    for block in model.blocks:
         for parent in block.modules():
             for name, child in list(parent.named_children()):
                 if isinstance(child, nn.Linear):

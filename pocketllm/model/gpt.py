@@ -169,6 +169,11 @@ class GPTModel(nn.Module):
 
     BLOCKS = "trf_blocks"  # the prefix of every block's tensors: trf_blocks.{i}.
 
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The transformer blocks, in order (for code outside model/, which need not know their name)."""
+        return self.trf_blocks
+
     def components(self) -> dict[str, list[nn.Module]]:
         """The model's parts by what they do (for the parameter and FLOP maps)."""
         return {"embeddings": [self.tok_emb, self.pos_emb], "attention": [b.attn for b in self.trf_blocks],

@@ -64,7 +64,7 @@ def set_trainable(model: GPTModel, spec, lora_rank: int = 8, lora_alpha: float =
                 raise PocketLLMError("--trainable last:{n} asks for more blocks than the model has "
                                      "({layers}).", code="classify.too_many_blocks", n=n,
                                      layers=model.cfg.num_layers)
-            for block in list(model.trf_blocks)[-n:]:
+            for block in list(model.blocks)[-n:]:
                 block.requires_grad_(True)
             model.final_norm.requires_grad_(True)
         model.out_head.requires_grad_(True)
