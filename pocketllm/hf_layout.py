@@ -29,7 +29,6 @@ from pathlib import Path
 
 import torch
 
-from .config import ARCHS, ModelConfig
 from .errors import PocketLLMError
 
 GPT2_EOT_ID = 50256  # <|endoftext|> in OpenAI's vocabulary
@@ -180,7 +179,7 @@ def family_of_config(hf: dict, source: str = "config.json") -> str:
                          known=", ".join(FAMILY_OF_ARCHITECTURE))
 
 
-def name_table(cfg: ModelConfig) -> dict[str, str]:
+def name_table(cfg) -> dict[str, str]:
     """Every PocketLLM tensor name of a Llama/Qwen3 model of `cfg` -> its Hugging Face name
     (the head's only when it is not tied)."""
     table = {k: v for k, v in TOP_NAMES.items() if k != "out_head.weight" or not cfg.tie_embeddings}
@@ -190,15 +189,16 @@ def name_table(cfg: ModelConfig) -> dict[str, str]:
     return table
 
 
-def config_from_hf(hf: dict, source: str = "config.json") -> ModelConfig:
-    """A ModelConfig from a Hugging Face config.json of any family (sizes bounded by ModelConfig)."""
+def config_from_hf(hf: dict, source: str = "config.json") -> dict:
+    """ModelConfig's keys from a Hugging Face config.json of any family (`ModelConfig.from_dict` checks
+    and bounds them; this module stays a leaf)."""
     family = family_of_config(hf, source)
     if family == "gpt2":
-        return ModelConfig.from_dict({
+        return {
             "vocab_size": hf.get("vocab_size"), "context_length": hf.get("n_positions", hf.get("n_ctx")),
             "emb_dim": hf.get("n_embd"), "num_heads": hf.get("n_head"), "num_layers": hf.get("n_layer"),
             "drop_rate": 0.0, "qkv_bias": True, "tie_embeddings": hf.get("tie_word_embeddings", True) is not False,
-            "norm_eps": hf.get("layer_norm_epsilon", 1e-5)}, source=source)
+            "norm_eps": hf.get("layer_norm_epsilon", 1e-5)}
     rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
     kind = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else "?"
     if kind not in ("default", "llama3") or hf.get("attention_bias") or hf.get("mlp_bias") \
@@ -215,13 +215,13 @@ def config_from_hf(hf: dict, source: str = "config.json") -> ModelConfig:
         "num_kv_heads": hf.get("num_key_value_heads") or hf.get("num_attention_heads"),
         "head_dim": hf.get("head_dim") or 0, "num_layers": hf.get("num_hidden_layers"),
         "hidden_dim": hf.get("intermediate_size"), "drop_rate": 0.0, "rope_theta": theta,
-        "norm_eps": hf.get("rms_norm_eps", ARCHS[family]["norm_eps"]),
+        "norm_eps": hf.get("rms_norm_eps", 1e-6),  # (transformers' default for both)
         "tie_embeddings": bool(hf.get("tie_word_embeddings", False)),
     }
     if kind == "llama3":
         values["rope_scaling"] = {k: rope.get(k) for k in ("factor", "low_freq_factor", "high_freq_factor",
                                                            "original_max_position_embeddings")}
-    return ModelConfig.from_dict(values, source=source)
+    return values
 
 
 def hf_family_config(model, bos_id: int | None = None, eos_id: int | None = None) -> dict:

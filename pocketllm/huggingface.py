@@ -97,7 +97,7 @@ def import_hf(source, *, device="cpu", dtype=None) -> Checkpoint:
                              "safetensors files).", code="hf.not_folder", path=str(folder))
     hf = _json_file(folder / "config.json", CONFIG_BYTES, "config.json")
     family = family_of_config(hf, str(folder / "config.json"))
-    config = config_from_hf(hf, str(folder / "config.json"))
+    config = ModelConfig.from_dict(config_from_hf(hf, str(folder / "config.json")), source=str(folder / "config.json"))
     files = weight_files(folder)
     shapes = {f: _shapes(f) for f in files}              # headers only: nothing allocated yet
     if family == "gpt2":

@@ -45,7 +45,7 @@ def hf_model(family: str, seed: int = 0, **changes):
 
 
 def ours_from_hf(hf) -> GPTModel:
-    cfg = config_from_hf(hf.config.to_dict())
+    cfg = ModelConfig.from_dict(config_from_hf(hf.config.to_dict()))
     model = GPTModel(cfg).eval()
     sd = hf.state_dict()
     ours = {k: sd[v] for k, v in name_table(cfg).items()}
