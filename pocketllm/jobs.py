@@ -136,12 +136,24 @@ class RunView:
         since the one before it; the latest attempt only)."""
         starts = [i for i, e in enumerate(self.events) if e["kind"] == "started"]
         tail = self.events[starts[-1]:] if starts else self.events
-        names = {"step": "train", "eval": "eval", "sample": "sample", "checkpoint": "save"}
+        names = {"step": "train", "eval": "eval", "probe": "eval", "sample": "sample", "checkpoint": "save",
+                 "snapshot": "save"}
         split = {v: 0.0 for v in names.values()}
         for before, event in zip(tail, tail[1:]):
             if event["kind"] in names:
                 split[names[event["kind"]]] += max(0.0, event["time"] - before["time"])
         return {k: round(v, 2) for k, v in split.items()}
+
+    @property
+    def probes(self) -> list[dict]:
+        """The probe records (pocketllm/probes.py), one per evaluation and one at step 0, by step."""
+        return self.of_kind("probe")
+
+    @property
+    def snapshot_steps(self) -> list[int]:
+        """The steps whose model the run kept in snapshots/ (training/snapshots.py)."""
+        from .training.snapshots import snapshot_steps
+        return snapshot_steps(self.run_dir)
 
     @property
     def resume_step(self) -> int:

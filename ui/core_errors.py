@@ -148,6 +148,8 @@ ZH: dict[str, str] = {
     "inspect.bad_head": "注意力头（`head`）必须是 1 到 {heads}（收到的是 {got}）。",
     "inspect.bad_layer": "层（`layer`）必须是 1 到 {layers}（收到的是 {got}）。",
     "inspect.bad_top": "`top` 至少为 1（收到的是 {got}）。",
+    "inspect.bad_steps": "`--steps` 填 all，或用逗号隔开的整数（收到的是 {got}）。",
+    "inspect.timeline_view": "用了 `--run` 时，`--what` 只能是 {views}（收到的是 {what}）。",
     "inspect.classifier": "`inspect` 只适用于语言模型；这个检查点是分类器（{labels}）。请查看它微调前的语言模型，或对它使用 `python -m pocketllm classify`。",
     "inspect.classifier_cli": "`inspect` 只适用于语言模型；这个检查点是分类器。请使用 `--what params`，或查看它微调前的语言模型。",
     "inspect.classifier_head": "`inspect` 只适用于语言模型；这个模型带的是分类头（{classes} 个类别，而不是 {vocab} 个词元）。请查看它微调前的语言模型。",
@@ -339,6 +341,11 @@ ZH: dict[str, str] = {
     "tokenizer.vocab_too_small": "对 {kind} 分词器来说，词表大小（`vocab_size`）{size} 太小：它需要 256 个字节词元、<|endoftext|>，再加至少一个学到的词元，"
                                  "所以要 {minimum} 或更多（例如 4000）。",
     # train: 训练
+    # snapshots: 训练过程中保存的模型快照
+    "snapshots.damaged": "{path} 已损坏。",
+    "snapshots.no_step": "这次训练没有第 {step} 步的快照；它有的步数是 {steps}。",
+    "snapshots.none": "找不到 {path}：这次训练没有保存快照（参数不超过 {limit:,} 的模型默认保存；加 `--snapshots` 可以打开）。",
+    "snapshots.unreadable": "{name} 无法读取（{detail}），可能是不完整的文件。",
     "train.diverged": "第 {step} 步时损失变成了 {loss}：训练发散了。请调低学习率 `--lr`（现在是 {lr}），然后重新开始。",
     "train.fp16_on_cpu": "fp16 训练需要 GPU；在 CPU 上请用 bf16 或 fp32。",
     "train.invalid_settings": "训练设置无效：{problems}。",
@@ -356,6 +363,7 @@ ZH: dict[str, str] = {
     "train.name.grad_accum": "梯度累积步数（`grad_accum`）",
     "train.name.grad_clip": "梯度裁剪阈值（`grad_clip`）",
     "train.name.keep_best": "保留最好的权重（`keep_best`）",
+    "train.name.snapshots": "训练快照（`snapshots`）",
     "train.name.log_every": "每隔多少步记录（`log_every`）",
     "train.name.max_steps": "最多步数（`max_steps`）",
     "train.name.min_lr_ratio": "最低学习率比例（`min_lr_ratio`）",

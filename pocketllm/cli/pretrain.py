@@ -1,6 +1,7 @@
 """`pretrain`: train a language model on a text file (the seed's pretrain.py, and more)."""
 from __future__ import annotations
 
+import argparse
 import threading
 
 from ..training.trainer import TrainSettings
@@ -31,6 +32,10 @@ def add_train_args(p, defaults: TrainSettings, *, best: bool = False):
         g.add_argument("--keep_last", dest="keep_best", action="store_false",
                        help="save the last step's weights, not those of the best validation score")
     g.add_argument("--checkpoint_every", type=int, default=0, help="save every N steps (default: at the end)")
+    g.add_argument("--snapshots", action=argparse.BooleanOptionalAction, default=d.snapshots,
+                   help="keep the model at steps 0, 10, 20, 50, 100, 200, 400, ... and the last, in bf16, in the "
+                        "run folder's snapshots/ (at most 16 files, 512 MB) for `inspect --run ... --steps all` "
+                        "(default: on for models of at most 50 M parameters)")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed: same seed, same run (default 123)")
     g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     g.add_argument("--dtype", default="auto",
@@ -52,7 +57,8 @@ def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
         eval_batches=args.eval_batches, sample_every=getattr(args, "sample_every", sample_every),
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
         dtype=args.dtype, compile=args.compile, threads=getattr(args, "threads", 0),
-        keep_best=getattr(args, "keep_best", False), patience=getattr(args, "patience", 0))
+        keep_best=getattr(args, "keep_best", False), patience=getattr(args, "patience", 0),
+        snapshots=getattr(args, "snapshots", None))
 
 
 def register(sub):

@@ -82,6 +82,29 @@ class CheckpointSaved(Event):
 
 
 @dataclass
+class Probe(Event):
+    """What the model knows at an evaluation (pocketllm/probes.py): next-token guesses on held-out
+    prompts, their entropy, and the induction scores with the loss on repeated random tokens."""
+    kind: ClassVar[str] = "probe"
+    step: int
+    tokens_seen: int
+    prompts: list = field(default_factory=list)  # [{"prompt", "top": [[token, p], ...], "true", "true_prob", ...}]
+    entropy: float | None = None  # mean bits of the next-token distribution over the prompts
+    induction: dict = field(default_factory=dict)  # {"scores": [layer][head], "best", "loss_first", "loss_second"}
+    error: str = ""  # a probe that failed says why; training goes on
+
+
+@dataclass
+class SnapshotSaved(Event):
+    """The model of this step was kept in the run's snapshots/ folder (training/snapshots.py)."""
+    kind: ClassVar[str] = "snapshot"
+    step: int
+    tokens_seen: int
+    path: str
+    bytes: int = 0
+
+
+@dataclass
 class Finished(Event):
     kind: ClassVar[str] = "finished"
     step: int
@@ -110,7 +133,7 @@ class Failed(Event):
 
 
 EVENT_TYPES = {cls.kind: cls for cls in (Started, Step, Eval, Sample, CheckpointSaved,
-                                         Finished, Stopped, Failed)}
+                                         Finished, Stopped, Failed, Probe, SnapshotSaved)}
 EVENTS_FILE = "events.jsonl"  # in a run folder, one event per line
 END_KINDS = ("finished", "stopped", "failed")
 

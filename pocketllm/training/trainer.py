@@ -95,6 +95,7 @@ _NAMES = {
     "checkpoint_minutes": Phrase("checkpoint_minutes", code="train.name.checkpoint_minutes"),
     "compile": Phrase("compile", code="train.name.compile"),
     "keep_best": Phrase("keep_best", code="train.name.keep_best"),
+    "snapshots": Phrase("snapshots", code="train.name.snapshots"),
 }
 
 
@@ -130,6 +131,9 @@ def settings_problems(s: "TrainSettings") -> list[Phrase]:
         if not isinstance(getattr(s, name), bool):
             problems.append(Phrase("{name} must be true or false (got {value})", code="train.not_bool",
                                    name=_NAMES[name], value=shown(getattr(s, name))))
+    if s.snapshots is not None and not isinstance(s.snapshots, bool):  # None: by the model's size
+        problems.append(Phrase("{name} must be true or false (got {value})", code="train.not_bool",
+                               name=_NAMES["snapshots"], value=shown(s.snapshots)))
     return problems
 
 
@@ -157,6 +161,7 @@ class TrainSettings:
     threads: int = 0                   # CPU threads for this process (0 = its share of the cores)
     keep_best: bool = False            # end with the weights of the best validation score (this session's), not the last step's
     patience: int = 0                  # stop when this many evaluations in a row bring no better score (0 = off)
+    snapshots: bool | None = None      # keep the model at log-spaced steps (snapshots.py); None: if ≤ 50 M parameters
 
     def validate(self):
         """These settings, or one error that names every problem (device and dtype are checked
@@ -295,6 +300,10 @@ class Trainer:
                                     self.dist.world_size, threads))
         meter = _RateMeter(start_time, self.tokens_seen, self.step)
         self._last_save = time.time()
+        self._snapshots = self._snapshot_writer(total)
+        yield from self._snapshot()
+        if self.step == 0:  # the untrained model, the timeline's first point
+            yield from self._probe()
         while self.step < total:
             if self.dist.any(self.stop_event.is_set()):
                 yield from self._end(optimizer, start_time, ev.Stopped, "stopped by request")
@@ -303,6 +312,7 @@ class Trainer:
             lr = learning_rate(self.step, total, s.lr, warmup, s.lr * s.min_lr_ratio)
             loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, lr)
             yield from self._report(meter, total, loss, lr, grad_norm, extras)
+            yield from self._snapshot()
             if self._out_of_patience():
                 break
             yield from self._periodic_save(optimizer, total)
@@ -377,6 +387,7 @@ class Trainer:
                                      grad_norm, rate, elapsed, eta, extras))
         if s.eval_every and (self.step % s.eval_every == 0 or self.step == total):
             yield self._evaluate()
+            yield from self._probe()
         if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or self.step == total):
             yield from self._sample()
 
@@ -395,12 +406,67 @@ class Trainer:
         results = {}
         if kind is ev.Finished:
             results = self.task.finish(self.model, self.device) if self.dist.is_main else {}
+            if self.dist.is_main:
+                results = self._add_report_card(results)
             if results and self.dist.is_main:
                 write_json_atomic(self.run_dir / "results.json", results)
         best = self.best or {}
         yield self._emit(kind(time.time(), self.step, self.tokens_seen, time.time() - start_time, message,
                               results, stopped_early=stopped_early,
                               best_step=best.get("step"), best_val=dict(best.get("val", {})), kept_step=kept))
+
+    # ---- watching it learn: snapshots, probes, the report card ----------------
+    def _snapshot_writer(self, total: int):
+        from .snapshots import SnapshotWriter, wanted
+        if not (self.dist.is_main and wanted(self.settings.snapshots, sum(p.numel() for p in self.model.parameters()))):
+            return None
+        return SnapshotWriter(self.run_dir, self.model, total, self.task.checkpoint_task(),
+                              getattr(self.task, "tokenizer", None))
+
+    def _snapshot(self) -> Iterator[ev.Event]:
+        """Keep the model of this step when the plan names it (and the cap allows)."""
+        writer = getattr(self, "_snapshots", None)
+        if writer is not None and writer.due(self.step):
+            kept = writer.write(self.model, self.step, self.tokens_seen)
+            if kept:
+                yield self._emit(ev.SnapshotSaved(time.time(), self.step, self.tokens_seen, kept["path"],
+                                                  kept["bytes"]))
+
+    def _probe(self) -> Iterator[ev.Event]:
+        """Cheap measurements of what the model knows (pocketllm/probes.py); a failure is told, not raised."""
+        if not self.dist.is_main:
+            return
+        from .. import probes
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if not hasattr(self, "_probe_prompts"):
+                self._probe_prompts = probes.task_prompts(self.task)
+            with torch.no_grad(), autocast(self.device, self.dtype):
+                record = probes.probe(self.model, getattr(self.task, "tokenizer", None), self._probe_prompts)
+        except Exception as exc:  # noqa: BLE001 — a probe must never end a run
+            record = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        finally:
+            self.model.train(was_training)
+        yield self._emit(ev.Probe(time.time(), self.step, self.tokens_seen, **record))
+
+    def _add_report_card(self, results: dict) -> dict:
+        """The finished model's report card (pocketllm/report_card.py), into its results and its
+        checkpoint's facts (the file is written again with them; the weights are the same)."""
+        from ..report_card import report_card
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                card = report_card(self.model, self.task, results, self.device)
+        finally:
+            self.model.train(was_training)
+        if not card:
+            return results
+        self.report_card = card
+        save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts(),
+                        tokenizer=getattr(self.task, "tokenizer", None))
+        return {**results, "report_card": card}
 
     # ---- pieces -------------------------------------------------------------
     def _step_tokens_estimate(self) -> int:
@@ -482,6 +548,8 @@ class Trainer:
             facts["best_val_loss"] = round(self.best_val, 5)
         if self.kept_step is not None:  # the weights are this step's, the best validation score
             facts["kept_step"] = self.kept_step
+        if getattr(self, "report_card", None):
+            facts["report_card"] = self.report_card
         return facts
 
     def _checkpoint(self, optimizer) -> Iterator[ev.Event]:
