@@ -33,6 +33,7 @@ class RunCurve:
     best: dict[str, float | None]    # best (lowest) val figures
     seconds: float | None            # wall-clock time of the run (all its attempts)
     tokens_per_s: float | None       # tokens trained ÷ seconds (all its attempts)
+    card: dict = field(default_factory=dict)  # the finished model's report card (report_card.py), if any
 
 
 @dataclass
@@ -103,7 +104,9 @@ def _curve(run_dir: Path, view) -> RunCurve:
     best = {u: min((v for v in val[u] if v is not None), default=None) for u in Y_UNITS}
     elapsed = active + last_time - attempt_start if last_time is not None else 0.0
     rate = round(trained / elapsed) if trained > 0 and elapsed > 0 else None
-    return RunCurve(Path(run_dir).name, str(run_dir), view.status, x, val, train, final, best, seconds, rate)
+    card = view.results.get("report_card") if view.status == "finished" else None
+    return RunCurve(Path(run_dir).name, str(run_dir), view.status, x, val, train, final, best, seconds, rate,
+                    card if isinstance(card, dict) else {})
 
 
 def compare_runs(run_dirs) -> Comparison:

@@ -135,7 +135,7 @@ def card_lines(card: dict) -> list[str]:
         lines.append(f"  held-out bits per character  {card['val_bits_per_char']:.3f}  "
                      f"(loss {card.get('val_loss', float('nan')):.3f} nats/token on {card.get('val_windows')} windows)")
     if card.get("repeated_4grams") is not None:
-        lines.append(f"  repeated 4-grams in samples  {card['repeated_4grams']:.1%}  (1.0 = the text loops; "
+        lines.append(f"  repeated 4-grams in samples  {card['repeated_4grams']:.1%}  (100% = the text loops; "
                      f"distinct-2 {card.get('distinct_2') or 0:.2f}; {card.get('samples')} samples)")
     if card.get("test_accuracy") is not None:
         lines.append(f"  test accuracy                {card['test_accuracy']:.1%} of {card.get('test_examples')}")

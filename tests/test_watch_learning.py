@@ -156,6 +156,12 @@ def test_a_run_keeps_snapshots_probes_and_a_report_card_and_is_removed_whole(fil
     table = out.split("== probes")[0]
     assert [line.split()[0] for line in table.splitlines()[3:] if line.strip()] == ["0", "10", "20", "50", "60"]
     assert "induction" in out
+    # the card in `info` and `runs --compare`
+    assert main(["info", "--model_path", str(run / "model.safetensors")]) == 0
+    assert "held-out bits per character" in capsys.readouterr().out
+    assert main(["runs", "--compare", str(run), "--html", str(files / "compare.html")]) == 0
+    out = capsys.readouterr().out
+    assert "card: bits/char" in out and "card: repeated 4-grams" in out
     # the run folder goes whole, snapshots and all
     delete_run(files, run)
     assert not run.exists()

@@ -41,6 +41,10 @@ def run(args):
     dirs = [Path(r) if Path(r).is_dir() else root / r for r in args.compare]
     comparison = compare_runs(dirs)
     rows = comparison.table()
+    from ..report_card import card_figures
+    figures = [card_figures(run.card) for run in comparison.runs]  # the report cards' headline figures
+    for row, figure in zip(rows, figures):
+        row.update({f"card: {name}": figure.get(name) for f in figures for name in f})
     columns = list(rows[0])
     cells = [[_show(r[c]) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]

@@ -101,3 +101,6 @@ def run_info(args):
     print("tokenizer:", ckpt.tokenizer.describe())
     if ckpt.facts:
         print("facts: ", json.dumps(ckpt.facts, ensure_ascii=False))
+    from ..report_card import card_lines
+    for line in card_lines(ckpt.facts.get("report_card") or {}):  # a finished run's figures (report_card.py)
+        print(line)
