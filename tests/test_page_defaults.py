@@ -192,3 +192,16 @@ def test_a_failed_runs_coded_problems_are_said_in_chinese_when_read_back_from_it
                             "values": record}])
     line = status_line(view, "zh", "pretrain")
     assert "batch_size" in line and "must" not in line and "between" not in line, line
+
+
+def test_a_message_is_read_as_about_the_same_text_whatever_the_tokenizer():
+    """The default cut holds ~300 characters: 128 tokens for a tokenizer that spells English
+    compactly, more for one learnt on Chinese (one token a letter), never past the context."""
+    from pocketllm import train_tokenizer
+    from pocketllm.tasks.classification import USUAL_MAX_LENGTH, usual_max_length
+    english = ["Meeting moved to Friday, please bring the quarterly report and the slides. "] * 40
+    by_word = train_tokenizer(iter(english * 10), "bpe", 400)
+    by_letter = train_tokenizer(iter(["子曰学而时习之不亦说乎有朋自远方来"] * 200), "char", None)
+    assert usual_max_length(english, by_word) == USUAL_MAX_LENGTH
+    assert usual_max_length(english, by_letter) >= 290  # bytes: a token a letter
+    assert usual_max_length([], by_letter) == USUAL_MAX_LENGTH

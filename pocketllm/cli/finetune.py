@@ -125,7 +125,8 @@ def register(sub):
                    help="what trains: head, last:N (or N), all, lora (default: all for a model of up to "
                         "50M parameters, last:1 for a larger one; lora when --lora_rank is given)")
     p.add_argument("--max_length", type=int, default=None,
-                   help="tokens kept per message (default: 128, or the context if shorter)")
+                   help="tokens kept per message (default: about 300 characters' worth in the base's tokenizer, "
+                        "at least 128 tokens, at most the context)")
     add_train_args(p, ClassifySettings().train, best=True)
     p.set_defaults(run=run_classify_train)
 

@@ -35,7 +35,7 @@ EN = {
     "classify.last_n": "N (blocks)",
     "classify.lora_rank": "LoRA rank",
     "classify.lora_alpha": "LoRA alpha",
-    "classify.max_length": "tokens per message (0 = the context)",
+    "classify.max_length": "tokens per message (0 = automatic: about 300 characters' worth, at least 128)",
     "classify.download": "Download the classifier",
     "classify.results_head": "#### Test results",
     "classify.no_results": "_The test accuracy, per-class scores and the confusion matrix appear here when "
@@ -120,7 +120,7 @@ ZH = {
     "classify.last_n": "N（块数）",
     "classify.lora_rank": "LoRA 秩",
     "classify.lora_alpha": "LoRA alpha",
-    "classify.max_length": "每条消息的词元数（0 = 上下文长度）",
+    "classify.max_length": "每条消息的词元数（0 = 自动：约 300 个字符所需的词元数，至少 128）",
     "classify.download": "下载分类器",
     "classify.results_head": "#### 测试结果",
     "classify.no_results": "_训练完成后，这里会显示测试准确率、每个类别的得分和混淆矩阵。_",
