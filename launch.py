@@ -23,16 +23,32 @@ def is_loopback(host: str) -> bool:
 
 
 def free_port(host: str, start: int, tries: int = 50) -> int:
-    """`start`, or the next port that nothing listens on."""
+    """`start`, or the next port that nothing listens on.  The probe binds as the server does
+    (SO_REUSEADDR, as uvicorn and Gradio do): the connections of an app that was just stopped
+    stay in TIME_WAIT for a minute, and without it a restarted app would move to the next port
+    although nothing listens on its own."""
     family = socket.AF_INET6 if ":" in (host or "") else socket.AF_INET
     for port in range(start, start + tries):
         with socket.socket(family, socket.SOCK_STREAM) as s:
+            if os.name != "nt":  # (on Windows the option lets a second server steal a port)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host if host else "0.0.0.0", port))
                 return port
             except OSError:
                 continue
-    raise SystemExit(f"No free port in {start}..{start + tries - 1}; pass --port.")
+    raise SystemExit(f"No free port in {start}..{start + tries - 1}; pass --port.\n"
+                     f"{start} 到 {start + tries - 1} 之间没有空闲的端口；请用 --port 指定一个。")
+
+
+def moved_note(asked: int, port: int) -> str | None:
+    """Why the app is not on the port it was asked for (English, then Chinese), or None."""
+    if port == asked:
+        return None
+    return (f"PocketLLM: port {asked} is in use: another program listens on it (perhaps a PocketLLM that is "
+            f"still running, in another terminal). Using port {port} instead; pass --port to choose one.\n"
+            f"PocketLLM：端口 {asked} 已被占用：有别的程序在监听它（可能是另一个终端里仍在运行的 PocketLLM）。"
+            f"改用端口 {port}；可以用 --port 指定端口。")
 
 
 def url(host: str, port: int) -> str:
@@ -93,6 +109,9 @@ def serve(args, app_temp: Path):
     state = demo.pocketllm_state
     try:
         port = free_port(args.host, args.port)
+        moved = moved_note(args.port, port)
+        if moved:
+            print(moved, file=sys.stderr, flush=True)
         warning = network_warning(args.host, args.share)
         if warning:
             print(warning, file=sys.stderr, flush=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pocketllm import PocketLLMError
 from pocketllm.errors import Phrase, PhraseList, value_from_record
 
-from .i18n import normalize
+from .i18n import normalize, page_template
+from .markup import Markup, fill, literal
 
 # code -> Chinese template, same {names} as the English one at the raise site.
 ZH: dict[str, str] = {
@@ -395,28 +396,41 @@ ZH: dict[str, str] = {
 }
 
 
-def core_message(exc: PocketLLMError, lang) -> str:
-    """`exc`'s message in `lang` (English where no translation exists)."""
-    return coded_message(exc.code, exc.values, str(exc), lang)
+def core_message(exc: PocketLLMError, lang) -> Markup:
+    """`exc`'s message in `lang` (English where no translation exists), its values escaped
+    (`ui.markup`).  An error without a code is the page's own, written with `t()` (every error
+    the core raises has a code: tests/test_core_error_codes.py)."""
+    if not exc.code:
+        return Markup(str(exc))
+    return coded_message(exc.code, exc.values, str(exc), lang, template=exc.template)
 
 
-def coded_message(code: str, values: dict, english: str, lang) -> str:
+def coded_message(code: str, values: dict, english: str, lang, template: str | None = None) -> Markup:
     """A core message known by its code and values (e.g. a damaged file's reason in the
-    catalog), in `lang`; `english` where there is no translation."""
-    template = ZH.get(code) if normalize(lang) == "zh" else None
-    if template is None:
-        return english
-    try:
-        return template.format(**{name: say(value_from_record(value), lang) for name, value in values.items()})
-    except (KeyError, IndexError, ValueError):  # a translation that lost a value: never hide the error
-        return english
+    catalog), in `lang`, for the page's Markdown: the template is ours, the values are escaped.
+    The page's own wording of a code comes first (`ui/strings/core_page.py`: the form's boxes
+    where the core names command-line flags), then the Chinese template, then the English
+    `template`; with none of them (a message read back from a file) the English text,
+    escaped whole (`ui.markup.literal`)."""
+    said = {name: say(value_from_record(value), lang) for name, value in values.items()}
+    page = page_template(code, lang)
+    zh = ZH.get(code) if normalize(lang) == "zh" else None
+    for candidate in (page, zh, template):
+        if candidate is None:
+            continue
+        try:
+            return fill(candidate, said)
+        except (KeyError, IndexError, ValueError, AttributeError):  # a wording that lost a value: never hide the error
+            continue
+    return literal(english)
 
 
 def say(value, lang):
     """A message's value in `lang`: a core `Phrase` (a place in a file, a record's reason) said
-    by its code, a `PhraseList` phrase by phrase; anything else (numbers, names) as it is."""
+    by its code, a `PhraseList` phrase by phrase (both as `Markup`); anything else (numbers,
+    names) as it is, for `fill` to escape."""
     if isinstance(value, PhraseList):
-        return ("；" if normalize(lang) == "zh" else "; ").join(say(p, lang) for p in value.phrases)
+        return Markup(("；" if normalize(lang) == "zh" else "; ").join(say(p, lang) for p in value.phrases))
     if isinstance(value, Phrase):
         return coded_message(value.code, value.values, str(value), lang)
     return value

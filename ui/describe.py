@@ -7,6 +7,7 @@ from pathlib import Path
 from pocketllm import TaskKind, task_kind
 
 from .i18n import t
+from .markup import Markup, code, escape, table_cell
 
 # Where the weights were read from (Checkpoint.source), named for people.
 SOURCES = {"pocketllm": "PocketLLM", "huggingface-gpt2": "Hugging Face GPT-2", "seed-pth": "PyTorch .pth",
@@ -36,8 +37,8 @@ def tokenizer_text(tok, lang) -> str:
 def task_text(ckpt, lang) -> str:
     kind = task_kind(ckpt.task_type) or TaskKind.PRETRAIN
     text = t(lang, f"weights.task_{kind}")
-    if kind is TaskKind.CLASSIFY:
-        text += f" ({', '.join(map(str, ckpt.task.get('labels', [])))})"
+    if kind is TaskKind.CLASSIFY:  # the labels come from the file (a CSV's values): shown as text
+        text = Markup(f"{text} ({', '.join(escape(label) for label in ckpt.task.get('labels', []))})")
     return text
 
 
@@ -67,7 +68,7 @@ def base_name(facts: dict, lang, root=None) -> str:
 
 
 def fact_label(key: str, lang) -> str:
-    return t(lang, f"describe.fact_{key}") if key in FACTS else f"`{key}`"
+    return t(lang, f"describe.fact_{key}") if key in FACTS else code(key)  # a key from the file
 
 
 def trainable_text(value, lang) -> str:
@@ -77,7 +78,7 @@ def trainable_text(value, lang) -> str:
         return t(lang, f"describe.trainable_{kind}")
     if kind == "last" and n.isdigit():
         return t(lang, "describe.trainable_last", n=n)
-    return f"`{value}`"
+    return code(value)
 
 
 def time_text(value, otherwise: str | None = None) -> str:
@@ -107,7 +108,12 @@ def fact_value(key: str, value, lang, root=None) -> str:
 def summary_rows(ckpt, d: dict, lang, root=None) -> list[tuple[str, str]]:
     """(what, value) rows of a checkpoint: task, shape, tokenizer, parameters, sizes, then its facts,
     every row named in the page's language; `d` is the core's `describe(ckpt)`, `root` the
-    checkpoints folder (a base model is named by its place in it)."""
+    checkpoints folder (a base model is named by its place in it).  Both cells are Markdown for a
+    table row: what the file says (labels, names, facts) escaped, on one line."""
+    return [(table_cell(what), table_cell(value)) for what, value in _rows(ckpt, d, lang, root)]
+
+
+def _rows(ckpt, d: dict, lang, root=None) -> list[tuple[str, str]]:
     rows = [(t(lang, "describe.format"), SOURCES.get(ckpt.source, str(ckpt.source))),
             (t(lang, "describe.task"), task_text(ckpt, lang)),
             (t(lang, "describe.shape_head"), shape_text(ckpt.config, lang)),

@@ -7,6 +7,7 @@ dicts); the work is the core's (`compare_runs`, `stream`, `chat`, `save_training
 """
 from __future__ import annotations
 
+import html
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from . import plots
 from .describe import shape_text, tokenizer_text
 from .elements import LANG, Elements
 from .i18n import LANGS, t
+from .markup import Markup, escape
 from .limits import MAX_SAMPLING_SEED, PROMPT_CHARS, real, text_cap, whole
 
 MAX_COMPARED_MODELS = 4
@@ -32,8 +34,8 @@ Y_UNITS = ("loss", "bits_per_char")
 # ---- status lines that follow a language switch ---------------------------------------------
 # A status line keeps what it said ([[text key, values], ...]) in a State beside it, named
 # "<line>_said", so a language switch says it again in the new language.
-def say(said, lang) -> str:
-    return " ".join(t(lang, key, **values) for key, values in said or [])
+def say(said, lang) -> Markup:
+    return Markup(" ".join(t(lang, key, **values) for key, values in said or []))
 
 
 def said_again(shown, said, lang) -> str | None:
@@ -231,14 +233,28 @@ def compare_runs_section(ctx):
 
 # ---- chat (Instruct) -------------------------------------------------------------------------
 def _text_of(content) -> str:
-    """A chat message's text, as Gradio sends it (a string, or a list of text parts)."""
+    """A chat message's text, as Gradio sends it (a string, or a list of text parts): the text the
+    page showed, unescaped (`shown_message`)."""
     if isinstance(content, str):
-        return content
+        return html.unescape(content)
     if isinstance(content, dict):
-        return str(content.get("text") or content.get("value") or "")
+        return _text_of(str(content.get("text") or content.get("value") or ""))
     if isinstance(content, (list, tuple)):
         return "".join(_text_of(c) for c in content)
     return ""
+
+
+def shown_message(role: str, text: str) -> dict:
+    """A chat message for the Chatbot, which renders Markdown and HTML: the text escaped, so a
+    message or an answer shows as typed, never as markup (`_text_of` reads it back)."""
+    return {"role": role, "content": escape(text)}
+
+
+def shown_history(history) -> list[dict]:
+    """The Chatbot's messages as the page sent them back, each escaped again (idempotent for what
+    this page showed; a call through the API may send any text)."""
+    return [shown_message(m["role"], _text_of(m.get("content"))) for m in history or []
+            if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
 
 
 def turns_of(history) -> list[tuple[str, str]]:
@@ -301,13 +317,13 @@ def chat_section(ctx, model, temperature, max_new, max_new_limit, is_classifier)
         else:
             said = [["exp.chat_ok", {"tokens": shown_prompt.tokens, "kept": shown_prompt.kept_turns}]]
         note = say(said, lang)
-        messages = [m for m in (history or []) if isinstance(m, dict)]
-        messages += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        messages = shown_history(history)
+        messages += [shown_message("user", text), shown_message("assistant", "")]
         yield {"chat.history": messages, "chat.message": "", "chat.note": note, "chat.note_said": said}
         answer = ""
         for piece in pieces:
             answer += piece
-            messages[-1] = {"role": "assistant", "content": answer}
+            messages[-1] = shown_message("assistant", answer)
             yield {"chat.history": messages}
         yield {"chat.history": messages, "chat.message": "", "chat.note": note}  # (the API's answer: all of it)
 

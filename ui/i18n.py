@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
+from .markup import Markup, fill, plain
+
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
 _TEXTS: dict[str, dict[str, str]] | None = None
@@ -59,11 +61,32 @@ def normalize(lang) -> str:
     return code if code in LANGS else DEFAULT_LANG
 
 
-def t(lang, key: str, **values) -> str:
-    """The text for `key` in `lang` (falling back to English, then to the key itself)."""
+def _template(lang, key: str) -> str:
     texts = _load()
-    text = texts[normalize(lang)].get(key) or texts["en"].get(key) or key
-    return text.format(**values) if values else text
+    return texts[normalize(lang)].get(key) or texts["en"].get(key) or key
+
+
+def t(lang, key: str, **values) -> Markup:
+    """The text for `key` in `lang` (falling back to English, then to the key itself), for the
+    page's Markdown, Chatbot and toasts.  Its values are escaped (`ui.markup.fill`): a name, a
+    label or a message from a user or a file shows as text and never as markup; a value that
+    is our own markup (another `t()`, a translated core message) is a `Markup` and passes."""
+    template = _template(lang, key)
+    return fill(template, values) if values else Markup(template)
+
+
+def t_plain(lang, key: str, **values) -> str:
+    """The same text, unescaped, for a component that shows text as text (a Textbox, Dropdown,
+    Dataframe or Label, a plot's title or hover): it escapes on its own."""
+    template = _template(lang, key)
+    return template.format(**{k: plain(v) if isinstance(v, Markup) else v for k, v in values.items()}) if values else template
+
+
+def page_template(code: str, lang) -> str | None:
+    """The page's own wording of a core error `code` in `lang` (`ui/strings/core_page.py`:
+    the form's boxes where the core names command-line flags), or None."""
+    texts, key = _load(), f"core_page.{code}"
+    return texts[normalize(lang)].get(key) or texts["en"].get(key)
 
 
 def missing_translations() -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from pocketllm import inspect
 
-from .i18n import t
+from .i18n import t, t_plain  # t_plain: plotly and our HTML escape on their own; t: the notes (Markdown)
 
 FONT = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, Source Han Sans SC, sans-serif"
 BLUE, ORANGE, GREY, RED, GREEN = "#2563eb", "#ea580c", "#9ca3af", "#dc2626", "#16a34a"
@@ -81,17 +81,17 @@ def loss_figure(events: list[dict], lang="en", unit: str = "nats", x: str = "tok
     steps = [e for e in events if e["kind"] == "step"]
     evals = [e for e in events if e["kind"] == "eval" and "loss" in e.get("val", {})]
     if not steps and not evals:
-        return empty_figure(t(lang, "plots.no_points"))
+        return empty_figure(t_plain(lang, "plots.no_points"))
     fig = go.Figure()
     _trend(fig, [e[x] for e in steps], [e["train_loss"] for e in steps],
-           t(lang, "plots.train_loss_smoothed" if smooth else "plots.train_loss"), BLUE, smooth)
+           t_plain(lang, "plots.train_loss_smoothed" if smooth else "plots.train_loss"), BLUE, smooth)
     if evals:
         fig.add_trace(go.Scatter(x=[e[x] for e in evals], y=[e["val"]["loss"] for e in evals],
-                                 mode="lines+markers", name=t(lang, "plots.val_loss"),
+                                 mode="lines+markers", name=t_plain(lang, "plots.val_loss"),
                                  line=dict(color=ORANGE)))
-    fig.update_xaxes(title=t(lang, "plots.step" if x == "step" else "plots.tokens_seen"))
-    fig.update_yaxes(title=t(lang, "plots.loss"))
-    return _layout(fig, t(lang, "plots.loss_title_steps" if x == "step" else "plots.loss_title"))
+    fig.update_xaxes(title=t_plain(lang, "plots.step" if x == "step" else "plots.tokens_seen"))
+    fig.update_yaxes(title=t_plain(lang, "plots.loss"))
+    return _layout(fig, t_plain(lang, "plots.loss_title_steps" if x == "step" else "plots.loss_title"))
 
 
 def _bits_figure(events: list[dict], lang) -> go.Figure:
@@ -100,17 +100,17 @@ def _bits_figure(events: list[dict], lang) -> go.Figure:
     train = [e for e in evals if (e.get("train") or {}).get("bits_per_char") is not None]
     if not val and not train:
         has_steps = any(e["kind"] == "step" for e in events)
-        return empty_figure(t(lang, "plots.no_bits" if has_steps else "plots.no_points"))
+        return empty_figure(t_plain(lang, "plots.no_bits" if has_steps else "plots.no_points"))
     fig = go.Figure()
     if train:
         fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in train], y=[e["train"]["bits_per_char"] for e in train],
-                                 mode="lines+markers", name=t(lang, "plots.train_bits"), line=dict(color=BLUE)))
+                                 mode="lines+markers", name=t_plain(lang, "plots.train_bits"), line=dict(color=BLUE)))
     if val:
         fig.add_trace(go.Scatter(x=[e["tokens_seen"] for e in val], y=[e["val_bits_per_char"] for e in val],
-                                 mode="lines+markers", name=t(lang, "plots.val_bits"), line=dict(color=ORANGE)))
-    fig.update_xaxes(title=t(lang, "plots.tokens_seen"))
-    fig.update_yaxes(title=t(lang, "plots.bits_per_char"))
-    return _layout(fig, t(lang, "plots.bits_title"))
+                                 mode="lines+markers", name=t_plain(lang, "plots.val_bits"), line=dict(color=ORANGE)))
+    fig.update_xaxes(title=t_plain(lang, "plots.tokens_seen"))
+    fig.update_yaxes(title=t_plain(lang, "plots.bits_per_char"))
+    return _layout(fig, t_plain(lang, "plots.bits_title"))
 
 
 def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy", title: str = "") -> go.Figure:
@@ -119,18 +119,18 @@ def accuracy_figure(events: list[dict], lang="en", metric: str = "accuracy", tit
     steps = [e for e in events if e["kind"] == "step" and metric in e.get("metrics", {})]
     evals = [e for e in events if e["kind"] == "eval"]
     if not steps and not any(metric in e.get("val", {}) for e in evals):
-        return empty_figure(t(lang, "plots.no_points"))
+        return empty_figure(t_plain(lang, "plots.no_points"))
     fig = go.Figure()
     if steps:
         _trend(fig, [e["step"] for e in steps], [e["metrics"][metric] for e in steps],
-               t(lang, "plots.batch_smoothed"), GREY, True)
+               t_plain(lang, "plots.batch_smoothed"), GREY, True)
     for split, color in (("train", BLUE), ("val", ORANGE)):
         pts = [e for e in evals if metric in e.get(split, {})]
         if pts:
             fig.add_trace(go.Scatter(x=[e["step"] for e in pts], y=[e[split][metric] for e in pts],
-                                     mode="lines+markers", name=t(lang, f"plots.{split}"),
+                                     mode="lines+markers", name=t_plain(lang, f"plots.{split}"),
                                      line=dict(color=color)))
-    fig.update_xaxes(title=t(lang, "plots.step"))
+    fig.update_xaxes(title=t_plain(lang, "plots.step"))
     fig.update_yaxes(title=title or metric, tickformat=".0%", rangemode="tozero")
     return _layout(fig, title or metric)
 
@@ -144,7 +144,7 @@ def token_strip(view, lang="en") -> str:
     """The prompt as coloured tokens (HTML).  A character split over several tokens
     shows once, with a dashed border; hovering a token shows its id and bytes."""
     if view is None or not view.tokens:
-        return f"<div class='pl-strip'><i>{html.escape(t(lang, 'plots.no_tokens'))}</i></div>"
+        return f"<div class='pl-strip'><i>{html.escape(t_plain(lang, 'plots.no_tokens'))}</i></div>"
     spans = []
     for unit in view.units:
         infos = [view.tokens[i] for i in unit.tokens]
@@ -154,7 +154,7 @@ def token_strip(view, lang="en") -> str:
         dim = "opacity:0.45;" if infos[-1].index < view.dropped else ""
         spans.append(f"<span class='pl-tok' title='{html.escape(tip)}' style='background:{color};"
                      f"border:{border};{dim}'>{html.escape(unit.label)}</span>")
-    note = t(lang, "plots.strip_note", n=len(view.tokens), units=len(view.units))
+    note = t_plain(lang, "plots.strip_note", n=len(view.tokens), units=len(view.units))
     return ("<div class='pl-strip'>" + "<wbr>".join(spans) + "</div>"  # a line may break between tokens
             f"<div class='pl-strip-note'>{html.escape(note)}</div>")
 
@@ -177,18 +177,18 @@ def tokenizer_html(view, tokens_per_char: float | None = None, lang="en") -> str
     tokens.  `tokens_per_char`: of the whole corpus when known (the view's own is of the
     text it was given)."""
     tpc = view.tokens_per_char if tokens_per_char is None else tokens_per_char
-    head = t(lang, "plots.tok_head", kind=t(lang, f"plots.tok_kind_{view.kind}"), vocab=f"{view.vocab_size:,}",
+    head = t_plain(lang, "plots.tok_head", kind=t_plain(lang, f"plots.tok_kind_{view.kind}"), vocab=f"{view.vocab_size:,}",
              tpc=f"{tpc:.2f}")
     parts = [f"<div class='pl-tok-head'><b>{html.escape(head)}</b></div>", token_strip(view.sample, lang)]
     if view.unseen_chars:
-        pieces = t(lang, "plots.tok_pieces", n=f"{view.unseen_chars:,}", chars=f"{view.characters:,}")
+        pieces = t_plain(lang, "plots.tok_pieces", n=f"{view.unseen_chars:,}", chars=f"{view.characters:,}")
         parts.append(f"<div class='pl-strip-note'>{html.escape(pieces)}</div>")
     if view.longest and max(len(x) for x in view.longest) > 1:  # a character vocabulary: all as long
-        parts.append(f"<div class='pl-strip'><span class='pl-tok-what'>{html.escape(t(lang, 'plots.tok_longest'))}"
+        parts.append(f"<div class='pl-strip'><span class='pl-tok-what'>{html.escape(t_plain(lang, 'plots.tok_longest'))}"
                      f"</span> {_chips(view.longest)}</div>")
     if view.most_used:
         used = [f"{text} ×{n:,}" for text, n in view.most_used]
-        parts.append(f"<div class='pl-strip'><span class='pl-tok-what'>{html.escape(t(lang, 'plots.tok_most_used'))}"
+        parts.append(f"<div class='pl-strip'><span class='pl-tok-what'>{html.escape(t_plain(lang, 'plots.tok_most_used'))}"
                      f"</span> {_chips(used)}</div>")
     return "<div class='pl-tokenizer'>" + "".join(parts) + "</div>"
 
@@ -208,27 +208,27 @@ def next_token_figure(nt, lang="en") -> go.Figure:
     cands = list(nt.candidates)
     labels = [f"{c.rank}. {c.label}" + _cut_mark(c) for c in cands]
     colors = [GREY if c.kept else (PURPLE if c.cut_by == "utf8" else RED) for c in cands]
-    hover = [t(lang, "plots.cut_utf8") if c.cut_by == "utf8" else
-             t(lang, "plots.cut_by", by=c.cut_by) if c.cut_by else "" for c in cands]
-    hover = [h + ("<br>" if h else "") + t(lang, "exp.logits_hover", before=f"{c.logit:.2f}",
+    hover = [t_plain(lang, "plots.cut_utf8") if c.cut_by == "utf8" else
+             t_plain(lang, "plots.cut_by", by=c.cut_by) if c.cut_by else "" for c in cands]
+    hover = [h + ("<br>" if h else "") + t_plain(lang, "exp.logits_hover", before=f"{c.logit:.2f}",
                                            after=f"{c.penalized_logit:.2f}")
              if _penalized(c) else h for h, c in zip(hover, cands)]
     fig = go.Figure()
     # Grey, red and purple bars are one series (the model's probability) coloured by what happened
     # to each candidate; the red and purple legend entries are empty series in the same slot, last.
     fig.add_trace(go.Bar(y=labels, x=[c.prob for c in cands], orientation="h", offsetgroup="model",
-                         name=t(lang, "plots.prob_before"), marker=dict(color=colors), hovertext=hover))
+                         name=t_plain(lang, "plots.prob_before"), marker=dict(color=colors), hovertext=hover))
     fig.add_trace(go.Bar(y=labels, x=[c.prob_after for c in cands], orientation="h", offsetgroup="after",
-                         name=t(lang, "plots.prob_after"), marker=dict(color=BLUE)))
+                         name=t_plain(lang, "plots.prob_after"), marker=dict(color=BLUE)))
     for color, key in ((RED, "generate.legend_cut"), (PURPLE, "generate.legend_utf8")):
         if color in colors:
             fig.add_trace(go.Bar(y=[labels[0]], x=[None], orientation="h", offsetgroup="model",
-                                 name=t(lang, key), marker=dict(color=color), hoverinfo="skip"))
+                                 name=t_plain(lang, key), marker=dict(color=color), hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed", type="category")
     # The axis follows the data: a flat distribution's bars (a few %) stay readable.
     top = max([c.prob for c in cands] + [c.prob_after for c in cands] + [0.01])
-    fig.update_xaxes(title=t(lang, "plots.probability"), range=[0, min(1.0, top * 1.12)], tickformat=".0%")
-    title = t(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
+    fig.update_xaxes(title=t_plain(lang, "plots.probability"), range=[0, min(1.0, top * 1.12)], tickformat=".0%")
+    title = t_plain(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
               h=bits_text(nt.entropy), h_after=bits_text(nt.entropy_after))
     # Up to four legend entries wrap in a half-width column: below the axis, never over the title.
     fig = _layout(fig, title, height=max(360, 26 * len(cands) + 190), barmode="group")
@@ -269,21 +269,21 @@ def attention_figure(maps, layer: int, head: int | None, lang="en") -> go.Figure
     z = maps.matrix(layer, head)
     ticks = positions(maps.labels)
     fig = go.Figure(go.Heatmap(z=z, x=ticks, y=ticks, colorscale="Blues", zmin=0, zmax=1,
-                               colorbar=dict(title=t(lang, "generate.attention_weight")),
+                               colorbar=dict(title=t_plain(lang, "generate.attention_weight")),
                                hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title=t(lang, "plots.query"), type="category")
-    fig.update_xaxes(title=t(lang, "plots.key"), type="category", tickangle=-45)
-    which = t(lang, "plots.mean_heads") if head is None else t(lang, "plots.head_n", n=head)
+    fig.update_yaxes(autorange="reversed", title=t_plain(lang, "plots.query"), type="category")
+    fig.update_xaxes(title=t_plain(lang, "plots.key"), type="category", tickangle=-45)
+    which = t_plain(lang, "plots.mean_heads") if head is None else t_plain(lang, "plots.head_n", n=head)
     size = min(620, 160 + 22 * len(ticks))
-    return _layout(fig, t(lang, "plots.attention_title", layer=layer, which=which), height=size)
+    return _layout(fig, t_plain(lang, "plots.attention_title", layer=layer, which=which), height=size)
 
 
 def logit_lens_figure(lens, lang="en") -> go.Figure:
     """Rows: embeddings, block 1..L; columns: prompt positions; cell: the token that
     layer would predict next (text) and its probability (colour)."""
     ticks = positions(lens.labels)
-    rows = [t(lang, "plots.embeddings") if name == "embeddings"
-            else t(lang, "plots.block_n", n=name.split()[-1]) for name in lens.layers]
+    rows = [t_plain(lang, "plots.embeddings") if name == "embeddings"
+            else t_plain(lang, "plots.block_n", n=name.split()[-1]) for name in lens.layers]
     # Each cell names a token: at many positions the names are shortened, then left to the
     # hover, so they never overlap.
     n = len(ticks)
@@ -293,25 +293,25 @@ def logit_lens_figure(lens, lang="en") -> go.Figure:
     fig = go.Figure(go.Heatmap(z=lens.top1_probs, x=ticks, y=rows, customdata=lens.top1_labels,
                                text=cells, texttemplate="%{text}" if keep else None,
                                textfont=dict(family=FONT, size=11 if n <= 12 else 9),
-                               colorscale="YlOrRd", zmin=0, zmax=1, colorbar=dict(title=t(lang, "plots.probability")),
+                               colorscale="YlOrRd", zmin=0, zmax=1, colorbar=dict(title=t_plain(lang, "plots.probability")),
                                hovertemplate="%{y} @ %{x}: %{customdata} (%{z:.2f})<extra></extra>"))
-    fig.update_xaxes(type="category", tickangle=-45, title=t(lang, "plots.position"))
+    fig.update_xaxes(type="category", tickangle=-45, title=t_plain(lang, "plots.position"))
     fig.update_yaxes(type="category")
     height = min(620, 140 + 34 * len(rows))
-    return _layout(fig, t(lang, "plots.lens_title"), height=height)
+    return _layout(fig, t_plain(lang, "plots.lens_title"), height=height)
 
 
 def parameter_map_figure(pm, lang="en") -> go.Figure:
     """Parameters per component (bars), with bytes and share in the hover."""
     comps = pm.components
-    names = [t(lang, f"plots.comp_{c['component']}") for c in comps]
+    names = [t_plain(lang, f"plots.comp_{c['component']}") for c in comps]
     fig = go.Figure(go.Bar(
         x=names, y=[c["parameters"] for c in comps], marker=dict(color=BLUE),
         text=[f"{c['share']:.1%}" for c in comps], textposition="outside", cliponaxis=False,
         customdata=[[c["bytes"] / 2**20, ", ".join(c["dtypes"])] for c in comps],
         hovertemplate="%{x}: %{y:,} (%{customdata[0]:.1f} MB, %{customdata[1]})<extra></extra>"))
-    fig.update_yaxes(title=t(lang, "plots.parameters"), range=[0, 1.15 * max(c["parameters"] for c in comps)])
-    title = t(lang, "plots.params_title", total=f"{pm.total_parameters:,}",
+    fig.update_yaxes(title=t_plain(lang, "plots.parameters"), range=[0, 1.15 * max(c["parameters"] for c in comps)])
+    title = t_plain(lang, "plots.params_title", total=f"{pm.total_parameters:,}",
               mb=f"{pm.total_bytes / 2**20:.1f}", gflops=f"{pm.flops_per_token / 1e9:.3f}")
     return _layout(fig, title, height=340)
 
@@ -321,25 +321,25 @@ def parameter_map_figure(pm, lang="en") -> go.Figure:
 def class_balance_figure(before: dict, after: dict | None = None, lang="en") -> go.Figure:
     """Examples per class in the file (and after balancing, when asked)."""
     if not before:
-        return empty_figure(t(lang, "plots.no_points"), height=240)
+        return empty_figure(t_plain(lang, "plots.no_points"), height=240)
     names = list(before)
-    fig = go.Figure(go.Bar(x=names, y=[before[n] for n in names], name=t(lang, "classify.plot_before"),
+    fig = go.Figure(go.Bar(x=names, y=[before[n] for n in names], name=t_plain(lang, "classify.plot_before"),
                            marker=dict(color=BLUE), text=[before[n] for n in names], textposition="outside",
                            cliponaxis=False))
     if after:
-        fig.add_trace(go.Bar(x=names, y=[after.get(n, 0) for n in names], name=t(lang, "classify.plot_after"),
+        fig.add_trace(go.Bar(x=names, y=[after.get(n, 0) for n in names], name=t_plain(lang, "classify.plot_after"),
                              marker=dict(color=ORANGE), text=[after.get(n, 0) for n in names],
                              textposition="outside", cliponaxis=False))
     fig.update_xaxes(type="category")
-    fig.update_yaxes(title=t(lang, "classify.plot_examples"), range=[0, 1.2 * max(before.values())])
-    return _layout(fig, t(lang, "classify.plot_balance"), height=260, barmode="group")
+    fig.update_yaxes(title=t_plain(lang, "classify.plot_examples"), range=[0, 1.2 * max(before.values())])
+    return _layout(fig, t_plain(lang, "classify.plot_balance"), height=260, barmode="group")
 
 
 def confusion_figure(report: dict | None, lang="en") -> go.Figure:
     """The confusion matrix of a classification report (rows: true label, columns: predicted)."""
     cm = (report or {}).get("confusion_matrix")
     if not cm:
-        return empty_figure(t(lang, "classify.no_results").strip("_"), height=300)
+        return empty_figure(t_plain(lang, "classify.no_results").strip("_"), height=300)
     labels, matrix = cm["labels"], cm["rows_true_cols_predicted"]
     totals = [max(1, sum(row)) for row in matrix]
     share = [[v / total for v in row] for row, total in zip(matrix, totals)]  # colour: share of the true class
@@ -347,9 +347,9 @@ def confusion_figure(report: dict | None, lang="en") -> go.Figure:
                                textfont=dict(family=FONT, size=14), colorscale="Blues", zmin=0, zmax=1,
                                showscale=False,
                                hovertemplate="%{y} → %{x}: %{text} (%{z:.0%})<extra></extra>"))
-    fig.update_xaxes(type="category", title=t(lang, "classify.plot_predicted"), side="bottom")
-    fig.update_yaxes(type="category", title=t(lang, "classify.plot_true"), autorange="reversed")
-    return _layout(fig, t(lang, "classify.plot_confusion"), height=min(520, 200 + 40 * len(labels)))
+    fig.update_xaxes(type="category", title=t_plain(lang, "classify.plot_predicted"), side="bottom")
+    fig.update_yaxes(type="category", title=t_plain(lang, "classify.plot_true"), autorange="reversed")
+    return _layout(fig, t_plain(lang, "classify.plot_confusion"), height=min(520, 200 + 40 * len(labels)))
 
 
 # ---- experiments: compare runs, per-token probabilities --------------------------------
@@ -368,10 +368,10 @@ def compare_runs_figure(comparison, x: str = "step", unit: str = "loss", lang="e
         fig.add_trace(go.Scatter(x=[a for a, _ in pts], y=[b for _, b in pts], mode="lines+markers", name=run.name,
                                  line=dict(color=_RUN_COLORS[i % len(_RUN_COLORS)])))
     if not fig.data:
-        return empty_figure(t(lang, "exp.runs_no_points"))
-    fig.update_xaxes(title=t(lang, f"exp.x_{x}"))
-    fig.update_yaxes(title=t(lang, f"exp.y_{unit}"))
-    return _layout(fig, t(lang, "exp.runs_title", unit=t(lang, f"exp.y_{unit}")), height=380)
+        return empty_figure(t_plain(lang, "exp.runs_no_points"))
+    fig.update_xaxes(title=t_plain(lang, f"exp.x_{x}"))
+    fig.update_yaxes(title=t_plain(lang, f"exp.y_{unit}"))
+    return _layout(fig, t_plain(lang, "exp.runs_title", unit=t_plain(lang, f"exp.y_{unit}")), height=380)
 
 
 def _prob_color(p: float) -> str:
@@ -385,7 +385,7 @@ def token_probs_html(tokens, lang="en") -> str:
     """Generated tokens (`pocketllm.GeneratedToken`s) coloured by their probability; the
     title (hover) lists the alternatives the model weighed."""
     if not tokens:
-        return f"<div class='pl-strip'><i>{html.escape(t(lang, 'exp.probs_none'))}</i></div>"
+        return f"<div class='pl-strip'><i>{html.escape(t_plain(lang, 'exp.probs_none'))}</i></div>"
     spans = []
     for tok in tokens:
         # One line per alternative: a newline or a space among them is drawn (↵, ␣), not a blank line.
@@ -395,6 +395,6 @@ def token_probs_html(tokens, lang="en") -> str:
         spans.append(f"<span class='pl-tok pl-prob' title='{html.escape(tip)}' data-prob='{tok.prob:.4f}' "
                      f"style='background:{_prob_color(tok.prob)}'>{html.escape(shown)}</span>")
     mean = sum(tok.prob for tok in tokens) / len(tokens)
-    note = t(lang, "exp.probs_legend", n=len(tokens), mean=f"{mean:.0%}")
+    note = t_plain(lang, "exp.probs_legend", n=len(tokens), mean=f"{mean:.0%}")
     return ("<div class='pl-strip pl-probs'>" + "".join(spans) + "</div>"
             f"<div class='pl-strip-note'>{html.escape(note)}</div>")

@@ -16,7 +16,7 @@ from pocketllm import (FRESH_CONFIG, JobBusy, overfitting, ModelConfig, PocketLL
 
 from .core_errors import coded_message
 from .errors import message_of
-from .i18n import t
+from .i18n import t, t_plain
 
 FRESH = "fresh:"          # base-model value prefix: a random-init model of a preset
 # Runs started from the page also save every few minutes, so a crash (or a kill) loses at
@@ -142,7 +142,7 @@ def base_choices(state, lang) -> list[tuple[str, str]]:
     """Checkpoints of the kinds that write text (newest first), then a fresh model of every preset."""
     rows = [(f"{r['name']}  ·  {r['parameters'] / 1e6:.1f}M", r["path"])
             for r in state.models_table() if task_kind(r["task"]) in (TaskKind.PRETRAIN, TaskKind.INSTRUCT)]
-    return rows + [(t(lang, "training.fresh", preset=p), FRESH + p) for p in list_presets()]
+    return rows + [(t_plain(lang, "training.fresh", preset=p), FRESH + p) for p in list_presets()]  # a dropdown: text
 
 
 def default_base(choices: list[tuple[str, str]], current=None) -> str | None:

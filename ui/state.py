@@ -16,7 +16,9 @@ from pathlib import Path
 from pocketllm import (NotACheckpoint, JobRunner, PocketLLMError, list_checkpoints, list_runs, load_model, read_header, read_run,
                        to_precision, train_corpus_tokenizer)
 
+from .core_errors import core_message
 from .i18n import t
+from .markup import Markup
 
 log = logging.getLogger("pocketllm.ui")
 
@@ -183,8 +185,9 @@ class AppState:
             read_header(path)
         except NotACheckpoint:
             raise PocketLLMError(t(lang, "common.not_checkpoint", name=path.name)) from None
-        except PocketLLMError as exc:  # ours, but a crafted or broken header: say why
-            raise PocketLLMError(t(lang, "common.damaged", name=path.name, reason=str(exc).rstrip("."))) from None
+        except PocketLLMError as exc:  # ours, but a crafted or broken header: say why, in the page's language
+            reason = Markup(core_message(exc, lang).rstrip(".。"))
+            raise PocketLLMError(t(lang, "common.damaged", name=path.name, reason=reason)) from None
         return path
 
     def listed(self, path, lang="en") -> dict:

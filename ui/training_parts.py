@@ -30,6 +30,7 @@ import gradio as gr
 from pocketllm import TRAIN_LIMITS, PocketLLMError, TrainSettings, default_run_dir, to_argv
 
 from .elements import Elements, choice_update
+from .errors import upload_refusal
 from .experiments import settings_section
 from .i18n import t
 from .limits import MAX_BATCH, MAX_EPOCHS, MAX_EVERY, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED
@@ -298,7 +299,7 @@ def wire_upload(els: Elements, api_name: str, suffixes: list[str], then=None, re
     def on_upload(v):
         if not v["data.upload"]:
             return {}
-        return {"data.uploaded": keep_upload(state, v["data.upload"], suffixes, fallback="data"),
+        return {"data.uploaded": kept_upload(state, v["data.upload"], suffixes, v["lang"]),
                 "data.source": "upload", **(reset or {})}
 
     event = els.on(els["data.upload"].upload, on_upload, ["data.upload", "lang"],
@@ -306,6 +307,18 @@ def wire_upload(els: Elements, api_name: str, suffixes: list[str], then=None, re
     if then:
         fn, inputs, outputs = then
         event.then(els.handler(fn, inputs, outputs), [els[n] for n in inputs], [els[n] for n in outputs])
+
+
+def kept_upload(state, path, suffixes: list[str], lang) -> str:
+    """`keep_upload`, with a copy that failed (a full disk: nothing is kept) said as the page says it:
+    the upload could not be saved, why, and what to do, in the page's language."""
+    try:
+        return keep_upload(state, path, suffixes, fallback="data")
+    except (PocketLLMError, OSError) as exc:
+        refusal = upload_refusal(exc, path, lang)
+        if refusal is None:
+            raise
+        raise refusal from None
 
 
 def on_form_change(els: Elements, kind, names: list[str], fn, inputs: list[str], outputs: list[str],

@@ -22,6 +22,16 @@ EN = {
     "common.text_cut": "Only the last {limit} characters of the text were used ({cut} left out).",
     "common.text_cut_start": "Only the first {limit} characters of the text were used ({cut} left out).",
     "common.damaged": "{name} is damaged and cannot be used: {reason}. Delete it (Weights tab, Delete…).",
+    "common.disk_full": "The disk is full: {name} could not be saved, and nothing was kept. Free some disk space, "
+                        "then try again.",
+    "common.no_permission": "The app may not write or read {name} (no permission). Start the app in a folder it "
+                            "can write to, or fix the folder's permissions.",
+    "common.file_missing": "{name} is not there any more (moved or deleted meanwhile). Choose or upload it again.",
+    "common.file_error": "A file could not be read or written ({name}: {reason}). Try again; the details are in the "
+                         "terminal that runs the app.",
+    "common.upload_not_saved": "The upload {name} could not be saved ({reason}), and nothing of it was kept. Free "
+                               "some disk space, then upload it again.",
+    "common.reason_disk_full": "the disk is full",
 }
 ZH = {
     "common.title": "## PocketLLM —— 从零构建 GPT-2，并看清它的内部",
@@ -46,4 +56,10 @@ ZH = {
     "common.text_cut": "文本太长，只用了最后 {limit} 个字符（省略了 {cut} 个）。",
     "common.text_cut_start": "文本太长，只用了前 {limit} 个字符（省略了 {cut} 个）。",
     "common.damaged": "{name} 已损坏，无法使用：{reason}。请删除它（“权重”标签页的“删除……”）。",
+    "common.disk_full": "磁盘已满：{name} 没能保存，也没有留下任何部分。请腾出一些磁盘空间，然后再试一次。",
+    "common.no_permission": "本应用没有权限读写 {name}。请在它能写入的文件夹里启动本应用，或修改该文件夹的权限。",
+    "common.file_missing": "{name} 已经不在了（刚被移走或删除）。请重新选择或上传。",
+    "common.file_error": "读写文件时出错（{name}：{reason}）。请再试一次；详细信息在运行本应用的终端里。",
+    "common.upload_not_saved": "上传的文件 {name} 没能保存（{reason}），也没有留下任何部分。请腾出一些磁盘空间，然后重新上传。",
+    "common.reason_disk_full": "磁盘已满",
 }

@@ -21,6 +21,7 @@ from ..core_errors import say
 from ..errors import message_of
 from ..experiments import chat_section
 from ..i18n import t
+from ..markup import fenced
 from ..limits import (MAX_CONTEXT, MAX_EVERY, MAX_LORA_ALPHA, MAX_LORA_RANK, MAX_TEST_GENERATE, PROMPT_CHARS, Slider,
                       real, text_cap, whole)
 from ..runs import base_model, base_value, ended_model, source_values, status_line
@@ -41,10 +42,6 @@ FORM = ["data.source", "data.uploaded", "model.base", "model.template", "model.m
 
 def data_path(v) -> str:
     return chosen_file(v, {"bundled": DEFAULT_INSTRUCTIONS}, "instruct.preview_need_upload")
-
-
-def fence(text: str) -> str:
-    return "```text\n" + text.replace("```", "ʼʼʼ") + "\n```"
 
 
 def results_parts(results: dict, lang) -> dict:
@@ -164,7 +161,7 @@ def build(ctx):
         n = min(SHOWN_RECORDS, len(data.records))
         parts.append(t(lang, "instruct.formatted", n=n, template=tpl.name))
         for r in data.records[:n]:
-            parts.append(fence(tpl.prompt(r.instruction, r.input) + r.output + "<|endoftext|>"))
+            parts.append(fenced(tpl.prompt(r.instruction, r.input) + r.output + "<|endoftext|>"))
         return {"data.preview": "\n\n".join(parts)}
 
     preview_io = (["data.source", "data.uploaded", "model.template", "lang"], ["data.preview"])
@@ -199,7 +196,7 @@ def build(ctx):
         samples = view.of_kind("sample")
         if not samples:
             return t(lang, "instruct.no_samples")
-        return "\n\n".join(f"**{t(lang, 'instruct.sample_head', step=s['step'])}**\n{fence(s['prompt'] + s['text'])}"
+        return "\n\n".join(f"**{t(lang, 'instruct.sample_head', step=s['step'])}**\n{fenced(s['prompt'] + s['text'])}"
                            for s in reversed(samples[-10:]))
 
     def draw(view, v) -> dict:

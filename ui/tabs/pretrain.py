@@ -19,6 +19,7 @@ from ..elements import Elements
 from ..errors import message_of
 from ..experiments import compare_runs_section
 from ..i18n import t
+from ..markup import fenced
 from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED,
                       MAX_VOCAB, MAX_WIDTH)
 from ..runs import CHECKPOINT_MINUTES, follow, launch, source_values
@@ -76,8 +77,7 @@ def samples_md(view, lang) -> str:
     parts = []
     for s in reversed(samples[-20:]):
         head = t(lang, "pretrain.sample_head", step=s["step"], tokens=f"{s['tokens_seen']:,}")
-        text = (s["prompt"] + s["text"]).replace("```", "ʼʼʼ")
-        parts.append(f"**{head}**\n```text\n{text}\n```")
+        parts.append(f"**{head}**\n{fenced(s['prompt'] + s['text'])}")
     return "\n\n".join(parts)
 
 

@@ -16,12 +16,14 @@ import pandas as pd
 
 from pocketllm import NotACheckpoint, PocketLLMError, describe, export_hf, import_gpt2, load_model, read_header, save_checkpoint
 from pocketllm import TaskKind, delete_checkpoint, rename_checkpoint, task_kind
+from pocketllm.files import atomic_write
 
 from ..core_errors import coded_message
 from ..describe import base_name, summary_rows, time_text
 from ..elements import Elements
-from ..errors import message_of, status_text
-from ..i18n import t
+from ..errors import message_of, status_text, upload_refusal
+from ..i18n import t, t_plain
+from ..markup import Markup, plain
 from ..limits import NAME_CHARS, SOURCE_CHARS
 from ..state import AppState
 
@@ -46,9 +48,9 @@ def data_name(facts: dict) -> str:
 
 def score_text(facts: dict, lang) -> str:
     if isinstance(facts.get("val_accuracy"), (int, float)):
-        return t(lang, "weights.score_accuracy", value=f"{facts['val_accuracy']:.1%}")
+        return t_plain(lang, "weights.score_accuracy", value=f"{facts['val_accuracy']:.1%}")
     if isinstance(facts.get("best_val_loss"), (int, float)):
-        return t(lang, "weights.score_loss", value=f"{facts['best_val_loss']:.3f}")
+        return t_plain(lang, "weights.score_loss", value=f"{facts['best_val_loss']:.3f}")
     return ""
 
 
@@ -64,14 +66,14 @@ def suggested_name(row: dict) -> str:
     return safe_name("-".join(x for x in (str(kind), data, f"step{facts['steps']}") if x), path.stem)
 
 
-def damage_reason(row: dict, lang) -> str:
-    """Why a listed file cannot be loaded, in the page's language."""
+def damage_reason(row: dict, lang) -> Markup:
+    """Why a listed file cannot be loaded, in the page's language (Markdown: `plain()` for the table)."""
     return coded_message(row.get("error_code", ""), row.get("error_values") or {}, row.get("score", ""), lang)
 
 
 def shown_row(row: dict, lang, root=None) -> dict:
-    """A catalog row as the table shows it, in the page's language; a damaged file says
-    why in the score column.  A finetune's base is named as the name column names it (its path
+    """A catalog row as the table shows it (a Dataframe shows text as text: nothing escaped), in
+    the page's language; a damaged file says why in the score column.  A finetune's base is named as the name column names it (its path
     in the checkpoints folder `root`), so finetunes of different bases are told apart."""
     task = str(task_kind(row.get("task")) or row.get("task", ""))
     facts = row.get("facts") or {}
@@ -80,10 +82,10 @@ def shown_row(row: dict, lang, root=None) -> dict:
            "data": data_name(facts), "base": base_name(facts, lang, root), "trained": trained_at(row)}
     if is_damaged(row):
         out.update(parameters="—", tokenizer="—", data="—", base="—",
-                   score=t(lang, "weights.damaged_reason", reason=damage_reason(row, lang)))
+                   score=t_plain(lang, "weights.damaged_reason", reason=damage_reason(row, lang)))
     else:
         out.update(parameters=f"{int(row.get('parameters') or 0):,}", score=score_text(facts, lang))
-    return out
+    return {k: plain(v) for k, v in out.items()}
 
 
 def table_of(rows: list[dict], lang="en", root=None) -> pd.DataFrame:
@@ -294,7 +296,7 @@ def build(ctx):
         ckpt.path = path
         described = describe(ckpt)  # once: it walks every parameter
         lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, described, lang, state.checkpoints)]
+        lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, described, lang, state.checkpoints)]  # escaped
         lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |",
                   "|---|---:|---:|"]
         lines += [f"| {t(lang, 'plots.comp_' + r['component'])} | {r['parameters']:,} | {r['share']:.1%} |"
@@ -391,7 +393,13 @@ def build(ctx):
         load_model(file)  # and whole: every tensor fits its config
         target = new_path("uploads", safe_name(Path(file).stem, "uploaded"), lang)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(file, target)
+        try:  # whole or not at all: a full disk leaves no half file, and says so in the page's words
+            atomic_write(target, lambda tmp: shutil.copyfile(file, tmp), fsync=True)
+        except (PocketLLMError, OSError) as exc:
+            refusal = upload_refusal(exc, file, lang)
+            if refusal is None:
+                raise
+            raise refusal from None
         kind = task_kind(header["task"].get("type")) or TaskKind.PRETRAIN
         return {**listing(lang, str(target))[1],
                 "pick.message": t(lang, "weights.uploaded", name=target.relative_to(state.checkpoints),
