@@ -94,6 +94,7 @@ def test_info_describes_the_checkpoint(runs, model_file):
     config_line = next(line for line in out.splitlines() if line.startswith("config:"))
     assert json.loads(config_line.removeprefix("config:")) == ckpt.config.to_dict()
     assert '"pretrain"' in out and '"steps": 7' in out
+    assert out.count(ckpt.tokenizer.describe()) == 1  # said once (it was also repeated after task:)
 
 
 def test_generate_with_a_missing_model_is_one_clear_line(runs):

@@ -98,9 +98,9 @@ def run_info(args):
         print(f"  {row['component']:<16} {row['parameters']:>14,}  {row['share']:>6.1%}")
     print("\nconfig:", json.dumps(ckpt.config.to_dict()))
     print("task:  ", json.dumps(ckpt.task, ensure_ascii=False))
-    print("tokenizer:", ckpt.tokenizer.describe())
-    if ckpt.facts:
-        print("facts: ", json.dumps(ckpt.facts, ensure_ascii=False))
+    if ckpt.facts:  # (the tokenizer and vocabulary are said above, once)
+        facts = {k: v for k, v in ckpt.facts.items() if k not in ("tokenizer", "vocab_size", "report_card")}
+        print("facts: ", json.dumps(facts, ensure_ascii=False))
     from ..report_card import card_lines
     for line in card_lines(ckpt.facts.get("report_card") or {}):  # a finished run's figures (report_card.py)
         print(line)
