@@ -17,14 +17,17 @@ one), so models with different tokenizers are measured alike.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
+from pathlib import Path
 
 from .kinds import TaskKind, task_kind
 
 CARD_EVAL_BATCHES = 32     # held-out batches for bits per character (the whole split when smaller)
 SAMPLES = 4                # fixed-seed samples for the repetition figures ...
 SAMPLE_TOKENS = 100        # ... of this many tokens each
+ANSWERS_BYTES = 64 * 2**20  # an answers file larger than this is not one a run wrote
 _UNITS = re.compile(r"[A-Za-z0-9_'’]+|\S")
 
 
@@ -89,13 +92,24 @@ def classifier_card(results: dict) -> dict:
     return card if len(card) > 1 else {}
 
 
+def _answers(path) -> list[dict]:
+    """The held-out answers an instruction run wrote (tasks/instruction.py's write_test_responses);
+    [] when missing or unreadable.  Read here, not imported: the training loop imports this module."""
+    try:
+        if not path or Path(path).stat().st_size > ANSWERS_BYTES:
+            return []
+        answers = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [a for a in answers if isinstance(a, dict)] if isinstance(answers, list) else []
+
+
 def instruction_card(results: dict) -> dict:
-    from .tasks.instruction import read_test_responses
     card = {"kind": TaskKind.INSTRUCT.value}
     if "exact_match" in results:
         card["exact_match"] = results["exact_match"]
         card["test_answers"] = results.get("test_generated")
-    answers = read_test_responses(results.get("responses_path"))
+    answers = _answers(results.get("responses_path"))
     if answers:
         card["empty_answers"] = round(sum(not str(a.get("generated", "")).strip() for a in answers) / len(answers), 4)
         card.update(sample_repetition([str(a.get("generated", "")) for a in answers]))

@@ -131,7 +131,9 @@ def test_events_jsonl_is_written_and_round_trips(tmp_path):
     path = trainer.run_dir / "events.jsonl"
     records = read_events(path)
     assert [r["kind"] for r in records] == [e.kind for e in events]
-    assert [r["kind"] for r in records] == ["started", "step", "step", "eval", "sample", "checkpoint", "finished"]
+    # snapshots (a small model keeps them) at steps 0 and 2; probes before training and at each evaluation
+    assert [r["kind"] for r in records] == ["started", "snapshot", "probe", "step", "step", "eval", "probe", "sample",
+                                            "snapshot", "checkpoint", "finished"]
     for record, event in zip(records, events):
         assert event_from_dict(record) == event_from_dict(event.to_dict())
         assert event_from_dict(record).to_dict() == record

@@ -36,16 +36,11 @@ def register(sub):
     p.add_argument("--dtype", default=None, help="fp32 (default), bf16 or fp16")
     add_sampling_args(p.add_argument_group("sampling, for --what next (the generate command's flags)"),
                       temperature_default=1.0)
-    from .timeline import add_timeline_args
-    add_timeline_args(p.add_argument_group("a run's timeline: the model at each step it kept"))
     p.set_defaults(run=run)
 
 
 def run(args):
     from .. import inspect as look
-    if getattr(args, "run_folder", None):  # --run: the model at each step the run kept
-        from .timeline import run_timeline
-        return run_timeline(args)
     views = VIEWS if args.what == "all" else (args.what,)
     needs_prompt = [v for v in views if v != "params"]
     if needs_prompt and args.prompt is None:

@@ -14,6 +14,18 @@ from ..errors import PocketLLMError
 TIMELINE_VIEWS = ("next",)
 
 
+def register(sub):
+    """Adds --run and --steps to `inspect` (registered before this module: modules go by name), which
+    then shows the timeline when --run is given and its usual views otherwise."""
+    from . import inspect as inspect_command
+    p = sub.choices["inspect"]
+    add_timeline_args(p.add_argument_group("a run's timeline: the model at each step it kept"))
+
+    def run(args):
+        return run_timeline(args) if args.run_folder else inspect_command.run(args)
+    p.set_defaults(run=run)
+
+
 def add_timeline_args(p):
     p.add_argument("--run", dest="run_folder", default=None,
                    help="a run folder: show the view for the model at each step the run kept (its snapshots/)")
@@ -47,9 +59,10 @@ def run_timeline(args) -> int:
     run_dir = Path(args.run_folder)
     if not run_dir.is_dir():
         raise PocketLLMError("Run folder not found: {path}.", code="compare.not_found", path=str(run_dir))
-    if args.what not in TIMELINE_VIEWS:
+    what = TIMELINE_VIEWS[0] if args.what == "all" else args.what
+    if what not in TIMELINE_VIEWS:
         raise PocketLLMError("With --run, --what is one of {views} (got {what}).", code="inspect.timeline_view",
-                             views=", ".join(TIMELINE_VIEWS), what=args.what)
+                             views=", ".join(TIMELINE_VIEWS), what=what)
     view = read_run(run_dir)
     steps = chosen_steps(args.steps, snapshot_steps(run_dir))
     if not steps:
