@@ -88,9 +88,10 @@ def tokenize_file(path, cache_dir, tokenizer: Tokenizer, val_fraction: float = 0
                     counts["split_at"] = counts["num_tokens"]
                 counts["num_chars"] += len(chunk)
                 counts["train_chars"] += len(chunk) if part == "train" else 0
-                ids = np.asarray(tokenizer.encode(chunk), dtype=dtype)
-                ids.tofile(out)
-                counts["num_tokens"] += len(ids)
+                for run in tokenizer.encode_pieces(chunk):  # bounded memory, whatever the chunk's size
+                    ids = np.asarray(run, dtype=dtype)
+                    ids.tofile(out)
+                    counts["num_tokens"] += len(ids)
         if counts["num_chars"] == 0 or not counts["num_tokens"]:
             raise PocketLLMError("{name} is empty: there is no text to train on.", code="corpus.empty",
                                  name=path.name)

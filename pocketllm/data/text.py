@@ -70,7 +70,8 @@ def _not_utf8(path: Path, data: bytes, start: int, lines_before: int) -> PocketL
 
 
 def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
-    """Yield the file's text in pieces that end at a line break.
+    """Yield the file's text in pieces that end at a line break, or of `chunk_bytes` characters
+    where a line is longer than that (a 200 MB file with no line break is read in bounded pieces).
 
     Accepts UTF-8 with or without a byte-order mark; anything else stops with a
     message that says where the bad bytes are and how to convert the file.
@@ -101,10 +102,11 @@ def iter_text_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
                     yield text
                 return
             cut = text.rfind("\n") + 1
-            if cut == 0 and len(text) < 4 * chunk_bytes:
-                pending = text  # no line break yet: keep collecting
-                continue
-            cut = cut or len(text)
+            if cut == 0:
+                if len(text) < chunk_bytes:
+                    pending = text  # no line break yet: keep collecting
+                    continue
+                cut = chunk_bytes  # a line longer than a chunk: cut it between two characters
             yield text[:cut]
             pending = text[cut:]
 

@@ -5,10 +5,44 @@ import codecs
 import functools
 import hashlib
 import json
+import re
+from typing import Iterator
 
 from .utf8 import Utf8Guard
 
 EOT_TEXT = "<|endoftext|>"
+PIECE_CHARS = 1 << 16  # a long text is encoded this many characters at a time (bounded memory)
+_WORD_START = re.compile(r"(?<=\S) (?=\S)")  # a space between two words: GPT-2-style splitting cuts here too
+
+
+def text_pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
+    """`text` in consecutive pieces of at most `size` characters, each cut before a space between two
+    words where there is one in the second half of the piece (byte-level BPE splits there anyway, so
+    the pieces encode to the same ids as the whole), else at `size` — never inside `<|endoftext|>`."""
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        space = _WORD_START.search(text, start + size // 2, end)
+        if space:
+            end = space.start()
+        else:
+            eot = text.find(EOT_TEXT, end - len(EOT_TEXT) + 1, end + len(EOT_TEXT) - 1)
+            if eot != -1 and eot < end:
+                end = eot if eot > start else eot + len(EOT_TEXT)
+        yield text[start:end]
+        start = end
+    if start < len(text) or not text:
+        yield text[start:]
+
+
+def well_formed(text: str) -> str:
+    """The text with lone surrogates (what Python makes of bytes that were not UTF-8, e.g. in a
+    command-line argument) read as U+FFFD, as tiktoken does; other text is returned as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class Tokenizer:
@@ -35,6 +69,11 @@ class Tokenizer:
         raise NotImplementedError
 
     # ---- shared ---------------------------------------------------------------
+    def encode_pieces(self, text: str) -> Iterator:
+        """The ids of `text` as consecutive runs (lists or NumPy arrays), each from a bounded piece
+        of the text, so a long text is encoded in bounded memory (what a corpus's cache uses)."""
+        yield self.encode(text)
+
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 

@@ -10,21 +10,34 @@
 Both are a `tokenizers.Tokenizer` underneath, saved as its `tokenizer.json`
 inside every checkpoint, so the model always reads text the way it learned to.
 Layout of the ids: 0 is `<|endoftext|>`, then the byte tokens, then the rest.
+
+Bounded whatever the input: a `tokenizer.json` from a file is checked before it is
+built (spec_check.py); a long text is encoded a piece at a time (`char` by table
+lookups, `bpe` by the library on pieces cut between words); a panic of the library
+is a `PocketLLMError`; and bpe training cuts long runs of characters first.
 """
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Iterator
 
-from ..errors import PocketLLMError
-from .base import EOT_TEXT, Tokenizer
+import numpy as np
+
+from ..errors import PocketLLMError, shown
+from .base import EOT_TEXT, PIECE_CHARS, Tokenizer, text_pieces, well_formed
+from .spec_check import BYTE_TOKENS, MAX_VOCAB, check_tokenizer_json  # MAX_VOCAB: ids are cached as 16-bit numbers
 
 KINDS = ("gpt2", "bpe", "char")
-BYTE_TOKENS = 256
 MIN_VOCAB = BYTE_TOKENS + 2      # the bytes, <|endoftext|> and at least one learned token
-MAX_VOCAB = 1 << 16              # token ids are cached as 16-bit numbers
 MIN_TRAINING_CHARS = 200
+# bpe training cuts every run of letters, digits, punctuation or spaces longer than this into pieces:
+# the trainer's time grows with the length of its words (1,000,000 × "a" is one word: it did not end
+# in 120 s), and no useful token is longer.
+MAX_TRAINING_RUN = 64
+_LONG_RUN = re.compile(r"\S{%d,}|\s{%d,}" % (MAX_TRAINING_RUN + 1, MAX_TRAINING_RUN + 1))
 # A fresh model's tokenizer (chosen by bench/tokenizer_quality.py; see the README).
 DEFAULT_KIND = "bpe"
 DEFAULT_VOCAB_SIZE = {"bpe": 8000, "char": None}  # char: every distinct character
@@ -64,6 +77,25 @@ def hf_tokenizers():
     return tokenizers
 
 
+def _rust_failed(exc: BaseException) -> bool:
+    """An error of the `tokenizers` library on bad data: a plain `Exception` from its Rust side, or a
+    Rust panic (`pyo3_runtime.PanicException`, a BaseException that `except Exception` misses)."""
+    return type(exc) is Exception or type(exc).__name__ == "PanicException"
+
+
+def guarded(kind: str, call, *args, **kwargs):
+    """`call(...)` into the `tokenizers` library, with its failures (a panic included) as our message."""
+    try:
+        return call(*args, **kwargs)
+    except BaseException as exc:
+        if not _rust_failed(exc):
+            raise
+        raise PocketLLMError("The {kind} tokenizer failed on this text ({detail}). Its file is damaged or was made "
+                             "for another program; use a model file that PocketLLM saved.", code="tokenizer.failed",
+                             kind=kind, detail=shown(str(exc).strip().splitlines()[0] if str(exc).strip() else
+                                                     type(exc).__name__, 120)) from None
+
+
 class TrainedTokenizer(Tokenizer):
     """A `bpe` or `char` vocabulary held by a Hugging Face `tokenizers.Tokenizer`."""
 
@@ -79,21 +111,50 @@ class TrainedTokenizer(Tokenizer):
         self._bytes = [b""] * self.vocab_size
         for token, i in vocab.items():
             self._bytes[i] = self._bytes_of(token)
+        if kind == "char":
+            self._char_table = _CharTable(vocab)
 
     def _bytes_of(self, token: str) -> bytes:
         if token == EOT_TEXT:
             return token.encode()
         if self.kind == "bpe":
+            if not all(ch in _UNICODE_TO_BYTE for ch in token):
+                raise PocketLLMError(
+                    "The bpe tokenizer cannot be used: the token {token} is not written in byte-level characters, "
+                    "as every token of a bpe tokenizer is. The file is damaged or its kind is wrong.",
+                    code="tokenizer.not_byte_level", token=shown(token))
             return bytes(_UNICODE_TO_BYTE[ch] for ch in token)
         if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
-            return bytes([int(token[3:5], 16)])  # a byte-fallback token
+            try:
+                return bytes([int(token[3:5], 16)])  # a byte-fallback token
+            except ValueError:
+                raise PocketLLMError(
+                    "The char tokenizer cannot be used: {token} is neither one character nor a byte token <0x00> "
+                    "to <0xFF>. The file is damaged.", code="tokenizer.bad_byte_token", token=shown(token)) from None
         return token.encode("utf-8")
 
     def encode(self, text: str) -> list[int]:
-        return self._hf.encode(text, add_special_tokens=False).ids
+        if self.kind == "char":
+            return self._char_table.encode(text).tolist()
+        ids = []
+        for run in self.encode_pieces(text):
+            ids.extend(run)
+        return ids
+
+    def encode_pieces(self, text: str) -> Iterator:
+        """Long texts a piece at a time: a 4 MB piece held 1 GB in the library's per-token records."""
+        if self.kind == "char":
+            yield from self._char_table.encode_pieces(text)
+            return
+        for piece in text_pieces(well_formed(text)):
+            yield guarded(self.kind, self._hf.encode, piece, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self._hf.encode_batch(list(texts), add_special_tokens=False)]
+        texts = list(texts)
+        if self.kind == "char" or any(len(t) > PIECE_CHARS for t in texts):
+            return [self.encode(t) for t in texts]
+        return [e.ids for e in guarded(self.kind, self._hf.encode_batch, [well_formed(t) for t in texts],
+                                       add_special_tokens=False)]
 
     def token_bytes(self, token_id: int) -> bytes:
         return self._bytes[int(token_id)]
@@ -108,6 +169,58 @@ class TrainedTokenizer(Tokenizer):
     def describe(self) -> str:
         what = "byte-level BPE" if self.kind == "bpe" else "one token per character"
         return f"{self.kind} ({what} trained on the corpus, {self.vocab_size:,} tokens)"
+
+
+class _CharTable:
+    """The `char` kind's encoding as table lookups, in bounded pieces: what its Hugging Face form
+    computes (each character its token, or its UTF-8 bytes as `<0xHH>` tokens when the corpus never
+    had it; `<|endoftext|>` the special token), without the library's per-character records, which
+    took 5.2 GB for 20 MB of text.  `spec_check` makes sure a char tokenizer has exactly that layout."""
+
+    PIECE = 1 << 20
+    _LEAD = np.array([0, 0, 0xC0, 0xE0, 0xF0], dtype=np.uint32)
+
+    def __init__(self, vocab: dict[str, int]):
+        self.eot = np.array([vocab[EOT_TEXT]], dtype=np.int64)
+        self.ids = np.full(0x110000, -1, dtype=np.int32)
+        for token, i in vocab.items():
+            if len(token) == 1:
+                self.ids[ord(token)] = i
+        self.byte_ids = np.array([vocab.get(f"<0x{b:02X}>", -1) for b in range(BYTE_TOKENS)], dtype=np.int64)
+
+    def encode(self, text: str) -> np.ndarray:
+        runs = list(self.encode_pieces(text))
+        return np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)
+
+    def encode_pieces(self, text: str) -> Iterator[np.ndarray]:
+        for k, part in enumerate(well_formed(text).split(EOT_TEXT)):
+            if k:
+                yield self.eot
+            for start in range(0, len(part), self.PIECE):
+                yield self._lookup(part[start:start + self.PIECE])
+
+    def _lookup(self, piece: str) -> np.ndarray:
+        points = np.frombuffer(piece.encode("utf-32-le"), dtype="<u4")
+        ids = self.ids[points].astype(np.int64)
+        unseen = ids < 0
+        if not unseen.any():
+            return ids
+        # Characters the corpus never had: their UTF-8 bytes, each a byte token.
+        lengths = np.where(unseen, 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000), 1)
+        starts = np.cumsum(lengths) - lengths
+        out = np.empty(int(lengths.sum()), dtype=np.int64)
+        out[starts[~unseen]] = ids[~unseen]
+        cp, size, at = points[unseen], lengths[unseen].astype(np.uint32), starts[unseen]
+        for j in range(4):
+            has = size > j
+            shift = 6 * (size[has] - 1 - j)
+            part = (cp[has] >> shift) & np.where(j == 0, 0xFF, 0x3F)
+            byte = (self._LEAD[size[has]] | part) if j == 0 else (0x80 | part)
+            out[at[has] + j] = self.byte_ids[byte]
+        if (out < 0).any():
+            raise PocketLLMError("The char tokenizer has no byte token for a character it never saw; the file is "
+                                 "damaged.", code="tokenizer.no_byte_token")
+        return out
 
 
 def check_vocab_size(kind: str, vocab_size: int | None):
@@ -141,21 +254,41 @@ def train_tokenizer(texts: Iterable[str], kind: str, vocab_size: int | None = No
     if kind == "gpt2":
         from .gpt2 import gpt2_tokenizer
         return gpt2_tokenizer()
-    counts = Counter()
-    pieces = []
-    for text in texts:
-        counts.update(text)
-        if kind == "bpe":
-            pieces.append(text)
-    total = sum(counts.values())
+    texts = iter(texts)
+    head, total = [], 0
+    for text in texts:  # enough text to learn from? (the rest is streamed, never held whole)
+        head.append(text)
+        total += len(text)
+        if total >= MIN_TRAINING_CHARS:
+            break
     if total < MIN_TRAINING_CHARS:
         raise PocketLLMError(
             "{source} has only {total} character(s) to learn a vocabulary from; a {kind} tokenizer needs "
             "at least {minimum}. Use a longer text, or the gpt2 tokenizer.", code="tokenizer.corpus_too_short",
             source=source, total=total, kind=kind, minimum=MIN_TRAINING_CHARS)
+    texts = itertools.chain(head, texts)
     if kind == "char":
+        counts = Counter()
+        for text in texts:
+            counts.update(text)
         return _char_tokenizer(counts, vocab_size)
-    return _bpe_tokenizer(pieces, vocab_size or DEFAULT_VOCAB_SIZE["bpe"])
+    return _bpe_tokenizer((piece for text in texts for piece in training_pieces(text)),
+                          vocab_size or DEFAULT_VOCAB_SIZE["bpe"])
+
+
+def training_pieces(text: str, longest: int = MAX_TRAINING_RUN) -> Iterator[str]:
+    """The text as the bpe trainer reads it: whole, except that every run of non-space (or space)
+    characters longer than `longest` is cut into pieces of `longest`, so no word the trainer sees is
+    longer, whatever the text's shape (one line of 5 MB, a million times "a", Chinese with no spaces)."""
+    last = 0
+    for run in _LONG_RUN.finditer(text):
+        if run.start() > last:
+            yield text[last:run.start()]
+        for start in range(run.start(), run.end(), longest):
+            yield text[start:min(start + longest, run.end())]
+        last = run.end()
+    if last < len(text):
+        yield text[last:]
 
 
 def _char_tokenizer(counts: Counter, vocab_size: int | None) -> TrainedTokenizer:
@@ -174,7 +307,7 @@ def _char_tokenizer(counts: Counter, vocab_size: int | None) -> TrainedTokenizer
     return TrainedTokenizer("char", tok)
 
 
-def _bpe_tokenizer(pieces: list[str], vocab_size: int) -> TrainedTokenizer:
+def _bpe_tokenizer(pieces: Iterable[str], vocab_size: int) -> TrainedTokenizer:
     hf = hf_tokenizers()
     tok = hf.Tokenizer(hf.models.BPE())
     tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -186,11 +319,15 @@ def _bpe_tokenizer(pieces: list[str], vocab_size: int) -> TrainedTokenizer:
     return TrainedTokenizer("bpe", tok)
 
 
-def from_hf_json(kind: str, text: str) -> TrainedTokenizer:
+def from_hf_json(kind: str, data: dict, rows: int | None = None) -> TrainedTokenizer:
+    """A `bpe` or `char` tokenizer from its `tokenizer.json` data, checked before it is built (spec_check)."""
+    check_tokenizer_json(data, kind, max_vocab=MAX_VOCAB, rows=rows)
     hf = hf_tokenizers()
     try:
-        tok = hf.Tokenizer.from_str(text)
-    except Exception as exc:  # the Rust side raises plain Exceptions for bad JSON
+        tok = hf.Tokenizer.from_str(json.dumps(data))
+    except BaseException as exc:  # the Rust side raises plain Exceptions (or panics) for bad JSON
+        if not _rust_failed(exc):
+            raise
         raise PocketLLMError("The {kind} tokenizer in this file is damaged ({detail}).", code="tokenizer.damaged_json",
-                             kind=kind, detail=str(exc)) from None
+                             kind=kind, detail=shown(str(exc), 200)) from None
     return TrainedTokenizer(kind, tok)
