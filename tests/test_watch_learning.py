@@ -3,7 +3,6 @@ CLI, and the report card of a finished run."""
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
@@ -15,19 +14,7 @@ from pocketllm.probes import (_uniform_score, induction_probe, induction_scores,
 from pocketllm.report_card import card_lines, repetition
 from pocketllm.training.snapshots import (SnapshotWriter, existing_snapshots, load_snapshot, log_spaced_steps,
                                           plan_steps, snapshot_bytes)
-
-WORDS = "the cat dog sat ran on under a mat log and then slept ate fish bread".split()
-
-
-@pytest.fixture
-def files(tmp_path):
-    rng = random.Random(0)
-    text = "\n".join(" ".join(rng.choice(WORDS) for _ in range(8)) + "." for _ in range(300))
-    (tmp_path / "corpus.txt").write_text(text + "\n", encoding="utf-8")
-    (tmp_path / "tiny.json").write_text(json.dumps(dict(
-        vocab_size=50257, context_length=32, emb_dim=32, num_heads=4, num_layers=2, drop_rate=0.0,
-        qkv_bias=True)))
-    return tmp_path
+from tests.test_pretrain_cli import files  # noqa: F401  (the fixture: a small corpus and a tiny config)
 
 
 def pretrain(tmp, *extra, steps=60):
@@ -177,3 +164,36 @@ def test_snapshots_can_be_turned_off_and_the_flag_is_printed(files):
     assert not any("snapshots" in w for w in to_argv(PretrainSettings()))
     with pytest.raises(Exception, match="snapshots"):
         TrainSettings(snapshots="yes").validate()
+
+
+def hand_built_induction_model(vocab: int = 16, context: int = 32) -> GPTModel:
+    """Two one-head blocks wired by hand (Olsson et al.'s circuit): block 1's head looks at the
+    previous position and copies its token into a "previous token" slot; block 2's head matches the
+    current token against that slot, so it looks at the token after the earlier occurrence.
+    Residual stream: [token one-hot | position one-hot | previous token one-hot]."""
+    dim = vocab + context + vocab
+    model = GPTModel(ModelConfig(vocab_size=vocab, context_length=context, emb_dim=dim, num_heads=1, num_layers=2,
+                                 drop_rate=0.0, qkv_bias=True))
+    tok, pos, prev = slice(0, vocab), slice(vocab, vocab + context), slice(vocab + context, dim)
+    sharp = 30.0
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for norm in (b.norm1 for b in model.trf_blocks):
+            norm.scale.fill_(1.0) if hasattr(norm, "scale") else norm.weight.fill_(1.0)
+        model.tok_emb.weight[:, tok] = torch.eye(vocab)
+        model.pos_emb.weight[:, pos] = torch.eye(context)
+        first, second = model.trf_blocks[0].attn, model.trf_blocks[1].attn
+        first.W_query.weight[pos, pos] = sharp * torch.eye(context)
+        first.W_key.weight[pos, pos] = sharp * torch.eye(context).roll(1, dims=0)  # position j answers j + 1
+        first.W_value.weight[prev, tok] = torch.eye(vocab)
+        first.out_proj.weight[:, :] = torch.eye(dim)
+        second.W_query.weight[tok, tok] = sharp * torch.eye(vocab)
+        second.W_key.weight[tok, prev] = sharp * torch.eye(vocab)
+    return model.eval()
+
+
+def test_the_induction_score_of_a_hand_built_induction_head_is_high():
+    record = induction_probe(hand_built_induction_model())
+    assert record["best_layer"] == 2 and record["best"] > 0.9
+    assert record["scores"][0][0] < 0.1  # the previous-token head is not an induction head
