@@ -19,7 +19,9 @@ FACTS = ("data", "base", "trainable", "steps", "epoch", "tokens_seen", "kept_ste
          "train_loss", "saved_at", "prepared_at", "imported_from")
 # Facts the table already shows in another row (the tokenizer row, the task row) or that are the
 # file's own bookkeeping.
-SHOWN_ELSEWHERE = ("run_dir", "task", "tokenizer", "vocab_size", "labels")
+# (report_card: a finished run's figures, pocketllm/report_card.py — `info` and `runs --compare` print them;
+# the page's own card view is still to come, so the describe table leaves the raw record out)
+SHOWN_ELSEWHERE = ("run_dir", "task", "tokenizer", "vocab_size", "labels", "report_card")
 RUN_MODEL_FILE = "model.safetensors"  # what every run saves: named with its run folder
 
 
