@@ -114,7 +114,8 @@ def held_out_prompts(tokens, tokenizer, n: int = PROMPTS, length: int = PROMPT_T
     ends_line = [tokenizer.token_bytes(i).endswith(b"\n") for i in ids]
     # (the split may begin mid-line, so its first token is not a line's start)
     starts = [s for s in range(1, len(ids) - length) if ends_line[s - 1]
-              and not any(ends_line[s:s + length]) and not tokenizer.token_bytes(ids[s]).isspace()]
+              and not any(ends_line[s:s + length + 1])  # the true next token is in the line too
+              and not tokenizer.token_bytes(ids[s]).isspace()]
     if not starts:  # one long line: evenly spaced places instead
         starts = list(range(0, len(ids) - length, max(1, (len(ids) - length) // n)))
     if len(starts) > n:
