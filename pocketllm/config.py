@@ -228,6 +228,14 @@ def _shape_problems(v: dict) -> list[Phrase]:
             problems.append(Phrase("{name} must be at most {limit:,} (got {value})", code="config.too_large",
                                    name=name, limit=LIMITS[name], value=shown(value)))
     problems += _part_problems(v)
+    drop = v["drop_rate"]  # before the count below builds modules (a Dropout refuses it itself)
+    if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 1.0:
+        problems.append(Phrase("drop_rate must be between 0 and 1 (got {value})", code="config.bad_drop_rate",
+                               value=shown(drop)))
+    for name in ("qkv_bias", "tie_embeddings", "qk_norm", "bias"):
+        if not isinstance(v[name], bool):
+            problems.append(Phrase("{name} must be true or false (got {value})", code="config.not_bool",
+                                   name=name, value=shown(v[name])))
     parameters = 0 if problems else _counted_parameters(_Sizes(v))["total"]  # sizes are sane now
     if parameters > MAX_PARAMETERS:
         problems.append(Phrase("the model would have {parameters:,} parameters; PocketLLM builds at most {limit:,} "
@@ -237,14 +245,6 @@ def _shape_problems(v: dict) -> list[Phrase]:
         problems.append(Phrase("emb_dim ({emb_dim}) must be divisible by num_heads ({num_heads}); try "
                                "num_heads={suggested}", code="config.heads_do_not_divide", emb_dim=v["emb_dim"],
                                num_heads=v["num_heads"], suggested=_nearest_divisor(v["emb_dim"], v["num_heads"])))
-    drop = v["drop_rate"]
-    if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not 0.0 <= drop <= 1.0:
-        problems.append(Phrase("drop_rate must be between 0 and 1 (got {value})", code="config.bad_drop_rate",
-                               value=shown(drop)))
-    for name in ("qkv_bias", "tie_embeddings", "qk_norm", "bias"):
-        if not isinstance(v[name], bool):
-            problems.append(Phrase("{name} must be true or false (got {value})", code="config.not_bool",
-                                   name=name, value=shown(v[name])))
     return problems
 
 

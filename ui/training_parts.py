@@ -255,8 +255,10 @@ def command_text(tab: TrainingTab, values: dict) -> str:
     """The command line of the form's settings (the core's `to_argv`), one flag a line; a
     comment when a value cannot be shown yet (Start says what is wrong)."""
     try:
-        return shell_lines(["python", "-m", "pocketllm", *to_argv(tab.settings_of(values))])
-    except (ValueError, TypeError, OverflowError, OSError):
+        settings = tab.settings_of(values)
+        settings.train.validate()  # the core's ranges: the page leaves them to it (a step count of -5)
+        return shell_lines(["python", "-m", "pocketllm", *to_argv(settings)])
+    except (PocketLLMError, ValueError, TypeError, OverflowError, OSError):
         return "# " + t(values.get("lang"), "training.cli_fix")
 
 

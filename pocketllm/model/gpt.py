@@ -180,12 +180,24 @@ class GPTModel(nn.Module):
                 "feed_forward": [b.ffn for b in self.trf_blocks], "head": [self.out_head]}
 
 
+class _NoInitialValues(torch.overrides.TorchFunctionMode):
+    """While counting: `torch.nn.init` leaves a tensor as it is.  Drawing values on the meta device
+    goes through torch's Python reference kernels, whose first use imports torch's compiler —
+    seconds on a cold start, for numbers nobody reads.  A mode is per thread: a model being built
+    in another thread at the same moment is initialised as usual."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else (kwargs or {}).get("tensor")
+        return func(*args, **(kwargs or {}))
+
+
 def count_parameters(cfg) -> dict:
     """Parameters of the model `cfg` describes, counted on modules built on the meta device (no
     memory): the model with one block, plus num_layers - 1 more blocks like it.  `total` counts
     a tied head once; `positions` is the learned position table's share (0 with RoPE)."""
     one = type("OneBlock", (), {**vars(cfg), "num_layers": 1})
-    with torch.device("meta"):
+    with torch.device("meta"), _NoInitialValues():
         model = GPTModel(one)
     block = sum(p.numel() for p in model.trf_blocks[0].parameters())
     total = sum(p.numel() for p in model.parameters()) + (cfg.num_layers - 1) * block
