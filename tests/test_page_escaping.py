@@ -100,7 +100,7 @@ def test_t_escapes_values_and_t_plain_does_not():
 
 def tiny_model(classes=None, seed=0) -> GPTModel:
     torch.manual_seed(seed)
-    model = GPTModel(ModelConfig(vocab_size=50257, context_length=32, emb_dim=32, num_heads=2, num_layers=1,
+    model = GPTModel(ModelConfig(vocab_size=50257, context_length=256, emb_dim=32, num_heads=2, num_layers=1,
                                  drop_rate=0.0)).eval()
     if classes:
         model.set_classifier_head(classes)
@@ -127,20 +127,26 @@ def evil_run(folder: Path) -> Path:
                code="table.too_many_classes", values={"column": EVIL, "count": 9, "rows": 10})])
 
 
-@pytest.fixture(scope="module")
-def evil(tmp_path_factory):
-    """An app over a folder where every name and label is hostile; (demo, state, paths)."""
-    from ui.app import build_app
-    root = tmp_path_factory.mktemp("evil")
-    folder = root / "checkpoints"
+def evil_folder(folder: Path) -> dict[str, Path]:
+    """A checkpoints folder where every name and label is hostile: a classifier whose labels, data
+    and facts hold EVIL, a language model named EVIL_NAME (and a plain one), and `evil_run`."""
     classifier = save_checkpoint(folder / "classify-evil" / "model.safetensors", tiny_model(classes=3, seed=1),
                                  task={"type": "classify", "labels": LABELS},
                                  facts={"data": f"{EVIL_NAME}.csv", "steps": 5, "note": EVIL, EVIL_NAME: 1})
     # (saved under a plain name, then renamed: the core's save globs for its temp files by the name)
     named = save_checkpoint(folder / "named.safetensors", tiny_model()).rename(folder / f"{EVIL_NAME}.safetensors")
-    run = evil_run(folder)
-    demo = build_app(folder, temp_dir=root / "temp")
-    return demo, demo.pocketllm_state, {"classifier": classifier, "named": named, "run": run}
+    other = save_checkpoint(folder / "plain-lm.safetensors", tiny_model(seed=2))
+    return {"classifier": classifier, "named": named, "other": other, "run": evil_run(folder)}
+
+
+@pytest.fixture(scope="module")
+def evil(tmp_path_factory):
+    """The app (built, not served: its handlers are called directly) over `evil_folder`."""
+    from ui.app import build_app
+    root = tmp_path_factory.mktemp("evil")
+    paths = evil_folder(root / "checkpoints")
+    demo = build_app(root / "checkpoints", temp_dir=root / "temp")
+    return demo, demo.pocketllm_state, paths
 
 
 def handler(demo, api_name):
@@ -280,6 +286,7 @@ def test_every_page_wording_fits_its_core_error_and_names_no_flag():
 FLAGGED = ["corpus.too_short", "table.no_text_column", "table.no_label_column", "table.too_many_classes",
            "classify.too_many_blocks", "train.out_of_memory", "train.out_of_memory_estimate", "train.too_few_examples",
            "train.diverged", "train.no_steps_left", "text.not_found", "table.not_found", "instructions.not_found",
+           "checkpoint.not_found", "run.folder_in_use", "run.folder_record_damaged",
            "pretrain.resume_no_state", "train.state_damaged", "run.max_length_out_of_range", "quantize.not_cpu"]
 
 

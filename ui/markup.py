@@ -142,7 +142,7 @@ def fill(template: str, values: dict) -> Markup:
         if inside is None:
             out.append(text if isinstance(value, Markup) else escape(text))
         else:
-            text = plain(text) if isinstance(value, Markup) else text
+            text = plain(Markup(text)) if isinstance(value, Markup) else text  # code shows it as it is
             out.append(in_fence(text) if inside else in_code(text))
     return Markup("".join(out))
 

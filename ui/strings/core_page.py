@@ -56,6 +56,12 @@ EN = {
                                     "some disk space and try again.",
     "core_page.files.write_failed_new": "Could not write {path} ({reason}). Nothing was written. Free some disk space "
                                         "and try again.",
+    "core_page.checkpoint.not_found": "Model file not found: {path}. Check the path, or upload the file instead.",
+    "core_page.run.folder_in_use": "{folder} holds a run that is training now (process {pid}, writing {model}). Wait "
+                                   "for it to finish, then press “Continue this run” again.",
+    "core_page.run.folder_record_damaged": "{folder} already holds a run, but its {record} is damaged, so that run "
+                                           "cannot be continued. Press Start for a new run (it gets a folder of its "
+                                           "own), or delete {folder} if that run is not needed.",
 }
 
 ZH = {
@@ -88,4 +94,8 @@ ZH = {
                                        "（微调标签页可以把这个模型选作基础模型）。",
     "core_page.files.write_failed": "无法写入 {path}（{reason}）。原来的文件保持不变。请腾出一些磁盘空间，然后再试一次。",
     "core_page.files.write_failed_new": "无法写入 {path}（{reason}）。什么也没有写入。请腾出一些磁盘空间，然后再试一次。",
+    "core_page.checkpoint.not_found": "找不到模型文件：{path}。请检查路径，或改为上传这个文件。",
+    "core_page.run.folder_in_use": "{folder} 里的运行正在训练（进程 {pid}，正在写入 {model}）。请等它完成，再按一次“继续这次训练”。",
+    "core_page.run.folder_record_damaged": "{folder} 里已经有一次运行，但它的 {record} 已损坏，所以无法继续那次运行。"
+                                           "请按“开始”开始一次新的训练（它会得到自己的文件夹）；如果不再需要那次运行，也可以删除 {folder}。",
 }
