@@ -43,6 +43,11 @@ def shoot(page, name):
     page.screenshot(path=str(SHOTS / f"default-{name}-zh.png"), full_page=True)
 
 
+def text_has(elem_id, words) -> str:
+    """A predicate for wait_for_function (the element may not be drawn yet)."""
+    return f"(() => {{ const el = document.querySelector('#{elem_id}'); return !!el && el.innerText.includes({words!r}); }})()"
+
+
 def open_tab(page, name):
     page.get_by_role("tab", name=name).click()
     page.wait_for_timeout(1_500)  # the tab's select event (the base picker refreshes)
@@ -53,8 +58,11 @@ def wait_finished(page, status_id, state, timeout_min=RUN_MINUTES):
     page.wait_for_timeout(3_000)
     state.runner.wait(timeout_min * 60)
     assert state.runner.current is None, "the run did not end in time"
-    page.wait_for_function(f"document.querySelector('#{status_id}').innerText.includes('已完成')",
-                           timeout=60_000)
+    try:
+        page.wait_for_function(text_has(status_id, "已完成"), timeout=60_000)
+    except Exception:
+        shoot(page, f"failed-{status_id}")
+        raise AssertionError(page.locator(f"#{status_id}").inner_text()) from None
 
 
 def test_a_new_learner_presses_start_on_every_tab(page, app):
@@ -62,7 +70,8 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     page.goto(url)  # the plain address: the page follows the browser's language
     page.wait_for_function("Array.from(document.querySelectorAll('[role=tab]')).some(t => t.innerText.includes('预训练'))",
                            timeout=30_000)
-    page.wait_for_function("document.querySelector('#pretrain-preview').innerText.length > 10", timeout=60_000)
+    page.wait_for_function("document.querySelector('#pretrain-preview') && "
+                           "document.querySelector('#pretrain-preview').innerText.length > 10", timeout=60_000)
 
     # ---- Pretrain: the core's default run ---------------------------------------------------------
     page.locator("#pretrain-start").click()
@@ -91,7 +100,8 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     for key in ("config", "tokenizer", "vocab_size", "data_path"):
         assert after[key] == settings[key], key
     page.reload()
-    page.wait_for_function("document.querySelector('#pretrain-facts').innerText.length > 10", timeout=60_000)
+    page.wait_for_function("document.querySelector('#pretrain-facts') && "
+                           "document.querySelector('#pretrain-facts').innerText.length > 10", timeout=60_000)
     facts = page.locator("#pretrain-facts").inner_text()
     assert "5,2" in facts, facts  # cpu-small's 5.2 M parameters, not another shape's
 
@@ -114,7 +124,7 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     page.wait_for_timeout(3_000)
     assert toasts(page) == []
     wait_finished(page, "ins-status", state)
-    page.wait_for_function("document.querySelector('#ins-results').innerText.includes('完全匹配')", timeout=60_000)
+    page.wait_for_function(text_has("ins-results", "完全匹配"), timeout=60_000)
     answers = page.locator("#ins-answers").inner_text()
     assert "（空回答）" not in answers, answers
     instruct_dir = Path(state.live_or_latest_run("instruct"))
@@ -131,7 +141,7 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     page.get_by_role("option").filter(has_text=run_dir.name).first.click()
     page.wait_for_function("!document.querySelector('#w-export').disabled", timeout=20_000)
     page.locator("#w-export").click()
-    page.wait_for_function("document.querySelector('#w-message').innerText.includes('已导出')", timeout=120_000)
+    page.wait_for_function(text_has("w-message", "已导出"), timeout=120_000)
     assert toasts(page) == []
     with page.expect_download(timeout=60_000) as download:
         page.locator("#w-export-file a").first.click()
