@@ -16,6 +16,7 @@ write the same file.
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import re
@@ -72,7 +73,7 @@ def _writer_died(tmp: Path, name: str) -> bool:
 
 def _sweep_stale_temps(path: Path):
     """Remove `.name.<pid>-<hex>.tmp` files whose writer died mid-write (a kill, a power cut)."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # (a name may hold * or [)
         if _writer_died(tmp, path.name):
             tmp.unlink(missing_ok=True)
 

@@ -205,3 +205,30 @@ def test_a_message_is_read_as_about_the_same_text_whatever_the_tokenizer():
     assert usual_max_length(english, by_word) == USUAL_MAX_LENGTH
     assert usual_max_length(english, by_letter) >= 290  # bytes: a token a letter
     assert usual_max_length([], by_letter) == USUAL_MAX_LENGTH
+
+
+def test_a_data_path_sent_by_hand_is_not_read(demo, tmp_path):
+    """data.uploaded comes back from the browser: an API call naming a server file gets the
+    'upload a file' answer, not a preview of that file (only the page's kept copies are read)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the server's own file " * 50, encoding="utf-8")
+    preview = handler(demo, "pretrain_preview")
+    names = ["data.source", "data.uploaded", "model.context", "tok.kind", "tok.vocab", "lang"]
+    out = preview.fn(*[{"data.source": "upload", "data.uploaded": str(secret), "model.context": 64,
+                        "tok.kind": "char", "tok.vocab": None, "lang": "en"}[n] for n in names])
+    assert "secret.txt" not in str(out) and "server's own" not in str(out)
+    kept = demo.pocketllm_state.corpora / f"mine-{'0' * 12}.txt"
+    kept.write_text("学而时习之，不亦说乎。" * 200, encoding="utf-8")
+    out = preview.fn(*[{"data.source": "upload", "data.uploaded": str(kept), "model.context": 64,
+                        "tok.kind": "char", "tok.vocab": None, "lang": "en"}[n] for n in names])
+    assert kept.name in str(out)
+
+
+def test_a_checkpoint_named_with_glob_characters_saves(tmp_path):
+    """Saving sweeps its own stale temp files by name: a name holding `**` or `[` is text, not a pattern."""
+    from pocketllm import GPTModel, load_model, save_checkpoint
+    cfg = ModelConfig(vocab_size=50257, context_length=8, emb_dim=8, num_heads=2, num_layers=1)
+    path = tmp_path / "my **best** [v1].safetensors"
+    save_checkpoint(path, GPTModel(cfg))
+    save_checkpoint(path, GPTModel(cfg))  # again, over it
+    assert load_model(path).config.emb_dim == 8

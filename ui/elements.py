@@ -30,6 +30,7 @@ class Elements:
         self.ctx = ctx
         self.items: dict[str, gr.components.Component] = {LANG: ctx.lang}
         self.bounds: dict[str, tuple] = {}  # number boxes: (low, high, text key, whole?)
+        self.guards: dict[str, object] = {}  # name -> fn(value) -> the value a handler may trust
 
     def add(self, name: str, component, **texts):
         """Register `component` as `name`; `texts` (label=..., choices=...) are the page's text
@@ -55,6 +56,18 @@ class Elements:
         low, high, key, integer = self.bounds[name]
         check = whole if integer else real
         return check(values[name], low, high, key, values.get(LANG, "en"), default=default)
+
+    def guard(self, name: str, fn):
+        """Every handler reads `name` through `fn`: a value that came from the browser (or an API
+        call) and that the page must not take on trust, e.g. a path."""
+        self.guards[name] = fn
+
+    def _values(self, inputs, args) -> dict:
+        values = dict(zip(inputs, args))
+        for name, fn in self.guards.items():
+            if name in values:
+                values[name] = fn(values[name])
+        return values
 
     def __getitem__(self, name: str):
         return self.items[name]
@@ -90,7 +103,7 @@ class Elements:
 
         if inspect.isgeneratorfunction(fn):
             def gen(*args):
-                values = dict(zip(inputs, args))
+                values = self._values(inputs, args)
                 try:
                     for result in fn(values):
                         yield positional(result or {})
@@ -100,7 +113,7 @@ class Elements:
             return gen
 
         def plain(*args):
-            values = dict(zip(inputs, args))
+            values = self._values(inputs, args)
             try:
                 return positional(fn(values) or {})
             except Exception as exc:  # noqa: BLE001

@@ -101,6 +101,16 @@ def data_source(els: Elements, prefix: str, options: list[tuple[str, str]], defa
     els.add("data.upload", gr.File(label=L(f"{prefix}.upload"), file_types=file_types, type="filepath",
                                    elem_id=f"{elem_prefix}-upload"), label=f"{prefix}.upload")
     els.add("data.uploaded", gr.State(""))
+    corpora = els.ctx.state.corpora
+    # Only a copy the page kept may be read: a path sent by hand (an API call) names no other file.
+    els.guard("data.uploaded", lambda path: path if kept_copy(corpora, path) else "")
+
+
+def kept_copy(corpora: Path, path) -> bool:
+    try:
+        return bool(path) and Path(path).resolve().parent == Path(corpora).resolve() and Path(path).is_file()
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def base_picker(els: Elements, prefix: str, elem_prefix: str):

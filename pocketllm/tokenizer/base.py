@@ -128,3 +128,21 @@ class StreamDecoder:
 
     def flush(self) -> str:
         return self._utf8.decode(b"", final=True)
+
+
+def byte_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-level alphabet: each byte as a printable character.
+
+    Printable Latin-1 bytes stand for themselves; the other 68 bytes are given
+    the code points 256, 257, ... in byte order (the convention of GPT-2's
+    `encoder.py`, which Hugging Face's ByteLevel pre-tokenizer follows).
+    """
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table

@@ -26,7 +26,7 @@ import json
 import re
 
 from ..errors import Phrase, PocketLLMError, shown
-from .base import EOT_TEXT
+from .base import EOT_TEXT, byte_to_unicode
 from .gpt2 import GPT2_PATTERN
 
 BYTE_TOKENS = 256
@@ -434,7 +434,6 @@ def _wrong_kind(kind: str, data: dict) -> None:
 
 def _bpe_layout(data: dict, ids: dict[str, int]) -> None:
     """Every token but <|endoftext|> is written in GPT-2's byte-level alphabet (one character per byte)."""
-    from .trained import byte_to_unicode
     alphabet = set(byte_to_unicode().values())
     for token in ids:
         if token != EOT_TEXT and not alphabet.issuperset(token):

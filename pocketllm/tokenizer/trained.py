@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..errors import PocketLLMError, shown
-from .base import EOT_TEXT, PIECE_CHARS, Tokenizer, text_pieces, well_formed
+from .base import EOT_TEXT, PIECE_CHARS, Tokenizer, byte_to_unicode, text_pieces, well_formed
 from .spec_check import BYTE_TOKENS, MAX_VOCAB, check_tokenizer_json  # MAX_VOCAB: ids are cached as 16-bit numbers
 
 KINDS = ("gpt2", "bpe", "char")
@@ -41,24 +41,6 @@ _LONG_RUN = re.compile(r"\S{%d,}|\s{%d,}" % (MAX_TRAINING_RUN + 1, MAX_TRAINING_
 # A fresh model's tokenizer (chosen by bench/tokenizer_quality.py; see the README).
 DEFAULT_KIND = "bpe"
 DEFAULT_VOCAB_SIZE = {"bpe": 8000, "char": None}  # char: every distinct character
-
-
-def byte_to_unicode() -> dict[int, str]:
-    """GPT-2's byte-level alphabet: each byte as a printable character.
-
-    Printable Latin-1 bytes stand for themselves; the other 68 bytes are given
-    the code points 256, 257, ... in byte order (the convention of GPT-2's
-    `encoder.py`, which Hugging Face's ByteLevel pre-tokenizer follows).
-    """
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
 
 
 _UNICODE_TO_BYTE = {ch: b for b, ch in byte_to_unicode().items()}
