@@ -58,7 +58,7 @@ def test_preview_start_poll_stop(client, app, corpus_file):
     assert "pl-tok" in tokens and "tokens per character" in tokens
     # Too short a corpus for the context: a readable message with a context that fits, no trace.
     short, _ = client.predict("upload", 4000, "bpe", 300, "en", api_name="/pretrain_preview")
-    assert "Shrink the context" in short and "Traceback" not in short
+    assert "Lower “context (tokens)”" in short and "Traceback" not in short  # the form's box, not a CLI flag
 
     status = start_tiny_run(client)
     assert "Training" in status
