@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # run from a checkout without installing
 
 from pocketllm import GPTModel, ModelConfig  # noqa: E402
-from pocketllm.gpt2 import hf_config, pocketllm_to_hf  # noqa: E402
+from pocketllm.hf_layout import hf_config, pocketllm_to_hf  # noqa: E402
 from pocketllm.tasks.language_modeling import NextTokenLoss  # noqa: E402
 from pocketllm.training.hardware import autocast, pick_dtype, set_threads  # noqa: E402
 from pocketllm.training.trainer import make_optimizer  # noqa: E402

@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pocketllm import GPTModel, ModelConfig  # noqa: E402
-from pocketllm.gpt2 import hf_config, pocketllm_to_hf  # noqa: E402
+from pocketllm.hf_layout import hf_config, pocketllm_to_hf  # noqa: E402
 from pocketllm.tasks.language_modeling import NextTokenLoss  # noqa: E402
 from pocketllm.training.trainer import make_optimizer  # noqa: E402
 
