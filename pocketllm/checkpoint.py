@@ -43,13 +43,14 @@ from .hf_layout import hf_folder_heads, hf_to_pocketllm, is_hf_gpt2
 from .kinds import TaskKind, task_kind
 from .model import GPTModel
 from .tokenizer import Tokenizer, gpt2_tokenizer, tokenizer_from_spec
+from .tokenizer.spec_check import MAX_SPEC_CHARS
 
 FORMAT_VERSION = "1"
 LANGUAGE_MODEL = {"type": TaskKind.PRETRAIN.value}
 # The most characters one JSON part of a header may have (a model's own are a few KB; a
 # classifier's labels or a template more; a trained tokenizer's vocabulary is bounded where
-# it is read, by how deep it nests here).
-HEADER_PART_CHARS = {"config": 64 * 1024, "task": 4 * 2**20, "facts": 4 * 2**20}
+# it is read, by how deep it nests here; an imported model's tokenizer.json is ~10 MB: Qwen3's).
+HEADER_PART_CHARS = {"config": 64 * 1024, "task": 4 * 2**20, "facts": 4 * 2**20, "tokenizer": MAX_SPEC_CHARS}
 
 
 @dataclass
@@ -106,8 +107,9 @@ def save_checkpoint(path, model: GPTModel, task: dict | None = None, facts: dict
 
 
 def check_tokenizer_fits(tokenizer: Tokenizer, config: ModelConfig, source: str = "model"):
-    """A trained vocabulary must match the embedding row for row; GPT-2's may sit in a padded one."""
-    fits = (tokenizer.vocab_size == config.vocab_size if tokenizer.kind != "gpt2"
+    """A trained vocabulary must match the embedding row for row; GPT-2's, or an imported model's
+    (kind hf: Qwen3 pads its embedding), may sit in a padded one."""
+    fits = (tokenizer.vocab_size == config.vocab_size if tokenizer.kind not in ("gpt2", "hf")
             else tokenizer.vocab_size <= config.vocab_size)
     if not fits:
         raise PocketLLMError(

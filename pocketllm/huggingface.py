@@ -11,10 +11,12 @@ family's table in `hf_layout.py`).  A bf16 file stays bf16.
 `export_hf(checkpoint, folder)` writes the family's own layout back (`gpt2.py` keeps
 GPT-2's `export_hf` as the entry most callers use; both are this one).
 
-The tokenizer: a GPT-2 folder reads text with GPT-2's tokens.  A Llama or Qwen3
-folder's `tokenizer.json` is not read yet (PocketLLM's tokenizers are the gpt2 kind
-and vocabularies trained on a corpus); the weights are imported and the result says
-so (`TOKENIZER_NOT_CARRIED`), and such a checkpoint reads text as GPT-2 does.
+The tokenizer: a GPT-2 folder reads text with GPT-2's tokens.  A Llama or Qwen3 folder's
+`tokenizer.json` (+ `tokenizer_config.json`: special tokens, chat template) becomes the
+checkpoint's `hf` tokenizer (tokenizer/hf_imported.py), checked before it is built and to fit
+the embedding's rows; `export-hf` writes those files back.  A folder without `tokenizer.json`
+is imported all the same and the result says so (`TOKENIZER_NOT_CARRIED`): such a checkpoint
+reads text as GPT-2 does.
 """
 from __future__ import annotations
 
@@ -32,13 +34,15 @@ from .files import atomic_write, write_text_atomic
 from .hf_layout import (NOT_WEIGHTS, config_from_hf, family_of_config, hf_config_of, hf_to_pocketllm, is_hf_gpt2,
                         name_table, to_hf_tensors)
 from .model import GPTModel
-from .tokenizer import gpt2_tokenizer
+from .tokenizer import gpt2_tokenizer, hf_tokenizer_from_json
+from .tokenizer.spec_check import MAX_SPEC_CHARS
 
 CONFIG_BYTES = 1 << 20          # a config.json is a few KB
 INDEX_BYTES = 64 << 20          # an index names every tensor once (a 70 B model's is ~100 KB)
 MAX_SHARDS = 4096
-TOKENIZER_NOT_CARRIED = ("this model's tokenizer.json is not carried: PocketLLM cannot read a Llama/Qwen3 tokenizer "
-                         "yet, so the checkpoint reads text as GPT-2 does, which is not this model's reading; "
+TOKENIZER_CONFIG_BYTES = 4 << 20  # Llama 3's names its 256 added tokens: ~50 KB
+TOKENIZER_NOT_CARRIED = ("this folder has no tokenizer.json, so the model's tokenizer.json is not carried: the "
+                         "checkpoint reads text as GPT-2 does, which is not this model's reading; "
                          "its logits and ids are right, its text is not")
 
 
@@ -117,11 +121,30 @@ def import_hf(source, *, device="cpu", dtype=None) -> Checkpoint:
     model = build_model(config, tensors, dict(LANGUAGE_MODEL), source=folder.name)
     model.to(device=device, dtype=dtype).eval()
     facts = {"imported_from": str(source), "hf_architecture": hf.get("architectures", [family])[0]}
+    tokenizer = gpt2_tokenizer()
     if family != "gpt2":
-        facts["tokenizer_note"] = TOKENIZER_NOT_CARRIED
+        tokenizer = folder_tokenizer(folder, config.vocab_size)
+        if tokenizer is None:
+            facts["tokenizer_note"] = TOKENIZER_NOT_CARRIED
+            tokenizer = gpt2_tokenizer()
     ckpt = Checkpoint(model, config, dict(LANGUAGE_MODEL), facts, source=f"huggingface-{family}",
-                      tokenizer=gpt2_tokenizer())
+                      tokenizer=tokenizer)
     return ckpt
+
+
+def folder_tokenizer(folder: Path, rows: int):
+    """The folder's `tokenizer.json` (+ `tokenizer_config.json`, or `chat_template.jinja` for the
+    template) as an `hf` tokenizer that fits `rows` embedding rows; None when it has none."""
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    data = _json_file(folder / "tokenizer.json", MAX_SPEC_CHARS, "tokenizer.json")
+    config = {}
+    if (folder / "tokenizer_config.json").is_file():
+        config = _json_file(folder / "tokenizer_config.json", TOKENIZER_CONFIG_BYTES, "tokenizer_config.json")
+    template = folder / "chat_template.jinja"  # where newer transformers save the template
+    if "chat_template" not in config and template.is_file() and template.stat().st_size <= TOKENIZER_CONFIG_BYTES:
+        config = {**config, "chat_template": template.read_text(encoding="utf-8", errors="replace")}
+    return hf_tokenizer_from_json(data, config, rows=rows)
 
 
 def _read_by_table(folder: Path, config: ModelConfig, shapes: dict[Path, dict]) -> dict:
@@ -181,10 +204,14 @@ def export_hf(model, out_dir, *, overwrite: bool = False, tokenizer=None) -> Pat
     if model.cfg.arch == "gpt2":
         tensors = {k: v.float() for k, v in tensors.items()}
     eot = tokenizer.eot_id if tokenizer is not None else None
-    config = hf_config_of(model, eot, eot)  # (refuses parts its family's layout cannot hold, before writing)
+    bos = getattr(tokenizer, "bos_id", None)
+    config = hf_config_of(model, eot if bos is None else bos, eot)  # (refuses what its layout cannot hold, first)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(target, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
     write_text_atomic(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
     if tokenizer is not None and "tokenizer_note" not in facts:
-        write_hf_tokenizer(tokenizer, out_dir, model.cfg.context_length)
+        if hasattr(tokenizer, "write_hf_files"):  # an imported model's own files (kind hf), template included
+            tokenizer.write_hf_files(out_dir, model.cfg.context_length)
+        else:
+            write_hf_tokenizer(tokenizer, out_dir, model.cfg.context_length)
     return out_dir

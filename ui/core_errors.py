@@ -304,6 +304,10 @@ ZH: dict[str, str] = {
     "tokenizer.not_byte_level": "这个 `bpe` 分词器不能使用：词元 {token} 不是用字节级字符写成的，而 `bpe` 分词器的每个词元都应如此。文件已损坏，或它的种类标错了。",
     "tokenizer.bad_byte_token": "这个 `char` 分词器不能使用：{token} 既不是单个字符，也不是字节词元 `<0x00>` 到 `<0xFF>`。文件已损坏。",
     "tokenizer.no_byte_token": "这个 `char` 分词器缺少某个字节词元，无法写出它没见过的字符；文件已损坏。",
+    "tokenizer.no_end_of_text": "这个分词器没有表示文本结束的词元：它的 `tokenizer_config.json` 没有写出它所拥有的 `eos_token`，"
+                                "它也没有 {known} 中的任何一个。",
+    "tokenizer.template_too_long": "这个分词器的对话模板有 {length:,} 个字符，超过了 PocketLLM 保存的上限 {limit:,}；"
+                                   "文件已损坏，或不是模型的 `tokenizer_config.json`。",
     "tokenizer.check.must_be": "{where} 必须是 {expected}，而不是 {found}",
     "tokenizer.check.missing": "缺少 {where}",
     "tokenizer.check.unknown_field": "{where} 不是 PocketLLM 认识的字段",

@@ -374,8 +374,9 @@ def _model(data: dict, max_vocab: int, merges_per_token: int) -> dict:
     return model
 
 
-def _added_tokens(data: dict, vocab: dict, max_vocab: int) -> dict[str, int]:
-    """Every token's id (vocabulary and added tokens), checked to be 0..n-1 with none taken twice."""
+def _added_tokens(data: dict, vocab: dict, max_vocab: int, need_eot: bool = True) -> dict[str, int]:
+    """Every token's id (vocabulary and added tokens), checked to be 0..n-1 with none taken twice
+    (and, for PocketLLM's own kinds, an <|endoftext|> among them)."""
     added = _type(data.get("added_tokens", []), "added_tokens", list, expected=EXPECT_ARRAY)
     _count(added, "added_tokens", MAX_ADDED_TOKENS)
     ids = dict(vocab)
@@ -410,7 +411,7 @@ def _added_tokens(data: dict, vocab: dict, max_vocab: int) -> dict[str, int]:
         missing = next(i for i in range(len(taken) + 1) if i not in taken)
         raise _Refused(Phrase("id {id} has no token; ids must be 0, 1, 2, ... with none left out",
                               code="tokenizer.check.id_gap", id=missing))
-    if EOT_TEXT not in ids:
+    if need_eot and EOT_TEXT not in ids:
         raise _Refused(Phrase("it has no {eot} token", code="tokenizer.check.no_eot", eot=EOT_TEXT))
     return ids
 
@@ -486,7 +487,8 @@ def _refused(kind: str, phrase: Phrase) -> PocketLLMError:
 def check_tokenizer_json(data, kind: str, *, max_vocab: int = MAX_VOCAB, rows: int | None = None) -> int:
     """Refuse (PocketLLMError) a `tokenizer.json` object that is too big, runs a part PocketLLM does not
     allow, or (for kind "bpe" or "char") is not laid out as PocketLLM writes it; otherwise return its
-    vocabulary size.  `rows`: the model's embedding rows, which the vocabulary must match."""
+    vocabulary size.  `rows`: the model's embedding rows, which the vocabulary must match (for kind
+    "hf", an imported model's tokenizer, fit in: at most `rows` tokens, and no <|endoftext|> needed)."""
     try:
         data = _obj(data, "tokenizer_json")
         _fields(data, "", _TOP_FIELDS)
@@ -498,14 +500,15 @@ def check_tokenizer_json(data, kind: str, *, max_vocab: int = MAX_VOCAB, rows: i
         # A trained BPE has one merge per learned token; lists converted from tiktoken ranks
         # (Llama 3's) hold about two per token.
         model = _model(data, max_vocab, merges_per_token=1 if kind in ("bpe", "char") else 4)
-        ids = _added_tokens(data, model["vocab"], max_vocab)
+        ids = _added_tokens(data, model["vocab"], max_vocab, need_eot=kind in ("bpe", "char"))
         for slot in _SLOTS:
             _slot(data.get(slot), slot)
         if kind == "bpe":
             _bpe_layout(data, ids)
         elif kind == "char":
             _char_layout(data, ids)
-        if rows is not None and len(ids) != rows:
+        # An imported model's (kind "hf") embedding may have more rows than tokens (Qwen3 pads to 151,936).
+        if rows is not None and (len(ids) > rows if kind == "hf" else len(ids) != rows):
             raise _Refused(Phrase("its vocabulary has {count:,} tokens but the model's embedding has {rows:,} rows",
                                   code="tokenizer.check.rows", count=len(ids), rows=rows))
     except _Refused as refused:
