@@ -96,14 +96,15 @@ def test_a_fresh_base_is_offered_only_until_a_model_is_trained(demo, tmp_path):
     from pocketllm.tokenizer import gpt2_tokenizer
     state = demo.pocketllm_state
     refresh = handler(demo, "classify_bases")
-    fresh = refresh.fn(None, "", "en")  # nothing trained yet
-    assert fresh["value"].endswith("cpu-small")
+    fresh, facts = refresh.fn(None, "", "en")  # nothing trained yet
+    assert fresh["value"].endswith("cpu-small") and "knows no language" in facts
     cfg = ModelConfig(vocab_size=50257, context_length=16, emb_dim=8, num_heads=2, num_layers=1)
     path = state.checkpoints / "pretrain-x" / "model.safetensors"
     path.parent.mkdir(parents=True)
     save_checkpoint(path, GPTModel(cfg), tokenizer=gpt2_tokenizer())
-    assert refresh.fn(fresh["value"], "", "en")["value"] == str(path.resolve())
-    assert refresh.fn(fresh["value"], "yes", "en")["value"] == fresh["value"]  # picked by hand: kept
+    newest, facts = refresh.fn(fresh["value"], "", "en")
+    assert newest["value"] == str(path.resolve()) and "1 layers" in facts  # the facts follow the choice
+    assert refresh.fn(fresh["value"], "yes", "en")[0]["value"] == fresh["value"]  # picked by hand: kept
 
 
 def test_continue_keeps_the_runs_shape_and_tokenizer(demo):

@@ -355,18 +355,22 @@ def wire_base_picker(els: Elements, kind, api_name: str) -> list:
     def on_refresh(v):
         choices = base_choices(state, v["lang"])
         current = v["model.base"] if v.get("model.picked") else None
-        return {"model.base": gr.update(choices=choices, value=default_base(choices, current))}
+        chosen = default_base(choices, current)
+        # The facts come along: a value set by a handler fires no change event when the browser
+        # already shows it, and the facts of the page's first choice would stay.
+        return {"model.base": gr.update(choices=choices, value=chosen),
+                "model.facts": base_facts(state, chosen, v["lang"])}
 
     def on_facts(v):
         return {"model.facts": base_facts(state, v["model.base"], v["lang"])}
 
-    refresh_io = (["model.base", "model.picked", "lang"], ["model.base"])
+    refresh_io = (["model.base", "model.picked", "lang"], ["model.base", "model.facts"])
     els.on(els["model.refresh"].click, on_refresh, *refresh_io, api_name=api_name)
     if els.ctx.tab is not None:
         els.on(els.ctx.tab.select, on_refresh, *refresh_io, show_progress="hidden")
     els["model.base"].input(lambda: "yes", None, els["model.picked"], show_progress="hidden")
     on_form_change(els, kind, ["model.base"], on_facts, ["model.base", "lang"], ["model.facts"])
-    return [(on_refresh, ["model.base"]), (on_facts, ["model.facts"])]
+    return [(on_refresh, ["model.base", "model.facts"])]  # (its facts are the chosen base's)
 
 
 def wire_model_picker(els: Elements, name: str, choices: Callable, api_name: str):
