@@ -90,21 +90,6 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     assert "�" not in samples
     shoot(page, "pretrain")
 
-    # ---- Continue: 50 more steps; the run keeps its shape -------------------------------------------
-    box = page.locator("#pretrain-steps input").first
-    box.fill("450")
-    box.press("Tab")
-    page.locator("#pretrain-resume").click()
-    wait_finished(page, "pretrain-status", state)
-    after = json.loads((run_dir / "run.json").read_text())
-    for key in ("config", "tokenizer", "vocab_size", "data_path"):
-        assert after[key] == settings[key], key
-    page.reload()
-    page.wait_for_function("document.querySelector('#pretrain-facts') && "
-                           "document.querySelector('#pretrain-facts').innerText.length > 10", timeout=60_000)
-    facts = page.locator("#pretrain-facts").inner_text()
-    assert "5,2" in facts, facts  # cpu-small's 5.2 M parameters, not another shape's
-
     # ---- Classify: from that model, every default ----------------------------------------------------
     open_tab(page, "分类")
     page.wait_for_function("document.querySelector('#cls-base input').value.includes('pretrain-')", timeout=30_000)
@@ -161,3 +146,20 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     ids = tokenizer("学而时习之")["input_ids"]
     assert tokenizer.decode(ids) == "学而时习之"
     assert model(torch.tensor([ids])).logits.shape[-1] == model.config.vocab_size
+
+    # ---- Continue, last (the finetunes above start from the default run's own model) -----------------
+    open_tab(page, "预训练")
+    box = page.locator("#pretrain-steps input").first
+    box.fill("450")
+    box.press("Tab")
+    page.locator("#pretrain-resume").click()
+    wait_finished(page, "pretrain-status", state)
+    after = json.loads((run_dir / "run.json").read_text())
+    for key in ("config", "tokenizer", "vocab_size", "data_path"):
+        assert after[key] == settings[key], key
+    page.reload()
+    page.wait_for_function("document.querySelector('#pretrain-facts') && "
+                           "document.querySelector('#pretrain-facts').innerText.length > 10", timeout=60_000)
+    facts = page.locator("#pretrain-facts").inner_text()
+    assert "5,2" in facts, facts  # cpu-small's 5.2 M parameters, not another shape's
+
