@@ -18,7 +18,7 @@ import torch
 import pytest
 
 from tests.app_fixtures import app  # noqa: F401  (fixture)
-from tests.test_browser import ARGS, CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
+from tests.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
@@ -65,6 +65,18 @@ def wait_finished(page, status_id, state, timeout_min=RUN_MINUTES):
         raise AssertionError(page.locator(f"#{status_id}").inner_text()) from None
 
 
+def start_finetuning(page, state, tab_name, prefix):
+    """Open a finetuning tab, see the default run's model offered as its base, press Start
+    without touching the form, and wait for the run to finish without a toast."""
+    open_tab(page, tab_name)
+    page.wait_for_function(f"document.querySelector('#{prefix}-base input').value.includes('pretrain-')",
+                           timeout=30_000)
+    page.locator(f"#{prefix}-start").click()
+    page.wait_for_timeout(3_000)
+    assert toasts(page) == []
+    wait_finished(page, f"{prefix}-status", state)
+
+
 def test_a_new_learner_presses_start_on_every_tab(page, app):
     url, state = app
     page.goto(url)  # the plain address: the page follows the browser's language
@@ -91,12 +103,7 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     shoot(page, "pretrain")
 
     # ---- Classify: from that model, every default ----------------------------------------------------
-    open_tab(page, "分类")
-    page.wait_for_function("document.querySelector('#cls-base input').value.includes('pretrain-')", timeout=30_000)
-    page.locator("#cls-start").click()
-    page.wait_for_timeout(3_000)
-    assert toasts(page) == []
-    wait_finished(page, "cls-status", state)
+    start_finetuning(page, state, "分类", "cls")
     report = page.locator("#cls-report").inner_text()
     accuracy = float(re.search(r"测试准确率\s*([\d.]+)%", report).group(1))
     # Guessing gives 50 %.  From the default run's model (a tokenizer learnt on Chinese reads this English
@@ -106,12 +113,7 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     shoot(page, "classify")
 
     # ---- Instruct: every default; no empty held-out answer -----------------------------------------------
-    open_tab(page, "指令微调")
-    page.wait_for_function("document.querySelector('#ins-base input').value.includes('pretrain-')", timeout=30_000)
-    page.locator("#ins-start").click()
-    page.wait_for_timeout(3_000)
-    assert toasts(page) == []
-    wait_finished(page, "ins-status", state)
+    start_finetuning(page, state, "指令微调", "ins")
     page.wait_for_function(text_has("ins-results", "完全匹配"), timeout=60_000)
     answers = page.locator("#ins-answers").inner_text()
     assert "（空回答）" not in answers, answers
