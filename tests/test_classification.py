@@ -277,5 +277,8 @@ def test_a_classifier_reads_messages_as_far_as_it_was_trained_to(tmp_path, tiny_
     ckpt = load_model(trainer.model_path)
     assert ckpt.task["max_length"] == 3
     cut, whole = classify(ckpt, ["it is so very good", "it is so"])
-    assert cut["probs"] == whole["probs"]  # only the first 3 tokens are read, as in training
-    assert classify(ckpt, "it is so very good", max_length=64)["probs"] != cut["probs"]
+    # only the first 3 tokens are read, as in training (equal up to float rounding: the two
+    # messages are scored in one padded batch, whose kernels may sum in another order)
+    assert cut["probs"] == pytest.approx(whole["probs"], abs=1e-5)
+    longer = classify(ckpt, "it is so very good", max_length=64)["probs"]
+    assert longer != pytest.approx(cut["probs"], abs=1e-4)

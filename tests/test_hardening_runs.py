@@ -111,6 +111,7 @@ FUZZ = r"""
 import json, random, sys, time, resource
 from pocketllm import PocketLLMError
 from pocketllm.data.instructions import PromptTemplate
+imported_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # torch and friends, machine-dependent
 rng = random.Random(19)
 names = ["instruction", "input", "output", "0", "", "x", "__class__", "instruction.__class__",
          "instruction[0]", "input.__init__.__globals__", "instruction!r", "instruction!s", "instruction!a"]
@@ -143,7 +144,8 @@ for case in cases:
         refused += 1
     assert time.time() - t0 < 2, case
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-print(json.dumps({"cases": len(cases), "accepted": accepted, "refused": refused, "peak_mb": peak}))
+print(json.dumps({"cases": len(cases), "accepted": accepted, "refused": refused, "peak_mb": peak,
+                  "grew_mb": peak - imported_mb}))
 """
 
 
@@ -152,7 +154,9 @@ def test_fuzz_templates_are_refused_with_our_error_or_accepted_quickly_in_bounde
     assert done.returncode == 0, done.stderr[-3000:]  # any other exception type (or a MemoryError) fails here
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["cases"] >= 300 and result["accepted"] > 0 and result["refused"] > 100
-    assert result["peak_mb"] < 1400
+    # What the templates themselves cost: the imports' own size differs from machine to machine
+    # (1.1 GB here, 1.46 GB on CI); a 1e9-wide pad alone would add gigabytes.
+    assert result["grew_mb"] < 300, result
 
 
 # ---- cause 5: a nested header is a damaged checkpoint ---------------------------------------------
