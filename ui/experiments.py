@@ -1,5 +1,6 @@
 """The "learn by experiment" parts the tabs share: compare runs (Pretrain), compare models
-(Generate), chat (Instruct) and training settings saved by name (the three training tabs).
+(Generate), chat (Instruct), training settings saved by name (the three training tabs), and a
+finished model's report card said in the page's words (Weights, compare models).
 
 Each `*_section(...)` lays out its widgets where it is called and wires its events on named
 elements (`ui/elements.py`: "runs.picked", "chat.history", ...; handlers take and return
@@ -21,8 +22,8 @@ from pocketllm import (PocketLLMError, Sampling, TaskKind, chat, compare_runs, l
 from . import plots
 from .describe import shape_text, tokenizer_text
 from .elements import LANG, Elements
-from .i18n import LANGS, t
-from .markup import Markup, escape
+from .i18n import LANGS, t, t_plain
+from .markup import Markup, escape, table_cell
 from .limits import MAX_SAMPLING_SEED, PROMPT_CHARS, real, text_cap, whole
 
 MAX_COMPARED_MODELS = 4
@@ -61,15 +62,80 @@ def follow_language(els: Elements, lines: list[str]):
     els.on_load(on_lang, [*(n for line in lines for n in (line, f"{line}_said")), LANG], lines)
 
 
+# ---- report cards (pocketllm/report_card.py: a finished run's figures) ------------------------
+# The card's figures, in the order the page lists them: (key, how the value is written).
+CARD_FIGURES = (("val_bits_per_char", "{:.3f}"), ("val_loss", "{:.3f}"), ("repeated_4grams", "{:.1%}"),
+                ("distinct_2", "{:.2f}"), ("test_accuracy", "{:.1%}"), ("macro_f1", "{:.3f}"),
+                ("val_accuracy", "{:.1%}"), ("exact_match", "{:.1%}"), ("empty_answers", "{:.1%}"))
+# The one figure a table shows, per kind of model: held-out bits/char, test accuracy, exact match.
+CARD_HEADLINES = ("val_bits_per_char", "test_accuracy", "val_accuracy", "exact_match")
+CARD_COUNTS = {"val_loss": "val_windows", "test_accuracy": "test_examples", "exact_match": "test_answers",
+               "repeated_4grams": "samples"}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def card_of(facts) -> dict:
+    card = (facts or {}).get("report_card") if isinstance(facts, dict) else None
+    return card if isinstance(card, dict) else {}
+
+
+def card_short(card: dict, lang) -> str:
+    """The card's headline figure as plain text ("bits/char 2.314", "测试准确率 91.2%"); "" for none."""
+    for key in CARD_HEADLINES:
+        if _number(card.get(key)):
+            return t_plain(lang, f"exp.card_short_{key}", value=dict(CARD_FIGURES)[key].format(card[key]))
+    return ""
+
+
+def card_rows(card: dict, lang) -> list[tuple[str, str]]:
+    """(what, value) of every figure of the card, in the page's language (values are numbers)."""
+    rows = []
+    for key, form in CARD_FIGURES:
+        if not _number(card.get(key)):
+            continue
+        value = form.format(card[key])
+        count = CARD_COUNTS.get(key)
+        if count and _number(card.get(count)):
+            value = t(lang, f"exp.card_of_{count}", value=value, n=f"{card[count]:,}")
+        rows.append((t(lang, f"exp.card_{key}"), value))
+    return rows
+
+
+def card_markdown(card: dict, lang) -> str:
+    """The whole card as Markdown (a table of its figures, and a classifier's confusion matrix)."""
+    rows = card_rows(card, lang)
+    if not rows:
+        return ""
+    lines = [t(lang, "exp.card_head"), "", f"| {t(lang, 'exp.card_figure')} | |", "|---|---:|"]
+    lines += [f"| {what} | {value} |" for what, value in rows]
+    matrix = card.get("confusion_matrix") if isinstance(card.get("confusion_matrix"), dict) else {}
+    labels, cells = matrix.get("labels") or [], matrix.get("rows_true_cols_predicted") or []
+    if labels and cells and len(labels) == len(cells) and len(labels) <= 20:
+        lines += ["", t(lang, "exp.card_confusion"), "",
+                  "| " + " | ".join([t(lang, "exp.card_true_predicted"), *(table_cell(x) for x in labels)]) + " |",
+                  "|---|" + "---:|" * len(labels)]
+        lines += ["| " + " | ".join([table_cell(label), *(table_cell(c) for c in row)]) + " |"
+                  for label, row in zip(labels, cells) if isinstance(row, (list, tuple))]
+    if card.get("sampling") and "repeated_4grams" in card:
+        lines += ["", t(lang, "exp.card_sampling")]
+    return "\n".join(lines)
+
+
 # ---- compare models (Generate) -----------------------------------------------------------
 def model_head(ckpt, name: str, lang) -> str:
-    """The column head of a compared model: its shape, tokenizer and training facts."""
+    """The column head of a compared model: its shape, tokenizer, training facts and report card."""
     facts = ckpt.facts or {}
     bpc = facts.get("val_bits_per_char")
     if facts.get("steps") is not None:
         shown = t(lang, "exp.facts", steps=f"{facts['steps']:,}", bpc=f"{bpc:.3f}" if bpc is not None else "—")
     else:
         shown = t(lang, "exp.facts_none")
+    card = card_short(card_of(facts), lang)
+    if card:
+        shown = Markup(f"{shown}  \n{t(lang, 'exp.card_in_head', card=card)}")
     return t(lang, "exp.model_head", name=name, shape=shape_text(ckpt.config, lang),
              tokenizer=tokenizer_text(ckpt.tokenizer, lang), facts=shown)
 

@@ -28,6 +28,14 @@ EN = {
     "pretrain.model_head": "### 2. Model",
     "pretrain.preset": "Size preset",
     "pretrain.custom": "custom (edited below)",
+    "pretrain.arch": "Architecture",
+    "pretrain.arch_info": "the building parts; the sizes above stay",
+    "pretrain.arch_gpt2": "GPT-2", "pretrain.arch_llama": "Llama", "pretrain.arch_qwen3": "Qwen3",
+    "pretrain.arch_about": "- **GPT-2**: a learned table of positions, LayerNorm, a GELU feed-forward, biases.\n"
+                           "- **Llama**: rotary positions (RoPE) instead of the table, RMSNorm, a SwiGLU feed-forward "
+                           "(three matrices), no biases; its published models also share key/value heads "
+                           "(grouped-query attention) and untie the head.\n"
+                           "- **Qwen3**: as Llama, plus an RMSNorm on each head's queries and keys (QK-norm).",
     "pretrain.layers": "layers",
     "pretrain.heads": "heads",
     "pretrain.width": "width (emb_dim)",
@@ -92,6 +100,14 @@ ZH = {
     "pretrain.model_head": "### 2. 模型",
     "pretrain.preset": "预设大小",
     "pretrain.custom": "自定义（在下方修改）",
+    "pretrain.arch": "架构",
+    "pretrain.arch_info": "模型由哪些部件搭成；上面的大小不变",
+    "pretrain.arch_gpt2": "GPT-2", "pretrain.arch_llama": "Llama", "pretrain.arch_qwen3": "Qwen3",
+    "pretrain.arch_about": "- **GPT-2**：可学习的位置表、层归一化（LayerNorm）、前馈网络（GELU）、带偏置。\n"
+                           "- **Llama**：用旋转位置编码（RoPE）代替位置表，均方根归一化（RMSNorm），"
+                           "门控前馈网络（SwiGLU，三个矩阵），没有偏置；它发布的模型还让多个查询头共用键/值头"
+                           "（grouped-query attention），输出头也不与嵌入共用。\n"
+                           "- **Qwen3**：和 Llama 一样，另外在每个头的查询和键上各加一层均方根归一化（QK-norm）。",
     "pretrain.layers": "层数",
     "pretrain.heads": "注意力头数",
     "pretrain.width": "宽度（emb_dim）",

@@ -67,6 +67,42 @@ EN = {
     "weights.upload_head": "### Upload a PocketLLM checkpoint",
     "weights.upload_file": "A .safetensors checkpoint saved by PocketLLM (up to 2 GB)",
     "weights.uploaded": "Added **{name}** ({task}).",
+    "weights.col_card": "report card",
+    "weights.arch": "architecture",
+    "weights.arch_gpt2": "GPT-2 (learned positions, LayerNorm, GELU)",
+    "weights.arch_llama": "Llama (RoPE, RMSNorm, SwiGLU, no biases)",
+    "weights.arch_qwen3": "Qwen3 (as Llama, plus QK-norm)",
+    "weights.hf_head": "### Import a Hugging Face model folder",
+    "weights.hf_intro": "A folder as `save_pretrained` writes it — GPT-2, Llama or Qwen3: `config.json`, "
+                        "`model.safetensors` (or its shards) and, for Llama and Qwen3, `tokenizer.json`. "
+                        "Send it zipped, or give its path on this computer.",
+    "weights.hf_zip": "The folder as a .zip (up to 2 GB)",
+    "weights.hf_folder": "…or the folder's path on this computer (only when the app listens on 127.0.0.1)",
+    "weights.hf_name": "Save as",
+    "weights.hf_name_placeholder": "the folder's name",
+    "weights.hf_import": "Import the folder",
+    "weights.hf_need": "Upload a .zip of a Hugging Face model folder, or give the folder's path.",
+    "weights.hf_no_local_paths": "This app is reachable from other computers (or by a share link), so it does not "
+                                 "read folders by path. Upload the folder as a .zip instead.",
+    "weights.hf_not_zip": "{name} is not a readable .zip file. Zip the model folder (config.json, "
+                          "model.safetensors, tokenizer.json) and upload that.",
+    "weights.hf_zip_escape": "The zip was refused and nothing was unpacked: its entry “{name}” points outside the "
+                             "folder (an absolute path, a drive, a backslash or ..). Zip the model folder itself.",
+    "weights.hf_zip_link": "The zip was refused and nothing was unpacked: its entry “{name}” is a link. "
+                           "Zip the model folder's files themselves.",
+    "weights.hf_zip_too_big": "The zip was refused: a model folder has at most {files} files and {size} unpacked.",
+    "weights.hf_zip_no_folder": "{name} holds no model folder: no config.json at its top, nor in exactly one of "
+                                "its folders.",
+    "weights.hf_unzipping": "Unpacking {name}…",
+    "weights.hf_reading": "Reading {name}: its config.json, then every weight's name and shape, then the weights…",
+    "weights.hf_saving": "Saving **{name}**…",
+    "weights.hf_imported": "Imported a {arch} model → **{name}**: {params} parameters, {layers} layers × {width} "
+                           "wide, {heads} heads / {kv_heads} key-value heads; {tokenizer}. It is listed in the "
+                           "model pickers (Generate, Look inside, the finetuning tabs).",
+    "weights.hf_tokenizer_own": "it reads text with its own tokenizer (tokenizer.json)",
+    "weights.hf_tokenizer_gpt2": "it reads text with GPT-2's tokenizer",
+    "weights.hf_tokenizer_note": "⚠️ The folder has no tokenizer.json: the model reads text as GPT-2 does, which is "
+                                 "not its own reading — its logits are right, its text is not.",
 }
 ZH = {
     "describe.format": "读取自", "describe.task": "任务", "describe.shape_head": "结构", "describe.tokenizer_head": "分词器",
@@ -133,4 +169,37 @@ ZH = {
     "weights.upload_head": "### 上传 PocketLLM 检查点",
     "weights.upload_file": "PocketLLM 保存的 .safetensors 检查点（不超过 2 GB）",
     "weights.uploaded": "已添加 **{name}**（{task}）。",
+    "weights.col_card": "成绩单",
+    "weights.arch": "架构",
+    "weights.arch_gpt2": "GPT-2（可学习的位置表、层归一化、前馈网络（GELU））",
+    "weights.arch_llama": "Llama（旋转位置编码、均方根归一化、门控前馈网络、无偏置）",
+    "weights.arch_qwen3": "Qwen3（同 Llama，另加查询/键归一化）",
+    "weights.hf_head": "### 导入 Hugging Face 模型文件夹",
+    "weights.hf_intro": "即 `save_pretrained` 写出的文件夹——GPT-2、Llama 或 Qwen3：`config.json`、"
+                        "`model.safetensors`（或它的分片），Llama 和 Qwen3 还有 `tokenizer.json`。"
+                        "可以打成 `.zip` 压缩包上传，也可以填写它在本机上的路径。",
+    "weights.hf_zip": "打包成压缩包（zip）的文件夹，不超过 2 GB",
+    "weights.hf_folder": "……或文件夹在本机上的路径（只有应用监听 127.0.0.1 时才能用）",
+    "weights.hf_name": "保存为",
+    "weights.hf_name_placeholder": "文件夹的名称",
+    "weights.hf_import": "导入文件夹",
+    "weights.hf_need": "请上传 Hugging Face 模型文件夹的 `.zip` 压缩包，或填写文件夹的路径。",
+    "weights.hf_no_local_paths": "这个应用可以被其他电脑访问（或开了分享链接），所以不按路径读取文件夹。请把文件夹打包成 `.zip` 压缩包上传。",
+    "weights.hf_not_zip": "{name} 不是可读取的 `.zip` 压缩包。请把模型文件夹（`config.json`、`model.safetensors`、"
+                          "`tokenizer.json`）打包后上传。",
+    "weights.hf_zip_escape": "已拒绝这个压缩包，什么都没有解压：其中的条目“{name}”指向文件夹之外"
+                             "（绝对路径、盘符、反斜杠或 ..）。请直接打包模型文件夹本身。",
+    "weights.hf_zip_link": "已拒绝这个压缩包，什么都没有解压：其中的条目“{name}”是一个链接。请打包模型文件夹里的文件本身。",
+    "weights.hf_zip_too_big": "已拒绝这个压缩包：一个模型文件夹最多 {files} 个文件、解压后最多 {size}。",
+    "weights.hf_zip_no_folder": "{name} 里没有模型文件夹：顶层没有 `config.json`，也不是恰好有一个子文件夹含有它。",
+    "weights.hf_unzipping": "正在解压 {name}……",
+    "weights.hf_reading": "正在读取 {name}：先读 `config.json`，再核对每个权重的名称和形状，然后读取权重……",
+    "weights.hf_saving": "正在保存 **{name}**……",
+    "weights.hf_imported": "已导入 {arch} 模型 → **{name}**：{params} 个参数，{layers} 层 × 宽 {width}，"
+                           "{heads} 个注意力头 / {kv_heads} 个键值头；{tokenizer}。它已出现在各个模型选择框里"
+                           "（生成、看看内部、各微调页）。",
+    "weights.hf_tokenizer_own": "它用自己的分词器（`tokenizer.json`）读文本",
+    "weights.hf_tokenizer_gpt2": "它用 GPT-2 的分词器读文本",
+    "weights.hf_tokenizer_note": "⚠️ 这个文件夹没有 `tokenizer.json`：模型会像 GPT-2 那样读文本，而那不是它自己的读法——"
+                                 "它的输出分数是对的，文本却不对。",
 }

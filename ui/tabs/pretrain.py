@@ -33,12 +33,15 @@ DTYPES = ["auto", "fp32", "bf16"]
 PREVIEW_CHARS = 300        # shown as coloured tokens
 PREVIEW_TEXT_CHARS = 20_000  # the longest / most used tokens are counted on the corpus's start
 TOKENIZER_ORDER = ("bpe", "char", "gpt2")  # as the page lists them
+ARCH_ORDER = ("gpt2", "llama", "qwen3")     # the families the core builds (config.ARCHS), as the page lists them
 SOURCES = [("pretrain.src_zh", "zh_classics"), ("pretrain.src_en", "shakespeare"), ("pretrain.src_upload", "upload")]
 SHAPE = {"model.layers": "num_layers", "model.heads": "num_heads", "model.width": "emb_dim",
          "model.context": "context_length", "model.dropout": "drop_rate"}
 TRAIN = {"train.steps": "max_steps", "train.batch": "batch_size", "train.lr": "lr", "train.eval_every": "eval_every",
          "train.sample_every": "sample_every", "train.seed": "seed"}
 FORM = ["data.source", "data.uploaded", "tok.kind", "tok.vocab", "model.preset", *SHAPE, *TRAIN, "train.dtype"]
+# After the form in the API (calls that predate it keep working and get the preset's own family).
+EXTRA = ["model.arch"]
 
 
 def _gb(n: float) -> str:
@@ -49,10 +52,10 @@ def corpus_path(v) -> str:
     return chosen_file(v, BUNDLED_CORPORA, "pretrain.preview_need_upload")
 
 
-def config_from(els, v) -> ModelConfig:
-    """The model the boxes describe; every number is checked first, in the page's language (a
-    width of 10**12 is answered at once).  A preset's context longer than its position table is
-    the core's to refuse."""
+def shape_from(els, v) -> ModelConfig:
+    """The shape the boxes describe (the preset's own family); every number is checked first, in
+    the page's language (a width of 10**12 is answered at once).  A preset's context longer than
+    its position table is the core's to refuse."""
     preset = v["model.preset"]
     if preset and preset != CUSTOM:
         base = ModelConfig.load(preset)
@@ -60,6 +63,20 @@ def config_from(els, v) -> ModelConfig:
             return base
         return base.replace(context_length=els.read(v, "model.context"))
     return ModelConfig(**{field: els.read(v, name) for name, field in SHAPE.items()})
+
+
+def arch_choice(v, shape: ModelConfig) -> str | None:
+    """The family the picker names when it is not the shape's own (the settings' `arch`: `--arch`),
+    else None."""
+    arch = v.get("model.arch")
+    return arch if arch in ARCH_ORDER and arch != shape.arch else None
+
+
+def config_from(els, v) -> ModelConfig:
+    """The model the form describes: the boxes' shape built from the picked family's parts."""
+    shape = shape_from(els, v)
+    arch = arch_choice(v, shape)
+    return shape.with_arch(arch) if arch else shape
 
 
 def tokenizer_choice(els, v) -> tuple[str, int | None]:
@@ -91,6 +108,7 @@ def build(ctx):
     start_preset = defaults.config if defaults.config in presets else presets[0]
     base = ModelConfig.load(start_preset)
     start_kind = defaults.tokenizer or DEFAULT_KIND
+    start_arch = defaults.arch or base.arch  # the core's: the preset's own family unless the settings name one
     d = defaults.train
 
     page.add(gr.Markdown(L("pretrain.intro")), value="pretrain.intro")
@@ -123,6 +141,12 @@ def build(ctx):
                            elem_id="pretrain-context")
                 els.number("model.dropout", "pretrain.dropout", base.drop_rate, 0, 1, integer=False,
                            elem_id="pretrain-dropout")
+            els.add("model.arch", gr.Radio([(L(f"pretrain.arch_{a}"), a) for a in ARCH_ORDER], value=start_arch,
+                                           label=L("pretrain.arch"), info=L("pretrain.arch_info"),
+                                           elem_id="pretrain-arch"),
+                    label="pretrain.arch", info="pretrain.arch_info",
+                    choices=[(f"pretrain.arch_{a}", a) for a in ARCH_ORDER])
+            page.add(gr.Markdown(L("pretrain.arch_about"), elem_id="pretrain-arch-about"), value="pretrain.arch_about")
             els.add("model.facts", gr.Markdown(elem_id="pretrain-facts"))
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.train_head")), value="pretrain.train_head")
@@ -218,10 +242,11 @@ def build(ctx):
 
     # ---- the model ----------------------------------------------------------------------------
     def on_preset(v):
+        """A preset's sizes, and its own family in the picker (Llama 3.2 is a llama)."""
         if not v["model.preset"] or v["model.preset"] == CUSTOM:
             return {}
         cfg = ModelConfig.load(v["model.preset"])
-        return {name: getattr(cfg, field) for name, field in SHAPE.items()}
+        return {**{name: getattr(cfg, field) for name, field in SHAPE.items()}, "model.arch": cfg.arch}
 
     def on_facts(v):
         """The parameter count and memory estimate.  Every number is checked first, before a
@@ -240,17 +265,19 @@ def build(ctx):
                                  states=_gb(mem["states"]), acts=_gb(mem["activations"]), total=_gb(mem["total"]),
                                  batch=batch, vocab=f"{cfg.vocab_size:,}")}
 
-    els.on(els["model.preset"].input, on_preset, ["model.preset"], list(SHAPE))
+    els.on(els["model.preset"].input, on_preset, ["model.preset"], [*SHAPE, "model.arch"])
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
-    facts_in = ["model.preset", *SHAPE, "train.batch", "data.source", "data.uploaded", "tok.kind", "tok.vocab", "lang"]
+    facts_in = ["model.preset", *SHAPE, "train.batch", "data.source", "data.uploaded", "tok.kind", "tok.vocab",
+                "model.arch", "lang"]
     on_form_change(els, KIND, facts_in[:-1], on_facts, facts_in, ["model.facts"])
     facts_api = gr.Button(visible=False)  # the same facts for scripts and tests
     els.on(facts_api.click, on_facts, facts_in, ["model.facts"], api_name="pretrain_facts")
 
     # ---- the form and the core's settings ---------------------------------------------------
     def settings_of(v) -> PretrainSettings:
-        cfg = config_from(els, v)
+        cfg = shape_from(els, v)
+        arch = arch_choice(v, cfg)  # the form's family, carried as the core's `arch` (the CLI's --arch)
         kind, size = tokenizer_choice(els, v)
         if kind != "gpt2":  # a bad vocabulary size or too short a text: said now, not as a failed run
             tokenizer_of(v)
@@ -264,8 +291,8 @@ def build(ctx):
         train = dataclasses.replace(PretrainSettings().train,
                                     **{field: els.read(v, name) for name, field in TRAIN.items()},
                                     dtype=v["train.dtype"] or "auto", checkpoint_minutes=CHECKPOINT_MINUTES)
-        return PretrainSettings(data_path=corpus_path(v), config=config, tokenizer=kind, vocab_size=size,
-                                context_length=context, train=train)
+        return PretrainSettings(data_path=corpus_path(v), config=config, arch=arch, tokenizer=kind,
+                                vocab_size=size, context_length=context, train=train)
 
     def form_of(settings: PretrainSettings) -> dict:
         out = source_values(state, settings.data_path, BUNDLED_CORPORA)
@@ -277,6 +304,7 @@ def build(ctx):
             shape = shape.replace(context_length=settings.context_length)
         out["model.preset"] = settings.config if settings.config in presets else CUSTOM
         out.update({name: getattr(shape, field) for name, field in SHAPE.items()})
+        out["model.arch"] = settings.arch or shape.arch
         out.update({name: getattr(settings.train, field) for name, field in TRAIN.items()})
         out["train.dtype"] = settings.train.dtype
         return out
@@ -297,7 +325,7 @@ def build(ctx):
         return PretrainSettings.from_dict(view.settings)
 
     tab = TrainingTab(
-        kind=KIND, els=els, form=FORM, settings_of=settings_of, form_of=form_of,
+        kind=KIND, els=els, form=FORM, extra=EXTRA, settings_of=settings_of, form_of=form_of,
         settings_of_run=form_settings_of_run,
         prepare=prepare_pretraining, draw=draw, blank=blank,
         live=["live.loss", "run.stats", "live.samples", "run.download", "run.status"], watch=["live.unit"],
@@ -329,7 +357,7 @@ def build(ctx):
         return out
 
     els.on(els["run.resume"].click, on_resume, ["train.steps", "run.dir", "lang", "train.dtype"],
-           ["run.dir", "run.status", *FORM], status="run.status", api_name="pretrain_resume",
+           ["run.dir", "run.status", *FORM, *tab.extra], status="run.status", api_name="pretrain_resume",
            concurrency_id="start_job")
 
     def on_unit(v):

@@ -1,5 +1,7 @@
-"""Weights tab: every checkpoint in a table; load (describe), rename, delete (after a
-confirmation), download; import GPT-2 weights; export to the Hugging Face layout as a
+"""Weights tab: every checkpoint in a table (with its report card's headline figure); load
+(describe, with the whole report card), rename, delete (after a confirmation), download; import
+GPT-2 weights; import a Hugging Face model folder of any family (GPT-2, Llama, Qwen3: a path on
+this computer, or a .zip of the folder, unpacked safely); export to the Hugging Face layout as a
 zip (the checkpoint with its own tokenizer); upload a PocketLLM checkpoint.
 
 Its widgets are named elements (`ui/elements.py`: "pick.selected", "list.table", ...) and its
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
@@ -17,17 +20,22 @@ import pandas as pd
 from pocketllm import NotACheckpoint, PocketLLMError, describe, export_hf, import_gpt2, load_model, read_header, save_checkpoint
 from pocketllm import TaskKind, delete_checkpoint, rename_checkpoint, task_kind
 from pocketllm.files import atomic_write
+from pocketllm.huggingface import import_hf  # the one `python -m pocketllm import-hf` uses
 
 from ..core_errors import coded_message
 from ..describe import base_name, summary_rows, time_text
 from ..elements import Elements
 from ..errors import message_of, status_text, upload_refusal
+from ..experiments import card_markdown, card_of, card_short
 from ..i18n import t, t_plain
 from ..markup import Markup, plain
 from ..limits import NAME_CHARS, SOURCE_CHARS
 from ..state import AppState
 
-COLUMNS = ["name", "task", "tokenizer", "data", "base", "parameters", "size_mb", "trained", "score"]
+COLUMNS = ["name", "task", "tokenizer", "data", "base", "parameters", "size_mb", "trained", "score", "card"]
+# A Hugging Face folder sent as a .zip: unpacked into the app's temp folder, within these bounds.
+HF_ZIP_BYTES = 2 * 2**30 + 2**26   # what the files may hold unpacked: the 2 GB upload limit, and its configs
+HF_ZIP_FILES = 256                # a folder is a config, a tokenizer and a few shards
 TASKS = (*(k.value for k in TaskKind), "damaged")
 
 
@@ -81,10 +89,11 @@ def shown_row(row: dict, lang, root=None) -> dict:
            "task": t(lang, f"weights.task_{task}") if task in TASKS else task,
            "data": data_name(facts), "base": base_name(facts, lang, root), "trained": trained_at(row)}
     if is_damaged(row):
-        out.update(parameters="—", tokenizer="—", data="—", base="—",
+        out.update(parameters="—", tokenizer="—", data="—", base="—", card="—",
                    score=t_plain(lang, "weights.damaged_reason", reason=damage_reason(row, lang)))
     else:
-        out.update(parameters=f"{int(row.get('parameters') or 0):,}", score=score_text(facts, lang))
+        out.update(parameters=f"{int(row.get('parameters') or 0):,}", score=score_text(facts, lang),
+                   card=card_short(card_of(facts), lang) or "—")
     return {k: plain(v) for k, v in out.items()}
 
 
@@ -138,6 +147,57 @@ def import_source(state: AppState, source: str, lang) -> str:
     return source
 
 
+def zip_entries(archive: zipfile.ZipFile, lang) -> list[zipfile.ZipInfo]:
+    """The files of a Hugging Face folder's zip, each checked before anything is written: a
+    plain relative name (no `..`, no absolute or drive path, no backslash), no link, and the
+    whole within HF_ZIP_FILES files and HF_ZIP_BYTES unpacked.  Any other entry refuses it all."""
+    files, total = [], 0
+    for info in archive.infolist():
+        name = info.filename
+        parts = name.rstrip("/").split("/")
+        if (not name or name.startswith("/") or "\\" in name or ":" in name or "\0" in name
+                or any(part in ("", ".", "..") for part in parts)):
+            raise PocketLLMError(t(lang, "weights.hf_zip_escape", name=name[:120]))
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise PocketLLMError(t(lang, "weights.hf_zip_link", name=name[:120]))
+        if info.is_dir():
+            continue
+        files.append(info)
+        total += info.file_size
+        if len(files) > HF_ZIP_FILES or total > HF_ZIP_BYTES:
+            raise PocketLLMError(t(lang, "weights.hf_zip_too_big", files=HF_ZIP_FILES,
+                                   size=f"{HF_ZIP_BYTES / 2**30:.0f} GB"))
+    return files
+
+
+def unzip_folder(path, into: Path, lang) -> Path:
+    """The Hugging Face folder inside the zip at `path`, unpacked under `into` (the app's temp
+    folder): the zip's top level, or its one folder that holds config.json."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise PocketLLMError(t(lang, "weights.hf_not_zip", name=Path(str(path)).name)) from None
+    with archive:
+        files = zip_entries(archive, lang)
+        written = 0
+        for info in files:
+            target = into.joinpath(*info.filename.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as src, open(target, "wb") as dst:
+                while chunk := src.read(1 << 20):  # counted as written: a header that lies is no way round
+                    written += len(chunk)
+                    if written > HF_ZIP_BYTES:
+                        raise PocketLLMError(t(lang, "weights.hf_zip_too_big", files=HF_ZIP_FILES,
+                                               size=f"{HF_ZIP_BYTES / 2**30:.0f} GB"))
+                    dst.write(chunk)
+    configs = sorted(c.parent for c in into.rglob("config.json"))
+    if (into / "config.json").is_file():
+        return into
+    if len(configs) == 1:
+        return configs[0]
+    raise PocketLLMError(t(lang, "weights.hf_zip_no_folder", name=Path(str(path)).name))
+
+
 # What a selected checkpoint enables (each looks enabled only once one is selected), and every
 # element that shows something about the selected checkpoint.
 ACTING = ["pick.load", "pick.export", "pick.rename", "pick.delete"]
@@ -155,7 +215,8 @@ def build(ctx):
         els.add("list.refresh", gr.Button(L("weights.refresh"), size="sm", elem_id="w-refresh"),
                 value="weights.refresh")
     els.add("list.table", gr.Dataframe(interactive=False, elem_id="w-table", wrap=True, max_height=320,
-                                       column_widths=["22%", "8%", "7%", "12%", "12%", "9%", "6%", "11%", "13%"]))
+                                       column_widths=["19%", "8%", "7%", "11%", "11%", "8%", "6%", "10%", "10%",
+                                                      "10%"]))
     with gr.Row(equal_height=True):
         els.add("pick.selected", gr.Dropdown([], label=L("weights.selected"), scale=3, elem_id="w-selected",
                                              allow_custom_value=False), label="weights.selected")
@@ -198,6 +259,19 @@ def build(ctx):
                     label="weights.import_name")
             els.add("import.go", gr.Button(L("weights.import"), variant="primary", elem_id="w-import"),
                     value="weights.import")
+        with gr.Column():
+            page.add(gr.Markdown(L("weights.hf_head")), value="weights.hf_head")
+            page.add(gr.Markdown(L("weights.hf_intro")), value="weights.hf_intro")
+            els.add("hf.zip", gr.File(label=L("weights.hf_zip"), file_types=[".zip"], type="filepath",
+                                      elem_id="w-hf-zip"), label="weights.hf_zip")
+            els.add("hf.folder", gr.Textbox(label=L("weights.hf_folder"), placeholder="/path/to/Qwen3-0.6B",
+                                            elem_id="w-hf-folder", max_length=SOURCE_CHARS),
+                    label="weights.hf_folder")
+            els.add("hf.name", gr.Textbox(label=L("weights.hf_name"), placeholder=L("weights.hf_name_placeholder"),
+                                          elem_id="w-hf-name", max_length=NAME_CHARS),
+                    label="weights.hf_name", placeholder="weights.hf_name_placeholder")
+            els.add("hf.go", gr.Button(L("weights.hf_import"), variant="primary", elem_id="w-hf-import"),
+                    value="weights.hf_import")
         with gr.Column():
             page.add(gr.Markdown(L("weights.upload_head")), value="weights.upload_head")
             els.add("upload.file", gr.File(label=L("weights.upload_file"), file_types=[".safetensors"],
@@ -297,10 +371,15 @@ def build(ctx):
         described = describe(ckpt)  # once: it walks every parameter
         lines = [f"| {t(lang, 'weights.field')} | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in summary_rows(ckpt, described, lang, state.checkpoints)]  # escaped
+        arch = getattr(ckpt.config, "arch", "gpt2")
+        lines.insert(5, f"| {t(lang, 'weights.arch')} | {t(lang, f'weights.arch_{arch}')} |")  # after the shape
         lines += ["", f"| {t(lang, 'weights.component')} | {t(lang, 'weights.col_parameters')} | % |",
                   "|---|---:|---:|"]
         lines += [f"| {t(lang, 'plots.comp_' + r['component'])} | {r['parameters']:,} | {r['share']:.1%} |"
                   for r in described["components"]]
+        card = card_markdown(card_of(ckpt.facts), lang)
+        if card:
+            lines += ["", card]
         return {"pick.info": "\n".join(lines)}
 
     def on_rename(v):
@@ -382,6 +461,57 @@ def build(ctx):
                 "pick.message": t(lang, "weights.imported", name=target.relative_to(state.checkpoints),
                                   params=f"{ckpt.config.num_parameters():,}")}
 
+    def hf_origin(v) -> tuple[str, str]:
+        """(where the folder is named from, its name): the zip sent, else the path typed, which the
+        page reads only when it is this computer's alone (as the GPT-2 import's)."""
+        lang, file, folder = v["lang"], v["hf.zip"], v["hf.folder"]
+        if file:
+            return "zip", str(file)
+        folder = folder.strip() if isinstance(folder, str) else ""
+        if not folder:
+            raise PocketLLMError(t(lang, "weights.hf_need"))
+        if len(folder) > SOURCE_CHARS:
+            raise PocketLLMError(t(lang, "weights.long_source", limit=f"{SOURCE_CHARS:,}"))
+        if not state.local_paths:
+            raise PocketLLMError(t(lang, "weights.hf_no_local_paths"))
+        return "folder", folder
+
+    def on_import_hf(v):
+        """A Hugging Face folder (any family) -> checkpoints/imported/<name>.safetensors, through the
+        core's `import_hf` (the command line's import-hf); each stage said as it starts."""
+        lang = v["lang"]
+        how, origin = hf_origin(v)
+        shown_name = Path(origin).name
+        if how == "zip":
+            shown_name = shown_name.removesuffix(".zip")
+        name = safe_name(str(v["hf.name"] or "")[:NAME_CHARS] or shown_name, "hf-imported")
+        target = new_path("imported", name, lang)  # said before any work: nothing is overwritten
+        scratch = state.scratch("hf-import")
+        try:
+            folder = Path(origin)
+            if how == "zip":
+                yield {"pick.message": t(lang, "weights.hf_unzipping", name=Path(origin).name)}
+                folder = unzip_folder(origin, scratch, lang)
+            yield {"pick.message": t(lang, "weights.hf_reading", name=shown_name)}
+            ckpt = import_hf(folder)
+            note = ckpt.facts.get("tokenizer_note")
+            ckpt.facts["imported_from"] = Path(origin).name if how == "zip" else origin
+            yield {"pick.message": t(lang, "weights.hf_saving", name=target.relative_to(state.checkpoints))}
+            target.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(target, ckpt.model, ckpt.task, ckpt.facts, overwrite=False,
+                            tokenizer=None if note else ckpt.tokenizer)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        c = ckpt.config
+        said = t(lang, "weights.hf_imported", name=target.relative_to(state.checkpoints),
+                 arch=t(lang, f"pretrain.arch_{c.arch}"), params=f"{c.num_parameters():,}", layers=c.num_layers,
+                 width=c.emb_dim, heads=c.num_heads, kv_heads=c.num_kv_heads,
+                 tokenizer=t(lang, "weights.hf_tokenizer_gpt2" if note or c.arch == "gpt2"
+                             else "weights.hf_tokenizer_own"))
+        if note:
+            said = Markup(f"{said}  \n{t(lang, 'weights.hf_tokenizer_note')}")
+        yield {**listing(lang, str(target))[1], "pick.message": said}
+
     def on_upload(v):
         lang, file = v["lang"], v["upload.file"]
         if not file:
@@ -407,6 +537,9 @@ def build(ctx):
 
     then_show(els.on(els["import.go"].click, on_import, ["import.file", "import.source", "import.name", "lang"],
                      [*LISTING, "pick.message"], status="pick.message", api_name="weights_import",
+                     concurrency_id="model_cpu"), on_reselected, kept)
+    then_show(els.on(els["hf.go"].click, on_import_hf, ["hf.zip", "hf.folder", "hf.name", "lang"],
+                     [*LISTING, "pick.message"], status="pick.message", api_name="weights_import_hf",
                      concurrency_id="model_cpu"), on_reselected, kept)
     then_show(els.on(els["upload.file"].upload, on_upload, ["upload.file", "lang"], [*LISTING, "pick.message"],
                      status="pick.message", api_name="weights_upload"), on_reselected, kept)
