@@ -53,11 +53,13 @@ def parsed(command_text: str):
 def test_the_cli_flags_start_from_the_settings_defaults(command, settings):
     args = build_parser().parse_args([command])
     want = settings().train
+    if command == "pretrain":  # some flags are left to the recipe (None): the settings they make must match
+        from pocketllm.cli.pretrain import pretrain_settings_from_args
+        assert pretrain_settings_from_args(args) == settings()
+        return
     for name in TRAIN_FIELDS:
         if hasattr(args, name):
             assert getattr(args, name) == getattr(want, name), name
-    if command == "pretrain":
-        assert args.config == settings().config and args.sample_every == want.sample_every
 
 
 @pytest.mark.parametrize("kind, command", [("pretrain", "pretrain"), ("classify", "classify-train"),

@@ -102,7 +102,8 @@ def _plan(settings):
 def _words(action, flag: str, name: str, value, settings_default, parser_default) -> list[str] | None:
     """What the command line needs to say for this field: [] if nothing, None if it cannot."""
     if isinstance(action, argparse.BooleanOptionalAction):  # --flag / --no-flag
-        if value == parser_default:
+        absent = settings_default if parser_default is None and value is not None else parser_default
+        if value == absent:
             return []
         return [flag] if value else ["--no-" + flag[2:]]
     if action.nargs == 0:  # a switch (store_true / store_false)

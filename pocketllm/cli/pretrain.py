@@ -4,23 +4,48 @@ from __future__ import annotations
 import argparse
 import threading
 
+from ..training.optimizers import OPTIMIZERS
+from ..training.recipes import DEFAULT_RECIPE, RECIPES
+from ..training.schedule import SCHEDULES
 from ..training.trainer import TrainSettings
 
 
-def add_train_args(p, defaults: TrainSettings, *, best: bool = False):
+def add_train_args(p, defaults: TrainSettings, *, best: bool = False, recipe_fields=frozenset()):
     """Flags of the training loop, shared by every training command; defaults from the task's settings.
-    `best`: also the finetuning flags (--patience, --keep_last)."""
+    `best`: also the finetuning flags (--patience, --keep_last).  `recipe_fields`: flags a --recipe fills
+    when they are not given (their parser default is None; the help says the default recipe's value)."""
     d = defaults
+
+    def default(name):
+        return None if name in recipe_fields else getattr(d, name)
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the data (default {d.epochs})")
-    g.add_argument("--max_steps", type=int, default=d.max_steps,
+    g.add_argument("--max_steps", type=int, default=default("max_steps"),
                    help=f"train exactly this many optimizer steps, repeating the data as needed; "
                         f"overrides --epochs (default {d.max_steps or 'all epochs'})")
-    g.add_argument("--batch_size", type=int, default=d.batch_size, help=f"examples per step (default {d.batch_size})")
+    g.add_argument("--max_minutes", type=float, default=default("max_minutes"),
+                   help="train for this many minutes of step time (evaluations and samples not counted), with the "
+                        "schedule planned on the time, then evaluate once more; overrides --max_steps and "
+                        f"--epochs (default {d.max_minutes or 'off'})")
+    g.add_argument("--batch_size", type=int, default=default("batch_size"),
+                   help=f"examples per step (default {d.batch_size})")
     g.add_argument("--grad_accum", type=int, default=d.grad_accum, help="micro-batches per optimizer step (default 1)")
-    g.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
-    g.add_argument("--warmup_steps", type=int, default=d.warmup_steps, help="linear warm-up steps (default 5%% of steps)")
-    g.add_argument("--weight_decay", type=float, default=d.weight_decay)
+    g.add_argument("--optimizer", default=default("optimizer"), choices=OPTIMIZERS,
+                   help="adamw, or muon: orthogonalised momentum for the blocks' weight matrices, AdamW for "
+                        f"embeddings, head, norms and biases (default {d.optimizer})")
+    g.add_argument("--lr", type=float, default=default("lr"), help=f"peak learning rate (AdamW's; default {d.lr})")
+    g.add_argument("--muon_lr", type=float, default=default("muon_lr"),
+                   help=f"Muon's peak learning rate (default {d.muon_lr})")
+    g.add_argument("--schedule", default=default("schedule"), choices=SCHEDULES,
+                   help="cosine: warm-up then a cosine to lr × min_lr_ratio; wsd: warm-up, the peak rate, then a "
+                        f"straight line down over the last --cooldown share (default {d.schedule})")
+    g.add_argument("--cooldown", type=float, default=default("cooldown"),
+                   help=f"wsd: share of the run spent cooling down (default {d.cooldown})")
+    g.add_argument("--min_lr_ratio", type=float, default=default("min_lr_ratio"),
+                   help=f"the rate at the end, as a share of the peak (default {d.min_lr_ratio})")
+    g.add_argument("--warmup_steps", type=int, default=d.warmup_steps,
+                   help="linear warm-up steps (default 5%% of the steps or of the time budget)")
+    g.add_argument("--weight_decay", type=float, default=default("weight_decay"))
     g.add_argument("--grad_clip", type=float, default=d.grad_clip, help="clip the gradient norm (0 = off)")
     g.add_argument("--eval_every", type=int, default=d.eval_every, help=f"evaluate every N steps (default {d.eval_every})")
     g.add_argument("--eval_batches", type=int, default=d.eval_batches,
@@ -50,7 +75,9 @@ def add_train_args(p, defaults: TrainSettings, *, best: bool = False):
 
 
 def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
-    return TrainSettings(
+    """The training settings the flags say; a flag left to a recipe (None) keeps the settings' default
+    here, and the recipe fills it after."""
+    given = dict(
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
         weight_decay=args.weight_decay, grad_clip=args.grad_clip, eval_every=args.eval_every,
@@ -58,7 +85,10 @@ def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
         dtype=args.dtype, compile=args.compile, threads=getattr(args, "threads", 0),
         keep_best=getattr(args, "keep_best", False), patience=getattr(args, "patience", 0),
-        snapshots=getattr(args, "snapshots", None))
+        snapshots=getattr(args, "snapshots", None), max_minutes=args.max_minutes, optimizer=args.optimizer,
+        muon_lr=args.muon_lr, schedule=args.schedule, cooldown=args.cooldown, min_lr_ratio=args.min_lr_ratio)
+    optional = {"max_steps", "warmup_steps", "snapshots"}  # None is their own value
+    return TrainSettings(**{k: v for k, v in given.items() if v is not None or k in optional})
 
 
 def register(sub):
@@ -71,6 +101,10 @@ def register(sub):
     d = PretrainSettings()
     p.add_argument("--config", default=d.config,
                    help="preset (cpu-tiny, cpu-small, cpu-medium, gpt2-124M, ...) or JSON config file")
+    p.add_argument("--recipe", default=None, choices=tuple(RECIPES),
+                   help="a named set of the choices below, measured in bench/speedrun.py; a flag you give still "
+                        "wins. " + " ".join(f"{r.name}: {r.about}".replace("%", "%%") for r in RECIPES.values())
+                        + f" (default {DEFAULT_RECIPE})")
     from ..config import ARCHS
     p.add_argument("--arch", default=None, choices=tuple(ARCHS),
                    help="the architecture, with the preset's sizes: gpt2 (learned positions, LayerNorm, GELU), "
@@ -87,6 +121,12 @@ def register(sub):
     p.add_argument("--vocab_size", type=int, default=None,
                    help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
     p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="a fresh model's dropout rate: zeroes this share of activations while training, against "
+                        "learning the corpus by heart (default: the preset's)")
+    p.add_argument("--zero_init", action=argparse.BooleanOptionalAction, default=None,
+                   help="a fresh model's blocks start as the identity (their writes into the residual stream "
+                        f"are zero) (default {d.zero_init})")
     p.add_argument("--stride", type=int, default=None, help="tokens between window starts (default: context)")
     p.add_argument("--val_fraction", type=float, default=d.val_fraction,
                    help=f"held-out share of tokens (default {d.val_fraction})")
@@ -95,22 +135,34 @@ def register(sub):
     p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
     p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")
     p.add_argument("--init_from", default=None, help="start from these weights (checkpoint or GPT-2 file)")
-    add_train_args(p, d.train)
+    add_train_args(p, d.train, recipe_fields=frozenset(RECIPES[DEFAULT_RECIPE].choices))
     p.set_defaults(run=run)
 
 
-def run(args):
-    from ..tasks.language_modeling import DEFAULT_CORPUS, PretrainSettings, prepare_pretraining
-    from ..training.distributed import shutdown
-    from ._progress import ctrl_c_stops, follow
-
+def pretrain_settings_from_args(args):
+    """The flags as settings: the recipe (or the default one) first, then every flag that was given."""
+    from ..tasks.language_modeling import DEFAULT_CORPUS, PretrainSettings
+    from ..training.recipes import apply_recipe
     settings = PretrainSettings(
         data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config, arch=args.arch,
-        tokenizer=args.tokenizer, vocab_size=args.vocab_size,
+        tokenizer=args.tokenizer, vocab_size=args.vocab_size, dropout=args.dropout,
         context_length=args.context_length, stride=args.stride, val_fraction=args.val_fraction,
         sample_prompt=args.sample_prompt, model_path=args.model_path, run_dir=args.run_dir,
         resume=args.resume, init_from=args.init_from, overwrite=args.overwrite,
         train=train_settings_from_args(args))
+    if args.zero_init is not None:
+        settings.zero_init = args.zero_init
+    name = args.recipe or DEFAULT_RECIPE
+    given = {key for key in RECIPES[name].choices if getattr(args, key, None) is not None}
+    return apply_recipe(settings, name, keep=given)
+
+
+def run(args):
+    from ..tasks.language_modeling import prepare_pretraining
+    from ..training.distributed import shutdown
+    from ._progress import ctrl_c_stops, follow
+
+    settings = pretrain_settings_from_args(args)
     from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE
     asked = args.vocab_size or DEFAULT_VOCAB_SIZE.get(args.tokenizer or DEFAULT_KIND)
     stop = threading.Event()

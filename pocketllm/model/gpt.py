@@ -65,10 +65,23 @@ class GPTModel(nn.Module):
         self.apply(self._init_weights)
         # GPT-2 scales the projections that write into the residual stream.
         for name, p in self.named_parameters():
-            if name.endswith(("out_proj.weight", "layers.2.weight", "ffn.down.weight")):
+            if name.endswith(self.RESIDUAL_WRITES):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.num_layers))
         if cfg.tie_embeddings:
             self.out_head.weight = self.tok_emb.weight
+
+    # The weights that write each block's result into the residual stream (attention's and the MLP's last).
+    RESIDUAL_WRITES = ("out_proj.weight", "layers.2.weight", "ffn.down.weight")
+
+    def zero_residual_writes(self):
+        """Start every block as the identity: its writes into the residual stream are zero, so the
+        untrained model is just embeddings → head, and each block joins in as it learns (the
+        speedruns' zero-initialised projections; the gradients still reach them through their inputs)."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith(self.RESIDUAL_WRITES):
+                    p.zero_()
+        return self
 
     @staticmethod
     def _init_weights(module):

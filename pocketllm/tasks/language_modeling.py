@@ -132,6 +132,8 @@ class PretrainSettings(RunSettings):
     tokenizer: str | None = None        # gpt2 | bpe | char for a fresh model (default DEFAULT_KIND)
     vocab_size: int | None = None       # of a bpe/char tokenizer (default DEFAULT_VOCAB_SIZE[kind])
     context_length: int | None = None   # shrink the preset's context (≤ its position table)
+    dropout: float | None = None        # a fresh model's dropout rate (default: the preset's)
+    zero_init: bool = False             # a fresh model's blocks start as the identity (zero residual writes)
     stride: int | None = None           # default: the context length (no overlap)
     val_fraction: float = 0.1
     sample_prompt: str | None = None    # default: the first few characters of the corpus
@@ -173,13 +175,14 @@ def _adopt_resumed_run(settings: PretrainSettings) -> tuple[Checkpoint, Path]:
                                  path=str(saved)) from None
         # The model keeps its shape and tokenizer: run.json must keep saying what they are.
         for name in ("data_path", "stride", "val_fraction", "sample_prompt", "config", "arch", "tokenizer",
-                     "vocab_size", "context_length", "init_from"):
+                     "vocab_size", "context_length", "init_from", "dropout", "zero_init"):
             setattr(settings, name, old.get(name, getattr(settings, name)))
         # The run's schedule and batches stay; where it runs (device, precision,
         # threads) and how long it goes on are this invocation's choice.
         now = settings.train
         settings.train = TrainSettings.from_dict({
             **old.get("train", {}), "max_steps": now.max_steps or old.get("train", {}).get("max_steps"),
+            "max_minutes": now.max_minutes or old.get("train", {}).get("max_minutes", 0),
             "device": now.device, "dtype": now.dtype, "compile": now.compile, "threads": now.threads})
     if ckpt.task_type is not TaskKind.PRETRAIN:
         raise PocketLLMError("{path} is a {kind}, not a language model.", code="pretrain.resume_not_lm",
@@ -235,6 +238,8 @@ def _pretraining_model(settings: PretrainSettings, resumed: Checkpoint | None):
             config, model, tokenizer = ModelConfig.load(settings.config), None, None
             if settings.arch:
                 config = config.with_arch(settings.arch)
+            if settings.dropout is not None:
+                config = config.replace(drop_rate=settings.dropout)
     if settings.context_length:
         if settings.context_length > config.context_length:
             raise PocketLLMError(
@@ -250,6 +255,8 @@ def _pretraining_model(settings: PretrainSettings, resumed: Checkpoint | None):
         check_fits_in_memory(config, settings.train.batch_size, config.context_length,
                              pick_device(settings.train.device))
         model = GPTModel(config)
+        if settings.zero_init:
+            model.zero_residual_writes()
     return model, config, tokenizer
 
 

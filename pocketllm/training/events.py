@@ -24,7 +24,7 @@ class Event:
 @dataclass
 class Started(Event):
     kind: ClassVar[str] = "started"
-    total_steps: int
+    total_steps: int | None
     steps_per_epoch: int
     tokens_per_step: int
     start_step: int = 0
@@ -33,6 +33,7 @@ class Started(Event):
     parameters: int = 0
     world_size: int = 1
     threads: int = 0  # CPU threads of each process
+    budget_s: float | None = None  # a time budget (--max_minutes) instead of total_steps (then None)
 
 
 @dataclass

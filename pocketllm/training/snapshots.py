@@ -105,11 +105,16 @@ class SnapshotPlan:
 class SnapshotWriter:
     """Writes a run's snapshots at the planned steps, never past the cap."""
 
-    def __init__(self, run_dir, model, total_steps: int, task: dict, tokenizer=None,
+    def __init__(self, run_dir, model, total_steps: int | None, task: dict, tokenizer=None,
                  max_count: int = MAX_COUNT, max_bytes: int = MAX_BYTES):
         self.folder = Path(run_dir) / SNAPSHOT_DIR
-        self.plan = SnapshotPlan(plan_steps(total_steps, snapshot_bytes(model), max_count, max_bytes),
-                                 snapshot_bytes(model), max_count, max_bytes)
+        bytes_each = snapshot_bytes(model)
+        if total_steps is None:  # a time budget: the log-spaced steps that fit, one place kept for the last
+            fits = min(max_count, max_bytes // max(1, bytes_each)) - 1
+            steps = log_spaced_steps(2 ** 31)[:max(0, fits)]
+        else:
+            steps = plan_steps(total_steps, bytes_each, max_count, max_bytes)
+        self.plan = SnapshotPlan(steps, bytes_each, max_count, max_bytes)
         self._header = {"format": FORMAT, "config": model.cfg.to_dict(), "task": task,
                         "tokenizer": tokenizer.to_spec() if tokenizer is not None else None,  # None: read as GPT-2
                         "dtype": str(SNAPSHOT_DTYPE).removeprefix("torch."), "planned": self.plan.steps,
@@ -117,12 +122,14 @@ class SnapshotWriter:
                         "cap": {"count": max_count, "bytes": max_bytes}}
         self._header_written = False
 
-    def due(self, step: int) -> bool:
-        return step in self.plan.steps and not (self.folder / snapshot_name(step)).is_file()
+    def due(self, step: int, last: bool = False) -> bool:
+        """Is `step` planned (or the last step of the run) and not yet kept?"""
+        return (step in self.plan.steps or last) and not (self.folder / snapshot_name(step)).is_file()
 
-    def write(self, model, step: int, tokens_seen: int) -> dict | None:
-        """Keep the model of `step` if it is planned and fits the cap: {"step", "path", "bytes"} or None."""
-        if not self.due(step):
+    def write(self, model, step: int, tokens_seen: int, last: bool = False) -> dict | None:
+        """Keep the model of `step` if it is planned (or the last) and fits the cap: {"step", "path", "bytes"}
+        or None."""
+        if not self.due(step, last):
             return None
         have = existing_snapshots(self.folder.parent)
         used = sum(p.stat().st_size for _, p in have)

@@ -33,7 +33,8 @@ from ..files import OutputClaim, atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
 from .hardware import autocast, check_fits_in_memory, pick_device, pick_dtype, set_threads
-from .schedule import learning_rate
+from .optimizers import OPTIMIZERS, make_optimizer
+from .schedule import BUDGET_UNITS, SCHEDULES, learning_rate
 
 STATE_FILE = "train_state.pt"
 # A save writes the new training state here first, then the model, then renames this over
@@ -72,7 +73,9 @@ TRAIN_LIMITS = {"epochs": 100_000, "max_steps": 10**9, "batch_size": MAX_BATCH_S
 _WHOLE_LEAST = {"epochs": 1, "max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1}
 # ... and the real numbers: (lowest, highest).  lr has its own phrase (it must be above 0).
 _REAL_RANGES = {"min_lr_ratio": (0.0, 1.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1000.0),
-                "checkpoint_minutes": (0.0, 10_000.0)}
+                "checkpoint_minutes": (0.0, 10_000.0), "max_minutes": (0.0, 100_000.0), "muon_lr": (0.0, 10.0),
+                "cooldown": (0.0, 1.0)}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 # Each setting's name, as a phrase: the Chinese page names it in Chinese with the flag beside it.
 _NAMES = {
@@ -96,6 +99,11 @@ _NAMES = {
     "compile": Phrase("compile", code="train.name.compile"),
     "keep_best": Phrase("keep_best", code="train.name.keep_best"),
     "snapshots": Phrase("snapshots", code="train.name.snapshots"),
+    "max_minutes": Phrase("max_minutes", code="train.name.max_minutes"),
+    "optimizer": Phrase("optimizer", code="train.name.optimizer"),
+    "muon_lr": Phrase("muon_lr", code="train.name.muon_lr"),
+    "schedule": Phrase("schedule", code="train.name.schedule"),
+    "cooldown": Phrase("cooldown", code="train.name.cooldown"),
 }
 
 
@@ -131,6 +139,10 @@ def settings_problems(s: "TrainSettings") -> list[Phrase]:
         if not isinstance(getattr(s, name), bool):
             problems.append(Phrase("{name} must be true or false (got {value})", code="train.not_bool",
                                    name=_NAMES[name], value=shown(getattr(s, name))))
+    for name, choices in _CHOICES.items():
+        if getattr(s, name) not in choices:
+            problems.append(Phrase("{name} must be one of {choices} (got {value})", code="train.bad_choice",
+                                   name=_NAMES[name], choices=", ".join(choices), value=shown(getattr(s, name))))
     if s.snapshots is not None and not isinstance(s.snapshots, bool):  # None: by the model's size
         problems.append(Phrase("{name} must be true or false (got {value})", code="train.not_bool",
                                name=_NAMES["snapshots"], value=shown(s.snapshots)))
@@ -162,6 +174,12 @@ class TrainSettings:
     keep_best: bool = False            # end with the weights of the best validation score (this session's), not the last step's
     patience: int = 0                  # stop when this many evaluations in a row bring no better score (0 = off)
     snapshots: bool | None = None      # keep the model at log-spaced steps (snapshots.py); None: if ≤ 50 M parameters
+    # The recipe's knobs (training/recipes.py names the sets of them that were measured):
+    max_minutes: float = 0             # train for this many minutes of step time (not evaluation), then stop; 0 = off
+    optimizer: str = "adamw"           # adamw | muon (Muon for the blocks' matrices, AdamW for the rest)
+    muon_lr: float = 0.02              # Muon's peak rate (its updates are orthogonal, so its scale differs from AdamW's)
+    schedule: str = "cosine"           # cosine | wsd (warm-up, stable, then a linear cooldown)
+    cooldown: float = 0.5              # wsd: the share of the run spent cooling down to lr * min_lr_ratio
 
     def validate(self):
         """These settings, or one error that names every problem (device and dtype are checked
@@ -176,23 +194,6 @@ class TrainSettings:
     def from_dict(cls, data: dict) -> "TrainSettings":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def make_optimizer(model, lr: float, weight_decay: float, device: torch.device):
-    """AdamW; weight decay on matrices only (not on biases, norms' scales)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    # The fused kernel updates each tensor in one pass; on a CPU it is several times
-    # faster than the default multi-tensor path (which makes a dozen passes).
-    if device.type in ("cuda", "cpu") and all(p.dtype == torch.float32 for p in params):
-        try:
-            return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
-        except (RuntimeError, TypeError):
-            pass  # an older PyTorch without it on this device
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
 
 
 class Trainer:
@@ -216,6 +217,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.step = 0
         self.tokens_seen = 0
+        self.train_seconds = 0.0   # time spent in training steps (what --max_minutes counts), this run in all
         self.epoch = 0
         self.best_val = None       # lowest validation loss so far
         self.best = None           # the best evaluation by the task's metric: {"step", "val", "key"}
@@ -244,8 +246,12 @@ class Trainer:
                 code="train.too_few_examples", examples=n, needed=self.examples_per_step)
         return steps
 
-    def total_steps(self) -> int:
-        """max_steps when given (the data is then repeated as often as needed), else the epochs."""
+    def total_steps(self) -> int | None:
+        """max_steps when given (the data is then repeated as often as needed), else the epochs;
+        None on a time budget (--max_minutes): the clock ends the run, after any number of steps."""
+        if self.settings.max_minutes:
+            self.steps_per_epoch()
+            return None
         if self.settings.max_steps:
             self.steps_per_epoch()  # still says clearly when one step needs more data than there is
             return self.settings.max_steps
@@ -293,33 +299,59 @@ class Trainer:
         model, ddp, optimizer, threads = self._set_up()
         total, per_epoch = self.total_steps(), self.steps_per_epoch()
         s = self.settings
-        warmup = s.warmup_steps if s.warmup_steps is not None else max(1, total // 20)
         yield self._emit(ev.Started(time.time(), total, per_epoch, self._step_tokens_estimate(),
                                     self.step, str(self.device), str(self.dtype).removeprefix("torch."),
                                     sum(p.numel() for p in self.model.parameters()),
-                                    self.dist.world_size, threads))
+                                    self.dist.world_size, threads, budget_s=self._budget_s() or None))
         meter = _RateMeter(start_time, self.tokens_seen, self.step)
         self._last_save = time.time()
         self._snapshots = self._snapshot_writer(total)
         yield from self._snapshot()
         if self.step == 0:  # the untrained model, the timeline's first point
             yield from self._probe()
-        while self.step < total:
+        last = self._planned_end(total)
+        while not last:
             if self.dist.any(self.stop_event.is_set()):
                 yield from self._end(optimizer, start_time, ev.Stopped, "stopped by request")
                 return
             self.epoch, in_epoch = divmod(self.step, per_epoch)
-            lr = learning_rate(self.step, total, s.lr, warmup, s.lr * s.min_lr_ratio)
-            loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, lr)
-            yield from self._report(meter, total, loss, lr, grad_norm, extras)
-            yield from self._snapshot()
+            rate = self._lr_factor(total)
+            began = time.perf_counter()
+            loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, rate)
+            self.last_step_seconds = time.perf_counter() - began
+            self.train_seconds += self.last_step_seconds
+            last = self._planned_end(total)
+            yield from self._report(meter, total, loss, s.lr * rate, grad_norm, extras, last)
+            yield from self._snapshot(last)
             if self._out_of_patience():
                 break
-            yield from self._periodic_save(optimizer, total)
-        early = self.step < total
+            yield from self._periodic_save(optimizer, last)
+        early = not last
         message = (f"stopped early at step {self.step}: no better validation score in {s.patience} evaluations"
                    if early else "finished")
         yield from self._end(optimizer, start_time, ev.Finished, message, stopped_early=early)
+
+    # ---- the plan: steps or a time budget --------------------------------------
+    def _budget_s(self) -> float:
+        return 60.0 * self.settings.max_minutes
+
+    def _planned_end(self, total: int | None) -> bool:
+        """Has the run reached its plan?  (Every process must agree: the budget is rank 0's clock.)"""
+        if total is not None:
+            return self.step >= total
+        return self.dist.any(self.dist.is_main and self.train_seconds >= self._budget_s())
+
+    def _lr_factor(self, total: int | None) -> float:
+        """This step's learning rate as a share of the peak (the schedule, in steps or on the budget)."""
+        s = self.settings
+        if total is not None:
+            warmup = s.warmup_steps if s.warmup_steps is not None else max(1, total // 20)
+            return learning_rate(self.step, total, 1.0, warmup, s.min_lr_ratio, s.schedule, s.cooldown)
+        if s.warmup_steps and self.step < s.warmup_steps:  # warm-up asked in steps: steps it is
+            return (self.step + 1) / s.warmup_steps
+        spent = min(BUDGET_UNITS - 1, int(BUDGET_UNITS * self.train_seconds / self._budget_s()))
+        warmup = 0 if s.warmup_steps is not None else BUDGET_UNITS // 20
+        return learning_rate(spent, BUDGET_UNITS, 1.0, warmup, s.min_lr_ratio, s.schedule, s.cooldown)
 
     # ---- the phases of _run ---------------------------------------------------
     def _set_up(self):
@@ -330,7 +362,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(s.seed)
         self.model.train()
-        optimizer = make_optimizer(self.model, s.lr, s.weight_decay, self.device)
+        optimizer = make_optimizer(self.model, s.lr, s.weight_decay, self.device, s.optimizer, s.muon_lr)
         if self.resume_from:
             self._load_state(optimizer)
         wrap = getattr(self.task, "train_module", None)
@@ -342,11 +374,12 @@ class Trainer:
             model = torch.compile(model)
         return model, ddp, optimizer, threads
 
-    def _train_step(self, model, ddp, optimizer, order, in_epoch: int, lr: float):
-        """One optimizer step over grad_accum micro-batches; returns (mean loss, task extras, grad norm)."""
+    def _train_step(self, model, ddp, optimizer, order, in_epoch: int, rate: float):
+        """One optimizer step over grad_accum micro-batches at `rate` × each group's peak rate;
+        returns (mean loss, task extras, grad norm)."""
         s = self.settings
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group.get("peak_lr", s.lr) * rate
         loss_sum, step_tokens, extras = 0.0, 0, {}
         for micro in range(s.grad_accum):
             batch = self.task.make_batch(self._micro_indices(order, in_epoch, micro), self.device)
@@ -377,26 +410,29 @@ class Trainer:
         self.last["train_loss"] = train_loss
         return train_loss, {k: self.dist.mean(v) for k, v in extras.items()}, grad_norm
 
-    def _report(self, meter, total: int, loss: float, lr: float, grad_norm: float, extras: dict):
-        """The step's events: its numbers, and when due an evaluation and a sample."""
+    def _report(self, meter, total: int | None, loss: float, lr: float, grad_norm: float, extras: dict,
+                last: bool):
+        """The step's events: its numbers, and when due (or at the last step) an evaluation and a sample."""
         s = self.settings
-        if self.step % s.log_every == 0 or self.step == total:
+        if self.step % s.log_every == 0 or last:
             now = time.time()
             rate, elapsed, eta = meter.tick(now, self.tokens_seen, self.step, total)
+            if total is None:  # on a budget: the training time left (evaluations come on top)
+                eta = max(0.0, self._budget_s() - self.train_seconds)
             yield self._emit(ev.Step(now, self.step, self.epoch, self.tokens_seen, loss, lr,
                                      grad_norm, rate, elapsed, eta, extras))
-        if s.eval_every and (self.step % s.eval_every == 0 or self.step == total):
+        if s.eval_every and (self.step % s.eval_every == 0 or last):
             yield self._evaluate()
             yield from self._probe()
-        if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or self.step == total):
+        if s.sample_every and self.dist.is_main and (self.step % s.sample_every == 0 or last):
             yield from self._sample()
 
-    def _periodic_save(self, optimizer, total: int):
+    def _periodic_save(self, optimizer, last: bool):
         s = self.settings
         due = (s.checkpoint_every and self.step % s.checkpoint_every == 0) or \
             (s.checkpoint_minutes and time.time() - self._last_save >= 60 * s.checkpoint_minutes)
         # Under torchrun every process must agree, or the ranks would part ways at the barrier.
-        if self.step < total and self.dist.any(bool(due)):
+        if not last and self.dist.any(bool(due)):
             yield from self._checkpoint(optimizer)
 
     def _end(self, optimizer, start_time, kind, message: str, stopped_early: bool = False):
@@ -423,11 +459,11 @@ class Trainer:
         return SnapshotWriter(self.run_dir, self.model, total, self.task.checkpoint_task(),
                               getattr(self.task, "tokenizer", None))
 
-    def _snapshot(self) -> Iterator[ev.Event]:
-        """Keep the model of this step when the plan names it (and the cap allows)."""
+    def _snapshot(self, last: bool = False) -> Iterator[ev.Event]:
+        """Keep the model of this step when the plan names it, or it is the last (and the cap allows)."""
         writer = getattr(self, "_snapshots", None)
-        if writer is not None and writer.due(self.step):
-            kept = writer.write(self.model, self.step, self.tokens_seen)
+        if writer is not None and writer.due(self.step, last):
+            kept = writer.write(self.model, self.step, self.tokens_seen, last)
             if kept:
                 yield self._emit(ev.SnapshotSaved(time.time(), self.step, self.tokens_seen, kept["path"],
                                                   kept["bytes"]))
@@ -559,6 +595,7 @@ class Trainer:
             return
         state = {
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
+            "train_seconds": self.train_seconds,
             "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "settings": asdict(self.settings), "model_path": str(self.model_path),
@@ -613,6 +650,13 @@ class Trainer:
                 checkpoint_step=self.resume_step, state_file=path.name, state_step=done,
                 model_path=str(self.model_path))
         total = self.total_steps()
+        if total is None:
+            spent = float(_load_state_file(path).get("train_seconds", 0.0))
+            if spent >= self._budget_s():
+                raise PocketLLMError("This run has already trained {minutes:.1f} minutes, its whole budget; to "
+                                     "continue it, pass a larger --max_minutes.", code="train.no_time_left",
+                                     minutes=spent / 60)
+            return
         if done >= total:
             raise PocketLLMError("This run is already at step {step} of {total}; to continue it, pass a "
                                  "larger --max_steps (or more --epochs).", code="train.no_steps_left",
@@ -628,6 +672,7 @@ class Trainer:
         optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.best_val = state.get("best_val")
         torch.set_rng_state(state["rng"])
         if self.device.type == "cuda" and len(state.get("cuda_rng", [])) == torch.cuda.device_count():
@@ -664,11 +709,12 @@ class _RateMeter:
         self.start_time, self.first_step = start_time, step
         self.t_last, self.tokens_last = time.time(), tokens
 
-    def tick(self, now: float, tokens: int, step: int, total: int) -> tuple[float, float, float]:
+    def tick(self, now: float, tokens: int, step: int, total: int | None) -> tuple[float, float, float]:
+        """(tokens per second, elapsed, time left: 0 when the plan is a time budget, the caller knows it)."""
         rate = (tokens - self.tokens_last) / max(now - self.t_last, 1e-9)
         per_step = (now - self.start_time) / max(1, step - self.first_step)
         self.t_last, self.tokens_last = now, tokens
-        return rate, now - self.start_time, per_step * (total - step)
+        return rate, now - self.start_time, per_step * (total - step) if total is not None else 0.0
 
 
 def _plain(values: dict) -> dict:

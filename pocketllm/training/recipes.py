@@ -1,0 +1,55 @@
+"""Recipes: named sets of pretraining choices, each measured against `classic` (bench/speedrun.py).
+
+A recipe is only a starting point for the settings: `--recipe NAME` fills every field it names, and a
+flag given on the command line (or a box changed on the page) still wins.  The settings object that
+results is the whole truth of the run (run.json, "the same run as a command line").
+
+`classic` is the default run as it was before any recipe existed — GPT-2 blocks, AdamW at 1e-3 with
+warm-up and a cosine to a tenth, 400 steps of 8 × 256 tokens — and stays, forever, the baseline that
+every other recipe is measured against.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    about: str                                   # one sentence: what it changes and why
+    choices: dict = field(default_factory=dict)  # settings field -> value (pretraining or training fields)
+
+
+RECIPES = {
+    "classic": Recipe(
+        "classic", "GPT-2 blocks, AdamW at 1e-3, 5 % warm-up then a cosine to 1e-4, 400 steps: the baseline.",
+        {"arch": None, "dropout": None, "zero_init": False, "optimizer": "adamw", "lr": 1e-3,
+         "schedule": "cosine", "cooldown": 0.5, "min_lr_ratio": 0.1, "warmup_steps": None, "weight_decay": 0.1,
+         "max_steps": 400, "max_minutes": 0.0, "batch_size": 8}),
+}
+DEFAULT_RECIPE = "classic"
+
+
+def recipe(name: str) -> Recipe:
+    from ..errors import PocketLLMError
+    if name not in RECIPES:
+        raise PocketLLMError("Unknown recipe {name}; the recipes are {choices}.", code="train.bad_recipe",
+                             name=repr(name), choices=", ".join(RECIPES))
+    return RECIPES[name]
+
+
+def apply_recipe(settings, name: str, keep: set | frozenset = frozenset()):
+    """Set every field the recipe names on `settings` (and its nested `.train`), except those in `keep`
+    (the ones the user gave).  Returns `settings`."""
+    for key, value in recipe(name).choices.items():
+        if key in keep:
+            continue
+        target = settings if _has_field(settings, key) else getattr(settings, "train", None)
+        if target is None or not _has_field(target, key):
+            raise KeyError(f"recipe {name} names {key}, which {type(settings).__name__} has not")
+        setattr(target, key, value)
+    return settings
+
+
+def _has_field(obj, name: str) -> bool:
+    return is_dataclass(obj) and name in {f.name for f in fields(obj)}

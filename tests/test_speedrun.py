@@ -1,0 +1,157 @@
+"""Issue 21's training knobs: the time budget, the wsd schedule, Muon, zero-initialised blocks and recipes."""
+import argparse
+from dataclasses import replace
+
+import pytest
+import torch
+
+from pocketllm.cli import build_parser
+from pocketllm.cli.argv import to_argv
+from pocketllm.cli.pretrain import pretrain_settings_from_args
+from pocketllm.errors import PocketLLMError
+from pocketllm.model import GPTModel
+from pocketllm.tasks.language_modeling import PretrainSettings, prepare_pretraining
+from pocketllm.training import Step, TrainSettings, learning_rate, make_optimizer
+from pocketllm.training.optimizers import Muon, Optimizers, orthogonalize
+from pocketllm.training.recipes import DEFAULT_RECIPE, RECIPES, apply_recipe
+from test_training import losses, run_all, settings
+
+
+# ---- the time budget -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_a_time_budget_ends_within_one_step_and_the_rate_reaches_its_floor(tmp_path, schedule):
+    trainer = prepare_pretraining(settings(tmp_path, max_steps=None, max_minutes=0.04, warmup_steps=None,
+                                           lr=1e-2, min_lr_ratio=0.1, schedule=schedule, eval_every=10_000))
+    events = run_all(trainer)
+    budget = 0.04 * 60
+    # the last step started before the budget was spent and ended at or after it
+    assert trainer.train_seconds - trainer.last_step_seconds < budget <= trainer.train_seconds
+    started = [e for e in events if e.kind == "started"][0]
+    assert started.total_steps is None and started.budget_s == pytest.approx(budget)
+    steps = [e for e in events if isinstance(e, Step)]
+    assert len(steps) > 20
+    evals = [e for e in events if e.kind == "eval"]
+    assert evals and evals[-1].step == steps[-1].step  # a final evaluation of the last step's weights
+    # The schedule is drawn over the budget: the peak after the warm-up, the floor when the budget is spent.
+    assert max(s.lr for s in steps) == pytest.approx(1e-2, rel=0.05)
+    assert steps[-1].lr < steps[len(steps) // 2].lr
+    trainer.train_seconds = budget * 0.9995
+    assert trainer._lr_factor(None) == pytest.approx(0.1, abs=0.005)
+    trainer.train_seconds = budget * 0.3
+    assert trainer._lr_factor(None) == (pytest.approx(1.0) if schedule == "wsd" else pytest.approx(
+        learning_rate(300, 1000, 1.0, 50, 0.1)))
+
+
+def test_a_spent_budget_cannot_be_resumed_without_more_time(tmp_path):
+    first = prepare_pretraining(settings(tmp_path, max_steps=None, max_minutes=0.01))
+    run_all(first)
+    again = settings(tmp_path, max_steps=None, max_minutes=0.01)
+    again.resume = str(first.model_path)
+    with pytest.raises(PocketLLMError) as err:
+        prepare_pretraining(again)
+    assert err.value.code == "train.no_time_left"
+
+
+def test_wsd_holds_the_peak_then_falls_in_a_line_to_the_floor():
+    lr = [learning_rate(s, 100, 1.0, 10, 0.1, "wsd", cooldown=0.5) for s in range(100)]
+    assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)
+    assert all(v == pytest.approx(1.0) for v in lr[10:54])       # stable until the cooldown's 45 steps
+    assert lr[-1] == pytest.approx(0.1)                           # the floor at the last step
+    falls = [a - b for a, b in zip(lr[55:], lr[56:])]
+    assert all(d == pytest.approx(falls[0]) and d > 0 for d in falls)  # a straight line down
+
+
+# ---- Muon ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(64, 32), (32, 64), (48, 48)])
+def test_muon_orthogonalises_the_update(shape):
+    g = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    g[:, 0] *= 50  # one direction far stronger than the others, as gradients have
+    singular = torch.linalg.svdvals(orthogonalize(g))
+    # Newton–Schulz's band around 1 (a random square matrix has a few singular values near 0 that five
+    # steps cannot lift all the way; Muon's coefficients trade that for speed)
+    inside = ((singular > 0.5) & (singular < 1.5)).float().mean()
+    assert inside > 0.9 and singular.max() < 1.5 and singular.median() == pytest.approx(1.0, abs=0.3)
+    assert torch.linalg.svdvals(g).max() / torch.linalg.svdvals(g).min() > 20  # the input was far from it
+
+
+def test_muon_takes_the_blocks_matrices_and_adamw_the_rest(tiny_model):
+    opt = make_optimizer(tiny_model, 1e-3, 0.1, torch.device("cpu"), "muon", 0.02)
+    assert isinstance(opt, Optimizers) and isinstance(opt.parts["muon"], Muon)
+    in_muon = {id(p) for g in opt.parts["muon"].param_groups for p in g["params"]}
+    names = {n for n, p in tiny_model.named_parameters() if id(p) in in_muon}
+    assert names and all(".weight" in n and p.dim() == 2 for n, p in tiny_model.named_parameters() if n in names)
+    assert not any(n.startswith(("tok_emb", "pos_emb", "out_head")) for n in names)
+    assert {g["peak_lr"] for g in opt.param_groups} == {1e-3, 0.02}
+
+
+def test_a_tiny_model_learns_with_muon_and_resumes_only_with_it(tmp_path):
+    trainer = prepare_pretraining(settings(tmp_path, max_steps=20, batch_size=4, lr=1e-2, optimizer="muon"))
+    curve = losses(run_all(trainer))
+    assert sum(curve[-3:]) / 3 < curve[0] - 1.0
+    again = settings(tmp_path, max_steps=25, batch_size=4, lr=1e-2)  # adamw asked: the run's own optimizer stays
+    again.resume = str(trainer.model_path)
+    resumed = prepare_pretraining(again)
+    assert resumed.settings.optimizer == "muon"
+    assert len(losses(run_all(resumed))) == 5
+    # A state saved by another optimizer is refused with a message, not a KeyError deep in torch.
+    adamw = make_optimizer(trainer.model, 1e-3, 0.1, torch.device("cpu"))
+    with pytest.raises(PocketLLMError) as err:
+        make_optimizer(trainer.model, 1e-3, 0.1, torch.device("cpu"), "muon").load_state_dict(adamw.state_dict())
+    assert err.value.code == "train.optimizer_differs"
+
+
+def test_zero_init_starts_every_block_as_the_identity(tmp_path):
+    s = settings(tmp_path, max_steps=3)
+    s.zero_init = True
+    trainer = prepare_pretraining(s)
+    model = trainer.model
+    writes = [p for n, p in model.named_parameters() if n.endswith(GPTModel.RESIDUAL_WRITES)]
+    assert writes and all(float(p.detach().abs().max()) == 0 for p in writes)
+    run_all(trainer)
+    assert all(float(p.detach().abs().max()) > 0 for p in writes)  # and they learn
+
+
+# ---- recipes and flags ------------------------------------------------------------------------
+
+def test_classic_is_the_default_run_as_it_was():
+    classic = apply_recipe(PretrainSettings(), "classic")
+    before = PretrainSettings(config="cpu-small", train=TrainSettings(max_steps=400, lr=1e-3, eval_every=100,
+                                                                       sample_every=100))
+    assert classic == before  # cpu-small GPT-2, AdamW at 1e-3, warm-up + cosine to 1e-4, 400 × 8 × 256
+    assert classic.train.optimizer == "adamw" and classic.train.schedule == "cosine" and classic.arch is None
+    args = build_parser().parse_args(["pretrain", "--recipe", "classic"])
+    assert pretrain_settings_from_args(args) == before
+
+
+def test_the_default_recipe_is_what_the_settings_start_from():
+    assert apply_recipe(PretrainSettings(), DEFAULT_RECIPE) == PretrainSettings()
+
+
+def test_a_flag_given_beside_a_recipe_wins():
+    for name in RECIPES:
+        args = build_parser().parse_args(["pretrain", "--recipe", name, "--lr", "0.007", "--no-zero_init"])
+        got = pretrain_settings_from_args(args)
+        assert got.train.lr == 0.007 and got.zero_init is False
+
+
+@pytest.mark.parametrize("change", [
+    {"max_minutes": 2.0}, {"optimizer": "muon"}, {"muon_lr": 0.05}, {"schedule": "wsd"}, {"cooldown": 0.7},
+    {"min_lr_ratio": 0.0}, {"dropout": 0.1}, {"zero_init": True}, {"arch": "qwen3"}, {"batch_size": 16},
+])
+def test_each_option_round_trips_through_the_command_line(change):
+    s = PretrainSettings()
+    for key, value in change.items():
+        setattr(s if hasattr(s, key) else s.train, key, value)
+    argv = to_argv(s, strict=True)
+    assert argv[0] == "pretrain" and len(argv) > 1
+    assert pretrain_settings_from_args(build_parser().parse_args(argv)) == s
+
+
+def test_bad_knobs_are_named_in_one_message():
+    with pytest.raises(PocketLLMError) as err:
+        TrainSettings(optimizer="sgd", schedule="step", max_minutes=-1, cooldown=2).validate()
+    text = str(err.value)
+    assert err.value.code == "train.invalid_settings"
+    assert all(word in text for word in ("optimizer", "schedule", "max_minutes", "cooldown"))
