@@ -26,6 +26,8 @@ from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus
                     prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters,
                     template_of)
 from .training.trainer import TRAIN_LIMITS
+from .training.snapshots import AUTO_MAX_PARAMETERS as SNAPSHOTS_AUTO_MAX_PARAMETERS, load_snapshot, snapshot_steps
+from .probes import phase_change, timeline as probe_timeline
 from .generation import MAX_SEED, MAX_TEMPERATURE
 from .training import STATE_FILE, Trainer, TrainSettings, event_from_dict, overfitting, read_events
 from .model import GPTModel, KVCache
@@ -52,4 +54,5 @@ __all__ = [
     "DEFAULT_TEMPLATE", "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",
     "respond", "template_of", "apply_lora", "merge_lora", "load_adapters", "save_adapters",
+    "load_snapshot", "snapshot_steps", "SNAPSHOTS_AUTO_MAX_PARAMETERS", "phase_change", "probe_timeline",
 ]

@@ -185,14 +185,25 @@ def probe(model, tokenizer=None, prompts: list[dict] | None = None) -> dict:
     return record
 
 
-def phase_change(probes: list[dict], drop: float = 0.5) -> dict | None:
-    """The first probe at which the loss on the second repeat fell to at most `drop` of the
-    first repeat's (what induction heads do), or None: {"step", "loss_first", "loss_second", "best"}."""
+PHASE_DROP = 0.5          # the second repeat's loss at most this share of the first's ...
+PHASE_INDUCTION = 0.2     # ... and some head's induction score at least this (an even head: ~0.02-0.05)
+
+
+def phase_change(probes: list[dict], drop: float = PHASE_DROP, min_induction: float = PHASE_INDUCTION) -> dict | None:
+    """The phase change when induction heads form: the first probe at which the loss on the
+    second repeat of random tokens fell to at most `drop` of the first repeat's (the model copies
+    what it saw) while the best head's induction score reached `min_induction` (a head does the
+    copying), or None.  A record without a score (an older run) is judged by the loss alone.
+    Returns {"step", "loss_first", "loss_second", "best", "best_layer", "best_head"}."""
     for p in probes:
         ind = p.get("induction") or {}
-        first, second = ind.get("loss_first"), ind.get("loss_second")
-        if first and second is not None and math.isfinite(first) and second <= drop * first:
-            return {"step": p.get("step"), "loss_first": first, "loss_second": second, "best": ind.get("best")}
+        first, second, best = ind.get("loss_first"), ind.get("loss_second"), ind.get("best")
+        if not (first and second is not None and math.isfinite(first) and second <= drop * first):
+            continue
+        if best is not None and best < min_induction:
+            continue
+        return {"step": p.get("step"), "loss_first": first, "loss_second": second, "best": best,
+                "best_layer": ind.get("best_layer"), "best_head": ind.get("best_head")}
     return None
 
 

@@ -316,6 +316,51 @@ def parameter_map_figure(pm, lang="en") -> go.Figure:
     return _layout(fig, title, height=340)
 
 
+# ---- watch it learn: the timeline of a run -------------------------------------------------
+
+def timeline_figure(points: list[dict], step: int | None = None, change: dict | None = None,
+                    snapshots: list[int] | None = None, lang="en") -> go.Figure:
+    """The run's probes against the step (`pocketllm.probe_timeline`): validation bits per
+    character and the loss on repeated random tokens (the second time; the first, faint) on the
+    left axis, the best head's induction score (0-1) on the right; the snapshots as ticks at the
+    bottom, the step on view as a line, and the phase change (`pocketllm.phase_change`) named."""
+    if not points:
+        return empty_figure(t_plain(lang, "plots.tl_no_probes"), height=260)
+    fig = go.Figure()
+    x = [p["step"] for p in points]
+
+    def series(key, name, color, axis="y", dash=None, width=2, opacity=1.0):
+        pts = [(a, p[key]) for a, p in zip(x, points) if p.get(key) is not None]
+        if pts:
+            fig.add_trace(go.Scatter(x=[a for a, _ in pts], y=[b for _, b in pts], mode="lines+markers", yaxis=axis,
+                                     name=t_plain(lang, name), opacity=opacity, marker=dict(size=5),
+                                     line=dict(color=color, dash=dash, width=width)))
+
+    series("val_bits_per_char", "plots.tl_val_bits", ORANGE)
+    series("loss_first", "plots.tl_loss_first", GREY, dash="dot", width=1, opacity=0.8)
+    series("loss_second", "plots.tl_loss_second", BLUE)
+    series("best_induction", "plots.tl_induction", GREEN, axis="y2")
+    if snapshots:
+        fig.add_trace(go.Scatter(x=snapshots, y=[0] * len(snapshots), mode="markers", yaxis="y2",
+                                 name=t_plain(lang, "plots.tl_snapshots"),
+                                 marker=dict(symbol="triangle-up", size=9, color=PURPLE)))
+    if change is not None:
+        fig.add_vline(x=change["step"], line=dict(color=RED, dash="dash", width=1.5))
+        fig.add_annotation(x=change["step"], y=1.0, yref="paper", yanchor="bottom", showarrow=False, xanchor="left",
+                           text=t_plain(lang, "plots.tl_phase", step=change["step"]), font=dict(color=RED, size=12))
+    if step is not None:
+        fig.add_vline(x=step, line=dict(color="#111827", width=2))
+        fig.add_annotation(x=step, y=0.0, yref="paper", yanchor="top", showarrow=False, yshift=-2,
+                           text=t_plain(lang, "plots.tl_here", step=step), font=dict(size=11),
+                           bgcolor="rgba(255,255,255,0.8)")
+    fig.update_xaxes(title=t_plain(lang, "plots.step"), rangemode="tozero")
+    fig.update_yaxes(title=t_plain(lang, "plots.tl_left"), rangemode="tozero")
+    fig.update_layout(yaxis2=dict(title=t_plain(lang, "plots.tl_right"), overlaying="y", side="right",
+                                  range=[-0.02, 1.02], showgrid=False, tickformat=".1f"))
+    fig = _layout(fig, t_plain(lang, "plots.tl_title"), height=320)
+    return fig.update_layout(margin=dict(l=60, r=60, t=78, b=48))
+
+
 # ---- finetuning (classify tab) -------------------------------------------------------
 
 def class_balance_figure(before: dict, after: dict | None = None, lang="en") -> go.Figure:

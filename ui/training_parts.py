@@ -44,6 +44,8 @@ STATE = ("run.dir", "run.seen", "run.offered", "run.loaded")
 # The finetuning tabs' training settings: element -> TrainSettings field.
 FINETUNE_TRAIN = {"train.epochs": "epochs", "train.max_steps": "max_steps", "train.batch": "batch_size",
                   "train.lr": "lr", "train.eval_every": "eval_every", "train.seed": "seed"}
+# TrainSettings.snapshots as the page's choice: None (by the model's size), True, False.
+SNAPSHOTS = {"auto": None, "on": True, "off": False}
 
 
 # ---- layout parts -----------------------------------------------------------------------
@@ -144,6 +146,9 @@ def run_buttons(els: Elements, prefix: str, elem_prefix: str, resume: bool = Fal
     L = els.ctx.page.text
     for name in STATE:
         els.add(name, gr.State(""))
+    if "train.snapshots" not in els:  # (a tab whose settings did not place it: here, before Start)
+        with gr.Row():
+            snapshots_setting(els, elem_prefix)
     with gr.Row():
         els.add("run.start", gr.Button(L("training.start"), variant="primary", elem_id=f"{elem_prefix}-start"),
                 value="training.start")
@@ -179,6 +184,58 @@ def finetune_settings(els: Elements, elem_prefix: str, defaults: TrainSettings):
                                                elem_id=f"{elem_prefix}-keep-best"), label="training.keep_best")
         els.number("train.patience", "training.patience", getattr(d, "patience", 0), 0, TRAIN_LIMITS["patience"],
                    elem_id=f"{elem_prefix}-patience")
+        snapshots_setting(els, elem_prefix, d)
+
+
+def snapshots_setting(els: Elements, elem_prefix: str, defaults: TrainSettings | None = None):
+    """Keep snapshots along the run (to watch it learn in Generate's Look inside): automatic (the
+    core's default: on for small models), on or off.  Element: train.snapshots."""
+    page = els.ctx.page
+    start = snapshots_value((defaults or TrainSettings()).snapshots)
+    choices = [(f"training.snapshots_{k}", k) for k in SNAPSHOTS]
+    return els.add("train.snapshots", gr.Dropdown([(page.text(key), k) for key, k in choices], value=start,
+                                                  label=page.text("training.snapshots"),
+                                                  info=page.text("training.snapshots_info"),
+                                                  elem_id=f"{elem_prefix}-snapshots", allow_custom_value=False),
+                   label="training.snapshots", info="training.snapshots_info", choices=choices)
+
+
+def snapshots_value(setting) -> str:
+    """TrainSettings.snapshots as the dropdown shows it."""
+    return next((k for k, v in SNAPSHOTS.items() if v is setting), "auto")
+
+
+def snapshots_of(value, lang="en") -> bool | None:
+    """The dropdown's value as TrainSettings.snapshots (any endpoint can send anything)."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or value not in SNAPSHOTS:
+        raise PocketLLMError(t(lang, "training.bad_snapshots"))
+    return SNAPSHOTS[value]
+
+
+def carry_snapshots(tab: "TrainingTab"):
+    """A tab that lays out train.snapshots gets it carried both ways: into the settings built from its
+    form (its own `settings_of` need not know it) and back into the form from a run's settings.  It
+    joins the tab's `extra` (API: after the language, so a call that leaves it out gets the default)."""
+    if "train.snapshots" not in tab.els or "train.snapshots" in (*tab.form, *tab.extra):
+        return
+    tab.extra = [*tab.extra, "train.snapshots"]
+    settings_of, form_of = tab.settings_of, tab.form_of
+
+    def with_snapshots(v: dict):
+        settings = settings_of(v)
+        if "train.snapshots" not in v:  # (a saved setting, an API call that leaves it out): the tab's own
+            return settings
+        train = dataclasses.replace(settings.train, snapshots=snapshots_of(v["train.snapshots"], v.get("lang")))
+        return dataclasses.replace(settings, train=train)
+
+    def with_snapshots_shown(settings) -> dict:
+        train = getattr(settings, "train", None)
+        shown = form_of(settings)
+        return {**shown, "train.snapshots": snapshots_value(train.snapshots)} if train is not None else shown
+
+    tab.settings_of, tab.form_of = with_snapshots, with_snapshots_shown
 
 
 def finetune_train(els: Elements, v: dict, defaults: TrainSettings, **fixed) -> TrainSettings:
@@ -386,6 +443,7 @@ def wire_model_picker(els: Elements, name: str, choices: Callable, api_name: str
 
 def wire_training(tab: TrainingTab):
     """Start, Stop, the live view, the form of the run on view, the command line, saved settings."""
+    carry_snapshots(tab)
     els, ctx, state, kind = tab.els, tab.els.ctx, tab.els.ctx.state, tab.kind
     timer = gr.Timer(1.0)
 

@@ -47,6 +47,48 @@ EN = {
     "generate.valid_utf8": "Only whole characters (valid UTF-8)",
     "generate.valid_utf8_info": "Never pick a token that would leave half a character, so the text never shows �. "
                                 "Off: the model's raw choice (a small model often breaks Chinese characters).",
+    "generate.tl_head": "Watch it learn: the model at each step of a training run",
+    "generate.tl_intro": "A run keeps its model at a few steps (0, 10, 20, 50, 100, 200, 400, … and the last). Pick a "
+                         "run, then move the slider or press Play: the next-token chart, the logit lens and the "
+                         "attention maps redraw for the model of that step, on the same prompt.",
+    "generate.tl_run": "Run",
+    "generate.tl_run_label": "{name} · {n} snapshots",
+    "generate.tl_run_none": "{name} · no snapshots",
+    "generate.tl_pick_run": "Pick a run first (a run of the Pretrain or Instruct tab; press Refresh after a new one).",
+    "generate.tl_step": "Snapshot",
+    "generate.tl_step_info": "1 = the untrained model; each mark is one step the run kept (the step is said below).",
+    "generate.tl_play": "▶ Play",
+    "generate.tl_pause": "Pause",
+    "generate.tl_prompt": "Prompt",
+    "generate.tl_prompt_info": "The start of a held-out line of the run's corpus; write your own and press Enter. "
+                               "Try a text that repeats to see an induction head.",
+    "generate.tl_at": "**Snapshot {k} of {n}: step {step}** · {tokens} tokens seen",
+    "generate.tl_at_probe": " · loss on random tokens {first} nats the first time, {second} the second · best "
+                            "induction score {best}",
+    "generate.tl_no_snapshots": "The run {name} kept no snapshots, so there is nothing to step through. Snapshots are "
+                                "on by default for models of up to {limit} M parameters; set “Snapshots” to on in the "
+                                "training settings (or add `--snapshots` to the command line) and train again.",
+    "generate.tl_no_snapshots_short": "No snapshots in this run",
+    "generate.tl_phase": "**Phase change at step {step}:** the loss on repeated random tokens fell from {first} to "
+                         "{second} nats the second time, and head {head} of block {layer} scores {best} as an "
+                         "induction head — the model learned to copy what followed a token earlier in the text.",
+    "generate.tl_no_phase": "{n} snapshots. No phase change in this run yet: the loss on repeated text never fell "
+                            "to half of the first time's with an induction head (score ≥ 0.2) — that takes at least "
+                            "two layers and usually a longer run.",
+    "generate.tl_no_probes": "{n} snapshots. This run recorded no probes (they come with each evaluation; set "
+                             "“evaluate every” above 0).",
+    "generate.caption_tl_chart": "How to read it: orange falls as the model learns the corpus. When the blue line "
+                                 "(the same random tokens, seen a second time) drops well below the grey one (the "
+                                 "first time) while the green induction score jumps, induction heads have formed: "
+                                 "the red line names that step. The black line is the step on view.",
+    "generate.caption_tl_next": "What to look for: at step 0 the bars are flat (the model guesses evenly); step by "
+                                "step they sharpen on the corpus's common characters, then on the ones that fit the "
+                                "prompt.",
+    "generate.caption_tl_lens": "What to look for: early snapshots guess the same frequent token everywhere; later "
+                                "ones guess different tokens at different positions, and the last block grows surer.",
+    "generate.caption_tl_attention": "What to look for: at first every row spreads evenly. Heads then find jobs — the "
+                                     "previous token, the first token — and an induction head lights up the diagonal "
+                                     "one step after the repeat when the prompt repeats itself.",
     "generate.inside_head": "Look inside the model",
     "generate.inside_intro": "What the model does with the prompt: its tokens, the candidates for the next token "
                              "(they follow the sliders above), attention per layer and head, what each layer would "
@@ -106,6 +148,38 @@ ZH = {
     "generate.valid_utf8": "只输出完整字符（有效 UTF-8）",
     "generate.valid_utf8_info": "绝不选会留下半个字符的词元，所以文本里不会出现 �。关闭时按模型原本的选择"
                                 "（小模型常常把汉字拆坏）。",
+    "generate.tl_head": "看着它学习：训练过程中每个阶段的模型",
+    "generate.tl_intro": "一次训练会在几个步数保存模型快照（0、10、20、50、100、200、400……以及最后一步）。选一次训练，"
+                         "然后拖动滑块或点“播放”：下一个词元的图、logit lens 和注意力图都会换成那一步的模型，"
+                         "提示词保持不变。",
+    "generate.tl_run": "训练记录",
+    "generate.tl_run_label": "{name} · {n} 个快照",
+    "generate.tl_run_none": "{name} · 没有快照",
+    "generate.tl_pick_run": "请先选一次训练（预训练或指令微调页的训练；新训练完成后点“刷新”）。",
+    "generate.tl_step": "快照",
+    "generate.tl_step_info": "1 = 还没训练的模型；每一格是这次训练保存的一个步数（具体步数写在下面）。",
+    "generate.tl_play": "▶ 播放",
+    "generate.tl_pause": "暂停",
+    "generate.tl_prompt": "提示词",
+    "generate.tl_prompt_info": "默认是这次训练语料里一行留出文本的开头；可以自己写，按回车生效。"
+                               "试试一段重复的文本，就能看到归纳头。",
+    "generate.tl_at": "**第 {k} 个快照（共 {n} 个）：第 {step} 步** · 已见 {tokens} 个词元",
+    "generate.tl_at_probe": " · 随机词元第一次出现时损失 {first} nats，第二次 {second} · 最高归纳分数 {best}",
+    "generate.tl_no_snapshots": "训练记录 {name} 没有保存快照，所以没有可以逐步查看的模型。参数不超过 {limit} M 的模型默认保存快照；"
+                                "在训练设置里把“训练快照”设为“保存”（或在命令行加 `--snapshots`），再训练一次。",
+    "generate.tl_no_snapshots_short": "这次训练没有快照",
+    "generate.tl_phase": "**第 {step} 步出现相变：**重复的随机词元第二次出现时，损失从 {first} 降到了 {second} nats，"
+                         "第 {layer} 块的第 {head} 个头的归纳分数达到 {best}——模型学会了照抄前文中同一个词元后面跟着的内容。",
+    "generate.tl_no_phase": "共 {n} 个快照。这次训练还没有出现相变：重复文本上的损失没有在出现归纳头（分数 ≥ 0.2）的同时"
+                            "降到第一次的一半——这至少需要两层，通常还需要训练更久。",
+    "generate.tl_no_probes": "共 {n} 个快照。这次训练没有探测记录（探测随每次评估进行；把“评估间隔”设为大于 0）。",
+    "generate.caption_tl_chart": "怎么看：橙线随着模型学会语料而下降。当蓝线（同一串随机词元第二次出现）明显低于灰线（第一次出现），"
+                                 "同时绿色的归纳分数跳高，说明归纳头形成了：红线标出那一步。黑线是当前查看的步数。",
+    "generate.caption_tl_next": "看什么：第 0 步的柱子几乎一样高（模型在平均地猜）；越往后越集中到语料里常见的字，"
+                                "再到和提示词搭配的字。",
+    "generate.caption_tl_lens": "看什么：早期快照在每个位置都猜同一个常见词元；后来不同位置猜不同的词元，最后一块也越来越有把握。",
+    "generate.caption_tl_attention": "看什么：一开始每一行的注意力都很平均。后来各个头有了分工——看前一个词元、看第一个词元；"
+                                     "提示词重复时，归纳头会在重复开始后点亮那条错开一格的对角线。",
     "generate.inside_head": "看看模型内部",
     "generate.inside_intro": "模型如何处理提示词：它的词元、下一个词元的候选（随上面的滑块变化）、每层每个头的注意力、"
                              "每一层会预测什么（logit lens），以及参数分布在哪里。",

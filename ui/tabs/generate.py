@@ -18,14 +18,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (PRECISIONS, PocketLLMError, Sampling, TaskKind, Tokenizer, generate_explained, inspect,
-                       load_sampling_preset, read_header, read_run, sampling_presets, save_sampling_preset, stream,
-                       task_kind)
+from pocketllm import (PRECISIONS, SNAPSHOTS_AUTO_MAX_PARAMETERS, PocketLLMError, Sampling, TaskKind, Tokenizer,
+                       generate_explained, inspect, list_runs, load_sampling_preset, load_snapshot, phase_change, probe_timeline, read_header,
+                       read_run, sampling_presets, save_sampling_preset, snapshot_steps, stream, task_kind)
 
 from .. import plots
 from ..elements import LANG, Elements, choice_update
 from ..experiments import compare_models_section, follow_language, say
-from ..i18n import LANGS, t
+from ..i18n import LANGS, t, t_plain
 from ..limits import (INSIDE_CHARS, MAX_HEADS, MAX_LAYERS, MAX_SAMPLING_SEED, PROMPT_CHARS, Slider, real, text_cap,
                       whole)
 
@@ -212,6 +212,24 @@ def caption(page, key):
     return page.add(gr.Markdown(page.text(key), elem_classes=["pl-caption"]), value=key)
 
 
+def chart(els: Elements, name: str, elem_id: str, caption_key: str, between=None):
+    """A chart, (`between`: what stands under it first,) and its caption."""
+    els.add(name, gr.Plot(show_label=False, elem_id=elem_id))
+    if between is not None:
+        between()
+    caption(els.ctx.page, caption_key)
+
+
+def head_pickers(els: Elements, prefix: str, elem_prefix: str, layers: int):
+    """The attention map's block slider and head picker (0 = the mean of the heads): `prefix`.layer / .head."""
+    L = els.ctx.page.text
+    with gr.Row():
+        els.add(f"{prefix}.layer", Slider(1, layers, value=1, step=1, label=L("generate.layer"),
+                                          elem_id=f"{elem_prefix}-layer"), label="generate.layer")
+        els.add(f"{prefix}.head", gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
+                                              elem_id=f"{elem_prefix}-head"), label="generate.head")
+
+
 class StopFlags:
     """One stop flag per browser session: Stop asks the running generation to end after
     its current token, so it can say how far it got (cancelling it would say nothing)."""
@@ -346,24 +364,17 @@ def layout(els: Elements, state):
         els.add("inside.note", gr.Markdown(elem_id="gen-inside-note"))
         with gr.Row(equal_height=False):
             with gr.Column():
-                els.add("inside.next", gr.Plot(show_label=False, elem_id="gen-next"))
-                els.add("inside.next_note", gr.Markdown(elem_id="gen-next-note"))
-                caption(page, "generate.caption_next")
+                chart(els, "inside.next", "gen-next", "generate.caption_next",
+                      lambda: els.add("inside.next_note", gr.Markdown(elem_id="gen-next-note")))
             with gr.Column():
-                els.add("inside.params", gr.Plot(show_label=False, elem_id="gen-params"))
-                caption(page, "generate.caption_params")
-        with gr.Row():
-            els.add("inside.layer", Slider(1, 12, value=1, step=1, label=L("generate.layer"), elem_id="gen-layer"),
-                    label="generate.layer")
-            els.add("inside.head", gr.Dropdown([(L("generate.mean_heads"), 0)], value=0, label=L("generate.head"),
-                                               elem_id="gen-head"), label="generate.head")
+                chart(els, "inside.params", "gen-params", "generate.caption_params")
+        head_pickers(els, "inside", "gen", layers=12)
         with gr.Row(equal_height=False):
             with gr.Column():
-                els.add("inside.attention", gr.Plot(show_label=False, elem_id="gen-attention"))
-                caption(page, "generate.caption_attention")
+                chart(els, "inside.attention", "gen-attention", "generate.caption_attention")
             with gr.Column():
-                els.add("inside.lens", gr.Plot(show_label=False, elem_id="gen-lens"))
-                caption(page, "generate.caption_lens")
+                chart(els, "inside.lens", "gen-lens", "generate.caption_lens")
+        timeline_layout(els)
     els.add("inside.looked", gr.State(False))
     follow_language(els, ["gen.note", "inside.note"])  # (their "…_said" States)
 
@@ -584,6 +595,7 @@ def build(ctx):
     els.on([els["inside.layer"].change, els["inside.head"].change], on_attention,
            ["inside.looked", "gen.model", "gen.prompt", "inside.layer", "inside.head", LANG], ["inside.attention"],
            show_progress="hidden", trigger_mode="always_last", concurrency_id="model_cpu")
+    wire_timeline(els, state, picked)
 
 
 def head_choices(n, lang):
@@ -602,3 +614,258 @@ def inside_said(nt, cut, chars_cut=0) -> list:
     if cut:
         said.append(["generate.inside_tail", {"n": INSIDE_TOKENS, "cut": cut}])
     return said
+
+
+# ---- watch it learn: every view along a run (its snapshots) ------------------------------------
+# The timeline's inputs, in the API's order: the run, the snapshot on view (1 = the first), the prompt,
+# the attention pickers, the language, then the sampling sliders (the next-token chart follows them).
+TIMELINE_IN = ["tl.run", "tl.step", "tl.prompt", "tl.layer", "tl.head", LANG, "sample.temperature", "sample.top_k",
+               "sample.top_p", "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p"]
+TIMELINE_VIEWS = ["tl.step_note", "tl.chart", "tl.next", "tl.attention", "tl.lens"]
+TIMELINE_RUN_OUT = ["tl.step", "tl.prompt", "tl.layer", "tl.head", "tl.note", *TIMELINE_VIEWS]
+PLAY_SECONDS = 1.5
+CACHED_SNAPSHOTS = 8
+CACHED_SNAPSHOT_PARAMETERS = 200_000_000  # (800 MB of float32 weights at most)
+
+
+def timeline_runs(state) -> list[Path]:
+    """The run folders of models that write text (a pretraining or instruction run), newest first."""
+    return [run for kind in WRITERS for run in list_runs(state.checkpoints, kind.value)]
+
+
+def timeline_choices(state, lang) -> list[tuple[str, str]]:
+    """(label, the run's path inside the checkpoints folder): its name and how many snapshots it kept."""
+    root = state.checkpoints.resolve()
+    runs = sorted(timeline_runs(state), key=lambda r: (r / "run.json").stat().st_mtime, reverse=True)
+    out = []
+    for run in runs:
+        rel = run.resolve().relative_to(root).as_posix()
+        n = len(snapshot_steps(run))
+        out.append((t_plain(lang, "generate.tl_run_label" if n else "generate.tl_run_none", name=rel, n=n), rel))
+    return out
+
+
+def timeline_run_dir(state, value) -> Path | None:
+    """The run folder the picker names, if it is one of the listed runs (any string can be sent)."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        wanted = (state.checkpoints / value).resolve()
+    except (OSError, ValueError):
+        return None
+    return next((run.resolve() for run in timeline_runs(state) if run.resolve() == wanted), None)
+
+
+class SnapshotCache:
+    """The last few snapshots loaded, by run and step (a file that changed since is read again): a
+    slider moved back and forth loads each step once.  Bounded by count and by parameters."""
+
+    def __init__(self, size: int = CACHED_SNAPSHOTS, parameters: int = CACHED_SNAPSHOT_PARAMETERS):
+        self.size, self.parameters = size, parameters
+        self._items: OrderedDict = OrderedDict()  # (run, step) -> (checkpoint, its file's mtime, parameters)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _version(path) -> int | None:
+        try:
+            return Path(path).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def get(self, run_dir: Path, step: int):
+        key = (str(run_dir), int(step))
+        with self._lock:
+            item = self._items.get(key)
+        if item is not None and self._version(item[0].path) == item[1]:
+            with self._lock:
+                self._items.move_to_end(key)
+            return item[0]
+        ckpt = load_snapshot(run_dir, step)  # says why when the step is not there
+        size = sum(q.numel() for q in ckpt.model.parameters())
+        with self._lock:
+            self._items[key] = (ckpt, self._version(ckpt.path), size)
+            self._items.move_to_end(key)
+            while len(self._items) > 1 and (len(self._items) > self.size
+                                            or sum(i[2] for i in self._items.values()) > self.parameters):
+                self._items.popitem(last=False)
+        return ckpt
+
+
+def timeline_layout(els: Elements):
+    """The timeline: a run, its probes' chart, a slider over the steps it kept (and Play), the prompt, and
+    the next-token chart, the logit lens and the attention maps of the model at that step."""
+    page = els.ctx.page
+    L = page.text
+    with els.add("tl.box", gr.Accordion(L("generate.tl_head"), open=False, elem_id="gen-timeline"),
+                 label="generate.tl_head"):
+        page.add(gr.Markdown(L("generate.tl_intro")), value="generate.tl_intro")
+        with gr.Row(equal_height=False):
+            els.add("tl.run", gr.Dropdown([], label=L("generate.tl_run"), scale=5, elem_id="gen-tl-run",
+                                          allow_custom_value=False), label="generate.tl_run")
+            els.add("tl.refresh", gr.Button(L("generate.refresh"), scale=1, size="sm", min_width=60),
+                    value="generate.refresh")
+        els.add("tl.note", gr.Markdown(elem_id="gen-tl-note"))
+        els.add("tl.chart", gr.Plot(show_label=False, elem_id="gen-tl-chart"))
+        caption(page, "generate.caption_tl_chart")
+        with gr.Row(equal_height=True):
+            els.add("tl.step", Slider(1, 2, value=1, step=1, label=L("generate.tl_step"),
+                                      info=L("generate.tl_step_info"), elem_id="gen-tl-step", scale=5,
+                                      interactive=False), label="generate.tl_step", info="generate.tl_step_info")
+            els.add("tl.play", gr.Button(L("generate.tl_play"), scale=1, min_width=80, elem_id="gen-tl-play"),
+                    value="generate.tl_play")
+        els.add("tl.timer", gr.Timer(PLAY_SECONDS, active=False))
+        els.add("tl.step_note", gr.Markdown(elem_id="gen-tl-step-note"))
+        els.add("tl.prompt", gr.Textbox(label=L("generate.tl_prompt"), info=L("generate.tl_prompt_info"), lines=1,
+                                        max_length=INSIDE_CHARS, elem_id="gen-tl-prompt"),
+                label="generate.tl_prompt", info="generate.tl_prompt_info")
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                chart(els, "tl.next", "gen-tl-next", "generate.caption_tl_next")
+            with gr.Column():
+                chart(els, "tl.lens", "gen-tl-lens", "generate.caption_tl_lens")
+        head_pickers(els, "tl", "gen-tl", layers=2)
+        chart(els, "tl.attention", "gen-tl-attention", "generate.caption_tl_attention")
+    els.add("tl.playing", gr.State(False))
+
+
+def wire_timeline(els: Elements, state, picked):
+    """Pick a run, move the slider (or press Play): every view redraws for the model of that step."""
+    snapshots = SnapshotCache()
+    maps_cache = AttentionCache()
+    els.guard("tl.run", lambda value: timeline_run_dir(state, value))  # a listed run folder, or None
+
+    def run_of(v) -> Path:
+        if v["tl.run"] is None:
+            raise PocketLLMError(t(v[LANG], "generate.tl_pick_run"))
+        return v["tl.run"]
+
+    def on_runs(v):
+        return {"tl.run": choice_update(timeline_choices(state, v[LANG]), v["tl.run"] and
+                                        v["tl.run"].relative_to(state.checkpoints.resolve()).as_posix())}
+
+    def chosen(v, steps: list[int]) -> int:
+        """The step the slider names (1 = the first snapshot), within the run's steps."""
+        k = whole(v["tl.step"], 1, 10**6, "generate.tl_step", v[LANG], default=1)
+        return steps[min(k, len(steps)) - 1]
+
+    def views(v, run_dir: Path, steps: list[int], view=None) -> dict:
+        """The chart with the slider's place, and every view of the model at that step."""
+        lang = v[LANG]
+        view = view or read_run(run_dir)
+        points, change = probe_timeline(view.events), phase_change(view.probes)
+        if not steps:
+            return {"tl.chart": plots.timeline_figure(points, None, change, [], lang), "tl.step_note": "",
+                    **{n: plots.empty_figure(t_plain(lang, "generate.tl_no_snapshots_short")) for n in
+                       ("tl.next", "tl.attention", "tl.lens")}}
+        step = chosen(v, steps)
+        ckpt = snapshots.get(run_dir, step)
+        cfg = ckpt.config
+        prompt, _ = text_cap(v["tl.prompt"] or "", INSIDE_CHARS)
+        nt = inspect.next_token(ckpt, prompt, sampling_of(v), n=CANDIDATES)
+        tail, _ = prompt_tail(prompt, ckpt.tokenizer)
+        maps = maps_cache.get(ckpt.path, tail, lambda: inspect.attention(ckpt, tail))
+        layer_n, head_n = picked({LANG: lang, "inside.layer": v["tl.layer"], "inside.head": v["tl.head"]},
+                                 cfg.num_layers, cfg.num_heads)
+        at = next((p for p in points if p["step"] == step), None)
+        said = t(lang, "generate.tl_at", k=steps.index(step) + 1, n=len(steps), step=f"{step:,}",
+                 tokens=f"{ckpt.facts.get('tokens_seen', 0):,}")
+        if at and at.get("loss_second") is not None and at.get("loss_first"):
+            said += t(lang, "generate.tl_at_probe", first=f"{at['loss_first']:.2f}", second=f"{at['loss_second']:.2f}",
+                      best=f"{at['best_induction']:.2f}" if at.get("best_induction") is not None else "—")
+        return {"tl.chart": plots.timeline_figure(points, step, change, steps, lang), "tl.step_note": said,
+                "tl.next": plots.next_token_figure(nt, lang),
+                "tl.attention": plots.attention_figure(maps, layer_n, head_n or None, lang),
+                "tl.lens": plots.logit_lens_figure(inspect.logit_lens(ckpt, tail), lang)}
+
+    def run_note(view, steps: list[int], lang) -> str:
+        """What the run kept, and whether (and when) its phase change came."""
+        if not steps:
+            return t(lang, "generate.tl_no_snapshots", name=view.run_dir.name,
+                     limit=f"{SNAPSHOTS_AUTO_MAX_PARAMETERS / 1e6:g}")
+        change = phase_change(view.probes)
+        if change is not None:
+            return t(lang, "generate.tl_phase", step=f"{change['step']:,}", first=f"{change['loss_first']:.2f}",
+                     second=f"{change['loss_second']:.2f}", layer=change.get("best_layer") or "?",
+                     head=change.get("best_head") or "?",
+                     best=f"{change['best']:.2f}" if change.get("best") is not None else "—")
+        if view.probes:
+            return t(lang, "generate.tl_no_phase", n=len(steps))
+        return t(lang, "generate.tl_no_probes", n=len(steps))
+
+    def on_run(v):
+        """A run picked: the slider over its snapshots (at the first), its held-out prompt, the pickers on
+        its best induction head, and every view."""
+        lang = v[LANG]
+        run_dir = run_of(v)
+        view = read_run(run_dir)
+        steps = snapshot_steps(run_dir)
+        prompt = next((p["prompts"][0]["prompt"] for p in reversed(view.probes) if p.get("prompts")), None)
+        if prompt is None:
+            prompt = view.settings.get("sample_prompt") or t(lang, "generate.default_prompt")
+        prompt = text_cap(prompt, INSIDE_CHARS, keep="start")[0]
+        last = next((p.get("induction") for p in reversed(view.probes) if p.get("induction")), None) or {}
+        v = {**v, "tl.step": 1, "tl.prompt": prompt, "tl.layer": last.get("best_layer", 1), "tl.head": 0}
+        out = {"tl.note": run_note(view, steps, lang), "tl.prompt": prompt,
+               "tl.step": gr.update(minimum=1, maximum=max(2, len(steps)), value=1, interactive=len(steps) > 1)}
+        if steps:
+            cfg = snapshots.get(run_dir, steps[0]).config
+            out["tl.layer"] = gr.update(maximum=max(2, cfg.num_layers), value=min(v["tl.layer"], cfg.num_layers),
+                                        interactive=cfg.num_layers > 1)
+            out["tl.head"] = gr.update(choices=head_choices(cfg.num_heads, lang), value=0)
+            v["tl.layer"] = min(v["tl.layer"], cfg.num_layers)
+        return {**out, **views(v, run_dir, steps, view)}
+
+    def on_step(v):
+        run_dir = run_of(v)
+        return views(v, run_dir, snapshot_steps(run_dir))
+
+    def on_attention(v):
+        run_dir = run_of(v)
+        steps = snapshot_steps(run_dir)
+        if not steps:
+            return {}
+        ckpt = snapshots.get(run_dir, chosen(v, steps))
+        tail, _ = prompt_tail(text_cap(v["tl.prompt"] or "", INSIDE_CHARS)[0], ckpt.tokenizer)
+        maps = maps_cache.get(ckpt.path, tail, lambda: inspect.attention(ckpt, tail))  # cached: only re-sliced
+        layer_n, head_n = picked({LANG: v[LANG], "inside.layer": v["tl.layer"], "inside.head": v["tl.head"]},
+                                 maps.num_layers, maps.num_heads)
+        return {"tl.attention": plots.attention_figure(maps, layer_n, head_n or None, v[LANG])}
+
+    els.on(els["tl.refresh"].click, on_runs, ["tl.run", LANG], ["tl.run"], api_name="timeline_runs")
+    els.on_load(on_runs, ["tl.run", LANG], ["tl.run"])
+    els.on(els["tl.run"].change, on_run, TIMELINE_IN, TIMELINE_RUN_OUT, status="tl.note", api_name="timeline_run",
+           concurrency_id="model_cpu", trigger_mode="always_last")
+    els.on([els["tl.step"].change, els["tl.prompt"].submit], on_step, TIMELINE_IN, TIMELINE_VIEWS,
+           status="tl.step_note", api_name="timeline_step", show_progress="hidden", trigger_mode="always_last",
+           concurrency_id="model_cpu")
+    els.on([els["tl.layer"].change, els["tl.head"].change], on_attention, TIMELINE_IN, ["tl.attention"],
+           show_progress="hidden", trigger_mode="always_last", concurrency_id="model_cpu")
+
+    # ---- Play: the slider moves one snapshot every PLAY_SECONDS, to the last ----------------------
+    def on_play(v):
+        if v["tl.playing"]:
+            return {"tl.playing": False, "tl.timer": gr.Timer(active=False),
+                    "tl.play": gr.update(value=t_plain(v[LANG], "generate.tl_play"))}
+        run_dir = run_of(v)
+        n = len(snapshot_steps(run_dir))
+        if n < 2:
+            return {}
+        k = whole(v["tl.step"], 1, 10**6, "generate.tl_step", v[LANG], default=1)
+        return {"tl.playing": True, "tl.timer": gr.Timer(active=True), "tl.step": 1 if k >= n else k,
+                "tl.play": gr.update(value=t_plain(v[LANG], "generate.tl_pause"))}
+
+    def on_tick(v):
+        if not v["tl.playing"] or v["tl.run"] is None:
+            return {"tl.playing": False, "tl.timer": gr.Timer(active=False)}
+        n = len(snapshot_steps(v["tl.run"]))
+        k = whole(v["tl.step"], 1, 10**6, "generate.tl_step", v[LANG], default=1) + 1
+        if k >= n:  # the last one: shown, and the play ends
+            return {"tl.step": min(k, n), "tl.playing": False, "tl.timer": gr.Timer(active=False),
+                    "tl.play": gr.update(value=t_plain(v[LANG], "generate.tl_play"))}
+        return {"tl.step": k}
+
+    play_out = ["tl.playing", "tl.timer", "tl.step", "tl.play"]
+    els.on(els["tl.play"].click, on_play, ["tl.run", "tl.step", "tl.playing", LANG], play_out,
+           api_name="timeline_play", show_progress="hidden")
+    els.on(els["tl.timer"].tick, on_tick, ["tl.run", "tl.step", "tl.playing", LANG], play_out,
+           show_progress="hidden", concurrency_limit=None)
