@@ -12,6 +12,7 @@ from pocketllm.errors import PocketLLMError
 from pocketllm.model import GPTModel
 from pocketllm.tasks.language_modeling import PretrainSettings, prepare_pretraining
 from pocketllm.training import Step, TrainSettings, learning_rate, make_optimizer
+from pocketllm.training.hardware import ThreadTuner, usable_cores
 from pocketllm.training.optimizers import Muon, Optimizers, orthogonalize
 from pocketllm.training.recipes import DEFAULT_RECIPE, RECIPES, apply_recipe
 from test_training import losses, run_all, settings
@@ -155,3 +156,31 @@ def test_bad_knobs_are_named_in_one_message():
     text = str(err.value)
     assert err.value.code == "train.invalid_settings"
     assert all(word in text for word in ("optimizer", "schedule", "max_minutes", "cooldown"))
+
+
+# ---- threads -----------------------------------------------------------------------------------
+
+def test_the_thread_tuner_moves_to_the_faster_count_and_back():
+    counts = []
+    tuner = ThreadTuner(start=2, cores=2, every_s=10.0, trial_steps=3, set_count=counts.append)
+    speed = {1: 1.0, 2: 0.5}          # seconds per step: 2 threads twice as fast (a quiet machine)
+    for _ in range(40):
+        tuner.after_step(speed[tuner.current], tokens=100)
+    assert tuner.current == 2 and 1 in counts  # it tried 1 thread, and came back
+    speed = {1: 1.0, 2: 4.8}          # a neighbour woke: 2 threads now crawl
+    on_two = []
+    for _ in range(100):
+        on_two.append(tuner.current == 2)
+        tuner.after_step(speed[tuner.current], tokens=100)
+    assert tuner.best == 1 and tuner.changes >= 1
+    # what the trials of the slow count cost: a few steps per round, rounds ever further apart
+    assert sum(on_two) <= 12, sum(on_two)
+
+
+def test_a_cpu_run_with_threads_left_to_it_is_tuned(tmp_path):
+    trainer = prepare_pretraining(settings(tmp_path, max_steps=3, threads=0))
+    run_all(trainer)
+    assert (trainer.thread_tuner is not None) == (usable_cores() > 1)
+    pinned = prepare_pretraining(settings(tmp_path, name="pinned", max_steps=3, threads=1))
+    run_all(pinned)
+    assert pinned.thread_tuner is None

@@ -92,6 +92,13 @@ def busy_cores(seconds: float = 0.25) -> float | None:
     return (1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # respects taskset / container CPU sets
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def set_threads(world_size: int = 1, threads: int = 0) -> int:
     """Pick and set the CPU threads for this process; returns how many.
 
@@ -104,10 +111,7 @@ def set_threads(world_size: int = 1, threads: int = 0) -> int:
     if threads > 0:
         torch.set_num_threads(threads)
         return threads
-    try:
-        cores = len(os.sched_getaffinity(0))  # respects taskset / container CPU sets
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     share = max(1, cores // max(1, world_size))
     if world_size == 1 and cores > 1:
         busy = busy_cores()
@@ -155,3 +159,63 @@ def check_fits_in_memory(config, batch_size: int, seq_len: int, device: torch.de
             total_gb=f"{total / gb:.1f}", states_gb=f"{need['states'] / gb:.1f}", batch_size=batch_size,
             seq_len=seq_len, activations_gb=f"{need['activations'] / gb:.1f}", free_gb=f"{free / gb:.1f}",
             device=device.type)
+
+
+class ThreadTuner:
+    """Re-choose the CPU thread count while training, by timing steps (threads=0, one process).
+
+    The count picked at the start (`set_threads`) is right only while the machine stays as it was:
+    a neighbour that wakes later takes a core, and a team of 2 threads then waits at every operation
+    for its descheduled member (measured 2026-12-05 on 2 shared cores: 4.8 s a step on 2 threads,
+    6× slower than the same run on 1).  So every `every_s` seconds of training the tuner tries each
+    other count for `trial_steps` steps and keeps the count with the lowest median time per token.
+    What a trial can lose is bounded: `trial_steps` slow steps per `every_s` seconds, and less while
+    trials keep confirming the count (the wait between them doubles, up to 4 × `every_s`).
+    """
+
+    def __init__(self, start: int, cores: int, every_s: float = 30.0, trial_steps: int = 3,
+                 set_count=torch.set_num_threads):
+        self.options = list(range(1, cores + 1)) if cores <= 4 else sorted({max(1, cores // 2), cores})
+        self.current, self.best = start, start
+        self.every_s, self.trial_steps, self.set_count = every_s, trial_steps, set_count
+        self.times: dict[int, list[float]] = {}   # threads -> recent seconds per token
+        self.since_trial, self.wait = 0.0, every_s
+        self.trial: list[int] = []                # counts still to try in this round
+        self.changes = 0
+
+    def after_step(self, seconds: float, tokens: int) -> int:
+        """Record a step's time; returns the thread count for the next step (and sets it)."""
+        per_token = seconds / max(1, tokens)
+        recent = self.times.setdefault(self.current, [])
+        recent.append(per_token)
+        del recent[:-self.trial_steps]
+        self.since_trial += seconds
+        if self.trial and len(recent) >= self.trial_steps:  # this count's trial is done
+            self.trial.pop(0)
+            if self.trial:
+                self._use(self.trial[0])
+            else:  # the round is over: the fastest count, and the time to the next round
+                before = self.best
+                self._use(self._fastest())
+                self.wait = self.every_s if self.best != before else min(4 * self.every_s, 2 * self.wait)
+                self.since_trial = 0.0
+        elif not self.trial and self.since_trial >= self.wait and len(self.options) > 1:
+            self.since_trial = 0.0
+            self.trial = [n for n in self.options if n != self.current]
+            for n in self.trial:
+                self.times[n] = []
+            self._use(self.trial[0])
+        return self.current
+
+    def _fastest(self) -> int:
+        medians = {n: sorted(t)[len(t) // 2] for n, t in self.times.items() if t}
+        best = min(medians, key=medians.get)
+        if best != self.best:
+            self.changes += 1
+            self.best = best
+        return best
+
+    def _use(self, count: int):
+        if count != self.current:
+            self.current = count
+            self.set_count(count)

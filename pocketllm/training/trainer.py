@@ -32,7 +32,8 @@ from ..errors import Phrase, PhraseList, PocketLLMError, shown, value_record
 from ..files import OutputClaim, atomic_write, write_json_atomic
 from . import events as ev
 from .distributed import Dist, init_from_env
-from .hardware import autocast, check_fits_in_memory, pick_device, pick_dtype, set_threads
+from .hardware import (ThreadTuner, autocast, check_fits_in_memory, pick_device, pick_dtype, set_threads,
+                       usable_cores)
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedule import BUDGET_UNITS, SCHEDULES, learning_rate
 
@@ -218,6 +219,7 @@ class Trainer:
         self.step = 0
         self.tokens_seen = 0
         self.train_seconds = 0.0   # time spent in training steps (what --max_minutes counts), this run in all
+        self.thread_tuner = None   # set in _set_up when the thread count is ours to choose
         self.epoch = 0
         self.best_val = None       # lowest validation loss so far
         self.best = None           # the best evaluation by the task's metric: {"step", "val", "key"}
@@ -316,10 +318,12 @@ class Trainer:
                 return
             self.epoch, in_epoch = divmod(self.step, per_epoch)
             rate = self._lr_factor(total)
-            began = time.perf_counter()
+            began, tokens_before = time.perf_counter(), self.tokens_seen
             loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, rate)
             self.last_step_seconds = time.perf_counter() - began
             self.train_seconds += self.last_step_seconds
+            if self.thread_tuner is not None:
+                self.thread_tuner.after_step(self.last_step_seconds, self.tokens_seen - tokens_before)
             last = self._planned_end(total)
             yield from self._report(meter, total, loss, s.lr * rate, grad_norm, extras, last)
             yield from self._snapshot(last)
@@ -358,6 +362,10 @@ class Trainer:
         """Threads, seed, optimizer (and its resumed state), the module that trains."""
         s = self.settings
         threads = set_threads(self.dist.world_size, s.threads)
+        # Threads left to us (0) on a CPU, one process: keep choosing them as the machine's load changes.
+        self.thread_tuner = (ThreadTuner(threads, usable_cores())
+                             if s.threads == 0 and self.device.type == "cpu" and not self.dist.enabled
+                             and usable_cores() > 1 else None)
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(s.seed)
