@@ -49,14 +49,15 @@ CANDIDATES = {
 }
 
 
-def run_one(name: str, corpus: str, minutes: float, out: Path, extra: list[str], threads: int) -> dict:
+def run_one(name: str, corpus: str, minutes: float, out: Path, extra: list[str], threads: int,
+            clock: str = "wall") -> dict:
     """Train one candidate in its own process; its figures from the run folder's events."""
     flags, _ = CANDIDATES[name]
     run_dir = out / f"{corpus}-{minutes:g}m-{name}-{time.strftime('%H%M%S')}"
     cmd = [sys.executable, "-m", "pocketllm", "pretrain", "--recipe", "classic", *flags, *extra,
            "--data_path", str(CORPORA[corpus]), "--max_minutes", str(minutes), "--eval_every", "1000000000",
            "--eval_batches", "0", "--sample_every", "0", "--no-snapshots", "--run_dir", str(run_dir),
-           "--threads", str(threads), "--quiet"]
+           "--threads", str(threads), "--budget_clock", clock, "--quiet"]
     t0 = time.time()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -112,6 +113,8 @@ def main(argv=None):
     p.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=tuple(CANDIDATES))
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="CPU threads of each run (0: all cores)")
+    p.add_argument("--clock", default="wall", choices=("wall", "cpu"),
+                   help="what the budget counts; on a shared machine use cpu with --threads 1")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "speedrun"))
     p.add_argument("--extra", default="", help="flags added to every run, e.g. '--config cpu-tiny'")
     args = p.parse_args(argv)
@@ -125,7 +128,7 @@ def main(argv=None):
             for corpus in args.corpora:
                 order = args.candidates if rep % 2 == 0 else list(reversed(args.candidates))
                 for name in order:
-                    r = run_one(name, corpus, minutes, out, args.extra.split(), args.threads)
+                    r = run_one(name, corpus, minutes, out, args.extra.split(), args.threads, args.clock)
                     r.update(round=rep, load=os.getloadavg()[0], date=time.strftime("%Y-%m-%d %H:%M"))
                     results.append(r)
                     with open(log, "a", encoding="utf-8") as fh:

@@ -374,6 +374,7 @@ ZH: dict[str, str] = {
     "train.name.muon_lr": "Muon 学习率（`muon_lr`）",
     "train.name.schedule": "学习率曲线（`schedule`）",
     "train.name.cooldown": "降温占比（`cooldown`）",
+    "train.name.budget_clock": "计时方式（`budget_clock`）",
     "train.bad_choice": "{name}必须是 {choices} 之一（收到的是 {value}）",
     "train.no_time_left": "这次训练已经训练了 {minutes:.1f} 分钟，用完了它的全部时长；要继续训练，请给出更大的 `--max_minutes`。",
     "train.optimizer_differs": "保存的训练状态属于另一个优化器（{saved}），不是 {this}。请用这次训练原来的 `--optimizer` 继续，或者用 `--init_from` 开始一次新的训练。",

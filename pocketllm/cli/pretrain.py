@@ -27,6 +27,10 @@ def add_train_args(p, defaults: TrainSettings, *, best: bool = False, recipe_fie
                    help="train for this many minutes of step time (evaluations and samples not counted), with the "
                         "schedule planned on the time, then evaluate once more; overrides --max_steps and "
                         f"--epochs (default {d.max_minutes or 'off'})")
+    g.add_argument("--budget_clock", default=d.budget_clock, choices=("wall", "cpu"),
+                   help="what --max_minutes counts: wall (the clock) or cpu (this process's CPU time, so that a busy "
+                        "machine does not shorten the training; for comparisons, with --threads 1) "
+                        f"(default {d.budget_clock})")
     g.add_argument("--batch_size", type=int, default=default("batch_size"),
                    help=f"examples per step (default {d.batch_size})")
     g.add_argument("--grad_accum", type=int, default=d.grad_accum, help="micro-batches per optimizer step (default 1)")
@@ -86,7 +90,8 @@ def train_settings_from_args(args, sample_every: int = 0) -> TrainSettings:
         dtype=args.dtype, compile=args.compile, threads=getattr(args, "threads", 0),
         keep_best=getattr(args, "keep_best", False), patience=getattr(args, "patience", 0),
         snapshots=getattr(args, "snapshots", None), max_minutes=args.max_minutes, optimizer=args.optimizer,
-        muon_lr=args.muon_lr, schedule=args.schedule, cooldown=args.cooldown, min_lr_ratio=args.min_lr_ratio)
+        muon_lr=args.muon_lr, schedule=args.schedule, cooldown=args.cooldown, min_lr_ratio=args.min_lr_ratio,
+        budget_clock=args.budget_clock)
     optional = {"max_steps", "warmup_steps", "snapshots"}  # None is their own value
     return TrainSettings(**{k: v for k, v in given.items() if v is not None or k in optional})
 

@@ -76,7 +76,7 @@ _WHOLE_LEAST = {"epochs": 1, "max_steps": 1, "batch_size": 1, "grad_accum": 1, "
 _REAL_RANGES = {"min_lr_ratio": (0.0, 1.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1000.0),
                 "checkpoint_minutes": (0.0, 10_000.0), "max_minutes": (0.0, 100_000.0), "muon_lr": (0.0, 10.0),
                 "cooldown": (0.0, 1.0)}
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "budget_clock": ("wall", "cpu")}
 
 # Each setting's name, as a phrase: the Chinese page names it in Chinese with the flag beside it.
 _NAMES = {
@@ -105,6 +105,7 @@ _NAMES = {
     "muon_lr": Phrase("muon_lr", code="train.name.muon_lr"),
     "schedule": Phrase("schedule", code="train.name.schedule"),
     "cooldown": Phrase("cooldown", code="train.name.cooldown"),
+    "budget_clock": Phrase("budget_clock", code="train.name.budget_clock"),
 }
 
 
@@ -177,6 +178,7 @@ class TrainSettings:
     snapshots: bool | None = None      # keep the model at log-spaced steps (snapshots.py); None: if ≤ 50 M parameters
     # The recipe's knobs (training/recipes.py names the sets of them that were measured):
     max_minutes: float = 0             # train for this many minutes of step time (not evaluation), then stop; 0 = off
+    budget_clock: str = "wall"         # what max_minutes counts: wall (the clock) | cpu (this process's CPU time)
     optimizer: str = "adamw"           # adamw | muon (Muon for the blocks' matrices, AdamW for the rest)
     muon_lr: float = 0.02              # Muon's peak rate (its updates are orthogonal, so its scale differs from AdamW's)
     schedule: str = "cosine"           # cosine | wsd (warm-up, stable, then a linear cooldown)
@@ -318,9 +320,12 @@ class Trainer:
                 return
             self.epoch, in_epoch = divmod(self.step, per_epoch)
             rate = self._lr_factor(total)
-            began, tokens_before = time.perf_counter(), self.tokens_seen
+            # A cpu clock counts only this process's work: a busy machine does not shorten the budget
+            # (for comparisons on a shared machine, with one thread: then CPU time ≈ a quiet machine's time).
+            clock = time.process_time if s.budget_clock == "cpu" else time.perf_counter
+            began, tokens_before = clock(), self.tokens_seen
             loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, rate)
-            self.last_step_seconds = time.perf_counter() - began
+            self.last_step_seconds = clock() - began
             self.train_seconds += self.last_step_seconds
             if self.thread_tuner is not None:
                 self.thread_tuner.after_step(self.last_step_seconds, self.tokens_seen - tokens_before)
