@@ -227,7 +227,8 @@ def next_token_figure(nt, lang="en") -> go.Figure:
     fig.update_yaxes(autorange="reversed", type="category")
     # The axis follows the data: a flat distribution's bars (a few %) stay readable.
     top = max([c.prob for c in cands] + [c.prob_after for c in cands] + [0.01])
-    fig.update_xaxes(title=t_plain(lang, "plots.probability"), range=[0, min(1.0, top * 1.12)], tickformat=".0%")
+    fig.update_xaxes(title=t_plain(lang, "plots.probability"), range=[0, min(1.0, top * 1.12)],
+                     tickformat=".0%" if top >= 0.05 else ".1%")  # (an untrained model's 0.03 %: not "0% 0% 1%")
     title = t_plain(lang, "plots.next_title", kept=nt.kept_tokens, mass=f"{nt.kept_mass:.0%}",
               h=bits_text(nt.entropy), h_after=bits_text(nt.entropy_after))
     # Up to four legend entries wrap in a half-width column: below the axis, never over the title.
@@ -348,11 +349,12 @@ def timeline_figure(points: list[dict], step: int | None = None, change: dict | 
         fig.add_vline(x=change["step"], line=dict(color=RED, dash="dash", width=1.5))
         fig.add_annotation(x=change["step"], y=1.0, yref="paper", yanchor="bottom", showarrow=False, xanchor="left",
                            text=t_plain(lang, "plots.tl_phase", step=change["step"]), font=dict(color=RED, size=12))
-    if step is not None:
+    if step is not None:  # the step on view: a line, named at its top (left of it near the end)
         fig.add_vline(x=step, line=dict(color="#111827", width=2))
-        fig.add_annotation(x=step, y=0.0, yref="paper", yanchor="top", showarrow=False, yshift=-2,
-                           text=t_plain(lang, "plots.tl_here", step=step), font=dict(size=11),
-                           bgcolor="rgba(255,255,255,0.8)")
+        near_end = step > 0.8 * max(x + (snapshots or []))
+        fig.add_annotation(x=step, y=1.0, yref="paper", yanchor="top", xanchor="right" if near_end else "left",
+                           showarrow=False, text=t_plain(lang, "plots.tl_here", step=step), font=dict(size=11),
+                           bgcolor="rgba(255,255,255,0.85)")
     fig.update_xaxes(title=t_plain(lang, "plots.step"), rangemode="tozero")
     fig.update_yaxes(title=t_plain(lang, "plots.tl_left"), rangemode="tozero")
     fig.update_layout(yaxis2=dict(title=t_plain(lang, "plots.tl_right"), overlaying="y", side="right",

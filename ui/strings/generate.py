@@ -81,7 +81,8 @@ EN = {
                                  "(the same random tokens, seen a second time) drops well below the grey one (the "
                                  "first time) while the green induction score jumps, induction heads have formed: "
                                  "the red line names that step. The black line is the step on view.",
-    "generate.caption_tl_next": "What to look for: at step 0 the bars are flat (the model guesses evenly); step by "
+    "generate.caption_tl_next": "What to look for: the model's own odds (temperature 1, no filters). At step 0 the "
+                                "bars are flat (the model guesses evenly); step by "
                                 "step they sharpen on the corpus's common characters, then on the ones that fit the "
                                 "prompt.",
     "generate.caption_tl_lens": "What to look for: early snapshots guess the same frequent token everywhere; later "
@@ -175,8 +176,8 @@ ZH = {
     "generate.tl_no_probes": "共 {n} 个快照。这次训练没有探测记录（探测随每次评估进行；把“评估间隔”设为大于 0）。",
     "generate.caption_tl_chart": "怎么看：橙线随着模型学会语料而下降。当蓝线（同一串随机词元第二次出现）明显低于灰线（第一次出现），"
                                  "同时绿色的归纳分数跳高，说明归纳头形成了：红线标出那一步。黑线是当前查看的步数。",
-    "generate.caption_tl_next": "看什么：第 0 步的柱子几乎一样高（模型在平均地猜）；越往后越集中到语料里常见的字，"
-                                "再到和提示词搭配的字。",
+    "generate.caption_tl_next": "看什么：这里是模型自己的概率（温度 1，不过滤）。第 0 步的柱子几乎一样高（模型在平均地猜）；"
+                                "越往后越集中到语料里常见的字，再到和提示词搭配的字。",
     "generate.caption_tl_lens": "看什么：早期快照在每个位置都猜同一个常见词元；后来不同位置猜不同的词元，最后一块也越来越有把握。",
     "generate.caption_tl_attention": "看什么：一开始每一行的注意力都很平均。后来各个头有了分工——看前一个词元、看第一个词元；"
                                      "提示词重复时，归纳头会在重复开始后点亮那条错开一格的对角线。",

@@ -70,7 +70,7 @@ ZH = {
     "training.patience": "连续 N 次评估没有提高就停止（0 = 不停）",
     "training.keep_best": "保留评估最好时的权重（而不是最后一步的）",
     "training.snapshots": "训练快照",
-    "training.snapshots_info": "在第 0、10、20、50、100、200……步和最后一步保存模型，可在“生成 → 看看模型内部”里逐步查看。自动：参数不超过 5000 万的模型保存。",
+    "training.snapshots_info": "在第 0、10、20、50、100、200……步和最后一步保存模型，可在“生成”页逐步查看它怎样学习。自动：参数不超过 5000 万的模型保存。",
     "training.snapshots_auto": "自动（小模型保存）",
     "training.snapshots_on": "保存",
     "training.snapshots_off": "不保存",

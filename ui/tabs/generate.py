@@ -19,8 +19,9 @@ from pathlib import Path
 import gradio as gr
 
 from pocketllm import (PRECISIONS, SNAPSHOTS_AUTO_MAX_PARAMETERS, PocketLLMError, Sampling, TaskKind, Tokenizer,
-                       generate_explained, inspect, list_runs, load_sampling_preset, load_snapshot, phase_change, probe_timeline, read_header,
-                       read_run, sampling_presets, save_sampling_preset, snapshot_steps, stream, task_kind)
+                       generate_explained, inspect, list_runs, load_sampling_preset, load_snapshot, phase_change,
+                       probe_timeline, read_header, read_run, sampling_presets, save_sampling_preset, snapshot_steps,
+                       stream, task_kind)
 
 from .. import plots
 from ..elements import LANG, Elements, choice_update
@@ -618,9 +619,9 @@ def inside_said(nt, cut, chars_cut=0) -> list:
 
 # ---- watch it learn: every view along a run (its snapshots) ------------------------------------
 # The timeline's inputs, in the API's order: the run, the snapshot on view (1 = the first), the prompt,
-# the attention pickers, the language, then the sampling sliders (the next-token chart follows them).
-TIMELINE_IN = ["tl.run", "tl.step", "tl.prompt", "tl.layer", "tl.head", LANG, "sample.temperature", "sample.top_k",
-               "sample.top_p", "sample.valid_utf8", "sample.repetition_penalty", "sample.min_p"]
+# the attention pickers, the language.  The next-token chart shows the model's own odds (temperature 1,
+# no filters: what it learned, not what a sampler would draw).
+TIMELINE_IN = ["tl.run", "tl.step", "tl.prompt", "tl.layer", "tl.head", LANG]
 TIMELINE_VIEWS = ["tl.step_note", "tl.chart", "tl.next", "tl.attention", "tl.lens"]
 TIMELINE_RUN_OUT = ["tl.step", "tl.prompt", "tl.layer", "tl.head", "tl.note", *TIMELINE_VIEWS]
 PLAY_SECONDS = 1.5
@@ -761,7 +762,7 @@ def wire_timeline(els: Elements, state, picked):
         ckpt = snapshots.get(run_dir, step)
         cfg = ckpt.config
         prompt, _ = text_cap(v["tl.prompt"] or "", INSIDE_CHARS)
-        nt = inspect.next_token(ckpt, prompt, sampling_of(v), n=CANDIDATES)
+        nt = inspect.next_token(ckpt, prompt, n=CANDIDATES)  # (the core's look-inside default)
         tail, _ = prompt_tail(prompt, ckpt.tokenizer)
         maps = maps_cache.get(ckpt.path, tail, lambda: inspect.attention(ckpt, tail))
         layer_n, head_n = picked({LANG: lang, "inside.layer": v["tl.layer"], "inside.head": v["tl.head"]},
