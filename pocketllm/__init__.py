@@ -26,6 +26,9 @@ from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus
                     prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters,
                     template_of)
 from .training.trainer import TRAIN_LIMITS
+from .training.optimizers import OPTIMIZERS
+from .training.recipes import DEFAULT_RECIPE, RECIPES, apply_recipe
+from .training.schedule import SCHEDULES
 from .training.snapshots import AUTO_MAX_PARAMETERS as SNAPSHOTS_AUTO_MAX_PARAMETERS, load_snapshot, snapshot_steps
 from .probes import phase_change, timeline as probe_timeline
 from .generation import MAX_SEED, MAX_TEMPERATURE
@@ -54,5 +57,6 @@ __all__ = [
     "DEFAULT_TEMPLATE", "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",
     "respond", "template_of", "apply_lora", "merge_lora", "load_adapters", "save_adapters",
+    "OPTIMIZERS", "SCHEDULES", "RECIPES", "DEFAULT_RECIPE", "apply_recipe",
     "load_snapshot", "snapshot_steps", "SNAPSHOTS_AUTO_MAX_PARAMETERS", "phase_change", "probe_timeline",
 ]

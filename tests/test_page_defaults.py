@@ -235,3 +235,28 @@ def test_a_checkpoint_named_with_glob_characters_saves(tmp_path):
     save_checkpoint(path, GPTModel(cfg))
     save_checkpoint(path, GPTModel(cfg))  # again, over it
     assert load_model(path).config.emb_dim == 8
+
+
+def test_the_pretrain_form_says_a_time_budget_and_a_recipe_as_the_cli_does(demo):
+    """Minutes, optimizer and schedule from the form reach the settings (the command box says them), and a
+    recipe picked fills the boxes it names."""
+    from pocketllm import DEFAULT_RECIPE, RECIPES, apply_recipe
+    fn = handler(demo, "pretrain_command")
+    by_id = {getattr(c, "elem_id", None): i for i, c in enumerate(fn.inputs)}
+    values = [c.value for c in fn.inputs]
+    assert values[by_id["pretrain-recipe"]] == DEFAULT_RECIPE
+    assert values[by_id["pretrain-minutes"]] == PretrainSettings().train.max_minutes
+    values[by_id["pretrain-minutes"]] = 2
+    values[by_id["pretrain-optimizer"]] = "muon"
+    values[by_id["pretrain-schedule"]] = "wsd"
+    page = parsed(fn.fn(*values))
+    assert (page.max_minutes, page.optimizer, page.schedule) == (2.0, "muon", "wsd")
+    # The recipe picker has no API name: found by its inputs, called through its handler.
+    picker = next(f for f in demo.fns.values() if getattr(f, "inputs", None)
+                  and [getattr(c, "elem_id", None) for c in f.inputs][:1] == ["pretrain-recipe"])
+    for name in RECIPES:
+        out = dict(zip([getattr(c, "elem_id", None) for c in picker.outputs],
+                       picker.fn(name, PretrainSettings().config, "gpt2")))
+        want = apply_recipe(PretrainSettings(), name)
+        assert out["pretrain-steps"] == want.train.max_steps and out["pretrain-lr"] == want.train.lr
+        assert out["pretrain-optimizer"] == want.train.optimizer and out["pretrain-minutes"] == want.train.max_minutes

@@ -170,7 +170,7 @@ def test_the_training_tabs_texts_need_no_emoji_font_and_the_chinese_page_is_chin
     same = {k for k in keys if texts["zh"][k] == texts["en"][k]}
     english = [k for k in keys if k not in same and not re.search("[\u4e00-\u9fff]", texts["zh"][k])]
     assert not english, english
-    assert all(re.fullmatch(r"[^a-z]*|.*(LoRA|F1|BPE|GPT-2|alpha|dropout|pocket).*", texts["zh"][k], re.S) for k in same), \
+    assert all(re.fullmatch(r"[^a-z]*|.*(LoRA|F1|BPE|GPT-2|alpha|dropout|pocket|Llama|Qwen|AdamW|Muon).*", texts["zh"][k], re.S) for k in same), \
         [texts["zh"][k] for k in same]
     assert t("zh", "instruct.done") == "完成：回答已全部写出。"  # not "streamed 60 pieces of text"
 

@@ -44,6 +44,7 @@ MAX_SAMPLING_SEED = CoreBound(MAX_SEED)
 MAX_LORA_RANK = MAX_WIDTH                  # and at most the model's width: the core checks that
 MAX_LORA_ALPHA = 1_000_000
 MAX_LR = CoreBound(1)
+MAX_MINUTES = CoreBound(100_000)                   # a time budget (the core's bound on max_minutes)
 
 # Texts that reach a model or come back in the page.
 PROMPT_CHARS = 100_000   # a prompt, a message to classify, an instruction or its input

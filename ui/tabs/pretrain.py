@@ -10,9 +10,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_VOCAB_SIZE, TOKENIZER_KINDS, ModelConfig,
-                       PocketLLMError, PretrainSettings, TaskKind, gpt2_tokenizer, inspect, list_presets,
-                       load_corpus, prepare_pretraining, save_shape)
+from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_RECIPE, DEFAULT_VOCAB_SIZE, OPTIMIZERS, RECIPES,
+                       SCHEDULES, TOKENIZER_KINDS, ModelConfig, PocketLLMError, PretrainSettings, TaskKind,
+                       apply_recipe, gpt2_tokenizer, inspect, list_presets, load_corpus, prepare_pretraining,
+                       save_shape)
 
 from .. import plots
 from ..elements import Elements
@@ -20,8 +21,8 @@ from ..errors import message_of
 from ..experiments import compare_runs_section
 from ..i18n import t
 from ..markup import fenced
-from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, MAX_LR, MAX_STEPS, MAX_TRAIN_SEED,
-                      MAX_VOCAB, MAX_WIDTH)
+from ..limits import (MAX_BATCH, MAX_CONTEXT, MAX_EVERY, MAX_HEADS, MAX_LAYERS, MAX_LR, MAX_MINUTES, MAX_STEPS,
+                      MAX_TRAIN_SEED, MAX_VOCAB, MAX_WIDTH)
 from ..runs import CHECKPOINT_MINUTES, follow, launch, source_values
 from ..training_parts import (TrainingTab, chosen_file, command_box, data_source, download_button, form_values,
                               on_form_change, run_buttons,
@@ -40,8 +41,10 @@ SHAPE = {"model.layers": "num_layers", "model.heads": "num_heads", "model.width"
 TRAIN = {"train.steps": "max_steps", "train.batch": "batch_size", "train.lr": "lr", "train.eval_every": "eval_every",
          "train.sample_every": "sample_every", "train.seed": "seed"}
 FORM = ["data.source", "data.uploaded", "tok.kind", "tok.vocab", "model.preset", *SHAPE, *TRAIN, "train.dtype"]
-# After the form in the API (calls that predate it keep working and get the preset's own family).
-EXTRA = ["model.arch"]
+# The recipe's boxes beyond the form's (training settings fields; a recipe fills them, and the rest it names).
+RECIPE_TRAIN = {"train.minutes": "max_minutes", "train.optimizer": "optimizer", "train.schedule": "schedule"}
+# After the form in the API (calls that predate them keep working: the preset's own family, the default recipe).
+EXTRA = ["model.arch", "train.recipe", *RECIPE_TRAIN]
 
 
 def _gb(n: float) -> str:
@@ -150,8 +153,17 @@ def build(ctx):
             els.add("model.facts", gr.Markdown(elem_id="pretrain-facts"))
         with gr.Column(scale=1, min_width=280):
             page.add(gr.Markdown(L("pretrain.train_head")), value="pretrain.train_head")
+            els.add("train.recipe", gr.Dropdown([(L(f"pretrain.recipe_{r}"), r) for r in RECIPES], value=DEFAULT_RECIPE,
+                                                label=L("pretrain.recipe"), info=L("pretrain.recipe_info"),
+                                                elem_id="pretrain-recipe"),
+                    label="pretrain.recipe", info="pretrain.recipe_info",
+                    choices=[(f"pretrain.recipe_{r}", r) for r in RECIPES])
+            page.add(gr.Markdown(L("pretrain.recipe_about"), elem_id="pretrain-recipe-about"),
+                     value="pretrain.recipe_about")
             with gr.Row():
                 els.number("train.steps", "pretrain.steps", d.max_steps, 1, MAX_STEPS, elem_id="pretrain-steps")
+                els.number("train.minutes", "pretrain.minutes", d.max_minutes, 0, MAX_MINUTES, integer=False,
+                           info="pretrain.minutes_info", elem_id="pretrain-minutes")
                 els.number("train.batch", "pretrain.batch", d.batch_size, 1, MAX_BATCH, elem_id="pretrain-batch")
                 els.number("train.lr", "pretrain.lr", d.lr, 0, MAX_LR, integer=False, elem_id="pretrain-lr")
             with gr.Row():
@@ -160,6 +172,13 @@ def build(ctx):
                 els.number("train.sample_every", "pretrain.sample_every", d.sample_every, 0, MAX_EVERY,
                            elem_id="pretrain-sample")
                 els.number("train.seed", "pretrain.seed", d.seed, 0, MAX_TRAIN_SEED, elem_id="pretrain-seed")
+            with gr.Row():
+                for name, field, choices in (("train.optimizer", "optimizer", OPTIMIZERS),
+                                             ("train.schedule", "schedule", SCHEDULES)):
+                    key = f"pretrain.{field}"
+                    els.add(name, gr.Dropdown([(L(f"{key}_{c}"), c) for c in choices], value=getattr(d, field),
+                                              label=L(key), elem_id=f"pretrain-{field}"),
+                            label=key, choices=[(f"{key}_{c}", c) for c in choices])
             els.add("train.dtype", gr.Dropdown(DTYPES, value=d.dtype, label=L("pretrain.dtype")),
                     label="pretrain.dtype")
 
@@ -266,6 +285,19 @@ def build(ctx):
                                  batch=batch, vocab=f"{cfg.vocab_size:,}")}
 
     els.on(els["model.preset"].input, on_preset, ["model.preset"], [*SHAPE, "model.arch"])
+
+    def on_recipe(v):
+        """A recipe picked: the boxes it names take its values (the rest of it rides in the settings)."""
+        name = v["train.recipe"] if v["train.recipe"] in RECIPES else DEFAULT_RECIPE
+        r = apply_recipe(PretrainSettings(), name)
+        shape = ModelConfig.load(v["model.preset"]) if v["model.preset"] in presets else None
+        out = {name_: getattr(r.train, field) for name_, field in {**TRAIN, **RECIPE_TRAIN}.items()
+               if field in RECIPES[name].choices}
+        out["model.arch"] = r.arch or (shape.arch if shape else v["model.arch"])
+        return out
+
+    els.on(els["train.recipe"].input, on_recipe, ["train.recipe", "model.preset", "model.arch"],
+           ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch"])
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
     facts_in = ["model.preset", *SHAPE, "train.batch", "data.source", "data.uploaded", "tok.kind", "tok.vocab",
@@ -287,12 +319,16 @@ def build(ctx):
             context = cfg.context_length if cfg.context_length != ModelConfig.load(preset).context_length else None
         else:
             config, context = str(save_shape(cfg, state.checkpoints)), None
-        # The boxes' values over the core's defaults (warm-up, weight decay, evaluation batches, ...).
-        train = dataclasses.replace(PretrainSettings().train,
-                                    **{field: els.read(v, name) for name, field in TRAIN.items()},
-                                    dtype=v["train.dtype"] or "auto", checkpoint_minutes=CHECKPOINT_MINUTES)
-        return PretrainSettings(data_path=corpus_path(v), config=config, arch=arch, tokenizer=kind,
-                                vocab_size=size, context_length=context, train=train)
+        # The boxes' values over the recipe's (warm-up, weight decay, Muon's rate, ...; the core's defaults
+        # for what no recipe names).
+        start = apply_recipe(PretrainSettings(), v.get("train.recipe") or DEFAULT_RECIPE)
+        picked = {field: v[name] for name, field in RECIPE_TRAIN.items() if v.get(name) not in (None, "")}
+        if "max_minutes" in picked:
+            picked["max_minutes"] = els.read(v, "train.minutes")
+        train = dataclasses.replace(start.train, **{field: els.read(v, name) for name, field in TRAIN.items()},
+                                    **picked, dtype=v["train.dtype"] or "auto", checkpoint_minutes=CHECKPOINT_MINUTES)
+        return dataclasses.replace(start, data_path=corpus_path(v), config=config, arch=arch, tokenizer=kind,
+                                   vocab_size=size, context_length=context, train=train)
 
     def form_of(settings: PretrainSettings) -> dict:
         out = source_values(state, settings.data_path, BUNDLED_CORPORA)
@@ -306,6 +342,7 @@ def build(ctx):
         out.update({name: getattr(shape, field) for name, field in SHAPE.items()})
         out["model.arch"] = settings.arch or shape.arch
         out.update({name: getattr(settings.train, field) for name, field in TRAIN.items()})
+        out.update({name: getattr(settings.train, field) for name, field in RECIPE_TRAIN.items()})
         out["train.dtype"] = settings.train.dtype
         return out
 
@@ -342,21 +379,26 @@ def build(ctx):
         if view is None or not view.can_resume:
             raise PocketLLMError(t(lang, "pretrain.nothing_to_resume"))
         done = view.resume_step  # the last save: where the continued run really starts
-        if steps <= done:
-            raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done, more=done + 100))
         # The run's own settings (shape, tokenizer, data, schedule: its run.json); how long it goes on
-        # and its precision are the form's.
+        # (steps, or minutes for a run on a time budget: the core says when they are spent) and its
+        # precision are the form's.
         settings = form_settings_of_run(view)
+        if settings.train.max_minutes:
+            longer = {"max_minutes": els.read(v, "train.minutes")}
+        elif steps <= done:
+            raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done, more=done + 100))
+        else:
+            longer = {"max_steps": steps}
         settings = dataclasses.replace(
             settings, resume=str(view.model_path), run_dir=str(view.run_dir), init_from=None,
-            train=dataclasses.replace(settings.train, max_steps=steps, dtype=v.get("train.dtype") or "auto",
+            train=dataclasses.replace(settings.train, **longer, dtype=v.get("train.dtype") or "auto",
                                       checkpoint_minutes=CHECKPOINT_MINUTES))
         out = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, KIND)
         if "run.dir" in out:  # it runs: the form shows the run's settings (a model keeps its tokenizer)
             out.update({k: val for k, val in form_values(tab, view).items() if k != "train.steps"})
         return out
 
-    els.on(els["run.resume"].click, on_resume, ["train.steps", "run.dir", "lang", "train.dtype"],
+    els.on(els["run.resume"].click, on_resume, ["train.steps", "run.dir", "lang", "train.dtype", "train.minutes"],
            ["run.dir", "run.status", *FORM, *tab.extra], status="run.status", api_name="pretrain_resume",
            concurrency_id="start_job")
 
