@@ -86,6 +86,10 @@ def test_a_zipped_qwen3_folder_lands_a_checkpoint_that_generates(demo, qwen3_fol
     text = generate(ckpt, "The cat", 8, Sampling(temperature=0.8, seed=0))
     assert isinstance(text, str) and text
     assert str(target) in {r["path"] for r in state.models_table()}  # the model pickers list it
+    from pocketllm import describe
+    from ui.describe import summary_rows
+    words = " ".join(f"{k} {v}" for k, v in summary_rows(ckpt, describe(ckpt), "zh", state.checkpoints))
+    assert "导入模型自带的分词器" in words and "Hugging Face 模型类" in words and "tok_kind" not in words
     assert not list(state.temp.glob("hf-import-*"))  # the unpacked copy is gone
     # The same name again: refused, nothing overwritten.
     before = target.stat().st_mtime_ns

@@ -10,13 +10,13 @@ from .i18n import t
 from .markup import Markup, code, escape, table_cell
 
 # Where the weights were read from (Checkpoint.source), named for people.
-SOURCES = {"pocketllm": "PocketLLM", "huggingface-gpt2": "Hugging Face GPT-2", "seed-pth": "PyTorch .pth",
-           "fresh": "—"}
+SOURCES = {"pocketllm": "PocketLLM", "huggingface-gpt2": "Hugging Face GPT-2", "huggingface-llama": "Hugging Face Llama",
+           "huggingface-qwen3": "Hugging Face Qwen3", "seed-pth": "PyTorch .pth", "fresh": "—"}
 # Training facts a checkpoint may carry, in the order the page lists them, each with its words
 # (`describe.fact_<key>`); a fact the page has no words for yet is shown by its name, as code.
 FACTS = ("data", "base", "trainable", "steps", "epoch", "tokens_seen", "kept_step", "best_val_loss", "val_loss",
          "val_perplexity", "val_accuracy", "test_accuracy", "val_bits_per_char", "val_tokens_per_char",
-         "train_loss", "saved_at", "prepared_at", "imported_from")
+         "train_loss", "saved_at", "prepared_at", "imported_from", "hf_architecture")
 # Facts the table already shows in another row (the tokenizer row, the task row) or that are the
 # file's own bookkeeping.
 # (report_card: a finished run's figures, pocketllm/report_card.py — `info` and `runs --compare` print them;
