@@ -91,14 +91,15 @@ def run_timeline(args) -> int:
                  _num(p["loss_second"], ".3f"), _num(p["best_induction"], ".3f"), _num(p["entropy"], ".2f")]
                 for p in points]
         print(table(["step", "val bits/char", "loss 1st", "loss 2nd", "induction", "entropy"], body))
-        from ..probes import phase_change
+        from ..probes import PHASE_INDUCTION, phase_change
         change = phase_change(view.probes)
         if change:
             print(f"\nthe repeated-text loss fell to half the first time's at step {change['step']} "
                   f"({change['loss_first']:.2f} → {change['loss_second']:.2f} nats): induction heads formed.")
         else:
-            print("\nthe loss on repeated text never fell to half the first time's: no induction head formed "
-                  "in this run (a longer run, or more layers, is needed).")
+            print("\nno phase change: the repeated-text loss never halved together with an induction head "
+                  f"scoring {PHASE_INDUCTION} or more — no induction head formed in this run (a longer run, or more "
+                  "layers, is needed).")
     return 0
 
 
