@@ -76,13 +76,14 @@ def goes_on():
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    model = GPTModel(ModelConfig(vocab_size=tok.vocab_size, context_length=32, emb_dim=32, num_heads=2, num_layers=1,
+    # A context that holds the prompt, the answer and the next turn's marker (54 characters).
+    model = GPTModel(ModelConfig(vocab_size=tok.vocab_size, context_length=64, emb_dim=32, num_heads=2, num_layers=1,
                                  drop_rate=0.0))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(100):
-        starts = torch.randint(0, len(ids) - 33, (8,))
-        x = torch.stack([ids[s:s + 32] for s in starts])
-        y = torch.stack([ids[s + 1:s + 33] for s in starts])
+    for _ in range(200):
+        starts = torch.randint(0, len(ids) - 65, (8,))
+        x = torch.stack([ids[s:s + 64] for s in starts])
+        y = torch.stack([ids[s + 1:s + 65] for s in starts])
         loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt.zero_grad()
         loss.backward()

@@ -88,9 +88,14 @@ def test_generation_uses_it_and_keeps_the_tokens_past_the_context():
         fast = list(generate_ids(model, prompt, 150, Sampling(valid_utf8=False), stop_ids=()))
     finally:
         Decoder.step = real_step
-    assert len(calls) >= 90  # every token until the window is full
-    # The old loop: the model's forward for each new token, the whole window once it is full.
-    ids, want = list(prompt), []
+    context = TINY["context_length"]
+    keep = context - context // 4  # a full window drops its oldest quarter (generation.CONTEXT_SHIFT)
+    refills = 0
+    # Cached steps for every token but the few that refill the window: one refill per quarter context.
+    past = len(prompt) + 150 - context
+    assert len(calls) >= 150 - (past // (context // 4) + 2)
+    # The reference: the model's forward for each new token, the whole (shifted) window when it is full.
+    ids, want, start = list(prompt), [], 0
     with torch.inference_mode():
         cache = model.new_cache()
         logits = model(torch.tensor([ids]), cache=cache, last_only=True)[0, -1]
@@ -98,11 +103,16 @@ def test_generation_uses_it_and_keeps_the_tokens_past_the_context():
             token = int(logits.argmax())
             want.append(token)
             ids.append(token)
-            if cache.length < TINY["context_length"]:
+            if len(ids) - start <= context:
                 logits = model(torch.tensor([[token]]), cache=cache, last_only=True)[0, -1]
             else:
+                refills += 1
+                start = len(ids) - keep
                 cache.reset()
-                logits = model(torch.tensor([ids[-TINY["context_length"]:]]), cache=cache, last_only=True)[0, -1]
+                logits = model(torch.tensor([ids[start:]]), cache=cache, last_only=True)[0, -1]
+    assert refills and refills <= past // (context // 4) + 1  # not a window per token, as before
+    # The same windows without the cache: the same tokens.
+    assert list(generate_ids(model, prompt, 150, Sampling(valid_utf8=False), stop_ids=(), use_cache=False)) == want
     assert fast == want
     assert len(set(fast)) > 10
 
