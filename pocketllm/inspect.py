@@ -379,6 +379,12 @@ class LogitLens(PromptRun):
     pred_labels: list[list[list[str]]]  # [layer][position][k]
     pred_probs: list[list[list[float]]]  # [layer][position][k]
     next_ids: list[int | None]     # the token that really comes next in the prompt (None at the end)
+    first: int = 0                 # the lens's first position: it covers ids[first:] (the last LENS_POSITIONS)
+
+    @property
+    def lens_labels(self) -> list[str]:
+        """The labels of the positions the lens covers."""
+        return self.labels[self.first:]
 
     @property
     def top1_labels(self) -> list[list[str]]:
@@ -392,10 +398,18 @@ class LogitLens(PromptRun):
         return asdict(self)
 
 
-def logit_lens(model, prompt: str, top: int = 1, tokenizer: Tokenizer | None = None) -> LogitLens:
+LENS_POSITIONS = 128  # the lens reads the last this many positions (each costs a head per layer)
+
+
+def logit_lens(model, prompt: str, top: int = 1, tokenizer: Tokenizer | None = None,
+               positions: int = LENS_POSITIONS) -> LogitLens:
     """For each layer and position, the token the model would predict if it stopped
     after that layer: final LayerNorm + output head applied to that layer's residual
-    stream.  The last layer is the model's own prediction."""
+    stream.  The last layer is the model's own prediction.
+
+    Only the last `positions` positions (the model still reads the whole prompt): every position
+    costs the whole output head once per layer — on gpt2-124M with 1,024 tokens 13 × 79 GFLOP, 45 s
+    on 2 cores — and a map wider than a screen is not read anyway."""
     model, tok = _model_and_tokenizer(model, tokenizer)
     if not isinstance(top, int) or top < 1:
         raise PocketLLMError("top must be at least 1 (got {got}).", code="inspect.bad_top", got=repr(top))
@@ -410,19 +424,20 @@ def logit_lens(model, prompt: str, top: int = 1, tokenizer: Tokenizer | None = N
         return label_of[i]
 
     pred_ids, pred_labels, pred_probs = [], [], []
+    first = max(0, len(run["ids"]) - max(1, positions))
     with _evaluating(model):
         trace = model.trace(idx)
         for h in trace.hidden:  # one layer at a time: T × vocab logits can be large
-            probs = torch.softmax(model.out_head(model.final_norm(h))[0].float(), -1)
+            probs = torch.softmax(model.out_head(model.final_norm(h[:, first:]))[0].float(), -1)
             best = torch.topk(probs, top, dim=-1)
             ids = best.indices.tolist()
             pred_ids.append(ids)
             pred_probs.append(best.values.tolist())
             pred_labels.append([[label(i) for i in row] for row in ids])
     layers = ["embeddings"] + [f"block {l}" for l in range(1, len(trace.hidden))]
-    next_ids = run["ids"][1:] + [None]
+    next_ids = run["ids"][first + 1:] + [None]
     return LogitLens(**run, layers=layers, top=top, pred_ids=pred_ids, pred_labels=pred_labels,
-                     pred_probs=pred_probs, next_ids=next_ids)
+                     pred_probs=pred_probs, next_ids=next_ids, first=first)
 
 
 # ---- parameter map -----------------------------------------------------------

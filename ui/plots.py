@@ -282,7 +282,7 @@ def attention_figure(maps, layer: int, head: int | None, lang="en") -> go.Figure
 def logit_lens_figure(lens, lang="en") -> go.Figure:
     """Rows: embeddings, block 1..L; columns: prompt positions; cell: the token that
     layer would predict next (text) and its probability (colour)."""
-    ticks = positions(lens.labels)
+    ticks = positions(lens.labels)[getattr(lens, "first", 0):]  # the positions the lens covers (the last ones)
     rows = [t_plain(lang, "plots.embeddings") if name == "embeddings"
             else t_plain(lang, "plots.block_n", n=name.split()[-1]) for name in lens.layers]
     # Each cell names a token: at many positions the names are shortened, then left to the

@@ -221,7 +221,10 @@ def show_attention(res, layer: int | None, head: int | None) -> str:
 
 def show_lens(res) -> str:
     lines = ["== logit lens: the token each layer would predict next (with its probability) =="] + notes(res)
-    cols = [f"{j} {lab}" for j, lab in enumerate(res.labels)]
+    if res.first:
+        lines.append(f"note: the lens shows the last {len(res.lens_labels)} positions (each one costs the output "
+                     f"head once per layer); the model read all {len(res.labels)} tokens.")
+    cols = [f"{res.first + j} {lab}" for j, lab in enumerate(res.lens_labels)]
     grid = [[f"{lab[0]} {percent(p[0])}" for lab, p in zip(labs, probs)]
             for labs, probs in zip(res.pred_labels, res.pred_probs)]
     lines.append(wide_table("layer \\ token", res.layers, cols, grid, 12))
