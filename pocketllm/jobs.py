@@ -15,16 +15,26 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import PocketLLMError
-from .files import OutputClaim
+from .files import JSON_DEPTH_LIMIT, OutputClaim, json_depth
 from .kinds import task_kind
 from .training.events import END_KINDS, EVENTS_FILE, read_events
 from .training.trainer import STATE_FILE, Trainer
 
 
+RUN_RECORD_BYTES = 64 * 2**20  # run.json / results.json: a few KB when PocketLLM writes them
+
+
 def _read_json(path: Path) -> dict:
+    """A run folder's JSON record, or {} when it is missing, damaged, huge or nests too deep (a crafted
+    file must not take every run list down with a RecursionError)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        if path.stat().st_size > RUN_RECORD_BYTES:
+            return {}
+        text = path.read_text(encoding="utf-8")
+        if json_depth(text) > JSON_DEPTH_LIMIT:
+            return {}
+        data = json.loads(text)
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

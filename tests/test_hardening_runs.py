@@ -399,3 +399,21 @@ def test_sigterm_and_sighup_finish_the_step_save_and_exit(files, signum):
     ckpt = load_model(files / "R" / "a.safetensors")
     assert ckpt.facts["steps"] == records[-1]["step"] >= 1
     assert (files / "R" / "train_state.pt").is_file() and not list((files / "R").glob("*.claim"))
+
+
+def test_a_crafted_run_folder_does_not_take_the_run_lists_down(tmp_path):
+    """run.json, results.json or an events line nested a million deep (or huge) is read as damaged:
+    the run lists still answer (they raised RecursionError for every run)."""
+    from pocketllm import list_runs, read_run
+    deep = "[" * 1_000_000 + "]" * 1_000_000
+    run = tmp_path / "pretrain-crafted"
+    run.mkdir()
+    (run / "run.json").write_text(deep, encoding="utf-8")
+    (run / "results.json").write_text('{"a": ' + deep + "}", encoding="utf-8")
+    good = json.dumps({"kind": "started", "time": 1.0, "total_steps": 3, "steps_per_epoch": 3, "tokens_per_step": 8})
+    (run / "events.jsonl").write_text(good + "\n" + deep + "\n" + '"just a string"\n', encoding="utf-8")
+    view = read_run(run)
+    assert view.settings == {} and view.results == {}
+    assert [e["kind"] for e in view.events] == ["started"]  # the crafted lines skipped, the good one kept
+    assert read_events(run / "events.jsonl")[0]["total_steps"] == 3
+    assert list_runs(tmp_path) == [run] and list_runs(tmp_path, kind="pretrain") == []  # its kind is unknown

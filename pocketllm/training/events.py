@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from ..files import JSON_DEPTH_LIMIT, json_depth
+
 
 @dataclass
 class Event:
@@ -151,12 +153,16 @@ def read_events(path) -> list[dict]:
     if not path.is_file():
         return []
     out = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
+            if json_depth(line) > JSON_DEPTH_LIMIT:
+                continue  # not a line PocketLLM wrote (they nest a few levels): skipped, not a RecursionError
             try:
-                out.append(json.loads(line))
+                event = json.loads(line)
             except json.JSONDecodeError:
                 break  # the writer is mid-line; the rest arrives on the next read
+            if isinstance(event, dict):
+                out.append(event)
     return out
 
 
