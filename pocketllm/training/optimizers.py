@@ -27,10 +27,20 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 NS_STEPS = 5
 
 
-def orthogonalize(g: torch.Tensor, steps: int = NS_STEPS) -> torch.Tensor:
+def ns_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where its matmuls are fast (a GPU, a CPU with AVX512-BF16 or AMX): 3× faster on this
+    machine's CPU, with the same singular values to 0.01 — the iteration only needs them near 1."""
+    if device.type == "cuda":
+        return torch.bfloat16
+    from .hardware import cpu_has_fast_bf16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else torch.float32
+
+
+def orthogonalize(g: torch.Tensor, steps: int = NS_STEPS, dtype: torch.dtype | None = None) -> torch.Tensor:
     """The matrix nearest to `g` with all singular values about 1 (same shape), by Newton–Schulz."""
     a, b, c = NS_COEFFICIENTS
-    x = g.float() / (g.float().norm() + 1e-7)  # singular values now at most 1: the iteration converges
+    dtype = dtype or ns_dtype(g.device)
+    x = (g.float() / (g.float().norm() + 1e-7)).to(dtype)  # singular values now at most 1: it converges
     wide = x.shape[0] <= x.shape[1]
     if not wide:
         x = x.T  # iterate on the smaller Gram matrix (rows × rows)
@@ -63,7 +73,14 @@ class Muon(torch.optim.Optimizer):
                 scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
                 if group["weight_decay"]:
                     p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(orthogonalize(g), alpha=-group["lr"] * scale)
+                p.add_(orthogonalize(g, dtype=self._dtype(p.device)), alpha=-group["lr"] * scale)
+
+    def _dtype(self, device) -> torch.dtype:
+        if not hasattr(self, "_ns_dtypes"):
+            self._ns_dtypes = {}
+        if device not in self._ns_dtypes:
+            self._ns_dtypes[device] = ns_dtype(device)
+        return self._ns_dtypes[device]
 
 
 class Optimizers:
