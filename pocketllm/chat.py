@@ -23,7 +23,6 @@ from .data.instructions import PromptTemplate, get_template
 from .errors import PocketLLMError
 from .generation import Sampling, model_and_tokenizer, stream
 from .tasks.instruction import answer_sampling, template_of
-from .tokenizer import EOT_TEXT
 
 MAX_MESSAGE_CHARS = 4000
 KEEP_TURNS = 2   # the earlier turns a chat keeps whenever they fit the context with the new message
@@ -51,7 +50,7 @@ def chat_prompt(tokenizer, template: PromptTemplate, history: list[tuple[str, st
     used = len(tokenizer.encode(current))
     turns: list[str] = []
     for user, answer in reversed(history):
-        turn = template.prompt(user) + answer + EOT_TEXT
+        turn = template.turn(user, answer)
         cost = len(tokenizer.encode(turn))
         if used + cost > budget:
             break
@@ -80,7 +79,7 @@ def chat(model, history: list[tuple[str, str]], message: str, sampling: Sampling
     model (its template is used) or a model with `tokenizer=` and `template=`."""
     gpt, tok = model_and_tokenizer(model, tokenizer)
     if template is None:
-        template = template_of(getattr(model, "task", None))
+        template = template_of(getattr(model, "task", None), tok)
     if not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template) if isinstance(template, dict) else get_template(template)
     prompt = chat_context(tok, template, history, message, gpt.cfg.context_length, max_new_tokens)

@@ -16,7 +16,7 @@ import pytest
 TERMS = {
     # names
     "PocketLLM", "pocketllm", "GPT", "OpenAI", "Hugging", "Face", "PyTorch", "Gradio", "Alpaca", "SpamAssassin",
-    "transformers", "safetensors", "pytorch", "LoRA", "AdamW", "Adam", "Muon", "CTranslate", "Llama", "Qwen", "llama", "qwen",
+    "transformers", "safetensors", "pytorch", "LoRA", "AdamW", "Adam", "Muon", "ChatML", "CTranslate", "Llama", "Qwen", "llama", "qwen",
     # formats and units
     "JSON", "Lines", "CSV", "TSV", "txt", "json", "bin", "config", "model", "MB", "GB", "KB", "GFLOPs", "CPU", "GPU",
     "UTF", "BPE", "int", "bf", "fp", "nats", "endoftext", "gpt", "medium", "large", "xl",

@@ -203,3 +203,47 @@ def test_a_qwen_style_tokenizer_reads_as_transformers_does(tmp_path):
     for text in [*TEXTS, "<|im_start|>user\n你好 2024<|im_end|>"]:
         assert ours.encode(text) == reference.encode(text, add_special_tokens=False)
         assert ours.decode(ours.encode(text)) == text
+
+
+# Qwen3's chat format as its template renders it (the parts PocketLLM writes): each message between
+# <|im_start|>role and <|im_end|>; the answer to come after an empty think block when thinking is off.
+QWEN3_STYLE_TEMPLATE = (
+    "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{%- endif %}")
+
+
+@pytest.mark.parametrize("own, name, thinking", [(QWEN3_STYLE_TEMPLATE.replace("<think>", "<x>"), "chatml", None),
+                                                   (QWEN3_STYLE_TEMPLATE, "qwen3", False)])
+def test_an_imported_qwens_chat_is_in_its_own_format(tmp_path, own, name, thinking):
+    from pocketllm.chat import chat_prompt
+    from pocketllm.data.instructions import PromptTemplate
+    from pocketllm.tasks.instruction import template_of
+    from pocketllm.tokenizer import hf_tokenizer_from_json
+    T = tokenizers
+    tok = T.Tokenizer(T.models.BPE())
+    tok.pre_tokenizer = T.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = T.decoders.ByteLevel()
+    trainer = T.trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                    initial_alphabet=T.pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator([CORPUS], trainer)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    ours = hf_tokenizer_from_json(json.loads(tok.to_str()), {"eos_token": "<|im_end|>", "chat_template": own},
+                                  rows=tok.get_vocab_size())
+    template = template_of({"type": "pretrain"}, ours)
+    assert template.name == name
+    assert template_of({"type": "pretrain"}, None).name == "alpaca"  # a model with no chat format of its own
+    history, message = [("hi", "yo"), ("你好", "好")], "again"
+    mine = chat_prompt(ours, template, history, message, 4096, 10).text
+    reference = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"))
+    reference.chat_template = own
+    messages = [m for user, answer in history for m in ({"role": "user", "content": user},
+                                                        {"role": "assistant", "content": answer})]
+    extra = {} if thinking is None else {"enable_thinking": thinking}
+    want = reference.apply_chat_template(messages + [{"role": "user", "content": message}], tokenize=False,
+                                         add_generation_prompt=True, **extra)
+    assert mine == want
+    # <|im_start|> / <|im_end|> are read as their single special tokens, as transformers reads them
+    assert ours.encode(mine) == reference.encode(mine, add_special_tokens=False)
+    assert PromptTemplate.from_dict(template.to_dict()) == template  # kept in an instruct checkpoint as data

@@ -14,6 +14,7 @@ from ..errors import PocketLLMError
 from ..kinds import TaskKind
 from ._common import add_sampling_args, sampling_from_args
 from ..tasks.classification import ClassifySettings
+from ..data.instructions import TEMPLATES
 from ..tasks.instruction import InstructSettings
 from .pretrain import add_train_args, train_settings_from_args
 
@@ -145,8 +146,8 @@ def register(sub):
                     "Afterwards it answers the held-out test prompts; the answers are saved next to "
                     "the checkpoint and scored by exact match.")
     _add_base_args(p, "JSON list or JSON Lines of records (default: the bundled data/instruct/tasks.json)")
-    p.add_argument("--template", default=None, choices=["alpaca", "short"],
-                   help="prompt template (default: alpaca, or the base's own)")
+    p.add_argument("--template", default=None, choices=list(TEMPLATES),
+                   help="prompt template (default: alpaca, or the base's own: chatml / qwen3 for an imported Qwen)")
     mask = InstructSettings().mask_prompt
     p.add_argument("--mask_prompt", action=argparse.BooleanOptionalAction, default=mask,
                    help=f"learn only the responses (prompt targets = -100); --no-mask_prompt learns the prompts "
@@ -168,8 +169,9 @@ def register(sub):
     p.add_argument("--config", default=None, help="model config; only needed for the seed's .pth files")
     p.add_argument("--instruction", default=None, help="what to do; omit for the interactive loop")
     p.add_argument("--input", default="", help="the input the instruction works on (optional)")
-    p.add_argument("--template", default=None, choices=["alpaca", "short"],
-                   help="prompt template (default: the one stored in the checkpoint)")
+    p.add_argument("--template", default=None, choices=list(TEMPLATES),
+                   help="prompt template (default: the one stored in the checkpoint; an imported Qwen's own chat "
+                        "format, Qwen3's with thinking off)")
     p.add_argument("--chat", action="store_true",
                    help="a conversation (用户: / 模型:): each turn in the model's template, with the earlier "
                         "turns that fit the context")
@@ -354,7 +356,7 @@ def run_instruct(args):
     if ckpt.task_type is TaskKind.CLASSIFY:
         raise PocketLLMError("{path} is a classifier; use `python -m pocketllm classify`.",
                              code="cli.is_a_classifier", path=args.model_path)
-    template = get_template(args.template) if args.template else template_of(ckpt.task)
+    template = get_template(args.template) if args.template else template_of(ckpt.task, ckpt.tokenizer)
     sampling = sampling_from_args(args)
 
     def answer(instruction, inp):

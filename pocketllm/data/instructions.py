@@ -35,7 +35,7 @@ import torch
 
 from ..errors import Phrase, PhraseList, PocketLLMError, shown
 from ..files import JSON_DEPTH_LIMIT, json_depth
-from ..tokenizer import EOT_ID  # GPT-2's, for examples built by hand
+from ..tokenizer import EOT_ID, EOT_TEXT  # GPT-2's, for examples built by hand
 from .tables import check_fractions
 from .text import read_text
 
@@ -46,6 +46,7 @@ IGNORE = -100  # cross_entropy's ignore_index
 # the str.format templates of older checkpoints wrote them, so they read the same).
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{[^{}]*\}|[{}]")
 _SLOTS = {"head": "instruction", "input": "input", "response": None}  # the slot each part may hold
+_TURN_PARTS = ("end", "past_response")  # optional, no slot
 MAX_TEMPLATE_CHARS = 20_000  # per part; far longer than any model's context reads
 
 
@@ -58,23 +59,41 @@ class PromptTemplate:
     head: str      # with {instruction}
     input: str     # with {input}; used only when the input is not empty
     response: str  # what comes right before the answer
+    # In a conversation: what closes an earlier answer, and the response part of earlier turns when it
+    # differs (a chat model's own format: ChatML closes a turn with <|im_end|>; Qwen3 leaves its empty
+    # thinking block out of earlier turns).  Plain text, no slot.
+    end: str = EOT_TEXT
+    past_response: str | None = None
     _pieces: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_pieces", {part: _template_pieces(part, getattr(self, part), slot)
-                                             for part, slot in _SLOTS.items()})
+        pieces = {part: _template_pieces(part, getattr(self, part), slot) for part, slot in _SLOTS.items()}
+        for part in _TURN_PARTS:  # checked the same way: text of bounded length, no slot
+            if getattr(self, part) is not None:
+                pieces[part] = _template_pieces(part, getattr(self, part), None)
+        object.__setattr__(self, "_pieces", pieces)
 
-    def prompt(self, instruction: str, input: str = "") -> str:
+    def prompt(self, instruction: str, input: str = "", past: bool = False) -> str:
+        """The prompt for a message; `past`: as an earlier turn of a conversation (before its answer)."""
         text = self._fill("head", instruction)
         if input and input.strip():
             text += self._fill("input", input)
-        return text + self._fill("response", "")
+        return text + self._fill("past_response" if past and self.past_response is not None else "response", "")
+
+    def turn(self, instruction: str, answer: str) -> str:
+        """An earlier turn of a conversation: its prompt, the answer, and the end of the turn."""
+        return self.prompt(instruction, past=True) + answer + self._fill("end", "")
 
     def _fill(self, part: str, value: str) -> str:
         return "".join(value if piece is None else piece for piece in self._pieces[part])
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "head": self.head, "input": self.input, "response": self.response}
+        out = {"name": self.name, "head": self.head, "input": self.input, "response": self.response}
+        if self.end != EOT_TEXT:  # (older checkpoints have neither: they read as the defaults)
+            out["end"] = self.end
+        if self.past_response is not None:
+            out["past_response"] = self.past_response
+        return out
 
     @classmethod
     def from_dict(cls, data) -> "PromptTemplate":
@@ -87,7 +106,8 @@ class PromptTemplate:
             raise PocketLLMError("Damaged prompt template in the checkpoint: {data}.", code="template.damaged",
                                  data=_short(data)) from None
         name = name[:100] if isinstance(name, str) else "custom"
-        return cls(name, parts["head"], parts["input"], parts["response"])  # the parts are checked as they are parsed
+        turn = {part: data[part] for part in _TURN_PARTS if part in data}
+        return cls(name, parts["head"], parts["input"], parts["response"], **turn)  # checked as they are parsed
 
 
 def _template_pieces(part: str, text: str, slot: str | None) -> tuple:
@@ -145,6 +165,14 @@ TEMPLATES = {
     # Without the preamble: ~25 tokens shorter, which matters for a 128-token model.
     "short": PromptTemplate("short", "### Instruction:\n{instruction}", "\n### Input:\n{input}",
                             "\n### Response:\n"),
+    # The chat format of Qwen (ChatML), for imported models whose tokenizer has <|im_start|> / <|im_end|>.
+    "chatml": PromptTemplate("chatml", "<|im_start|>user\n{instruction}", "\n\n{input}",
+                             "<|im_end|>\n<|im_start|>assistant\n", end="<|im_end|>\n"),
+    # Qwen3's, with its thinking switched off: the answer follows an empty <think> block (what its
+    # template writes for enable_thinking=False); earlier turns keep only their answers.
+    "qwen3": PromptTemplate("qwen3", "<|im_start|>user\n{instruction}", "\n\n{input}",
+                            "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", end="<|im_end|>\n",
+                            past_response="<|im_end|>\n<|im_start|>assistant\n"),
 }
 
 

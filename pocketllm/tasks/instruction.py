@@ -36,10 +36,15 @@ def instruct_task(template: PromptTemplate) -> dict:
     return {"type": TaskKind.INSTRUCT.value, "template": template.to_dict()}
 
 
-def template_of(task: dict | None) -> PromptTemplate:
-    """The prompt template a checkpoint was trained with (Alpaca for plain language models)."""
+def template_of(task: dict | None, tokenizer=None) -> PromptTemplate:
+    """The prompt template a checkpoint was trained with; for a plain language model, its own chat
+    format when its tokenizer came with one we know (an imported Qwen: ChatML, Qwen3's with thinking
+    off), else Alpaca's."""
     if task and task_kind(task.get("type")) is TaskKind.INSTRUCT and task.get("template"):
         return PromptTemplate.from_dict(task["template"])
+    own = getattr(tokenizer, "chat_template", None)  # an imported tokenizer's (text, never run)
+    if isinstance(own, str) and "<|im_start|>" in own:
+        return get_template("qwen3" if "<think>" in own else "chatml")
     return get_template(DEFAULT_TEMPLATE)
 
 
@@ -268,7 +273,7 @@ def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
         raise PocketLLMError("{base} is a classifier (labels {labels}); instruction finetuning needs a "
                              "language model.", code="instruct.base_is_classifier",
                              base=settings.base_model, labels=base_task.get("labels"))
-    template = get_template(settings.template) if settings.template else template_of(base_task)
+    template = get_template(settings.template) if settings.template else template_of(base_task, tokenizer)
     max_length = checked_max_length(settings, base.config.context_length, least=2)
 
     lora = settings.lora_rank > 0

@@ -246,7 +246,7 @@ def build(ctx):
         input_text, cut_x = text_cap(v["try.input"], PROMPT_CHARS, keep="start")
         cut = (t(lang, "common.text_cut_start", limit=f"{PROMPT_CHARS:,}", cut=f"{cut_i + cut_x:,}") + " "
                if cut_i or cut_x else "")
-        tpl = template_of(ckpt.task)
+        tpl = template_of(ckpt.task, ckpt.tokenizer)
         prompt = tpl.prompt(instruction, input_text)
         sampling = Sampling(temperature=temp, seed=123) if temp > 0 else Sampling()
         pieces = respond(ckpt, instruction, input_text, tpl, sampling, max_new)  # its tokenizer
