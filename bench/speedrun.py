@@ -46,6 +46,12 @@ CANDIDATES = {
     "context128": (["--context_length", "128"], "windows of 128 tokens instead of 256"),
     "vocab4000": (["--vocab_size", "4000"], "a bpe vocabulary of 4,000 instead of 8,000"),
     "muon+wsd": (["--optimizer", "muon", "--schedule", "wsd"], "Muon with the wsd schedule"),
+    "cpu-tiny": (["--config", "cpu-tiny"], "the smaller preset: more steps in the same time"),
+    "qwen3+wsd": (["--arch", "qwen3", "--schedule", "wsd"], "Qwen3's blocks with the wsd schedule"),
+    "qwen3+muon+wsd": (["--arch", "qwen3", "--optimizer", "muon", "--schedule", "wsd"],
+                       "Qwen3's blocks, Muon, wsd"),
+    "qwen3+lr3e-3+wsd": (["--arch", "qwen3", "--lr", "3e-3", "--schedule", "wsd"],
+                         "Qwen3's blocks at three times the rate, wsd"),
 }
 
 
