@@ -23,7 +23,7 @@ from .data import (DEFAULT_TEMPLATE, TEMPLATES, Corpus, PromptTemplate, file_sha
 from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run, run_signature
 from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
-                    prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters,
+                    prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters, ANSWER_TOKENS,
                     template_of)
 from .training.trainer import TRAIN_LIMITS
 from .training.optimizers import OPTIMIZERS
@@ -57,6 +57,6 @@ __all__ = [
     "DEFAULT_TEMPLATE", "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",
     "respond", "template_of", "apply_lora", "merge_lora", "load_adapters", "save_adapters",
-    "OPTIMIZERS", "SCHEDULES", "RECIPES", "DEFAULT_RECIPE", "apply_recipe",
+    "ANSWER_TOKENS", "OPTIMIZERS", "SCHEDULES", "RECIPES", "DEFAULT_RECIPE", "apply_recipe",
     "load_snapshot", "snapshot_steps", "SNAPSHOTS_AUTO_MAX_PARAMETERS", "phase_change", "probe_timeline",
 ]

@@ -22,7 +22,7 @@ from typing import Iterator
 from .data.instructions import PromptTemplate, get_template
 from .errors import PocketLLMError
 from .generation import Sampling, model_and_tokenizer, stream
-from .tasks.instruction import answer_sampling, template_of
+from .tasks.instruction import ANSWER_TOKENS, answer_sampling, template_of
 
 MAX_MESSAGE_CHARS = 4000
 KEEP_TURNS = 2   # the earlier turns a chat keeps whenever they fit the context with the new message
@@ -73,7 +73,7 @@ def chat_context(tokenizer, template: PromptTemplate, history: list[tuple[str, s
 
 
 def chat(model, history: list[tuple[str, str]], message: str, sampling: Sampling = Sampling(),
-         max_new_tokens: int = 100, template: PromptTemplate | str | dict | None = None,
+         max_new_tokens: int = ANSWER_TOKENS, template: PromptTemplate | str | dict | None = None,
          tokenizer=None) -> tuple[ChatPrompt, Iterator[str]]:
     """(the prompt built, a stream of the answer).  `model` is a Checkpoint of an instruction
     model (its template is used) or a model with `tokenizer=` and `template=`."""

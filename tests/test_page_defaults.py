@@ -260,3 +260,12 @@ def test_the_pretrain_form_says_a_time_budget_and_a_recipe_as_the_cli_does(demo)
         want = apply_recipe(PretrainSettings(), name)
         assert out["pretrain-steps"] == want.train.max_steps and out["pretrain-lr"] == want.train.lr
         assert out["pretrain-optimizer"] == want.train.optimizer and out["pretrain-minutes"] == want.train.max_minutes
+
+
+def test_the_instruct_try_panel_starts_from_the_cores_answer_defaults(demo):
+    from pocketllm import ANSWER_TOKENS, Sampling
+    from pocketllm.cli import build_parser
+    blocks = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert blocks["ins-max-new"].value == ANSWER_TOKENS and blocks["ins-temperature"].value == Sampling().temperature
+    args = build_parser().parse_args(["instruct", "--model_path", "m.safetensors"])
+    assert args.max_new_tokens == ANSWER_TOKENS  # the CLI answers the same length

@@ -176,7 +176,8 @@ def register(sub):
                    help="a conversation (用户: / 模型:): each turn in the model's template, with the earlier "
                         "turns that fit the context")
     add_sampling_args(p)
-    p.set_defaults(run=run_instruct, max_new_tokens=100)
+    from ..tasks.instruction import ANSWER_TOKENS
+    p.set_defaults(run=run_instruct, max_new_tokens=ANSWER_TOKENS)
 
 
 def run_classify_train(args):

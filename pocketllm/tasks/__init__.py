@@ -7,7 +7,7 @@ from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CORPUS, LanguageModelin
 from .classification import (DEFAULT_TABLE, ClassificationTask, ClassifySettings, classification_report, classify,
                              prepare_classification, set_trainable)
 from .instruction import (DEFAULT_INSTRUCTIONS, InstructionTask, InstructSettings, prepare_instruction,
-                          read_test_responses, respond, template_of)
+                          read_test_responses, respond, template_of, ANSWER_TOKENS)
 from .lora import LoRALinear, apply_lora, load_adapters, merge_lora, save_adapters
 
 __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "BUNDLED_CORPORA",
@@ -15,5 +15,5 @@ __all__ = ["LanguageModelingTask", "PretrainSettings", "prepare_pretraining", "B
            "RunSettings", "FinetuneSettings", "FRESH_CONFIG", "USUAL_LORA_RANK", "load_base", "start_run",
            "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "ClassificationTask", "ClassifySettings", "classification_report", "classify",
            "prepare_classification", "set_trainable", "InstructionTask", "InstructSettings",
-           "prepare_instruction", "read_test_responses", "respond", "template_of", "LoRALinear", "apply_lora", "load_adapters",
+           "prepare_instruction", "read_test_responses", "respond", "template_of", "ANSWER_TOKENS", "LoRALinear", "apply_lora", "load_adapters",
            "merge_lora", "save_adapters"]

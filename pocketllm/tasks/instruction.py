@@ -222,8 +222,13 @@ def score_answers(answers: list[dict]) -> dict:
             "exact_match_by_instruction": {k: sum(v) / len(v) for k, v in sorted(by_instruction.items())}}
 
 
+# An answer's length when nobody says: room for two short turns beside it in a 128-token context
+# (the page's and the CLI's default too).
+ANSWER_TOKENS = 60
+
+
 def respond(model, instruction: str, input: str = "", template: PromptTemplate | dict | str | None = None,
-            sampling: Sampling = Sampling(), max_new_tokens: int = 100,
+            sampling: Sampling = Sampling(), max_new_tokens: int = ANSWER_TOKENS,
             tokenizer: Tokenizer | None = None) -> Iterator[str]:
     """Stream the model's answer to an instruction (greedy unless `sampling` says otherwise).
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (DEFAULT_INSTRUCTIONS, DEFAULT_TEMPLATE, TEMPLATES, USUAL_LORA_RANK, InstructSettings, PocketLLMError, Sampling, TaskKind,
+from pocketllm import (ANSWER_TOKENS, DEFAULT_INSTRUCTIONS, DEFAULT_TEMPLATE, TEMPLATES, USUAL_LORA_RANK, InstructSettings, PocketLLMError, Sampling, TaskKind,
                        get_template, load_instructions, prepare_instruction, read_test_responses, respond, task_kind,
                        template_of)
 
@@ -121,10 +121,11 @@ def build(ctx):
         els.add("try.input", gr.Textbox(L("instruct.input_default"), lines=2, label=L("instruct.input"),
                                         elem_id="ins-input", max_length=PROMPT_CHARS), label="instruct.input")
         with gr.Row():
-            els.add("try.temperature", Slider(0, 2, value=0, step=0.05, label=L("instruct.temperature"),
+            els.add("try.temperature", Slider(0, 2, value=Sampling().temperature, step=0.05,
+                                              label=L("instruct.temperature"),
                                               info=L("instruct.temperature_info"), elem_id="ins-temperature"),
                     label="instruct.temperature", info="instruct.temperature_info")
-            els.add("try.max_new", Slider(1, MAX_NEW, value=60, step=1, label=L("instruct.max_new"),
+            els.add("try.max_new", Slider(1, MAX_NEW, value=ANSWER_TOKENS, step=1, label=L("instruct.max_new"),
                                           elem_id="ins-max-new"), label="instruct.max_new")
         with gr.Row():
             els.add("try.go", gr.Button(L("instruct.go"), variant="primary", elem_id="ins-go"), value="instruct.go")
@@ -237,7 +238,7 @@ def build(ctx):
     def on_respond(v):
         lang = v["lang"]
         temp = real(v["try.temperature"], 0, 2, "instruct.temperature", lang, default=0.0)
-        max_new = whole(v["try.max_new"], 1, MAX_NEW, "instruct.max_new", lang, default=60)
+        max_new = whole(v["try.max_new"], 1, MAX_NEW, "instruct.max_new", lang, default=ANSWER_TOKENS)
         ckpt = picked_model(els, v, "instruct.no_model")
         if task_kind(ckpt.task_type) is TaskKind.CLASSIFY:
             raise PocketLLMError(t(lang, "instruct.is_classifier", name=Path(v["try.model"]).name))
