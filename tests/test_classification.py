@@ -282,3 +282,18 @@ def test_a_classifier_reads_messages_as_far_as_it_was_trained_to(tmp_path, tiny_
     assert cut["probs"] == pytest.approx(whole["probs"], abs=1e-5)
     longer = classify(ckpt, "it is so very good", max_length=64)["probs"]
     assert longer != pytest.approx(cut["probs"], abs=1e-4)
+
+
+def test_the_checkpoint_facts_carry_the_whole_split_scores(tmp_path, tiny_json):
+    """The Weights table reads a classifier's facts: after the run they hold the whole splits' accuracy
+    (results.json), not the last evaluation's few batches."""
+    settings = ClassifySettings(
+        data_path=str(separable_csv(tmp_path, copies=6)), config=str(tiny_json), max_length=8,
+        run_dir=str(tmp_path / "run"),
+        train=TrainSettings(max_steps=3, batch_size=2, eval_every=1, eval_batches=1, sample_every=0, dtype="fp32"))
+    trainer = prepare_classification(settings)
+    list(trainer.run())
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    facts = load_model(trainer.model_path).facts
+    assert facts["val_accuracy"] == pytest.approx(results["val_accuracy"], abs=1e-5)
+    assert facts["test_accuracy"] == pytest.approx(results["test_accuracy"], abs=1e-5)

@@ -455,8 +455,12 @@ class Trainer:
         results = {}
         if kind is ev.Finished:
             results = self.task.finish(self.model, self.device) if self.dist.is_main else {}
+            # The whole-split figures replace the evaluations' sampled ones in the checkpoint's facts
+            # (the Weights table shows them), saved again below with the report card.
+            whole = {k: v for k, v in results.items() if k.startswith(("val_", "test_")) and _is_real(v)}
+            self.last.update(whole)
             if self.dist.is_main:
-                results = self._add_report_card(results)
+                results = self._add_report_card(results, resave=bool(whole))
             if results and self.dist.is_main:
                 write_json_atomic(self.run_dir / "results.json", results)
         best = self.best or {}
@@ -499,7 +503,7 @@ class Trainer:
             self.model.train(was_training)
         yield self._emit(ev.Probe(time.time(), self.step, self.tokens_seen, **record))
 
-    def _add_report_card(self, results: dict) -> dict:
+    def _add_report_card(self, results: dict, resave: bool = False) -> dict:
         """The finished model's report card (pocketllm/report_card.py), into its results and its
         checkpoint's facts (the file is written again with them; the weights are the same)."""
         from ..report_card import report_card
@@ -510,12 +514,13 @@ class Trainer:
                 card = report_card(self.model, self.task, results, self.device)
         finally:
             self.model.train(was_training)
-        if not card:
+        if not card and not resave:
             return results
-        self.report_card = card
+        if card:
+            self.report_card = card
         save_checkpoint(self.model_path, self.model, self.task.checkpoint_task(), self.facts(),
                         tokenizer=getattr(self.task, "tokenizer", None))
-        return {**results, "report_card": card}
+        return {**results, "report_card": card} if card else results
 
     # ---- pieces -------------------------------------------------------------
     def _step_tokens_estimate(self) -> int:
