@@ -95,6 +95,8 @@ def test_pick_a_tokenizer_train_generate_and_look_inside_in_chinese(zh_page, app
     tab(page, "生成")
     page.locator("#tab-generate").get_by_role("button", name="刷新").first.click()
     page.wait_for_function("document.querySelector('#gen-model input').value.includes('pretrain-')", timeout=20_000)
+    # The prompt follows the picked model's corpus (its start, 论语·学而篇): wait for it before typing ours.
+    page.wait_for_function("document.querySelector('#gen-prompt textarea').value.startsWith('论语')", timeout=20_000)
     assert page.locator("#gen-utf8 input[type=checkbox]").is_checked()
     page.locator("#gen-prompt textarea").fill("学而时习之")
     page.locator("#gen-preset input").click()  # the core's sampler presets
