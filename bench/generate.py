@@ -74,7 +74,8 @@ def load(impl: str, dtype: str, workdir: Path, device: str, threads: int):
         import transformers
         transformers.logging.set_verbosity_error()
         torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
-        model = transformers.GPT2LMHeadModel.from_pretrained(workdir / "hf", dtype=torch_dtype).to(device).eval()
+        # GPT2LMHeadModel, LlamaForCausalLM or Qwen3ForCausalLM: whatever export_hf wrote for this preset
+        model = transformers.AutoModelForCausalLM.from_pretrained(workdir / "hf", dtype=torch_dtype).to(device).eval()
         x = torch.tensor([prompt_ids], device=device)
 
         def run(n):
@@ -123,22 +124,29 @@ def worker(args) -> dict:
 
 
 def prepare(workdir: Path, config: str, seed: int, ct2: bool):
-    """One set of random weights, saved for every side."""
+    """One set of random weights, saved for every side (a Llama/Qwen3 preset in its own family's layout;
+    the prompt's ids are GPT-2's, which every preset's vocabulary holds)."""
     import torch
     from pocketllm import GPTModel, ModelConfig, export_hf, gpt2_tokenizer, save_checkpoint
     torch.manual_seed(seed)
     model = GPTModel(ModelConfig.load(config)).eval()
     save_checkpoint(workdir / "model.safetensors", model)
     export_hf(model, workdir / "hf", tokenizer=gpt2_tokenizer())
-    if ct2:
+    if ct2 and model.cfg.arch == "gpt2":  # (CTranslate2's rows: GPT-2 only)
         from ctranslate2.converters import TransformersConverter
         TransformersConverter(str(workdir / "hf")).convert(str(workdir / "ct2"), force=True)
     return model.cfg
 
 
 def matmul_bytes(cfg, dtype: str) -> int:
-    """Bytes of matmul weights one decoded token reads: 12·d² per block plus the vocab × d head."""
-    return (12 * cfg.num_layers * cfg.emb_dim ** 2 + cfg.vocab_size * cfg.emb_dim) * WEIGHT_BYTES[dtype]
+    """Bytes of matmul weights one decoded token reads: every block's matrices plus the vocab × d head
+    (counted from the built model, so every family's shapes count: GQA, SwiGLU)."""
+    from pocketllm import GPTModel
+    import torch
+    with torch.device("meta"):
+        model = GPTModel(cfg)
+    blocks = sum(p.numel() for p in model.blocks.parameters() if p.dim() == 2)
+    return (blocks + cfg.vocab_size * cfg.emb_dim) * WEIGHT_BYTES[dtype]
 
 
 def read_bandwidth_gbs(threads: int) -> float:
@@ -182,6 +190,8 @@ def bench_config(config: str, runs, args, bandwidth: float | None, have_ct2: boo
     with tempfile.TemporaryDirectory(prefix="pocketllm-bench-") as tmp:
         workdir = Path(tmp)
         cfg = prepare(workdir, config, args.seed, have_ct2)
+        runs = [c for c in runs if c[0] != "ctranslate2" or cfg.arch == "gpt2"]
+        results = {c: [] for c in runs}
         print(f"\n## {config}: {args.new_tokens} new tokens, batch 1, greedy, {args.device}, "
               f"{args.repeats} interleaved round(s)", flush=True)
         for r in range(args.repeats):
