@@ -300,9 +300,10 @@ def build(ctx):
            ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch"])
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
+    # The family comes after the language: API calls that predate it keep their places (and get the default).
     facts_in = ["model.preset", *SHAPE, "train.batch", "data.source", "data.uploaded", "tok.kind", "tok.vocab",
-                "model.arch", "lang"]
-    on_form_change(els, KIND, facts_in[:-1], on_facts, facts_in, ["model.facts"])
+                "lang", "model.arch"]
+    on_form_change(els, KIND, [n for n in facts_in if n != "lang"], on_facts, facts_in, ["model.facts"])
     facts_api = gr.Button(visible=False)  # the same facts for scripts and tests
     els.on(facts_api.click, on_facts, facts_in, ["model.facts"], api_name="pretrain_facts")
 
