@@ -52,6 +52,12 @@ CANDIDATES = {
                        "Qwen3's blocks, Muon, wsd"),
     "qwen3+lr3e-3+wsd": (["--arch", "qwen3", "--lr", "3e-3", "--schedule", "wsd"],
                          "Qwen3's blocks at three times the rate, wsd"),
+    "tiny+qwen3+wsd": (["--config", "cpu-tiny", "--arch", "qwen3", "--schedule", "wsd"],
+                       "the smaller preset with Qwen3's blocks, wsd"),
+    "tiny+qwen3+muon+wsd": (["--config", "cpu-tiny", "--arch", "qwen3", "--optimizer", "muon", "--schedule", "wsd"],
+                            "the smaller preset with Qwen3's blocks, Muon, wsd"),
+    "tiny+qwen3+muon+wsd+lr3e-3": (["--config", "cpu-tiny", "--arch", "qwen3", "--optimizer", "muon", "--schedule",
+                                    "wsd", "--lr", "3e-3"], "as above, AdamW's rate ×3 (embeddings, head)"),
 }
 
 
