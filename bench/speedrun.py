@@ -129,7 +129,14 @@ def main(argv=None):
                    help="what the budget counts; on a shared machine use cpu with --threads 1")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "speedrun"))
     p.add_argument("--extra", default="", help="flags added to every run, e.g. '--config cpu-tiny'")
+    p.add_argument("--report", nargs="+", default=None, metavar="RUNS_JSONL",
+                   help="train nothing: the table of these runs.jsonl files (several invocations' runs together)")
     args = p.parse_args(argv)
+    if args.report:
+        results = [json.loads(line) for path in args.report for line in Path(path).read_text().splitlines()
+                   if line.strip()]
+        print(table(summarize(results)))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
