@@ -104,8 +104,9 @@ def register(sub):
                     "on a laptop CPU. Works under torchrun for several processes.")
     from ..tasks.language_modeling import PretrainSettings
     d = PretrainSettings()
-    p.add_argument("--config", default=d.config,
-                   help="preset (cpu-tiny, cpu-small, cpu-medium, gpt2-124M, ...) or JSON config file")
+    p.add_argument("--config", default=None,
+                   help="preset (cpu-tiny, cpu-small, cpu-medium, gpt2-124M, ...) or JSON config file "
+                        f"(default: the recipe's, {d.config})")
     p.add_argument("--recipe", default=None, choices=tuple(RECIPES),
                    help="a named set of the choices below, measured in bench/speedrun.py; a flag you give still "
                         "wins. " + " ".join(f"{r.name}: {r.about}".replace("%", "%%") for r in RECIPES.values())
@@ -149,7 +150,8 @@ def pretrain_settings_from_args(args):
     from ..tasks.language_modeling import DEFAULT_CORPUS, PretrainSettings
     from ..training.recipes import apply_recipe
     settings = PretrainSettings(
-        data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config, arch=args.arch,
+        data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config or PretrainSettings().config,
+        arch=args.arch,
         tokenizer=args.tokenizer, vocab_size=args.vocab_size, dropout=args.dropout,
         context_length=args.context_length, stride=args.stride, val_fraction=args.val_fraction,
         sample_prompt=args.sample_prompt, model_path=args.model_path, run_dir=args.run_dir,

@@ -23,7 +23,7 @@ class Recipe:
 RECIPES = {
     "classic": Recipe(
         "classic", "GPT-2 blocks, AdamW at 1e-3, 5 % warm-up then a cosine to 1e-4, 400 steps: the baseline.",
-        {"arch": None, "dropout": None, "zero_init": False, "optimizer": "adamw", "lr": 1e-3,
+        {"config": "cpu-small", "arch": None, "dropout": None, "zero_init": False, "optimizer": "adamw", "lr": 1e-3,
          "schedule": "cosine", "cooldown": 0.5, "min_lr_ratio": 0.1, "warmup_steps": None, "weight_decay": 0.1,
          "max_steps": 400, "max_minutes": 0.0, "batch_size": 8}),
 }

@@ -290,14 +290,17 @@ def build(ctx):
         """A recipe picked: the boxes it names take its values (the rest of it rides in the settings)."""
         name = v["train.recipe"] if v["train.recipe"] in RECIPES else DEFAULT_RECIPE
         r = apply_recipe(PretrainSettings(), name)
-        shape = ModelConfig.load(v["model.preset"]) if v["model.preset"] in presets else None
         out = {name_: getattr(r.train, field) for name_, field in {**TRAIN, **RECIPE_TRAIN}.items()
                if field in RECIPES[name].choices}
+        preset = r.config if "config" in RECIPES[name].choices else v["model.preset"]
+        shape = ModelConfig.load(preset) if preset in presets else None
+        if shape is not None and preset != v["model.preset"]:  # the recipe's model size
+            out.update({"model.preset": preset, **{n: getattr(shape, f) for n, f in SHAPE.items()}})
         out["model.arch"] = r.arch or (shape.arch if shape else v["model.arch"])
         return out
 
     els.on(els["train.recipe"].input, on_recipe, ["train.recipe", "model.preset", "model.arch"],
-           ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch"])
+           ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch", "model.preset", *SHAPE])
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
     # The family comes after the language: API calls that predate it keep their places (and get the default).
