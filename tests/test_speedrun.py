@@ -184,3 +184,15 @@ def test_a_cpu_run_with_threads_left_to_it_is_tuned(tmp_path):
     pinned = prepare_pretraining(settings(tmp_path, name="pinned", max_steps=3, threads=1))
     run_all(pinned)
     assert pinned.thread_tuner is None
+
+
+def test_every_recipe_names_the_same_choices_and_its_settings_are_valid():
+    """Picking one recipe after another leaves nothing of the first behind."""
+    names = {frozenset(r.choices) for r in RECIPES.values()}
+    assert len(names) == 1
+    for name in RECIPES:
+        s = apply_recipe(PretrainSettings(), name)
+        s.train.validate()
+        assert pretrain_settings_from_args(build_parser().parse_args(to_argv(s, strict=True))) == s
+    fast = apply_recipe(PretrainSettings(), "speedrun")
+    assert (fast.config, fast.arch, fast.train.schedule, fast.train.max_minutes) == ("cpu-tiny", "qwen3", "wsd", 2.0)
