@@ -312,7 +312,8 @@ def stats_line(view, lang, extra: str = "") -> str:
     if not last:
         return ""
     started = view.of_kind("started")
-    total = started[-1]["total_steps"] if started else "?"
+    total = started[-1].get("total_steps") if started else None
+    total = "?" if total is None else total  # a time budget: the clock ends the run, not a step count
     return t(lang, "training.stats", step=last["step"], total=total, rate=f"{last['tokens_per_s']:,.0f}",
              elapsed=clock(last["elapsed"]), eta=clock(last["eta"]) if view.status == "running" else "—",
              loss=f"{last['train_loss']:.3f}") + extra

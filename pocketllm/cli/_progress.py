@@ -81,8 +81,10 @@ def follow(events, quiet: bool = False, silent: bool = False) -> dict:
             bar = tqdm(total=d["total_steps"], initial=d["start_step"], unit="step", disable=quiet,
                        dynamic_ncols=True, file=sys.stderr)
             where = d["device"] + (f", {d['threads']} threads" if d["device"] == "cpu" and d.get("threads") else "")
+            plan = (f"{d['total_steps']} steps" if d.get("total_steps") is not None
+                    else f"{(d.get('budget_s') or 0) / 60:g} minutes of training")
             tqdm.write(f"training {d['parameters']:,} parameters on {where} ({d['dtype']}), "
-                       f"{d['total_steps']} steps, {d['tokens_per_step']:,} tokens per step"
+                       f"{plan}, {d['tokens_per_step']:,} tokens per step"
                        + (f", {d['world_size']} processes" if d["world_size"] > 1 else ""))
         elif kind == "step" and bar is not None:
             bar.update(d["step"] - bar.n)
