@@ -32,7 +32,8 @@ RECIPES = {
     # budget.  Muon bought less than its Newton–Schulz steps cost here.
     "speedrun": Recipe(
         "speedrun", "cpu-tiny with Qwen3's blocks, AdamW at 1e-3, warm-up, flat, linear cooldown, 2 minutes: "
-                    "8 % fewer held-out bits/char than classic in the same time.",
+                    "8.1 % fewer held-out bits/char than classic in the same time on the Chinese classics, 6.8 % "
+                    "on Shakespeare.",
         {"config": "cpu-tiny", "arch": "qwen3", "dropout": None, "zero_init": False, "optimizer": "adamw",
          "lr": 1e-3, "schedule": "wsd", "cooldown": 0.5, "min_lr_ratio": 0.1, "warmup_steps": None,
          "weight_decay": 0.1, "max_steps": 400, "max_minutes": 2.0, "batch_size": 8}),
