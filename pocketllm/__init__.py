@@ -25,7 +25,7 @@ from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
                     prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters, ANSWER_TOKENS,
                     template_of)
-from .training.trainer import TRAIN_LIMITS
+from .training.trainer import TRAIN_LIMITS, TRAIN_REAL_RANGES
 from .training.optimizers import OPTIMIZERS
 from .training.recipes import DEFAULT_RECIPE, RECIPES, apply_recipe
 from .training.schedule import SCHEDULES
@@ -41,7 +41,7 @@ from .tokenizer import (DEFAULT_KIND, DEFAULT_VOCAB_SIZE, EOT_ID, KINDS as TOKEN
 __version__ = "0.1.0"
 
 __all__ = [
-    "ModelConfig", "list_presets", "CONFIG_LIMITS", "TRAIN_LIMITS", "MAX_SEED", "MAX_TEMPERATURE", "GPTModel", "KVCache", "Tokenizer", "gpt2_tokenizer", "EOT_ID",
+    "ModelConfig", "list_presets", "CONFIG_LIMITS", "TRAIN_LIMITS", "TRAIN_REAL_RANGES", "MAX_SEED", "MAX_TEMPERATURE", "GPTModel", "KVCache", "Tokenizer", "gpt2_tokenizer", "EOT_ID",
     "TOKENIZER_KINDS", "DEFAULT_KIND", "DEFAULT_VOCAB_SIZE", "tokenizer_from_spec", "train_tokenizer",
     "Checkpoint", "NotACheckpoint", "LANGUAGE_MODEL", "save_checkpoint", "load_model", "read_header", "build_model",
     "import_gpt2", "export_hf", "Sampling", "generate", "generate_ids", "model_and_tokenizer", "stream",

@@ -19,7 +19,7 @@ import math
 import gradio as gr
 
 from pocketllm import CONFIG_LIMITS as LIMITS
-from pocketllm import MAX_SEED, TRAIN_LIMITS, PocketLLMError
+from pocketllm import MAX_SEED, TRAIN_LIMITS, TRAIN_REAL_RANGES, PocketLLMError
 
 from .i18n import t
 
@@ -44,7 +44,7 @@ MAX_SAMPLING_SEED = CoreBound(MAX_SEED)
 MAX_LORA_RANK = MAX_WIDTH                  # and at most the model's width: the core checks that
 MAX_LORA_ALPHA = 1_000_000
 MAX_LR = CoreBound(1)
-MAX_MINUTES = CoreBound(100_000)                   # a time budget (the core's bound on max_minutes)
+MAX_MINUTES = CoreBound(TRAIN_REAL_RANGES["max_minutes"][1])  # a time budget
 
 # Texts that reach a model or come back in the page.
 PROMPT_CHARS = 100_000   # a prompt, a message to classify, an instruction or its input

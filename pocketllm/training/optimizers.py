@@ -56,6 +56,7 @@ class Muon(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 0.02, momentum: float = MUON_MOMENTUM, weight_decay: float = 0.0,
                  nesterov: bool = True):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov))
+        self._ns_dtypes: dict = {}  # device -> the dtype Newton–Schulz runs in there (looked up once)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -76,8 +77,6 @@ class Muon(torch.optim.Optimizer):
                 p.add_(orthogonalize(g, dtype=self._dtype(p.device)), alpha=-group["lr"] * scale)
 
     def _dtype(self, device) -> torch.dtype:
-        if not hasattr(self, "_ns_dtypes"):
-            self._ns_dtypes = {}
         if device not in self._ns_dtypes:
             self._ns_dtypes[device] = ns_dtype(device)
         return self._ns_dtypes[device]

@@ -73,9 +73,9 @@ TRAIN_LIMITS = {"epochs": 100_000, "max_steps": 10**9, "batch_size": MAX_BATCH_S
 # ... the lowest each may be (max_steps and warmup_steps may also be None: the default) ...
 _WHOLE_LEAST = {"epochs": 1, "max_steps": 1, "batch_size": 1, "grad_accum": 1, "log_every": 1}
 # ... and the real numbers: (lowest, highest).  lr has its own phrase (it must be above 0).
-_REAL_RANGES = {"min_lr_ratio": (0.0, 1.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1000.0),
-                "checkpoint_minutes": (0.0, 10_000.0), "max_minutes": (0.0, 100_000.0), "muon_lr": (0.0, 10.0),
-                "cooldown": (0.0, 1.0)}
+TRAIN_REAL_RANGES = {"min_lr_ratio": (0.0, 1.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1000.0),
+                     "checkpoint_minutes": (0.0, 10_000.0), "max_minutes": (0.0, 100_000.0),
+                     "muon_lr": (0.0, 10.0), "cooldown": (0.0, 1.0)}
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "budget_clock": ("wall", "cpu")}
 
 # Each setting's name, as a phrase: the Chinese page names it in Chinese with the flag beside it.
@@ -131,7 +131,7 @@ def settings_problems(s: "TrainSettings") -> list[Phrase]:
     if not (_is_real(s.lr) and 0 < s.lr <= 1):
         problems.append(Phrase("lr must be above 0 and at most 1, e.g. 5e-4 (got {value})", code="train.bad_lr",
                                value=shown(s.lr)))
-    for name, (low, high) in _REAL_RANGES.items():
+    for name, (low, high) in TRAIN_REAL_RANGES.items():
         value = getattr(s, name)
         if not (_is_real(value) and low <= value <= high):
             problems.append(Phrase("{name} must be a number from {low:g} to {high:g} (got {value})",
@@ -313,6 +313,9 @@ class Trainer:
         yield from self._snapshot()
         if self.step == 0:  # the untrained model, the timeline's first point
             yield from self._probe()
+        # A cpu clock counts only this process's work: a busy machine does not shorten the budget
+        # (for comparisons on a shared machine, with one thread: then CPU time ≈ a quiet machine's time).
+        clock = time.process_time if s.budget_clock == "cpu" else time.perf_counter
         last = self._planned_end(total)
         while not last:
             if self.dist.any(self.stop_event.is_set()):
@@ -320,9 +323,6 @@ class Trainer:
                 return
             self.epoch, in_epoch = divmod(self.step, per_epoch)
             rate = self._lr_factor(total)
-            # A cpu clock counts only this process's work: a busy machine does not shorten the budget
-            # (for comparisons on a shared machine, with one thread: then CPU time ≈ a quiet machine's time).
-            clock = time.process_time if s.budget_clock == "cpu" else time.perf_counter
             began, tokens_before = clock(), self.tokens_seen
             loss, extras, grad_norm = self._train_step(model, ddp, optimizer, self._order(self.epoch), in_epoch, rate)
             self.last_step_seconds = clock() - began
@@ -368,9 +368,10 @@ class Trainer:
         s = self.settings
         threads = set_threads(self.dist.world_size, s.threads)
         # Threads left to us (0) on a CPU, one process: keep choosing them as the machine's load changes.
-        self.thread_tuner = (ThreadTuner(threads, usable_cores())
-                             if s.threads == 0 and self.device.type == "cpu" and not self.dist.enabled
-                             and usable_cores() > 1 else None)
+        cores = usable_cores()
+        self.thread_tuner = (ThreadTuner(threads, cores)
+                             if s.threads == 0 and self.device.type == "cpu" and not self.dist.enabled and cores > 1
+                             else None)
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(s.seed)
