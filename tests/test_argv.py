@@ -42,7 +42,7 @@ NON_DEFAULT = {
     "classify-train": ClassifySettings(
         data_path="my table.tsv", text_column="message", label_column="0", delimiter="\t", header=False,
         balance=True, split=(0.6, 0.2, 0.2), base_model="base.safetensors", config="cpu-tiny", trainable="lora",
-        lora_rank=4, lora_alpha=8.0, keep_adapters=False, max_length=40, model_path="c.safetensors",
+        lora_rank=4, lora_alpha=8.0, keep_adapters=False, max_length=40, new_tokens=500, model_path="c.safetensors",
         run_dir="runs/c", overwrite=True, train=TrainSettings(**{**TRAIN, "max_steps": 30, "sample_every": 0})),
     "instruct-train": InstructSettings(
         data_path="records.jsonl", template="short", mask_prompt=True, max_length=48, split=(0.8, 0.1, 0.1),

@@ -55,6 +55,7 @@ ZH: dict[str, str] = {
     "checkpoint.unsafe_pickle": "{name} 里除了张量还有其他对象（{found}），所以 PocketLLM 拒绝打开它：加载它可能会运行藏在文件里的代码。请只保存权重："
                                 "`torch.save(model.state_dict(), path)`。",
     # classify: 分类微调
+    "classify.bad_new_tokens": "`--new_tokens`（新词元数）必须是 0 到 {maximum:,} 之间的整数；收到的是 {value}。",
     "classify.bad_trainable": "`--trainable` 只能是 `head`、`last:N`（或直接写 `N`）、`all` 或 `lora`；收到的是 {spec}。",
     "classify.base_labels_differ": "{base} 已经是针对 {base_labels} 的分类器，但这份数据的标签是 {labels}。请改从语言模型（预训练检查点或 GPT-2 权重）开始。",
     "classify.base_not_lm": "{base} 是 {kind} 模型；请给出一个语言模型。",
@@ -337,6 +338,8 @@ ZH: dict[str, str] = {
     "tokenizer.expect.plain": "普通 JSON（文本、数字、列表）",
     "tokenizer.expect.range": "从 {low:,} 到 {high:,} 的整数",
     "tokenizer.gpt2_damaged": "GPT-2 词表 {path} 已损坏（校验值 {digest}，应为 {expected}）。请重新安装 PocketLLM，或从它的 `git` 仓库恢复这个文件。",
+    "tokenizer.cannot_grow": "只有 `bpe` 分词器能学新词；这个模型读的是 {kind} 词元。请把新词元数设为 0。",
+    "tokenizer.grow_too_large": "再学 {new} 个新词元会让词表超过 {maximum:,}；请少要一些。",
     "tokenizer.gpt2_fixed_size": "gpt2 分词器的词表固定为 50,257 个词元；请把词表大小留空，或改选 `bpe` 或 `char`。",
     "tokenizer.not_installed": "用你的语料训练分词器需要 `tokenizers` 包：`pip install -r requirements.txt`",
     "tokenizer.shadowed": "{path} 名为 `tokenizers`，遮住了 Hugging Face 的同名包；请给这个文件改名。",

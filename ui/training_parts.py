@@ -218,9 +218,10 @@ def carry_snapshots(tab: "TrainingTab"):
     """A tab that lays out train.snapshots gets it carried both ways: into the settings built from its
     form (its own `settings_of` need not know it) and back into the form from a run's settings.  It
     joins the tab's `extra` (API: after the language, so a call that leaves it out gets the default)."""
-    if "train.snapshots" not in tab.els or "train.snapshots" in (*tab.form, *tab.extra):
-        return
-    tab.extra = [*tab.extra, "train.snapshots"]
+    if "train.snapshots" not in tab.els or "train.snapshots" in tab.form:
+        return  # no such box, or the tab's own settings_of reads it
+    if "train.snapshots" not in tab.extra:  # a tab may place it among its extras (settings added after it)
+        tab.extra = [*tab.extra, "train.snapshots"]
     settings_of, form_of = tab.settings_of, tab.form_of
 
     def with_snapshots(v: dict):

@@ -16,7 +16,7 @@ attention of every block.  The forward is the same straight path for all of them
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -98,6 +98,30 @@ class GPTModel(nn.Module):
         nn.init.normal_(self.out_head.weight, std=0.02)
         nn.init.zeros_(self.out_head.bias)
         self.num_classes = num_classes
+        return self
+
+    def grow_vocab(self, rows: int, parts: list[tuple[int, int, int]]):
+        """Room for `rows` tokens (never fewer than now); each new token (id, left, right) starts from
+        the mean of its two parts' embeddings, so a new word begins near what its pieces meant.
+        A vocabulary head grows with the table (tied or not); a classifier head stays as it is."""
+        def grown(weight: torch.Tensor) -> torch.Tensor:
+            out = torch.empty(max(rows, weight.shape[0]), weight.shape[1], dtype=weight.dtype, device=weight.device)
+            nn.init.normal_(out, mean=0.0, std=0.02)  # rows no token uses, as a fresh model's
+            out[:weight.shape[0]] = weight
+            for new, left, right in parts:  # in merge order: a part may be a token added just before
+                out[new] = (out[left] + out[right]) / 2
+            return out
+
+        tied, vocab_head = self.is_tied, self.num_classes is None
+        with torch.no_grad():
+            self.tok_emb = nn.Embedding.from_pretrained(grown(self.tok_emb.weight), freeze=False)
+            if tied:
+                self.out_head.weight = self.tok_emb.weight
+            elif vocab_head:
+                head = grown(self.out_head.weight)
+                self.out_head = nn.Linear(self.cfg.emb_dim, head.shape[0], bias=False).to(head.device, head.dtype)
+                self.out_head.weight.copy_(head)
+        self.cfg = replace(self.cfg, vocab_size=self.tok_emb.weight.shape[0])
         return self
 
     @property

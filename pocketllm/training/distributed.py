@@ -71,4 +71,9 @@ def init_from_env(device: torch.device) -> Dist:
 
 def shutdown():
     if dist.is_initialized():
-        dist.destroy_process_group()
+        # Wait for every rank first: rank 0 may still be writing checkpoints, and gloo
+        # aborts a process whose peer tears the group down under it.
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()

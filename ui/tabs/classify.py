@@ -69,9 +69,27 @@ def report_parts(results: dict, lang) -> dict:
     chance = max(supports) / max(1, sum(supports)) if supports else 0.0  # always answering the commonest class
     if report["accuracy"] <= chance + 0.05:
         summary += t(lang, "classify.near_chance", chance=percent(chance))
+    grew = results.get("new_tokens") or {}
+    if grew.get("added"):
+        before, after = grew["tokens_per_char"]
+        summary += t(lang, "classify.grew", added=f"{grew['added']:,}", before=f"{before:.2f}", after=f"{after:.2f}")
     rows = [[name, *(percent(m[k]) for k in METRICS), m["support"]] for name, m in report["per_class"].items()]
     return {"results.summary": summary, "results.per_class": pd.DataFrame(rows, columns=columns),
             "results.confusion": plots.confusion_figure(report, lang)}
+
+
+NEW_TOKEN_SIZES = (0, 1000, 2000, 4000, 8000)
+
+
+def new_tokens_value(n: int | None) -> str:
+    return "auto" if n is None else str(n)
+
+
+def new_tokens_choices(L) -> list[tuple[str, str]]:
+    """(label, value) for the new-words box; with L=None the labels are string keys or plain numbers."""
+    name = (lambda key: key) if L is None else L
+    return [(name("classify.new_tokens_auto"), "auto"), (name("classify.new_tokens_off"), "0"),
+            *((f"{n:,}", str(n)) for n in NEW_TOKEN_SIZES[1:])]
 
 
 def classifier_choices(state) -> list[tuple[str, str]]:
@@ -111,6 +129,9 @@ def build(ctx):
                        integer=False, elem_id="cls-alpha")
         els.number("model.max_length", "classify.max_length", defaults.max_length or 0, 0, MAX_CONTEXT,
                    elem_id="cls-max-length")
+        els.add("model.new_tokens", gr.Dropdown(new_tokens_choices(L), value=new_tokens_value(defaults.new_tokens),
+                                                label=L("classify.new_tokens"), elem_id="cls-new-tokens"),
+                label="classify.new_tokens", choices=new_tokens_choices(None))
         finetune_settings(els, "cls", defaults.train)
         saved_settings = run_buttons(els, "classify", "cls")
 
@@ -206,6 +227,7 @@ def build(ctx):
             lora_rank=els.read(v, "model.lora_rank", default=defaults.lora_rank),
             lora_alpha=els.read(v, "model.lora_alpha", default=defaults.lora_alpha),
             max_length=els.read(v, "model.max_length", default=0) or None,
+            new_tokens=None if v["model.new_tokens"] in (None, "auto") else int(v["model.new_tokens"]),
             train=finetune_train(els, v, defaults.train))
 
     def form_of(settings: ClassifySettings) -> dict:
@@ -213,7 +235,8 @@ def build(ctx):
         out = {**source_values(state, settings.data_path, {"bundled": DEFAULT_TABLE}), **base_value(settings),
                "data.balance": bool(settings.balance), "model.trainable": kind,
                "model.lora_rank": settings.lora_rank, "model.lora_alpha": settings.lora_alpha,
-               "model.max_length": settings.max_length or 0, **finetune_values(settings.train)}
+               "model.max_length": settings.max_length or 0, "model.new_tokens": new_tokens_value(settings.new_tokens),
+               **finetune_values(settings.train)}
         if settings.text_column:
             out["data.text_column"] = settings.text_column
         if settings.label_column:
@@ -244,7 +267,8 @@ def build(ctx):
         prepare=prepare_classification, draw=draw, blank=blank,
         live=["live.loss", "live.accuracy", "run.stats", "run.status", "results.summary", "results.per_class",
               "results.confusion", "run.download", "try.model"],
-        extra=["train.keep_best", "train.patience"], stats=stats,
+        # API order: what came later goes later (a call that leaves the newest out gets its default)
+        extra=["train.keep_best", "train.patience", "train.snapshots", "model.new_tokens"], stats=stats,
         loaders=[(on_preview, preview_io[1]), *base_loaders], offer=("try.model", classifier_choices),
         saved_settings=saved_settings))
 
