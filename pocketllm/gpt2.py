@@ -57,10 +57,15 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def hub_reachable() -> bool:
+    """False when told to stay offline (HF_HUB_OFFLINE) or when huggingface.co does not answer at once."""
+    return os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false", "False") and _reachable("huggingface.co")
+
+
 def download(name: str, cache_dir=None) -> Path:
     """Fetch `model.safetensors` of an OpenAI GPT-2 size from the Hugging Face hub."""
     repo = HUB_NAMES[name]
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False") or not _reachable("huggingface.co"):
+    if not hub_reachable():
         raise PocketLLMError(
             "Could not download {name}: huggingface.co cannot be reached (offline?). Download "
             "https://huggingface.co/{repo}/resolve/main/model.safetensors (or pytorch_model.bin) "

@@ -21,6 +21,7 @@ reads text as GPT-2 does.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -93,9 +94,37 @@ def _shapes(path: Path) -> dict[str, tuple]:
                              name=path.name, detail=str(exc)[:120]) from None
 
 
+# What a model folder needs from the hub (no PyTorch .bin, no other formats' copies).
+HUB_FILES = ["config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
+             "tokenizer_config.json", "generation_config.json"]
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def hub_folder(source: str) -> Path | None:
+    """A hub name such as `Qwen/Qwen3-0.6B` that is not a local path: its files downloaded (when online)
+    into Hugging Face's cache, and that folder.  None when `source` is not such a name."""
+    if Path(source).exists() or not _REPO_ID.match(str(source)):
+        return None
+    from .gpt2 import hub_reachable
+    if not hub_reachable():
+        raise PocketLLMError(
+            "Could not download {repo}: huggingface.co cannot be reached (offline?). On a machine with internet "
+            "run `huggingface-cli download {repo} --local-dir {name}`, copy the folder {name} here and pass its "
+            "path instead.", code="hf.offline", repo=source, name=source.split("/")[1])
+    try:
+        from huggingface_hub import snapshot_download  # optional: only a download needs it
+        return Path(snapshot_download(source, allow_patterns=HUB_FILES))
+    except Exception as exc:  # not found, gated, proxy, HTTP errors all look different
+        raise PocketLLMError(
+            "Could not download {repo} from huggingface.co ({error}). Check the name on huggingface.co, or download "
+            "the folder on another machine and pass its path instead.", code="hf.download_failed", repo=source,
+            error=type(exc).__name__) from None
+
+
 def import_hf(source, *, device="cpu", dtype=None) -> Checkpoint:
-    """A Checkpoint from a Hugging Face model folder of any family (see the module's docstring)."""
-    folder = Path(source)
+    """A Checkpoint from a Hugging Face model folder of any family (see the module's docstring), or from a
+    hub name (`Qwen/Qwen3-0.6B`) when online."""
+    folder = hub_folder(str(source)) or Path(source)
     if not folder.is_dir():
         raise PocketLLMError("{path} is not a folder; give the Hugging Face model folder (config.json and its "
                              "safetensors files).", code="hf.not_folder", path=str(folder))

@@ -324,3 +324,31 @@ def test_import_hf_reads_a_gpt2_folder_too(tmp_path):
     with torch.no_grad():
         assert (ckpt.model(x) - hf(x).logits).abs().max().item() < TOL
     assert ckpt.config.arch == "gpt2" and ckpt.tokenizer.kind == "gpt2"
+
+
+def test_a_hub_name_downloads_when_online_and_says_what_to_do_offline(tmp_path, monkeypatch, capsys):
+    """`import-hf --from Qwen/Qwen3-0.6B`: the hub's folder when online; offline, the command to run elsewhere."""
+    from pocketllm import gpt2 as gpt2_module
+    from pocketllm.cli import main
+    from pocketllm.errors import PocketLLMError
+    from pocketllm.huggingface import hub_folder, import_hf
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PocketLLMError) as err:
+        import_hf("Qwen/Qwen3-0.6B")
+    assert err.value.code == "hf.offline" and "huggingface-cli download Qwen/Qwen3-0.6B" in str(err.value)
+    assert main(["import-hf", "--from", "Qwen/Qwen3-0.6B", "--model_path", str(tmp_path / "q.safetensors")]) == 2
+    assert "offline" in capsys.readouterr().err and not (tmp_path / "q.safetensors").exists()
+    assert hub_folder(str(tmp_path)) is None and hub_folder("not a name") is None  # paths stay paths
+    hf, folder = saved_folder(tmp_path, "qwen3")
+    asked = []
+
+    def snapshot_download(repo, allow_patterns):
+        asked.append((repo, allow_patterns))
+        return str(folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(gpt2_module, "_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
+    ckpt = import_hf("Qwen/Qwen3-0.6B")
+    assert asked[0][0] == "Qwen/Qwen3-0.6B" and "*.safetensors" in asked[0][1] and "tokenizer.json" in asked[0][1]
+    with torch.no_grad():
+        assert (ckpt.model(ids()) - hf(ids()).logits).abs().max().item() < TOL

@@ -340,6 +340,8 @@ ZH: dict[str, str] = {
     "tokenizer.gpt2_damaged": "GPT-2 词表 {path} 已损坏（校验值 {digest}，应为 {expected}）。请重新安装 PocketLLM，或从它的 `git` 仓库恢复这个文件。",
     "tokenizer.cannot_grow": "只有 `bpe` 分词器能学新词；这个模型读的是 {kind} 词元。请把新词元数设为 0。",
     "tokenizer.grow_too_large": "再学 {new} 个新词元会让词表超过 {maximum:,}；请少要一些。",
+    "hf.offline": "无法下载 {repo}：连不上 `huggingface.co`（离线？）。请在能上网的机器上运行 `huggingface-cli download {repo} --local-dir {name}`，把文件夹 {name} 复制过来，再给出它的路径。",
+    "hf.download_failed": "无法从 `huggingface.co` 下载 {repo}（{error}）。请到 `huggingface.co` 核对名字，或在另一台机器上下载这个文件夹后给出它的路径。",
     "tokenizer.gpt2_fixed_size": "gpt2 分词器的词表固定为 50,257 个词元；请把词表大小留空，或改选 `bpe` 或 `char`。",
     "tokenizer.not_installed": "用你的语料训练分词器需要 `tokenizers` 包：`pip install -r requirements.txt`",
     "tokenizer.shadowed": "{path} 名为 `tokenizers`，遮住了 Hugging Face 的同名包；请给这个文件改名。",

@@ -19,7 +19,8 @@ def register(sub):
                                          "PocketLLM checkpoint")
     p.add_argument("--from", dest="source", required=True,
                    help="a folder as save_pretrained writes it: config.json and model.safetensors, or shards and "
-                        "model.safetensors.index.json (GPT2LMHeadModel, LlamaForCausalLM, Qwen3ForCausalLM)")
+                        "model.safetensors.index.json (GPT2LMHeadModel, LlamaForCausalLM, Qwen3ForCausalLM); or a "
+                        "hub name such as Qwen/Qwen3-0.6B to download when online")
     p.add_argument("--model_path", required=True, help="where to write the .safetensors checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace --model_path if it exists")
     p.set_defaults(run=run_import_hf)
