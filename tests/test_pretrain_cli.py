@@ -141,3 +141,17 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(files):
     assert records[-2]["kind"] == "checkpoint"
     assert (files / "out.safetensors").is_file() and (files / "run" / "train_state.pt").is_file()
     assert "stopped at step" in out
+
+
+def test_a_fresh_model_takes_a_longer_context_than_its_preset_a_trained_one_does_not(files, capsys):
+    """--context_length shapes a fresh model (the preset is where its shape starts); a model given by
+    --init_from keeps its own position table, so a longer window is refused with the reason."""
+    argv = args(files)
+    argv[argv.index("--context_length") + 1] = "64"  # tiny.json says 32
+    assert main(argv) == 0
+    from pocketllm import load_model
+    assert load_model(files / "out.safetensors").config.context_length == 64
+    again = args(files, "--init_from", str(files / "out.safetensors"), "--overwrite")
+    again[again.index("--context_length") + 1] = "128"
+    assert main(again) == 2
+    assert "longer than the model's position table (64)" in capsys.readouterr().err

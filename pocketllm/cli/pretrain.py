@@ -126,7 +126,8 @@ def register(sub):
                         "--init_from and --resume keep the model's own tokenizer")
     p.add_argument("--vocab_size", type=int, default=None,
                    help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
-    p.add_argument("--context_length", type=int, default=None, help="shorter context than the preset's")
+    p.add_argument("--context_length", type=int, default=None, help="context in tokens: a fresh model is built with it (default: the preset's); "
+                        "a model given by --init_from reads windows of at most its own")
     p.add_argument("--dropout", type=float, default=None,
                    help="a fresh model's dropout rate: zeroes this share of activations while training, against "
                         "learning the corpus by heart (default: the preset's)")

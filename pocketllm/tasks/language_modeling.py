@@ -131,7 +131,8 @@ class PretrainSettings(RunSettings):
     arch: str | None = None             # gpt2 | llama | qwen3: the preset's sizes built from this family's parts
     tokenizer: str | None = None        # gpt2 | bpe | char for a fresh model (default DEFAULT_KIND)
     vocab_size: int | None = None       # of a bpe/char tokenizer (default DEFAULT_VOCAB_SIZE[kind])
-    context_length: int | None = None   # shrink the preset's context (≤ its position table)
+    context_length: int | None = None   # a fresh model's context (the preset's by default); for a
+                                        # trained one (init_from, resume) only shorter windows
     dropout: float | None = None        # a fresh model's dropout rate (default: the preset's)
     zero_init: bool = False             # a fresh model's blocks start as the identity (zero residual writes)
     stride: int | None = None           # default: the context length (no overlap)
@@ -241,13 +242,13 @@ def _pretraining_model(settings: PretrainSettings, resumed: Checkpoint | None):
             if settings.dropout is not None:
                 config = config.replace(drop_rate=settings.dropout)
     if settings.context_length:
-        if settings.context_length > config.context_length:
+        if model is None:  # a fresh model: the preset only says where its shape starts
+            config = config.replace(context_length=settings.context_length)
+        elif settings.context_length > config.context_length:
             raise PocketLLMError(
                 "context_length {wanted} is longer than the model's position table ({context}); use {context} "
                 "or less.", code="pretrain.context_too_long", wanted=settings.context_length,
                 context=config.context_length)
-        if model is None:
-            config = config.replace(context_length=settings.context_length)
     if model is None:
         tokenizer = train_corpus_tokenizer(settings.data_path, settings.tokenizer, settings.vocab_size,
                                            settings.val_fraction)
