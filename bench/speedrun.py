@@ -56,6 +56,8 @@ CANDIDATES = {
                        "the smaller preset with Qwen3's blocks, wsd"),
     "tiny256+qwen3+wsd": (["--config", "cpu-tiny", "--context_length", "256", "--arch", "qwen3", "--schedule", "wsd"],
                           "the smaller preset reading 256-token windows, Qwen3's blocks, wsd"),
+    "tiny256b4+qwen3+wsd": (["--config", "cpu-tiny", "--context_length", "256", "--batch_size", "4", "--arch", "qwen3",
+                             "--schedule", "wsd"], "the same, 4 windows a step (the tokens a step of context 128)"),
     "tiny+qwen3+muon+wsd": (["--config", "cpu-tiny", "--arch", "qwen3", "--optimizer", "muon", "--schedule", "wsd"],
                             "the smaller preset with Qwen3's blocks, Muon, wsd"),
     "tiny+qwen3+muon+wsd+lr3e-3": (["--config", "cpu-tiny", "--arch", "qwen3", "--optimizer", "muon", "--schedule",
