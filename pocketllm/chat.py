@@ -83,4 +83,5 @@ def chat(model, history: list[tuple[str, str]], message: str, sampling: Sampling
     if not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template) if isinstance(template, dict) else get_template(template)
     prompt = chat_context(tok, template, history, message, gpt.cfg.context_length, max_new_tokens)
-    return prompt, stream(gpt, prompt.text, max_new_tokens, answer_sampling(sampling, template), tok)
+    return prompt, stream(gpt, prompt.text, max_new_tokens, answer_sampling(sampling, template), tok,
+                          visible_start=True)  # an answer, never an empty bubble

@@ -191,7 +191,7 @@ CONTEXT_SHIFT = 0.25  # the share of a full window dropped at once when generati
 @torch.inference_mode()
 def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, sampling: Sampling = Sampling(),
                  stop_ids: Iterable[int] | None = None, use_cache: bool = True,
-                 tokenizer: Tokenizer | None = None, observe=None) -> Iterator[int]:
+                 tokenizer: Tokenizer | None = None, observe=None, visible_start: bool = False) -> Iterator[int]:
     """Yield new token ids one by one.  A prompt longer than the context keeps its last part.
 
     Past the context, the model reads a window of the latest tokens.  A new position cannot be
@@ -204,7 +204,8 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
     `stop_ids` default to the tokenizer's end-of-text; an empty prompt starts
     after end-of-text, as every training text does.  `observe(logits, token)`, if
     given, sees the logits each token was drawn from (after penalties and the
-    UTF-8 rule, before temperature and the filters).
+    UTF-8 rule, before temperature and the filters).  `visible_start`: the first token can be
+    neither a stop nor only white space (an answer is never empty: no record's answer is).
     """
     model, tok = model_and_tokenizer(model, tokenizer, required=False)
     if max_new_tokens < 0:
@@ -244,9 +245,11 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
     logits = window_logits()
     if sampling.penalizes:
         counts = token_counts(ids, logits.shape[-1], device)
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         if counts is not None:
             logits = apply_penalties(logits, counts, sampling)
+        if step == 0 and visible_start and tok is not None:
+            logits = logits.masked_fill(_blank_or_stop(tok, stops, logits.shape[-1]).to(device), float("-inf"))
         if guard is not None:
             if state not in masks:  # 0 where allowed, -inf where not: one add per token (a fill is 10x slower)
                 allowed = guard.mask_for(state, logits.shape[-1]).to(device)
@@ -274,6 +277,15 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
                       else model(torch.tensor([[token]], device=device), cache=cache, last_only=True)[0, -1])
         else:
             logits = window_logits()
+
+
+def _blank_or_stop(tok: Tokenizer, stops, size: int) -> torch.Tensor:
+    """True for the tokens an answer may not start with: the stops and those of white space only."""
+    blank = [not tok.token_bytes(i).strip() for i in range(min(size, tok.vocab_size))]
+    mask = torch.zeros(size, dtype=torch.bool)
+    mask[:len(blank)] = torch.tensor(blank, dtype=torch.bool)
+    mask[[i for i in stops if 0 <= i < size]] = True
+    return mask
 
 
 class StopStrings:
@@ -308,9 +320,10 @@ class TextStream:
     counting pieces, or tokenizing the text again, gives a different number."""
 
     def __init__(self, model, prompt: str, max_new_tokens: int, sampling: Sampling,
-                 tokenizer: Tokenizer | None, stop_at_eot: bool):
+                 tokenizer: Tokenizer | None, stop_at_eot: bool, visible_start: bool = False):
         self.model, self.tok = model_and_tokenizer(model, tokenizer)
         self.new_tokens = 0
+        self.visible_start = visible_start
         self._pieces = self._generate(prompt, max_new_tokens, sampling, stop_at_eot)
 
     def __iter__(self):
@@ -325,7 +338,7 @@ class TextStream:
         stops = (tok.eot_id,) if stop_at_eot else ()
         cutter = StopStrings(sampling.stop)
         for token in generate_ids(self.model, tok.encode(prompt), max_new_tokens, sampling, stop_ids=stops,
-                                  tokenizer=tok):
+                                  tokenizer=tok, visible_start=self.visible_start):
             if token == tok.eot_id and stop_at_eot:
                 break
             self.new_tokens += 1
@@ -344,11 +357,11 @@ class TextStream:
 
 
 def stream(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),
-           tokenizer: Tokenizer | None = None, stop_at_eot: bool = True) -> TextStream:
+           tokenizer: Tokenizer | None = None, stop_at_eot: bool = True, visible_start: bool = False) -> TextStream:
     """The continuation of `prompt` as text pieces (whole characters only), up to
     end-of-text, `max_new_tokens`, or the first of `sampling.stop` (which is left out);
-    its `new_tokens` counts the tokens made."""
-    return TextStream(model, prompt, max_new_tokens, sampling, tokenizer, stop_at_eot)
+    its `new_tokens` counts the tokens made.  `visible_start`: see `generate_ids`."""
+    return TextStream(model, prompt, max_new_tokens, sampling, tokenizer, stop_at_eot, visible_start)
 
 
 @dataclass
@@ -397,6 +410,6 @@ def generate_explained(model, prompt: str, max_new_tokens: int = 50, sampling: S
 
 
 def generate(model, prompt: str, max_new_tokens: int = 50, sampling: Sampling = Sampling(),
-             tokenizer: Tokenizer | None = None) -> str:
+             tokenizer: Tokenizer | None = None, visible_start: bool = False) -> str:
     """The whole continuation as one string."""
-    return "".join(stream(model, prompt, max_new_tokens, sampling, tokenizer))
+    return "".join(stream(model, prompt, max_new_tokens, sampling, tokenizer, visible_start=visible_start))

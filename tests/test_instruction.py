@@ -201,3 +201,27 @@ def test_a_template_with_stray_fields_is_refused_with_a_clear_message():
                 {**good, "input": "{input"}):
         with pytest.raises(PocketLLMError, match="Damaged prompt template"):
             PromptTemplate.from_dict(bad)
+
+
+def test_an_answer_never_starts_with_a_stop_or_blank_space():
+    """The held-out table, the samples and chat answer with `visible_start`: a model that would end (or
+    write only a newline) at once still writes a visible first token; plain generation is unchanged."""
+    import torch
+    from pocketllm import GPTModel, ModelConfig
+    from pocketllm.generation import Sampling, generate_ids
+    from pocketllm.tokenizer import gpt2_tokenizer
+    tok = gpt2_tokenizer()
+    torch.manual_seed(0)
+    model = GPTModel(ModelConfig(vocab_size=50257, context_length=16, emb_dim=8, num_heads=2, num_layers=1)).eval()
+    newline = tok.encode("\n")[0]
+    with torch.no_grad():  # make end-of-text the first choice and a newline the second, everywhere
+        model.out_head.weight.zero_()
+        model.final_norm.bias.zero_() if getattr(model.final_norm, "bias", None) is not None else None
+        model.out_head.bias = torch.nn.Parameter(torch.zeros(50257))
+        model.out_head.bias[tok.eot_id] = 10.0
+        model.out_head.bias[newline] = 5.0
+        model.out_head.bias[tok.encode("ok")[0]] = 1.0
+    plain = list(generate_ids(model, tok.encode("hi"), 3, Sampling(), tokenizer=tok))
+    assert plain == [tok.eot_id]
+    first = list(generate_ids(model, tok.encode("hi"), 3, Sampling(), tokenizer=tok, visible_start=True))
+    assert first[0] == tok.encode("ok")[0] and tok.token_bytes(first[0]).strip()

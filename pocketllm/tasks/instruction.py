@@ -154,7 +154,7 @@ class InstructionTask:
         r = pool[0]
         prompt = self.template.prompt(r.instruction, r.input)
         return prompt, generate(model, prompt, self.answer_tokens, answer_sampling(Sampling(), self.template),
-                                tokenizer=self.tokenizer)
+                                tokenizer=self.tokenizer, visible_start=True)
 
     def checkpoint_task(self) -> dict:
         return instruct_task(self.template)
@@ -205,7 +205,7 @@ def answer_records(model, records: list[Record], template: PromptTemplate, limit
             continue
         seen.add(r.key)
         text = generate(model, template.prompt(r.instruction, r.input), max_new_tokens,
-                        answer_sampling(Sampling(), template), tokenizer=tokenizer)
+                        answer_sampling(Sampling(), template), tokenizer=tokenizer, visible_start=True)
         out.append({"instruction": r.instruction, "input": r.input, "expected": r.output,
                     "generated": text, "correct": exact_match(text, r.output)})
         if len(out) >= limit:
@@ -241,7 +241,7 @@ def respond(model, instruction: str, input: str = "", template: PromptTemplate |
     elif not isinstance(template, PromptTemplate):
         template = PromptTemplate.from_dict(template)
     return stream(model, template.prompt(instruction, input or ""), max_new_tokens,
-                  answer_sampling(sampling, template), tokenizer)
+                  answer_sampling(sampling, template), tokenizer, visible_start=True)
 
 
 # ---- preparing a run ------------------------------------------------------------------

@@ -85,6 +85,16 @@ def new_tokens_value(n: int | None) -> str:
     return "auto" if n is None else str(n)
 
 
+def new_tokens_of(value) -> int | None:
+    """The box's value as the core's `new_tokens`: None for automatic, else the number (checked by the core)."""
+    if value in (None, "", "auto"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value  # the core's coded message says what is wrong
+
+
 def new_tokens_choices(L) -> list[tuple[str, str]]:
     """(label, value) for the new-words box; with L=None the labels are string keys or plain numbers."""
     name = (lambda key: key) if L is None else L
@@ -227,7 +237,7 @@ def build(ctx):
             lora_rank=els.read(v, "model.lora_rank", default=defaults.lora_rank),
             lora_alpha=els.read(v, "model.lora_alpha", default=defaults.lora_alpha),
             max_length=els.read(v, "model.max_length", default=0) or None,
-            new_tokens=None if v["model.new_tokens"] in (None, "auto") else int(v["model.new_tokens"]),
+            new_tokens=new_tokens_of(v.get("model.new_tokens")),  # (absent where only the form is read)
             train=finetune_train(els, v, defaults.train))
 
     def form_of(settings: ClassifySettings) -> dict:
