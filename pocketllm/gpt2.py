@@ -5,13 +5,12 @@ is `hf_layout.py`'s; this module moves files.
 """
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 from .checkpoint import Checkpoint, load_model
 from .errors import PocketLLMError
 from .hf_layout import hf_folder_heads
+from .hub import hub_reachable
 
 HUB_NAMES = {  # name -> Hugging Face repository
     "gpt2": "openai-community/gpt2",
@@ -46,20 +45,6 @@ def resolve_source(name_or_path: str, cache_dir=None) -> Path:
         return download(name_or_path, cache_dir)
     raise PocketLLMError("{name} is neither a file nor a known model name ({known}).",
                          code="gpt2.unknown_source", name=name_or_path, known=", ".join(HUB_NAMES))
-
-
-def _reachable(host: str, timeout: float = 3.0) -> bool:
-    """A quick connection test, so offline users get the message at once, not after retries."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def hub_reachable() -> bool:
-    """False when told to stay offline (HF_HUB_OFFLINE) or when huggingface.co does not answer at once."""
-    return os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false", "False") and _reachable("huggingface.co")
 
 
 def download(name: str, cache_dir=None) -> Path:

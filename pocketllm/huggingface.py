@@ -34,6 +34,7 @@ from .errors import PocketLLMError
 from .files import atomic_write, write_text_atomic
 from .hf_layout import (NOT_WEIGHTS, config_from_hf, family_of_config, hf_config_of, hf_to_pocketllm, is_hf_gpt2,
                         name_table, to_hf_tensors)
+from .hub import hub_reachable
 from .model import GPTModel
 from .tokenizer import gpt2_tokenizer, hf_tokenizer_from_json
 from .tokenizer.spec_check import MAX_SPEC_CHARS
@@ -105,7 +106,6 @@ def hub_folder(source: str) -> Path | None:
     into Hugging Face's cache, and that folder.  None when `source` is not such a name."""
     if Path(source).exists() or not _REPO_ID.match(str(source)):
         return None
-    from .gpt2 import hub_reachable
     if not hub_reachable():
         raise PocketLLMError(
             "Could not download {repo}: huggingface.co cannot be reached (offline?). On a machine with internet "

@@ -328,7 +328,7 @@ def test_import_hf_reads_a_gpt2_folder_too(tmp_path):
 
 def test_a_hub_name_downloads_when_online_and_says_what_to_do_offline(tmp_path, monkeypatch, capsys):
     """`import-hf --from Qwen/Qwen3-0.6B`: the hub's folder when online; offline, the command to run elsewhere."""
-    from pocketllm import gpt2 as gpt2_module
+    from pocketllm import hub
     from pocketllm.cli import main
     from pocketllm.errors import PocketLLMError
     from pocketllm.huggingface import hub_folder, import_hf
@@ -346,7 +346,7 @@ def test_a_hub_name_downloads_when_online_and_says_what_to_do_offline(tmp_path, 
         asked.append((repo, allow_patterns))
         return str(folder)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(gpt2_module, "_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(hub, "_reachable", lambda host, timeout=3.0: True)
     monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
     ckpt = import_hf("Qwen/Qwen3-0.6B")
     assert asked[0][0] == "Qwen/Qwen3-0.6B" and "*.safetensors" in asked[0][1] and "tokenizer.json" in asked[0][1]

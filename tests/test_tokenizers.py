@@ -239,7 +239,12 @@ def test_pretrain_generate_inspect_finetune_export_with_a_trained_tokenizer(zh_f
     assert main(["classify-train", "--base_model", str(model), "--data_path", str(t / "msgs.csv"),
                  "--model_path", str(t / "cls.safetensors"), "--run_dir", str(t / "cls"), "--max_steps", "2",
                  "--batch_size", "4", "--dtype", "fp32", "--threads", "1", "--quiet"]) == 0
-    assert load_model(t / "cls.safetensors").tokenizer == ckpt.tokenizer  # a finetuned model keeps it
+    reads = load_model(t / "cls.safetensors").tokenizer
+    assert reads.encode(ZH[:500]) == ckpt.tokenizer.encode(ZH[:500])  # a finetuned model reads the base's text alike
+    if kind == "char":
+        assert reads == ckpt.tokenizer  # kept as it is
+    else:  # a bpe learnt on the classics spells these modern messages too long: it learned their words first
+        assert reads.vocab_size > ckpt.tokenizer.vocab_size
     assert main(["classify", "--model_path", str(t / "cls.safetensors"), "--text", "免费领奖"]) == 0
 
     assert main(["instruct-train", "--base_model", str(model), "--data_path", str(t / "inst.json"),

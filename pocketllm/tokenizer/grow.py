@@ -18,7 +18,7 @@ from typing import Iterable
 
 from ..errors import PocketLLMError
 from .base import Tokenizer
-from .trained import _bpe_tokenizer, from_hf_json, training_pieces
+from .trained import MIN_VOCAB, from_hf_json, train_tokenizer
 from .spec_check import MAX_VOCAB
 
 
@@ -29,7 +29,7 @@ def tokens_per_char(tokenizer: Tokenizer, texts: list[str]) -> float:
 
 def learn_words(texts: Iterable[str], new_tokens: int) -> Tokenizer:
     """A bpe of `new_tokens` learned merges on these texts alone (the words they use most)."""
-    return _bpe_tokenizer((piece for text in texts for piece in training_pieces(text)), 257 + new_tokens)
+    return train_tokenizer(texts, "bpe", MIN_VOCAB - 1 + new_tokens, source="the training messages")
 
 
 def _pair(merge) -> tuple[str, str]:
