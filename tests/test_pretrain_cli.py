@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import torch
+
 from pocketllm.cli import main
 from pocketllm.training import read_events
 
@@ -155,3 +157,28 @@ def test_a_fresh_model_takes_a_longer_context_than_its_preset_a_trained_one_does
     again[again.index("--context_length") + 1] = "128"
     assert main(again) == 2
     assert "longer than the model's position table (64)" in capsys.readouterr().err
+
+
+def test_pretraining_keeps_its_best_evaluation_unless_asked_for_the_last(files, capsys):
+    """A run that learns a small text by heart (validation loss rising) ends with the weights of its best
+    evaluation, says so, and records it; --keep_last keeps the last step's."""
+    small = " ".join(WORDS[:6]) + ".\n"
+    (files / "corpus.txt").write_text(small * 12 + "dog cat ran log then fish.\n" * 4, encoding="utf-8")
+    argv = args(files, "--tokenizer", "char", "--lr", "3e-2", "--eval_every", "5", "--eval_batches", "0",
+                "--warmup_steps", "0", steps=40)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    records = read_events(files / "run" / "events.jsonl")
+    evals = [(r["val"]["loss"], r["step"]) for r in records if r["kind"] == "eval"]
+    best_step = min(evals)[1]
+    assert best_step != evals[-1][1], evals  # this run does overfit, so the two choices differ
+    assert records[-1]["kept_step"] == best_step
+    assert f"kept the weights of step {best_step}" in out
+    from pocketllm import load_model
+    kept = load_model(files / "out.safetensors")
+    assert kept.facts["kept_step"] == best_step
+    assert main(argv + ["--keep_last", "--overwrite"]) == 0
+    assert "kept the weights" not in capsys.readouterr().out
+    last = load_model(files / "out.safetensors")
+    assert "kept_step" not in last.facts
+    assert any(not torch.equal(a, b) for a, b in zip(kept.model.state_dict().values(), last.model.state_dict().values()))

@@ -118,8 +118,10 @@ def test_zero_init_starts_every_block_as_the_identity(tmp_path):
 
 def test_classic_is_the_default_run_as_it_was():
     classic = apply_recipe(PretrainSettings(), "classic")
+    # (keep_best came later: it changes no step of the run, only which evaluation's weights are saved when
+    # validation loss rises at the end — never in this run, whose validation loss falls to its last step)
     before = PretrainSettings(config="cpu-small", train=TrainSettings(max_steps=400, lr=1e-3, eval_every=100,
-                                                                       sample_every=100))
+                                                                       sample_every=100, keep_best=True))
     assert classic == before  # cpu-small GPT-2, AdamW at 1e-3, warm-up + cosine to 1e-4, 400 × 8 × 256
     assert classic.train.optimizer == "adamw" and classic.train.schedule == "cosine" and classic.arch is None
     args = build_parser().parse_args(["pretrain", "--recipe", "classic"])

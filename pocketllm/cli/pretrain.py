@@ -142,7 +142,7 @@ def register(sub):
     p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
     p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")
     p.add_argument("--init_from", default=None, help="start from these weights (checkpoint or GPT-2 file)")
-    add_train_args(p, d.train, recipe_fields=frozenset(RECIPES[DEFAULT_RECIPE].choices))
+    add_train_args(p, d.train, best=True, recipe_fields=frozenset(RECIPES[DEFAULT_RECIPE].choices))
     p.set_defaults(run=run)
 
 
@@ -192,6 +192,8 @@ def run(args):
         total = sum(split.values()) or 1.0
         print("time: " + ", ".join(f"{k} {v:.0f} s ({v / total:.0%})" for k, v in split.items()))
         print(f"{end.get('kind', 'ended')} at step {end.get('step')}: checkpoint {trainer.model_path}")
+        if end.get("kept_step") is not None and end.get("kept_step") != end.get("step"):
+            print(f"kept the weights of step {end['kept_step']}, the best validation loss (--keep_last keeps the last)")
         over = overfitting(view.events)
         if over:
             print(f"warning: overfitting — validation loss rose from {over['best_loss']:.3f} (step {over['best_step']}) "

@@ -142,8 +142,10 @@ class PretrainSettings(RunSettings):
     init_from: str | None = None        # start from these weights (e.g. imported GPT-2)
     # The default run: 400 steps of 8 × 256 tokens at 1e-3, read the corpus about three times; the
     # CLI's flags and the page's boxes both start from here.
+    # keep_best: a run that starts to learn its text by heart (validation loss rising) ends with the weights
+    # of its best evaluation, as finetuning does; a run whose validation loss falls to the end is unchanged.
     train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        max_steps=400, lr=1e-3, eval_every=100, sample_every=100))
+        max_steps=400, lr=1e-3, eval_every=100, sample_every=100, keep_best=True))
 
 
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
