@@ -225,3 +225,28 @@ def test_an_answer_never_starts_with_a_stop_or_blank_space():
     assert plain == [tok.eot_id]
     first = list(generate_ids(model, tok.encode("hi"), 3, Sampling(), tokenizer=tok, visible_start=True))
     assert first[0] == tok.encode("ok")[0] and tok.token_bytes(first[0]).strip()
+
+
+def test_prompts_that_fill_the_context_leave_nothing_to_learn_and_say_so(tmp_path):
+    """A base whose context the template's prompt already fills (a 128-token model reading the alpaca
+    template through a tokenizer that spells English a letter a token) trained on nothing: loss 0.0000,
+    exact match 0 %.  Now it is refused with the reason, before any step."""
+    import json as _json
+    from pocketllm import GPTModel, ModelConfig, PocketLLMError, save_checkpoint
+    from pocketllm.tasks.instruction import InstructSettings, prepare_instruction
+    from pocketllm.training import TrainSettings
+    base = save_checkpoint(tmp_path / "short.safetensors", GPTModel(ModelConfig(
+        vocab_size=50257, context_length=32, emb_dim=16, num_heads=2, num_layers=1)))
+    recs = [{"instruction": f"Repeat the word {i}", "input": "cat", "output": "cat"} for i in range(20)]
+    (tmp_path / "r.json").write_text(_json.dumps(recs), encoding="utf-8")
+    settings = InstructSettings(data_path=str(tmp_path / "r.json"), base_model=str(base), template="alpaca",
+                                mask_prompt=True, run_dir=str(tmp_path / "run"),
+                                train=TrainSettings(max_steps=1, eval_every=0, sample_every=0))
+    with pytest.raises(PocketLLMError) as err:
+        prepare_instruction(settings)
+    assert err.value.code == "instruct.prompts_fill_context" and "32 tokens" in str(err.value)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    settings.template = "short"  # the short template leaves room: it trains
+    settings.run_dir = str(tmp_path / "run2")
+    prepare_instruction(settings)
+    assert _json.loads((tmp_path / "run2" / "run.json").read_text())["data"]["no_answer"] == 0

@@ -304,6 +304,10 @@ def run_instruct_train(args):
         data = info["data"]
         print(f"data: {data['source']} — {data['valid']} records ({data['distinct_prompts']} distinct prompts); "
               f"split: " + ", ".join(f"{k} {v}" for k, v in data["splits"].items()))
+        if data.get("no_answer") and settings.mask_prompt:
+            print(f"warning: {data['no_answer']} of {data['splits']['train']} training prompt(s) fill the "
+                  f"{data['max_length']} tokens the model reads: no answer of theirs is learned (a shorter template, "
+                  f"or a base with a longer context)", file=sys.stderr)
         if data["invalid"]:
             print(f"warning: {data['invalid']} record(s) skipped:", file=sys.stderr)
             for problem in data["problems"][:10]:

@@ -298,8 +298,19 @@ def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
                            test_generate=settings.test_generate, responses_path=responses,
                            adapters_path=adapters, base=settings.base_model, extra=extra, tokenizer=tokenizer)
     lengths = [len(e.prompt_ids) + len(e.output_ids) + 1 for e in task.examples["train"]]
+    # An example whose prompt alone fills what the model reads has no answer left to learn from (its
+    # first answer token is predicted at position len(prompt) - 1).
+    no_answer = sum(len(e.prompt_ids) > max_length for e in task.examples["train"])
+    if settings.mask_prompt and no_answer == len(task.examples["train"]):
+        shortest = min(len(e.prompt_ids) for e in task.examples["train"])
+        raise PocketLLMError(
+            "Every training prompt is longer than the {max_length} tokens the model reads ({shortest} tokens at the "
+            "shortest, in the {template} template and this model's tokenizer), so no answer is left to learn. Use "
+            "a shorter template (short), a base with a longer context, or shorter instructions.",
+            code="instruct.prompts_fill_context", max_length=max_length, shortest=shortest, template=template.name)
     summary = {**data.summary(), "splits": {k: len(v) for k, v in parts.items()}, "max_length": max_length,
-               "truncated": sum(n - 1 > max_length for n in lengths), "longest": max(lengths)}
+               "truncated": sum(n - 1 > max_length for n in lengths), "longest": max(lengths),
+               "no_answer": no_answer}
     return TaskRun(model, task, base.config,
                    record={"data": summary, "template_text": template.to_dict(), **extra},
                    facts={**base_facts(settings, extra["trainable"]),
