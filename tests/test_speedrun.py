@@ -198,3 +198,5 @@ def test_every_recipe_names_the_same_choices_and_its_settings_are_valid():
         assert pretrain_settings_from_args(build_parser().parse_args(to_argv(s, strict=True))) == s
     fast = apply_recipe(PretrainSettings(), "speedrun")
     assert (fast.config, fast.arch, fast.train.schedule, fast.train.max_minutes) == ("cpu-tiny", "qwen3", "wsd", 2.0)
+    # the context the rest of the default path reads, four windows a step, the vocabulary a tiny head affords
+    assert (fast.context_length, fast.train.batch_size, fast.vocab_size) == (256, 4, 4000)
