@@ -212,7 +212,8 @@ def zh_files(tmp_path):
 def test_pretrain_generate_inspect_finetune_export_with_a_trained_tokenizer(zh_files, kind, size, capsys):
     t = zh_files
     model = t / f"{kind}.safetensors"
-    assert main(["pretrain", "--config", str(t / "tiny.json"), "--data_path", str(t / "zh.txt"),
+    # (a 128-token context: an instruction's template must fit with room for the answer)
+    assert main(["pretrain", "--config", str(t / "tiny.json"), "--context_length", "128", "--data_path", str(t / "zh.txt"),
                  "--tokenizer", kind, "--vocab_size", size, "--model_path", str(model), "--run_dir", str(t / "run"),
                  "--max_steps", "4", "--batch_size", "2", "--eval_every", "2", "--eval_batches", "2",
                  "--sample_every", "0", "--dtype", "fp32", "--threads", "1", "--quiet"]) == 0
@@ -247,9 +248,12 @@ def test_pretrain_generate_inspect_finetune_export_with_a_trained_tokenizer(zh_f
         assert reads.vocab_size > ckpt.tokenizer.vocab_size
     assert main(["classify", "--model_path", str(t / "cls.safetensors"), "--text", "免费领奖"]) == 0
 
+    # (the short template: alpaca's English head, spelled by a tokenizer that learnt Chinese, fills the context)
     assert main(["instruct-train", "--base_model", str(model), "--data_path", str(t / "inst.json"),
                  "--model_path", str(t / "inst.safetensors"), "--run_dir", str(t / "inst"), "--max_steps", "2",
-                 "--batch_size", "2", "--test_generate", "2", "--dtype", "fp32", "--threads", "1", "--quiet"]) == 0
+                 "--batch_size", "2", "--test_generate", "2", "--dtype", "fp32", "--threads", "1", "--quiet",
+                 "--template", "short"]) == 0
+    assert json.loads((t / "inst" / "run.json").read_text())["data"]["no_answer"] == 0
     assert load_model(t / "inst.safetensors").tokenizer == ckpt.tokenizer
     capsys.readouterr()
 

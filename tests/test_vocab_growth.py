@@ -101,6 +101,11 @@ def test_growing_is_automatic_only_when_the_base_spells_the_messages_too_long(ch
     # GPT-2's vocabulary is not grown unless asked; 0 turns growing off
     assert grow_vocabulary(model, gpt2_tokenizer(), english, None)[1] == {"added": 0, "why": "not_bpe"}
     assert grow_vocabulary(model, chinese_bpe, english, 0)[1] == {"added": 0, "why": "off"}
+    # too few messages to learn words from: automatic growing stays out of the way; asked for, it says why
+    assert grow_vocabulary(model, chinese_bpe, ["hi there", "win cash"], None)[1]["why"] == "too_little_text"
+    with pytest.raises(PocketLLMError) as err:
+        grow_vocabulary(model, chinese_bpe, ["hi there", "win cash"], 100)
+    assert err.value.code == "tokenizer.corpus_too_short" and "training messages" in str(err.value)
     with pytest.raises(PocketLLMError) as err:
         grow_vocabulary(model, gpt2_tokenizer(), english, 100)
     assert err.value.code == "tokenizer.cannot_grow"

@@ -342,7 +342,7 @@ ZH: dict[str, str] = {
     "tokenizer.grow_too_large": "再学 {new} 个新词元会让词表超过 {maximum:,}；请少要一些。",
     "hf.offline": "无法下载 {repo}：连不上 `huggingface.co`（离线？）。请在能上网的机器上运行 `huggingface-cli download {repo} --local-dir {name}`，把文件夹 {name} 复制过来，再给出它的路径。",
     "hf.download_failed": "无法从 `huggingface.co` 下载 {repo}（{error}）。请到 `huggingface.co` 核对名字，或在另一台机器上下载这个文件夹后给出它的路径。",
-    "instruct.prompts_fill_context": "每个训练提示词都超过了模型能读的 {max_length} 个词元（最短的也有 {shortest} 个，按 {template} 模板和这个模型的分词器计算），所以没有留下可学的回答。请换更短的模板（`short`）、上下文更长的基础模型，或更短的指令。",
+    "instruct.prompts_fill_context": "每个训练提示词都超过了模型能读的 {max_length} 个词元（最短的也有 {shortest} 个，按 {template} 模板和这个模型的分词器计算），所以没有留下可学的回答。请换更短的模板（如果现在用的不是 `short`，就换成它）、上下文更长的基础模型，或更短的指令。",
     "tokenizer.gpt2_fixed_size": "gpt2 分词器的词表固定为 50,257 个词元；请把词表大小留空，或改选 `bpe` 或 `char`。",
     "tokenizer.not_installed": "用你的语料训练分词器需要 `tokenizers` 包：`pip install -r requirements.txt`",
     "tokenizer.shadowed": "{path} 名为 `tokenizers`，遮住了 Hugging Face 的同名包；请给这个文件改名。",

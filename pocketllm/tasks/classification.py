@@ -29,7 +29,8 @@ from ..generation import model_and_tokenizer
 from ..kinds import TaskKind, task_kind
 from ..model import GPTModel
 from ..tokenizer import Tokenizer, gpt2_tokenizer
-from ..tokenizer.grow import grow_bpe, learn_words, tokens_per_char
+from ..tokenizer.grow import check_can_grow, grow_bpe, learn_words, tokens_per_char
+from ..tokenizer.trained import MIN_TRAINING_CHARS
 from ..training.trainer import Trainer, TrainSettings
 from .lora import adapters_path_for, apply_lora, count_trainable, finish_adapters
 from .run_setup import (ROOT, USUAL_LORA_RANK, FinetuneSettings, TaskRun, base_facts, checked_max_length, load_base,
@@ -375,7 +376,9 @@ def grow_vocabulary(model: GPTModel, tokenizer: Tokenizer, texts: list[str], new
     if getattr(tokenizer, "kind", None) != "bpe":
         if new_tokens is None:  # gpt2 and imported vocabularies already know many languages' words
             return tokenizer, {"added": 0, "why": "not_bpe"}
-        grow_bpe(tokenizer, tokenizer)  # raises the clear message
+        check_can_grow(tokenizer)  # asked for: the clear message
+    if new_tokens is None and sum(len(t) for t in texts) < MIN_TRAINING_CHARS:
+        return tokenizer, {"added": 0, "why": "too_little_text"}  # (asked for, learn_words says why not)
     sample = [t for t in texts[:SAMPLED_MESSAGES] if t]
     words = learn_words(texts, new_tokens or NEW_TOKENS)
     before, own = tokens_per_char(tokenizer, sample), tokens_per_char(words, sample)

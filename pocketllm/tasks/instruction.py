@@ -306,7 +306,8 @@ def _instruction_run(settings: InstructSettings, model_path: Path) -> TaskRun:
         raise PocketLLMError(
             "Every training prompt is longer than the {max_length} tokens the model reads ({shortest} tokens at the "
             "shortest, in the {template} template and this model's tokenizer), so no answer is left to learn. Use "
-            "a shorter template (short), a base with a longer context, or shorter instructions.",
+            "a shorter template (the short one, if this is not it), a base with a longer context, or shorter "
+            "instructions.",
             code="instruct.prompts_fill_context", max_length=max_length, shortest=shortest, template=template.name)
     summary = {**data.summary(), "splits": {k: len(v) for k, v in parts.items()}, "max_length": max_length,
                "truncated": sum(n - 1 > max_length for n in lengths), "longest": max(lengths),

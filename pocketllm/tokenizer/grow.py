@@ -37,15 +37,19 @@ def _pair(merge) -> tuple[str, str]:
     return tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ", 1))
 
 
+def check_can_grow(tokenizer: Tokenizer) -> None:
+    if getattr(tokenizer, "kind", None) != "bpe":
+        raise PocketLLMError("Only a bpe tokenizer can learn new words; this model reads {kind} tokens. "
+                             "Set new tokens to 0.", code="tokenizer.cannot_grow",
+                             kind=getattr(tokenizer, "kind", "?"))
+
+
 def grow_bpe(tokenizer: Tokenizer, words: Tokenizer) -> tuple[Tokenizer, list[tuple[int, int, int]]]:
     """`tokenizer` with the merges of `words` (a bpe from `learn_words`) appended.
 
     Returns the grown tokenizer and, for every token it added, (new id, left part id, right part id)
     in merge order.  Text the base already spelled with its own merges is encoded as before."""
-    if getattr(tokenizer, "kind", None) != "bpe":
-        raise PocketLLMError("Only a bpe tokenizer can learn new words; this model reads {kind} tokens. "
-                             "Set new tokens to 0.", code="tokenizer.cannot_grow",
-                             kind=getattr(tokenizer, "kind", "?"))
+    check_can_grow(tokenizer)
     spec = tokenizer.to_spec()["tokenizer_json"]
     vocab, merges = spec["model"]["vocab"], spec["model"]["merges"]
     style = list if (not merges or isinstance(merges[0], list)) else str
