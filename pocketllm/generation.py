@@ -281,10 +281,8 @@ def generate_ids(model, prompt_ids: list[int], max_new_tokens: int = 50, samplin
 
 def _blank_or_stop(tok: Tokenizer, stops, size: int) -> torch.Tensor:
     """True for the tokens an answer may not start with: the stops and those of white space only."""
-    blank = [not tok.token_bytes(i).strip() for i in range(min(size, tok.vocab_size))]
     mask = torch.zeros(size, dtype=torch.bool)
-    mask[:len(blank)] = torch.tensor(blank, dtype=torch.bool)
-    mask[[i for i in stops if 0 <= i < size]] = True
+    mask[[i for i in (*tok.blank_ids, *stops) if 0 <= i < size]] = True
     return mask
 
 

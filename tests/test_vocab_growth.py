@@ -155,3 +155,7 @@ def test_the_page_says_what_the_tokenizer_learned_and_passes_the_choice_on():
     assert "1,985" not in str(report_parts({**grown, "new_tokens": {"added": 0, "why": "fits"}}, "en")["results.summary"])
     assert new_tokens_value(ClassifySettings().new_tokens) == "auto" and new_tokens_value(0) == "0"
     assert [v for _, v in new_tokens_choices(None)][:2] == ["auto", "0"]
+    from pocketllm.tasks.classification import GROW_WHEN, NEW_TOKENS
+    from ui.i18n import t
+    for lang in ("en", "zh"):  # the automatic choice's words say the core's numbers
+        assert f"{NEW_TOKENS:,}" in t(lang, "classify.new_tokens_auto") and f"{GROW_WHEN:g}" in t(lang, "classify.new_tokens_auto")

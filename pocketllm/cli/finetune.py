@@ -13,7 +13,7 @@ import threading
 from ..errors import PocketLLMError
 from ..kinds import TaskKind
 from ._common import add_sampling_args, sampling_from_args
-from ..tasks.classification import ClassifySettings
+from ..tasks.classification import GROW_WHEN, NEW_TOKENS, ClassifySettings
 from ..data.instructions import TEMPLATES
 from ..tasks.instruction import InstructSettings
 from .pretrain import add_train_args, train_settings_from_args
@@ -129,9 +129,9 @@ def register(sub):
                    help="tokens kept per message (default: about 600 characters' worth in the base's tokenizer, "
                         "at least 128 tokens, at most the context)")
     p.add_argument("--new_tokens", type=int, default=None,
-                   help="add this many words of the training messages to a bpe base's vocabulary (0 = never; "
-                        "default: 2000 when the base spells the messages in 1.5x the tokens they need, "
-                        "as a tokenizer learnt on Chinese does English)")
+                   help=f"add this many words of the training messages to a bpe base's vocabulary (0 = never; "
+                        f"default: {NEW_TOKENS} when the base spells the messages in {GROW_WHEN:g}x the tokens they "
+                        f"need, as a tokenizer learnt on Chinese does English)")
     add_train_args(p, ClassifySettings().train, best=True)
     p.set_defaults(run=run_classify_train)
 

@@ -88,6 +88,11 @@ class Tokenizer:
         return [self.token_bytes(i) for i in range(self.vocab_size)]
 
     @functools.cached_property
+    def blank_ids(self) -> tuple[int, ...]:
+        """The tokens of white space only (or of nothing): an answer may not start with one (computed once)."""
+        return tuple(i for i, b in enumerate(self.all_token_bytes) if not b.strip())
+
+    @functools.cached_property
     def utf8_guard(self) -> Utf8Guard:
         """Which tokens keep the output valid UTF-8, per decoder state (computed once)."""
         return Utf8Guard(self.all_token_bytes)

@@ -78,7 +78,7 @@ def report_parts(results: dict, lang) -> dict:
             "results.confusion": plots.confusion_figure(report, lang)}
 
 
-NEW_TOKEN_SIZES = (0, 1000, 2000, 4000, 8000)
+NEW_TOKEN_SIZES = (1000, 2000, 4000, 8000)  # the box's numbers, beside automatic and none
 
 
 def new_tokens_value(n: int | None) -> str:
@@ -99,7 +99,7 @@ def new_tokens_choices(L) -> list[tuple[str, str]]:
     """(label, value) for the new-words box; with L=None the labels are string keys or plain numbers."""
     name = (lambda key: key) if L is None else L
     return [(name("classify.new_tokens_auto"), "auto"), (name("classify.new_tokens_off"), "0"),
-            *((f"{n:,}", str(n)) for n in NEW_TOKEN_SIZES[1:])]
+            *((f"{n:,}", str(n)) for n in NEW_TOKEN_SIZES)]
 
 
 def classifier_choices(state) -> list[tuple[str, str]]:
