@@ -70,7 +70,7 @@ def pretrain_base(args, out: Path) -> tuple[str, dict]:
     from pocketllm.tasks import BUNDLED_CORPORA, PretrainSettings, prepare_pretraining
     from pocketllm.training.trainer import TrainSettings
     settings = PretrainSettings(
-        data_path=str(BUNDLED_CORPORA[args.corpus]), config=args.config, context_length=args.context,
+        data_path=str(BUNDLED_CORPORA[args.corpus]), config=args.config, context_length=args.context, vocab_size=None,
         run_dir=str(out / "pretrain"), overwrite=True,
         train=TrainSettings(epochs=100, max_steps=args.pretrain_max_steps, batch_size=8, lr=1e-3,
                             warmup_steps=20, eval_every=0, sample_every=0, seed=args.seed, dtype=args.dtype,

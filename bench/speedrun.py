@@ -34,6 +34,7 @@ CORPORA = {"zh": ROOT / "data" / "pretrain" / "zh_classics.txt", "en": ROOT / "d
 # name -> (flags on top of --recipe classic, one line of what it tries)
 CANDIDATES = {
     "classic": ([], "the baseline: GPT-2 blocks, AdamW 1e-3, warm-up + cosine to 1e-4"),
+    "speedrun": (["--recipe", "speedrun"], "the speedrun recipe, the default (below: how it was found)"),
     "muon": (["--optimizer", "muon"], "Muon (lr 0.02) for the blocks' matrices, AdamW for the rest"),
     "wsd": (["--schedule", "wsd"], "warm-up, peak rate, linear cooldown over the last half"),
     "lr3e-3": (["--lr", "3e-3"], "three times the peak rate"),
@@ -76,6 +77,7 @@ def run_one(name: str, corpus: str, minutes: float, out: Path, extra: list[str],
     flags, _ = CANDIDATES[name]
     run_dir = out / f"{corpus}-{minutes:g}m-{name}-{time.strftime('%H%M%S')}"
     cmd = [sys.executable, "-m", "pocketllm", "pretrain", "--recipe", "classic", *flags, *extra,
+           # (--max_minutes alone: the clock ends the run, no step count)
            "--data_path", str(CORPORA[corpus]), "--max_minutes", str(minutes), "--eval_every", "1000000000",
            "--eval_batches", "0", "--sample_every", "0", "--no-snapshots", "--run_dir", str(run_dir),
            "--threads", str(threads), "--budget_clock", clock, "--quiet"]

@@ -75,7 +75,7 @@ def main():
     for phase in ("idle", "training"):
         if phase == "training":
             settings = PretrainSettings(data_path=str(BUNDLED_CORPORA["shakespeare"]), config="cpu-small",
-                                        run_dir=str(ckpts / "bench-run"),
+                                        vocab_size=None, run_dir=str(ckpts / "bench-run"),
                                         train=TrainSettings(max_steps=100_000, batch_size=8, eval_every=50,
                                                             sample_every=0, dtype="fp32"))
             state.runner.start("pretrain", lambda stop: prepare_pretraining(settings, stop))

@@ -1,8 +1,8 @@
 """Each tab's default run, as a new learner meets it: the plain address, a zh-CN browser, a fresh
 checkpoints folder, Start pressed without changing the form — and the outcome judged.
 
-Pretrain finishes with no toast and samples without runs of blank lines (or `�`); Continue keeps
-the run's shape; Classify from that model reaches ≥ 90 % test accuracy; Instruct leaves no
+Pretrain (the default recipe, 2 minutes) finishes with no toast and samples without runs of blank lines (or
+`�`); Continue (half a minute more) keeps the run's shape; Classify from that model reaches ≥ 90 % test accuracy; Instruct leaves no
 held-out answer empty; Weights exports the model as a folder `transformers` loads with its
 tokenizer.  Screenshots: tests/screenshots/default-<tab>-zh.png.  About 15 minutes on 2 cores.
 """
@@ -93,7 +93,10 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     assert toasts(page) == []
     run_dir = Path(state.live_or_latest_run("pretrain"))
     settings = json.loads((run_dir / "run.json").read_text())
-    assert settings["config"] == "cpu-small" and settings["train"]["max_steps"] == 400
+    from pocketllm import PretrainSettings
+    default = PretrainSettings()  # the default recipe, speedrun: 2 minutes of cpu-tiny-qwen3
+    assert settings["config"] == default.config and settings["train"]["max_minutes"] == default.train.max_minutes
+    assert settings["vocab_size"] <= default.vocab_size and settings["train"]["schedule"] == "wsd"
     samples = page.locator("#pretrain-samples").inner_text()
     last = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
             if '"kind": "sample"' in line][-1]
@@ -154,18 +157,27 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     assert model(torch.tensor([ids])).logits.shape[-1] == model.config.vocab_size
 
     # ---- Continue, last (the finetunes above start from the default run's own model) -----------------
+    # The default run ended on its 2 minutes: half a minute more.
     open_tab(page, "预训练")
-    box = page.locator("#pretrain-steps input").first
-    box.fill("450")
+    box = page.locator("#pretrain-minutes input").first
+    box.fill("2.5")
     box.press("Tab")
+    steps_before = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+                    if '"kind": "step"' in line][-1]["step"]
     page.locator("#pretrain-resume").click()
     wait_finished(page, "pretrain-status", state)
+    assert toasts(page) == []
     after = json.loads((run_dir / "run.json").read_text())
-    for key in ("config", "tokenizer", "vocab_size", "data_path"):
+    for key in ("config", "tokenizer", "vocab_size", "data_path", "context_length", "arch"):
         assert after[key] == settings[key], key
+    steps_after = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+                   if '"kind": "step"' in line][-1]["step"]
+    assert steps_after > steps_before and after["train"]["max_minutes"] == 2.5
     page.reload()
     page.wait_for_function("document.querySelector('#pretrain-facts') && "
                            "document.querySelector('#pretrain-facts').innerText.length > 10", timeout=60_000)
     facts = page.locator("#pretrain-facts").inner_text()
-    assert "5,2" in facts, facts  # cpu-small's 5.2 M parameters, not another shape's
+    from pocketllm import load_model
+    params = sum(p.numel() for p in load_model(run_dir / "model.safetensors").model.parameters())
+    assert f"{params:,}" in facts, facts  # the run's own model (its shape and vocabulary), not another shape's
 

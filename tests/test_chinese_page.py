@@ -23,7 +23,7 @@ TERMS = {
     # settings and ideas named as the book and other tools name them
     "top-k", "top-p", "min-p", "dropout", "emb", "dim", "alpha", "logit", "Logit", "lens", "epochs", "batch",
     "size", "token", "tokens", "softmax", "lr", "val", "loss", "host", "python", "help", "step", "steps",
-    "auto", "cpu-tiny", "cpu-small", "cpu-medium",
+    "auto", "cpu-tiny", "cpu-small", "cpu-medium", "cpu-tiny-qwen",  # (preset names; the regex stops at "3")
     "English",  # the language switch names each language in its own words
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z']*(?:-[A-Za-z]+)*")

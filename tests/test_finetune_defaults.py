@@ -28,9 +28,10 @@ def test_cli_defaults_are_the_settings_defaults(command, settings):
 
 @pytest.fixture(scope="module")
 def brief_base(tmp_path_factory):
-    """cpu-small pretrained for 300 steps on the bundled Shakespeare (English, like the spam mails)."""
+    """cpu-small (the classic recipe) pretrained for 300 steps on the bundled Shakespeare (English, like the
+    spam mails)."""
     run = tmp_path_factory.mktemp("base")
-    assert main(["pretrain", "--data_path", "data/pretrain/shakespeare.txt", "--max_steps", "300",
+    assert main(["pretrain", "--recipe", "classic", "--data_path", "data/pretrain/shakespeare.txt", "--max_steps", "300",
                  "--eval_every", "100", "--sample_every", "0", "--run_dir", str(run), "--quiet"]) == 0
     return str(run / "model.safetensors")
 

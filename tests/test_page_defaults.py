@@ -240,26 +240,31 @@ def test_a_checkpoint_named_with_glob_characters_saves(tmp_path):
 def test_the_pretrain_form_says_a_time_budget_and_a_recipe_as_the_cli_does(demo):
     """Minutes, optimizer and schedule from the form reach the settings (the command box says them), and a
     recipe picked fills the boxes it names."""
-    from pocketllm import DEFAULT_RECIPE, RECIPES, apply_recipe
+    from pocketllm import DEFAULT_RECIPE, DEFAULT_VOCAB_SIZE, RECIPES, apply_recipe
     fn = handler(demo, "pretrain_command")
     by_id = {getattr(c, "elem_id", None): i for i, c in enumerate(fn.inputs)}
     values = [c.value for c in fn.inputs]
     assert values[by_id["pretrain-recipe"]] == DEFAULT_RECIPE
     assert values[by_id["pretrain-minutes"]] == PretrainSettings().train.max_minutes
-    values[by_id["pretrain-minutes"]] = 2
+    values[by_id["pretrain-minutes"]] = 3
     values[by_id["pretrain-optimizer"]] = "muon"
-    values[by_id["pretrain-schedule"]] = "wsd"
+    values[by_id["pretrain-schedule"]] = "cosine"
     page = parsed(fn.fn(*values))
-    assert (page.max_minutes, page.optimizer, page.schedule) == (2.0, "muon", "wsd")
+    assert (page.max_minutes, page.optimizer, page.schedule) == (3.0, "muon", "cosine")
     # The recipe picker has no API name: found by its inputs, called through its handler.
     picker = next(f for f in demo.fns.values() if getattr(f, "inputs", None)
                   and [getattr(c, "elem_id", None) for c in f.inputs][:1] == ["pretrain-recipe"])
     for name in RECIPES:
         out = dict(zip([getattr(c, "elem_id", None) for c in picker.outputs],
-                       picker.fn(name, PretrainSettings().config, "gpt2")))
+                       picker.fn(name, "cpu-medium", "llama", "bpe")))
         want = apply_recipe(PretrainSettings(), name)
         assert out["pretrain-steps"] == want.train.max_steps and out["pretrain-lr"] == want.train.lr
         assert out["pretrain-optimizer"] == want.train.optimizer and out["pretrain-minutes"] == want.train.max_minutes
+        # ... and its model: preset, family and context as a fresh run of the recipe builds them, its bpe's size
+        model = ModelConfig.load(want.config)
+        assert out["pretrain-context"] == (want.context_length or model.context_length)
+        assert out["pretrain-arch"] == (want.arch or model.arch)
+        assert out["pretrain-vocab"] == (want.vocab_size or DEFAULT_VOCAB_SIZE["bpe"])
 
 
 def test_the_instruct_try_panel_starts_from_the_cores_answer_defaults(demo):

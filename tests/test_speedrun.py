@@ -54,6 +54,29 @@ def test_a_spent_budget_cannot_be_resumed_without_more_time(tmp_path):
     assert err.value.code == "train.no_time_left"
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_steps_that_come_before_the_budget_end_the_run_with_the_rate_at_its_floor(tmp_path, schedule):
+    # The default recipe names 2 minutes and a step count: a quick look with 6 steps is 6 steps, not 2 minutes,
+    # and its schedule still ends at the floor (the run is as far along as its steps or its minutes).
+    trainer = prepare_pretraining(settings(tmp_path, max_steps=6, max_minutes=5.0, warmup_steps=None, lr=1e-2,
+                                           min_lr_ratio=0.1, schedule=schedule, eval_every=10_000))
+    events = run_all(trainer)
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [e.step for e in steps] == [1, 2, 3, 4, 5, 6] and trainer.train_seconds < 60
+    started = [e for e in events if e.kind == "started"][0]
+    assert started.total_steps is None and started.step_cap == 6 and started.budget_s == pytest.approx(300)
+    assert steps[-1].lr == pytest.approx(1e-3, rel=0.2) and steps[-1].lr < steps[2].lr
+    # Continued with more steps (the same minutes), it goes on from step 6; with no more steps it is refused.
+    more = settings(tmp_path, max_steps=9, max_minutes=5.0, eval_every=10_000)
+    more.resume = str(trainer.model_path)
+    assert [e.step for e in run_all(prepare_pretraining(more)) if isinstance(e, Step)] == [7, 8, 9]
+    again = settings(tmp_path, max_steps=9, max_minutes=5.0)
+    again.resume = str(trainer.model_path)
+    with pytest.raises(PocketLLMError) as err:
+        prepare_pretraining(again)
+    assert err.value.code == "train.no_steps_left"
+
+
 def test_wsd_holds_the_peak_then_falls_in_a_line_to_the_floor():
     lr = [learning_rate(s, 100, 1.0, 10, 0.1, "wsd", cooldown=0.5) for s in range(100)]
     assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)
@@ -120,7 +143,8 @@ def test_classic_is_the_default_run_as_it_was():
     classic = apply_recipe(PretrainSettings(), "classic")
     # (keep_best came later: it changes no step of the run, only which evaluation's weights are saved when
     # validation loss rises at the end — never in this run, whose validation loss falls to its last step)
-    before = PretrainSettings(config="cpu-small", train=TrainSettings(max_steps=400, lr=1e-3, eval_every=100,
+    # (its vocabulary said None, the bpe's default: 8,000 then and now)
+    before = PretrainSettings(config="cpu-small", vocab_size=8000, train=TrainSettings(max_steps=400, lr=1e-3, eval_every=100,
                                                                        sample_every=100, keep_best=True))
     assert classic == before  # cpu-small GPT-2, AdamW at 1e-3, warm-up + cosine to 1e-4, 400 × 8 × 256
     assert classic.train.optimizer == "adamw" and classic.train.schedule == "cosine" and classic.arch is None
@@ -132,6 +156,38 @@ def test_the_default_recipe_is_what_the_settings_start_from():
     assert apply_recipe(PretrainSettings(), DEFAULT_RECIPE) == PretrainSettings()
 
 
+def test_the_default_model_is_the_measured_one_and_another_preset_is_its_own_model():
+    from pocketllm import ModelConfig
+    # bench/speedrun.py measured `--config cpu-tiny --arch qwen3 --context_length 256`: the preset is that model
+    assert ModelConfig.load(PretrainSettings().config) == \
+        ModelConfig.load("cpu-tiny").with_arch("qwen3").replace(context_length=256)
+    parse = lambda *flags: pretrain_settings_from_args(build_parser().parse_args(["pretrain", *flags]))
+    small = parse("--config", "cpu-small")
+    assert (small.config, small.arch, small.context_length) == ("cpu-small", None, None)  # GPT-2's, its own 256
+    assert parse("--tokenizer", "char").vocab_size is None  # a recipe's vocabulary size is a bpe's
+    assert parse("--tokenizer", "gpt2").vocab_size is None
+    assert parse("--vocab_size", "6000").vocab_size == 6000 and parse().vocab_size == 4000
+    kept = parse("--init_from", "base.safetensors")  # a trained model keeps its own shape and tokenizer
+    assert (kept.vocab_size, kept.arch, kept.context_length) == (None, None, None)
+
+
+@pytest.mark.parametrize("flags, length", [
+    ([], (10_000, 2.0)),                                        # the recipe's: 2 minutes, at most 10,000 steps
+    (["--max_steps", "300"], (300, 0.0)),                       # 300 steps, not cut at 2 minutes
+    (["--max_minutes", "1"], (None, 1.0)),                      # the clock alone
+    (["--max_steps", "50", "--max_minutes", "3"], (50, 3.0)),   # whichever comes first
+    (["--max_minutes", "0"], (None, 0.0)),                      # neither: the epochs
+    (["--recipe", "classic"], (400, 0.0)),
+])
+def test_a_runs_length_is_one_choice_on_the_command_line(flags, length):
+    args = build_parser().parse_args(["pretrain", *flags])
+    got = pretrain_settings_from_args(args)
+    assert (got.train.max_steps, got.train.max_minutes) == length
+    assert pretrain_settings_from_args(build_parser().parse_args(to_argv(got, strict=True))) == got
+    if flags[:1] != ["--recipe"]:  # the command says no more than it must
+        assert to_argv(got).count("--max_steps") + to_argv(got).count("--max_minutes") <= len(flags) // 2
+
+
 def test_a_flag_given_beside_a_recipe_wins():
     for name in RECIPES:
         args = build_parser().parse_args(["pretrain", "--recipe", name, "--lr", "0.007", "--no-zero_init"])
@@ -140,7 +196,8 @@ def test_a_flag_given_beside_a_recipe_wins():
 
 
 @pytest.mark.parametrize("change", [
-    {"max_minutes": 2.0}, {"optimizer": "muon"}, {"muon_lr": 0.05}, {"schedule": "wsd"}, {"cooldown": 0.7},
+    {"max_minutes": 3.0}, {"max_minutes": 0.0}, {"optimizer": "muon"}, {"muon_lr": 0.05}, {"schedule": "cosine"},
+    {"cooldown": 0.7}, {"config": "cpu-small"}, {"vocab_size": 8000},
     {"min_lr_ratio": 0.0}, {"dropout": 0.1}, {"zero_init": True}, {"arch": "qwen3"}, {"batch_size": 16},
 ])
 def test_each_option_round_trips_through_the_command_line(change):
@@ -197,6 +254,6 @@ def test_every_recipe_names_the_same_choices_and_its_settings_are_valid():
         s.train.validate()
         assert pretrain_settings_from_args(build_parser().parse_args(to_argv(s, strict=True))) == s
     fast = apply_recipe(PretrainSettings(), "speedrun")
-    assert (fast.config, fast.arch, fast.train.schedule, fast.train.max_minutes) == ("cpu-tiny", "qwen3", "wsd", 2.0)
+    assert (fast.config, fast.train.schedule, fast.train.max_minutes) == ("cpu-tiny-qwen3", "wsd", 2.0)
     # the context the rest of the default path reads, four windows a step, the vocabulary a tiny head affords
-    assert (fast.context_length, fast.train.batch_size, fast.vocab_size) == (256, 4, 4000)
+    assert (fast.train.batch_size, fast.vocab_size) == (4, 4000)

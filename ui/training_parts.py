@@ -314,10 +314,12 @@ def stats_line(view, lang, extra: str = "") -> str:
         return ""
     started = view.of_kind("started")
     total = started[-1].get("total_steps") if started else None
-    total = "?" if total is None else total  # a time budget: the clock ends the run, not a step count
-    return t(lang, "training.stats", step=last["step"], total=total, rate=f"{last['tokens_per_s']:,.0f}",
-             elapsed=clock(last["elapsed"]), eta=clock(last["eta"]) if view.status == "running" else "—",
-             loss=f"{last['train_loss']:.3f}") + extra
+    budget = started[-1].get("budget_s") if started else None
+    numbers = dict(step=last["step"], rate=f"{last['tokens_per_s']:,.0f}", elapsed=clock(last["elapsed"]),
+                   eta=clock(last["eta"]) if view.status == "running" else "—", loss=f"{last['train_loss']:.3f}")
+    if total is None and budget:  # a time budget: the clock ends the run, not a step count
+        return t(lang, "training.stats_budget", minutes=f"{budget / 60:g}", **numbers) + extra
+    return t(lang, "training.stats", total="?" if total is None else total, **numbers) + extra
 
 
 def command_text(tab: TrainingTab, values: dict) -> str:

@@ -82,7 +82,8 @@ def follow(events, quiet: bool = False, silent: bool = False) -> dict:
                        dynamic_ncols=True, file=sys.stderr)
             where = d["device"] + (f", {d['threads']} threads" if d["device"] == "cpu" and d.get("threads") else "")
             plan = (f"{d['total_steps']} steps" if d.get("total_steps") is not None
-                    else f"{(d.get('budget_s') or 0) / 60:g} minutes of training")
+                    else f"{(d.get('budget_s') or 0) / 60:g} minutes of training"
+                    + (f" or {d['step_cap']:,} steps, whichever comes first" if d.get("step_cap") else ""))
             tqdm.write(f"training {d['parameters']:,} parameters on {where} ({d['dtype']}), "
                        f"{plan}, {d['tokens_per_step']:,} tokens per step"
                        + (f", {d['world_size']} processes" if d["world_size"] > 1 else ""))

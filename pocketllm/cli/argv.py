@@ -39,6 +39,10 @@ FLAG_TEXT = {
 }
 # store_true flags that switch a settings field off: flag destination -> field.
 INVERTED_FLAGS = {"no_adapter_file": "keep_adapters"}
+# A run's length is one choice on the command line (cli/pretrain.py: naming --max_steps or --max_minutes
+# replaces both of the recipe's; the one not named is off): when one must be said, so is every other one
+# that is not off.  field -> its "off" value.
+SAID_TOGETHER = {"max_steps": None, "max_minutes": 0.0}
 
 
 @lru_cache(maxsize=None)
@@ -82,6 +86,8 @@ def _plan(settings):
     """(argv after the command, fields no flag can say)."""
     parser = command_parser(command_of(settings))
     fields = _fields(settings)
+    together = any(fields[n][0] != fields[n][1] for n in SAID_TOGETHER if n in fields)
+    all_off = all(fields[n][0] == off for n, off in SAID_TOGETHER.items() if n in fields)
     argv, said, unsaid = [], set(), []
     for action in parser._actions:
         flag = next((s for s in action.option_strings if s.startswith("--")), None)
@@ -89,7 +95,12 @@ def _plan(settings):
         if flag is None or name not in fields or name in said:
             continue
         said.add(name)
-        words = _words(action, flag, name, *fields[name], parser.get_default(action.dest))
+        value, default = fields[name]
+        if together and name in SAID_TOGETHER:
+            if value == SAID_TOGETHER[name] and (value is None or not all_off):
+                continue  # off: what naming the other one gives (all off: `--max_minutes 0` says it)
+            default = _Never()  # said even when it is the default: naming the other one would turn it off
+        words = _words(action, flag, name, value, default, parser.get_default(action.dest))
         if words is None:
             unsaid.append(name)
         else:
@@ -142,6 +153,14 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _Never:
+    """A default no value equals (a field that must be said)."""
+    def __eq__(self, other):
+        return False
+
+    __hash__ = None
 
 
 def to_argv(settings, *, strict: bool = False) -> list[str]:

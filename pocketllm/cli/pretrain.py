@@ -5,7 +5,7 @@ import argparse
 import threading
 
 from ..training.optimizers import OPTIMIZERS
-from ..training.recipes import DEFAULT_RECIPE, RECIPES
+from ..training.recipes import DEFAULT_RECIPE, FRESH_MODEL_FIELDS, RECIPES
 from ..training.schedule import SCHEDULES
 from ..training.trainer import TrainSettings
 
@@ -20,13 +20,16 @@ def add_train_args(p, defaults: TrainSettings, *, best: bool = False, recipe_fie
         return None if name in recipe_fields else getattr(d, name)
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the data (default {d.epochs})")
+    one_choice = (" Naming either --max_steps or --max_minutes replaces both of the recipe's (the other is off)."
+                  if "max_steps" in recipe_fields else "")
     g.add_argument("--max_steps", type=int, default=default("max_steps"),
-                   help=f"train exactly this many optimizer steps, repeating the data as needed; "
-                        f"overrides --epochs (default {d.max_steps or 'all epochs'})")
+                   help=f"train this many optimizer steps, repeating the data as needed; overrides --epochs "
+                        f"(default {d.max_steps or 'all epochs'}).{one_choice}")
     g.add_argument("--max_minutes", type=float, default=default("max_minutes"),
                    help="train for this many minutes of step time (evaluations and samples not counted), with the "
-                        "schedule planned on the time, then evaluate once more; overrides --max_steps and "
-                        f"--epochs (default {d.max_minutes or 'off'})")
+                        "schedule planned on the time, then evaluate once more; with --max_steps too, the run ends "
+                        f"at whichever comes first; overrides --epochs; 0 = off (default {d.max_minutes or 'off'})."
+                        + one_choice)
     g.add_argument("--budget_clock", default=d.budget_clock, choices=("wall", "cpu"),
                    help="what --max_minutes counts: wall (the clock) or cpu (this process's CPU time, so that a busy "
                         "machine does not shorten the training; for comparisons, with --threads 1) "
@@ -100,8 +103,8 @@ def register(sub):
     p = sub.add_parser(
         "pretrain", help="pretrain a language model on a UTF-8 text file",
         description="Pretrain a GPT-2-class model from scratch (or continue one). The defaults "
-                    "train the cpu-small preset on the bundled Chinese classics for a few minutes "
-                    "on a laptop CPU. Works under torchrun for several processes.")
+                    "(the speedrun recipe) train the cpu-tiny preset with Qwen3's blocks on the bundled Chinese "
+                    "classics for 2 minutes on a laptop CPU. Works under torchrun for several processes.")
     from ..tasks.language_modeling import PretrainSettings
     d = PretrainSettings()
     p.add_argument("--config", default=None,
@@ -125,7 +128,8 @@ def register(sub):
                         "char (one token per character of the corpus) or gpt2 (OpenAI's 50,257 tokens). "
                         "--init_from and --resume keep the model's own tokenizer")
     p.add_argument("--vocab_size", type=int, default=None,
-                   help="tokens in a bpe/char vocabulary (default: 8000 for bpe, every character for char)")
+                   help="tokens in a bpe/char vocabulary (default: the recipe's for bpe, else 8000; every character "
+                        "for char)")
     p.add_argument("--context_length", type=int, default=None, help="context in tokens: a fresh model is built with it (default: the preset's); "
                         "a model given by --init_from reads windows of at most its own")
     p.add_argument("--dropout", type=float, default=None,
@@ -149,6 +153,7 @@ def register(sub):
 def pretrain_settings_from_args(args):
     """The flags as settings: the recipe (or the default one) first, then every flag that was given."""
     from ..tasks.language_modeling import DEFAULT_CORPUS, PretrainSettings
+    from ..tokenizer import DEFAULT_KIND
     from ..training.recipes import apply_recipe
     settings = PretrainSettings(
         data_path=args.data_path or str(DEFAULT_CORPUS), config=args.config or PretrainSettings().config,
@@ -162,6 +167,12 @@ def pretrain_settings_from_args(args):
         settings.zero_init = args.zero_init
     name = args.recipe or DEFAULT_RECIPE
     given = {key for key in RECIPES[name].choices if getattr(args, key, None) is not None}
+    if args.max_steps is not None or args.max_minutes is not None:  # a run's length is one choice: the
+        given |= {"max_steps", "max_minutes"}  # recipe's steps and minutes both give way (the other is off)
+    if (args.tokenizer or DEFAULT_KIND) != "bpe":  # a recipe's vocabulary size is a bpe's: char and gpt2 keep theirs
+        given.add("vocab_size")
+    if args.init_from or args.resume:  # a trained model keeps its own shape, tokenizer and context
+        given |= FRESH_MODEL_FIELDS
     return apply_recipe(settings, name, keep=given)
 
 
@@ -172,7 +183,7 @@ def run(args):
 
     settings = pretrain_settings_from_args(args)
     from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE
-    asked = args.vocab_size or DEFAULT_VOCAB_SIZE.get(args.tokenizer or DEFAULT_KIND)
+    asked = settings.vocab_size or DEFAULT_VOCAB_SIZE.get(settings.tokenizer or DEFAULT_KIND)
     stop = threading.Event()
     trainer = prepare_pretraining(settings, stop_event=stop)
     if trainer.dist.is_main and not (args.resume or args.init_from) and asked and settings.vocab_size \

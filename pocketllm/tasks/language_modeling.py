@@ -20,6 +20,7 @@ from ..model import GPTModel
 from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
 from ..training.distributed import init_from_env
 from ..training.hardware import check_fits_in_memory, pick_device
+from ..training.recipes import SPEEDRUN_STEP_CAP
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import STATE_FILE, Trainer, TrainSettings
 from .run_setup import ROOT, RunSettings, TaskRun, default_run_dir, start_run
@@ -126,12 +127,14 @@ class LanguageModelingTask:
 
 @dataclass
 class PretrainSettings(RunSettings):
+    # The defaults are the default recipe's (training/recipes.py, `speedrun`): the CLI's flags and the page's
+    # boxes both start from here; `--recipe classic` is the run these defaults were until 2026-12-05.
     data_path: str = str(DEFAULT_CORPUS)
-    config: str = "cpu-small"           # preset name or JSON path (ignored when resuming/init_from)
+    config: str = "cpu-tiny-qwen3"      # preset name or JSON path (ignored when resuming/init_from)
     arch: str | None = None             # gpt2 | llama | qwen3: the preset's sizes built from this family's parts
     tokenizer: str | None = None        # gpt2 | bpe | char for a fresh model (default DEFAULT_KIND)
-    vocab_size: int | None = None       # of a bpe/char tokenizer (default DEFAULT_VOCAB_SIZE[kind])
-    context_length: int | None = None   # a fresh model's context (the preset's by default); for a
+    vocab_size: int | None = 4000       # of a bpe/char tokenizer (None: DEFAULT_VOCAB_SIZE[kind]; gpt2's is fixed)
+    context_length: int | None = None   # a fresh model's context (None: the preset's); for a
                                         # trained one (init_from, resume) only shorter windows
     dropout: float | None = None        # a fresh model's dropout rate (default: the preset's)
     zero_init: bool = False             # a fresh model's blocks start as the identity (zero residual writes)
@@ -140,12 +143,13 @@ class PretrainSettings(RunSettings):
     sample_prompt: str | None = None    # default: the first few characters of the corpus
     resume: str | None = None           # a checkpoint of an earlier run to continue
     init_from: str | None = None        # start from these weights (e.g. imported GPT-2)
-    # The default run: 400 steps of 8 × 256 tokens at 1e-3, read the corpus about three times; the
-    # CLI's flags and the page's boxes both start from here.
+    # The default run: 2 minutes of training (or 10,000 steps, whichever comes first) of 4 × 256 tokens at
+    # 1e-3, warm-up, flat, linear cooldown over the last half.
     # keep_best: a run that starts to learn its text by heart (validation loss rising) ends with the weights
     # of its best evaluation, as finetuning does; a run whose validation loss falls to the end is unchanged.
     train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        max_steps=400, lr=1e-3, eval_every=100, sample_every=100, keep_best=True))
+        max_steps=SPEEDRUN_STEP_CAP, max_minutes=2.0, batch_size=4, schedule="wsd", lr=1e-3, eval_every=100,
+        sample_every=100, keep_best=True))
 
 
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:

@@ -36,6 +36,7 @@ class Started(Event):
     world_size: int = 1
     threads: int = 0  # CPU threads of each process
     budget_s: float | None = None  # a time budget (--max_minutes) instead of total_steps (then None)
+    step_cap: int | None = None    # on a budget, the steps that end it if they come first
 
 
 @dataclass

@@ -252,7 +252,7 @@ class Trainer:
 
     def total_steps(self) -> int | None:
         """max_steps when given (the data is then repeated as often as needed), else the epochs;
-        None on a time budget (--max_minutes): the clock ends the run, after any number of steps."""
+        None on a time budget (--max_minutes): the clock ends the run, or `step_cap` if it comes first."""
         if self.settings.max_minutes:
             self.steps_per_epoch()
             return None
@@ -260,6 +260,12 @@ class Trainer:
             self.steps_per_epoch()  # still says clearly when one step needs more data than there is
             return self.settings.max_steps
         return self.steps_per_epoch() * self.settings.epochs
+
+    def step_cap(self) -> int | None:
+        """On a time budget, max_steps (when given) still ends the run if it comes first: a budget and a
+        number of steps are one plan, "whichever comes first" (the recipe's minutes with the few steps a
+        quick look asks for).  None in a plan of steps, or a budget with no steps named."""
+        return self.settings.max_steps if self.settings.max_minutes else None
 
     def _order(self, epoch: int) -> list[int]:
         """The epoch's example order: a permutation seeded by (seed, epoch), the same on every rank."""
@@ -306,7 +312,8 @@ class Trainer:
         yield self._emit(ev.Started(time.time(), total, per_epoch, self._step_tokens_estimate(),
                                     self.step, str(self.device), str(self.dtype).removeprefix("torch."),
                                     sum(p.numel() for p in self.model.parameters()),
-                                    self.dist.world_size, threads, budget_s=self._budget_s() or None))
+                                    self.dist.world_size, threads, budget_s=self._budget_s() or None,
+                                    step_cap=self.step_cap()))
         meter = _RateMeter(start_time, self.tokens_seen, self.step)
         self._last_save = time.time()
         self._snapshots = self._snapshot_writer(total)
@@ -348,7 +355,17 @@ class Trainer:
         """Has the run reached its plan?  (Every process must agree: the budget is rank 0's clock.)"""
         if total is not None:
             return self.step >= total
-        return self.dist.any(self.dist.is_main and self.train_seconds >= self._budget_s())
+        cap = self.step_cap()
+        return (cap is not None and self.step >= cap) or \
+            self.dist.any(self.dist.is_main and self.train_seconds >= self._budget_s())
+
+    def _budget_spent(self) -> float:
+        """How far a budget run is, 0..1: the share of its minutes or of its step cap, whichever is further
+        along (so the schedule reaches its floor at the end, however the run ends: the step about to be
+        taken counts, as the last of a plan of steps gets the floor)."""
+        spent = self.train_seconds / self._budget_s()
+        cap = self.step_cap()
+        return max(spent, (self.step + 1) / cap) if cap else spent
 
     def _lr_factor(self, total: int | None) -> float:
         """This step's learning rate as a share of the peak (the schedule, in steps or on the budget)."""
@@ -358,7 +375,7 @@ class Trainer:
             return learning_rate(self.step, total, 1.0, warmup, s.min_lr_ratio, s.schedule, s.cooldown)
         if s.warmup_steps and self.step < s.warmup_steps:  # warm-up asked in steps: steps it is
             return (self.step + 1) / s.warmup_steps
-        spent = min(BUDGET_UNITS - 1, int(BUDGET_UNITS * self.train_seconds / self._budget_s()))
+        spent = min(BUDGET_UNITS - 1, int(BUDGET_UNITS * self._budget_spent()))
         warmup = 0 if s.warmup_steps is not None else BUDGET_UNITS // 20
         return learning_rate(spent, BUDGET_UNITS, 1.0, warmup, s.min_lr_ratio, s.schedule, s.cooldown)
 
@@ -433,6 +450,8 @@ class Trainer:
             rate, elapsed, eta = meter.tick(now, self.tokens_seen, self.step, total)
             if total is None:  # on a budget: the training time left (evaluations come on top)
                 eta = max(0.0, self._budget_s() - self.train_seconds)
+                if self.step_cap():  # or the steps left, when they end it sooner
+                    eta = min(eta, (self.step_cap() - self.step) * self.last_step_seconds)
             yield self._emit(ev.Step(now, self.step, self.epoch, self.tokens_seen, loss, lr,
                                      grad_norm, rate, elapsed, eta, extras))
         if s.eval_every and (self.step % s.eval_every == 0 or last):
@@ -675,7 +694,9 @@ class Trainer:
                 raise PocketLLMError("This run has already trained {minutes:.1f} minutes, its whole budget; to "
                                      "continue it, pass a larger --max_minutes.", code="train.no_time_left",
                                      minutes=spent / 60)
-            return
+            total = self.step_cap()
+            if total is None:
+                return
         if done >= total:
             raise PocketLLMError("This run is already at step {step} of {total}; to continue it, pass a "
                                  "larger --max_steps (or more --epochs).", code="train.no_steps_left",

@@ -47,19 +47,19 @@ EN = {
     "pretrain.facts_invalid": "Problem: {message}",
     "pretrain.train_head": "### 3. Training",
     "pretrain.steps": "steps",
-    "pretrain.minutes": "or minutes",
-    "pretrain.minutes_info": "train for this many minutes instead of a step count (0 = use the steps)",
+    "pretrain.minutes": "minutes",
+    "pretrain.minutes_info": "a time budget: the run ends at the steps or the minutes, whichever comes first (0 = steps only)",
     "pretrain.recipe": "Recipe",
     "pretrain.recipe_info": "a measured set of the choices here; change any box after picking it",
     "pretrain.recipe_classic": "classic (the baseline)",
-    "pretrain.recipe_speedrun": "speedrun",
+    "pretrain.recipe_speedrun": "speedrun (the default)",
     "pretrain.recipe_about": "- **classic**: GPT-2 blocks, AdamW at 1e-3, warm-up then a cosine, 400 steps — the run as it "
                              "always was, kept as the baseline.\n"
                              "- **speedrun**: the smaller cpu-tiny with Qwen3's blocks, 256-token windows four at a "
                              "time, a 4,000-token vocabulary, a flat rate with a linear cooldown, 2 minutes — measured "
                              "10.3 % fewer held-out bits per character than classic in the same 2 minutes on the "
                              "Chinese classics, 7.2 % on Shakespeare (on a CPU a step is expensive: seven times more "
-                             "steps beat the wider model).",
+                             "steps beat the wider model). The default.",
     "pretrain.optimizer": "optimizer",
     "pretrain.optimizer_adamw": "AdamW", "pretrain.optimizer_muon": "Muon (+ AdamW)",
     "pretrain.schedule": "learning-rate schedule",
@@ -135,17 +135,17 @@ ZH = {
     "pretrain.facts_invalid": "问题：{message}",
     "pretrain.train_head": "### 3. 训练",
     "pretrain.steps": "步数",
-    "pretrain.minutes": "或训练分钟数",
-    "pretrain.minutes_info": "按时间训练，而不是按步数（0 = 按步数）",
+    "pretrain.minutes": "分钟数",
+    "pretrain.minutes_info": "按时间训练：步数和分钟数哪个先到就在哪里结束（0 = 只按步数）",
     "pretrain.recipe": "训练配方",
     "pretrain.recipe_info": "一组测量过的选择；选好后仍可以改任何一项",
     "pretrain.recipe_classic": "经典（基线）",
-    "pretrain.recipe_speedrun": "速通",
+    "pretrain.recipe_speedrun": "速通（默认）",
     "pretrain.recipe_about": "- **经典**：GPT-2 的块、AdamW（学习率 1e-3）、先预热再按余弦下降、400 步——一直以来的训练方式，"
                              "留作比较的基线。\n"
                              "- **速通**：更小的 cpu-tiny 换上 Qwen3 的块，每步读 4 个 256 词元的窗口，词表 4,000，学习率保持不变、"
                              "最后直线下降，训练 2 分钟——同样 2 分钟里，中文经典上留出集每字符比特数比经典配方少 10.3 %，"
-                             "莎士比亚上少 7.2 %（在 CPU 上一步很贵：步数多七倍，胜过更宽的模型）。",
+                             "莎士比亚上少 7.2 %（在 CPU 上一步很贵：步数多七倍，胜过更宽的模型）。这是默认配方。",
     "pretrain.optimizer": "优化器",
     "pretrain.optimizer_adamw": "AdamW", "pretrain.optimizer_muon": "Muon（加 AdamW）",
     "pretrain.schedule": "学习率曲线",

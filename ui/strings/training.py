@@ -8,6 +8,8 @@ EN = {
     "training.cli_fix": "Fix the settings above first: a value is missing or out of range.",
     "training.stats": "step **{step}/{total}** · **{rate} tokens/s** · elapsed {elapsed} · time left {eta} · train "
                       "loss {loss}",
+    "training.stats_budget": "step **{step}** of a {minutes}-minute run · **{rate} tokens/s** · elapsed {elapsed} · "
+                             "time left {eta} · train loss {loss}",
     "training.busy": "A {kind} job ({name}) is already running. Press Stop to end it (its checkpoint is kept), or "
                      "wait for it to finish.",
     "training.nothing_running": "No job is running.",
@@ -52,6 +54,8 @@ ZH = {
     "training.cli_head": "用命令行做同样的训练",
     "training.cli_fix": "请先改正上面的设置：有的值缺失或超出范围。",
     "training.stats": "第 **{step}/{total}** 步 · **每秒 {rate} 个词元** · 已用 {elapsed} · 剩余 {eta} · 训练损失 {loss}",
+    "training.stats_budget": "第 **{step}** 步（共训练 {minutes} 分钟）· **每秒 {rate} 个词元** · 已用 {elapsed} · 剩余 {eta} · "
+                             "训练损失 {loss}",
     "training.busy": "已有一个{kind}任务（{name}）在运行。按 停止 结束它（检查点会保留），或等它完成。",
     "training.nothing_running": "当前没有任务在运行。",
     "training.stopping": "正在停止{kind}任务 {name}：它会在一步之内保存检查点……",

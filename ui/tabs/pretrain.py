@@ -110,6 +110,8 @@ def build(ctx):
     defaults = PretrainSettings()  # the form starts from the core's settings: Start = the CLI's default run
     start_preset = defaults.config if defaults.config in presets else presets[0]
     base = ModelConfig.load(start_preset)
+    if defaults.context_length:  # the default recipe's context, over the preset's
+        base = base.replace(context_length=defaults.context_length)
     start_kind = defaults.tokenizer or DEFAULT_KIND
     start_arch = defaults.arch or base.arch  # the core's: the preset's own family unless the settings name one
     d = defaults.train
@@ -296,11 +298,16 @@ def build(ctx):
         shape = ModelConfig.load(preset) if preset in presets else None
         if shape is not None and preset != v["model.preset"]:  # the recipe's model size
             out.update({"model.preset": preset, **{n: getattr(shape, f) for n, f in SHAPE.items()}})
+        if "context_length" in RECIPES[name].choices and shape is not None:  # its context, else the preset's
+            out["model.context"] = r.context_length or shape.context_length
+        if "vocab_size" in RECIPES[name].choices and v["tok.kind"] in (None, "", "bpe"):  # a bpe's size
+            out["tok.vocab"] = r.vocab_size or DEFAULT_VOCAB_SIZE["bpe"]
         out["model.arch"] = r.arch or (shape.arch if shape else v["model.arch"])
         return out
 
-    els.on(els["train.recipe"].input, on_recipe, ["train.recipe", "model.preset", "model.arch"],
-           ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch", "model.preset", *SHAPE])
+    els.on(els["train.recipe"].input, on_recipe, ["train.recipe", "model.preset", "model.arch", "tok.kind"],
+           ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch", "model.preset", *SHAPE,
+            "tok.vocab"])
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
     # The family comes after the language: API calls that predate it keep their places (and get the default).
@@ -387,8 +394,8 @@ def build(ctx):
         # (steps, or minutes for a run on a time budget: the core says when they are spent) and its
         # precision are the form's.
         settings = form_settings_of_run(view)
-        if settings.train.max_minutes:
-            longer = {"max_minutes": els.read(v, "train.minutes")}
+        if settings.train.max_minutes:  # a budget run: its minutes and its step cap, whichever comes first
+            longer = {"max_minutes": els.read(v, "train.minutes") or settings.train.max_minutes, "max_steps": steps}
         elif steps <= done:
             raise PocketLLMError(t(lang, "pretrain.resume_more_steps", step=done, more=done + 100))
         else:
