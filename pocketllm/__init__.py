@@ -21,7 +21,7 @@ from .catalog import delete_checkpoint, delete_run, list_checkpoints, rename_che
 from .data import (DEFAULT_TEMPLATE, TEMPLATES, Corpus, PromptTemplate, file_sha256, get_template, load_corpus, load_instructions,
                    read_table, read_text, tokenize_file)
 from .jobs import Job, JobBusy, JobRunner, RunView, list_runs, read_run, run_signature
-from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings,
+from .tasks import (FRESH_CONFIG, USUAL_LORA_RANK, BUNDLED_CORPORA, train_corpus_tokenizer, DEFAULT_CHECKPOINTS, DEFAULT_INSTRUCTIONS, DEFAULT_TABLE, ClassifySettings, InstructSettings, PretrainSettings, race_settings,
                     apply_lora, classify, default_run_dir, load_adapters, merge_lora, prepare_classification,
                     prepare_instruction, prepare_pretraining, read_test_responses, respond, save_adapters, ANSWER_TOKENS,
                     template_of)
@@ -52,7 +52,7 @@ __all__ = [
     "list_checkpoints", "rename_checkpoint", "delete_checkpoint", "delete_run",
     "Corpus", "load_corpus", "tokenize_file", "file_sha256", "read_text",
     "Job", "JobBusy", "JobRunner", "RunView", "list_runs", "read_run",
-    "FRESH_CONFIG", "USUAL_LORA_RANK", "PretrainSettings", "prepare_pretraining", "train_corpus_tokenizer", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
+    "FRESH_CONFIG", "USUAL_LORA_RANK", "PretrainSettings", "race_settings", "prepare_pretraining", "train_corpus_tokenizer", "BUNDLED_CORPORA", "DEFAULT_TABLE", "DEFAULT_INSTRUCTIONS", "DEFAULT_CHECKPOINTS", "default_run_dir",
     "Trainer", "TrainSettings", "STATE_FILE", "event_from_dict", "overfitting", "read_events",
     "DEFAULT_TEMPLATE", "TEMPLATES", "PromptTemplate", "get_template", "load_instructions", "read_table",
     "ClassifySettings", "InstructSettings", "prepare_classification", "prepare_instruction", "classify",

@@ -76,29 +76,39 @@ class JobRunner:
         return job if job is not None and job.alive else None
 
     def start(self, kind: str, prepare: Callable[[threading.Event], Trainer]) -> Job:
+        return self.start_series(kind, [prepare])
+
+    def start_series(self, kind: str, prepares: list[Callable[[threading.Event], Trainer]]) -> Job:
+        """One job of several runs, one after the other (the Pretrain tab's race: classic, then speedrun):
+        every run is prepared now (bad input is said before anything trains), each starts when the one
+        before it has finished, and Stop ends the series.  The job names the run that trains now."""
         with self._lock:
             running = self.current
             if running is not None:
                 raise JobBusy("A {kind} job ({name}) is already running. Stop it first, or wait for it to finish.",
                               code="jobs.busy", kind=str(running.kind), name=running.name)
             stop = threading.Event()
-            trainer = prepare(stop)  # PocketLLMError here reaches the caller directly
-            job = Job(kind, trainer.run_dir, trainer.model_path, stop)
-            job.thread = threading.Thread(target=self._work, args=(job, trainer),
+            trainers = [prepare(stop) for prepare in prepares]  # PocketLLMError here reaches the caller directly
+            job = Job(kind, trainers[0].run_dir, trainers[0].model_path, stop)
+            job.thread = threading.Thread(target=self._work, args=(job, trainers),
                                           name=f"pocketllm-{kind}", daemon=True)
             self._job = self.last = job
             job.thread.start()
             return job
 
     @staticmethod
-    def _work(job: Job, trainer: Trainer):
-        try:
-            for event in trainer.run():
-                if event.kind in END_KINDS:
-                    job.status = event.kind
-                    job.error = getattr(event, "message", "") if event.kind == "failed" else ""
-        except Exception as exc:  # already recorded as a "failed" event by the trainer
-            job.status, job.error = "failed", str(exc)
+    def _work(job: Job, trainers: list[Trainer]):
+        for i, trainer in enumerate(trainers):
+            if i and (job.status != "finished" or job.stop_event.is_set()):
+                break  # stopped or failed: the runs after it do not start
+            job.run_dir, job.model_path, job.status = trainer.run_dir, trainer.model_path, "running"
+            try:
+                for event in trainer.run():
+                    if event.kind in END_KINDS:
+                        job.status = event.kind
+                        job.error = getattr(event, "message", "") if event.kind == "failed" else ""
+            except Exception as exc:  # already recorded as a "failed" event by the trainer
+                job.status, job.error = "failed", str(exc)
 
     def stop(self) -> bool:
         """Ask the running job to save and stop; True if there was one."""

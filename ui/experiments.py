@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import html
 import random
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from pocketllm import (PocketLLMError, Sampling, TaskKind, chat, compare_runs, list_runs,
-                       load_training_preset, save_training_preset, stream, task_kind, training_presets)
+from pocketllm import (BUNDLED_CORPORA, PocketLLMError, Sampling, TaskKind, chat, compare_runs, list_runs,
+                       load_training_preset, prepare_pretraining, race_settings, save_training_preset, stream,
+                       task_kind, training_presets)
+from pocketllm.jobs import JobBusy
 
 from . import plots
 from .describe import shape_text, tokenizer_text
@@ -30,6 +33,9 @@ MAX_COMPARED_MODELS = 4
 MAX_COMPARED_RUNS = 8
 X_AXES = ("step", "tokens_seen", "elapsed")
 Y_UNITS = ("loss", "bits_per_char")
+RACE_MINUTES = 2.0       # each recipe's training time in the race (the leaderboard's budget)
+RACE_REFRESH_S = 5.0     # the race's plot is redrawn this often while it runs
+RACE_CORPUS = {"zh": "zh_classics", "en": "shakespeare"}  # the bundled text in the page's language
 
 
 # ---- status lines that follow a language switch ---------------------------------------------
@@ -260,6 +266,9 @@ def compare_runs_section(ctx):
                     label="exp.y_unit", choices=[(f"exp.y_{y}", y) for y in Y_UNITS])
             els.add("runs.go", gr.Button(L("exp.runs_go"), variant="primary", elem_id="compare-go"),
                     value="exp.runs_go")
+        with gr.Row(equal_height=True):
+            els.add("runs.race", gr.Button(L("exp.race"), scale=1, elem_id="compare-race"), value="exp.race")
+            page.add(gr.Markdown(L("exp.race_about"), elem_id="compare-race-about"), value="exp.race_about")
         els.add("runs.status", gr.Markdown(elem_id="compare-status"))
         els.add("runs.plot", gr.Plot(plots.empty_figure(L("plots.no_points")), show_label=False,
                                      elem_id="compare-plot"))
@@ -289,12 +298,56 @@ def compare_runs_section(ctx):
         values = {c for _, c in choices}
         return {"runs.picked": gr.update(choices=choices, value=[c for c in (v["runs.picked"] or []) if c in values])}
 
+    def on_race(v):
+        """The worked example: classic, then the default recipe, the same minutes each on one bundled text,
+        drawn against time while they train (a job of two runs: Stop ends it)."""
+        lang = v[LANG]
+        name = f"race-{time.strftime('%Y%m%d-%H%M%S')}"
+        plan = race_settings(BUNDLED_CORPORA[RACE_CORPUS.get(lang, "zh_classics")], state.checkpoints,
+                             RACE_MINUTES, name=name)
+        try:
+            job = state.runner.start_series(TaskKind.PRETRAIN,
+                                            [lambda stop, s=s: prepare_pretraining(s, stop) for s in plan])
+        except JobBusy:
+            running = state.runner.current
+            raise PocketLLMError(t(lang, "training.busy", kind=t(lang, f"training.kind_{running.kind}"),
+                                   name=running.name)) from None
+        picked = [Path(s.run_dir).name for s in plan]
+        yield {"runs.picked": gr.update(choices=run_choices(state), value=picked), "runs.x": "elapsed",
+               "runs.y": "bits_per_char"}
+        while True:
+            alive = job.alive  # read before drawing: the last drawing comes after the end
+            comparison = compare_runs([state.checkpoints / p for p in picked])
+            said = race_said(comparison, job, alive)
+            yield {"runs.plot": plots.compare_runs_figure(comparison, "elapsed", "bits_per_char", lang),
+                   "runs.table": comparison_table(comparison, lang), "runs.status": say(said, lang),
+                   "runs.status_said": said}
+            if not alive:
+                return
+            time.sleep(RACE_REFRESH_S)
+
     io = (["runs.picked", "runs.x", "runs.y", LANG], ["runs.plot", "runs.table", "runs.status", "runs.status_said"])
+    els.on(els["runs.race"].click, on_race, [LANG], ["runs.picked", "runs.x", "runs.y", *io[1]], status="runs.status",
+           api_name="compare_race", show_progress="minimal")
     els.on(els["runs.go"].click, on_compare, *io, status="runs.status", api_name="compare_runs")
     els.on([els["runs.x"].change, els["runs.y"].change], on_compare, *io, status="runs.status",
            show_progress="hidden")
     els.on(els["runs.refresh"].click, on_refresh, ["runs.picked"], ["runs.picked"], api_name="compare_runs_list")
     els.on_load(on_refresh, ["runs.picked"], ["runs.picked"])
+
+
+def race_said(comparison, job, alive: bool) -> list:
+    """What the race's status line says: which run trains now, or each run's final bits per character."""
+    if alive:
+        now = next((i for i, r in enumerate(comparison.runs) if r.name == job.name), 0)
+        return [["exp.race_running", {"name": job.name, "done": now + 1, "n": len(comparison.runs)}]]
+    finals = [r.final.get("bits_per_char") for r in comparison.runs]
+    if job.status != "finished" or any(f is None for f in finals):
+        return [["exp.race_failed" if job.status == "failed" else "exp.race_stopped", {}]]
+    first = finals[0]
+    parts = ", ".join(f"{r.name.rsplit('-', 1)[-1]} {f:.3f}" + (f" ({(f - first) / first:+.1%})" if i else "")
+                      for i, (r, f) in enumerate(zip(comparison.runs, finals)))
+    return [["exp.race_done", {"results": parts}]]
 
 
 # ---- chat (Instruct) -------------------------------------------------------------------------

@@ -103,7 +103,13 @@ def status_line(view, lang, prefix) -> str:
         saved = view.resume_step
         key = "status_interrupted" if saved else "status_interrupted_unsaved"
         return t(lang, f"{prefix}.{key}", name=name, step=step, saved=saved)
-    line = t(lang, f"{prefix}.status_{view.status.replace(' ', '_')}", name=name, step=step)
+    key = f"{prefix}.status_{view.status.replace(' ', '_')}"
+    started = (view.of_kind("started") or [{}])[-1]
+    budget, cap = started.get("budget_s"), started.get("step_cap")
+    if view.status == "finished" and budget and not (cap and step >= cap) \
+            and t(lang, key + "_budget") != key + "_budget":  # the clock ended it: more minutes, not steps
+        key += "_budget"
+    line = t(lang, key, name=name, step=step, minutes=f"{(budget or 0) / 60:g}")
     end = view.end or {}
     if view.status == "finished" and end.get("stopped_early"):  # patience ended it before the plan
         line += " " + t(lang, "training.stopped_early", step=end.get("step", step))

@@ -2,7 +2,7 @@
 what they share before the first step is in run_setup."""
 from .run_setup import (DEFAULT_CHECKPOINTS, FRESH_CONFIG, USUAL_LORA_RANK, FinetuneSettings, RunSettings, default_run_dir, load_base,
                         resolve_output, start_run)
-from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CORPUS, LanguageModelingTask, PretrainSettings,
+from .language_modeling import (BUNDLED_CORPORA, DEFAULT_CORPUS, LanguageModelingTask, PretrainSettings, race_settings,
                                 prepare_pretraining, train_corpus_tokenizer)
 from .classification import (DEFAULT_TABLE, ClassificationTask, ClassifySettings, classification_report, classify,
                              prepare_classification, set_trainable)

@@ -152,6 +152,26 @@ class PretrainSettings(RunSettings):
         sample_every=100, keep_best=True))
 
 
+RACE_EVALUATIONS = 10  # a race evaluates each run about this many times (and once more at its end)
+
+
+def race_settings(data_path, run_root, minutes: float = 2.0, recipes=("classic", "speedrun"),
+                  name: str = "race") -> list[PretrainSettings]:
+    """The same minutes of training for each recipe on one text, one run after another (the Pretrain tab's
+    race; its curves compared against time): the clock alone ends each run, each is evaluated about
+    RACE_EVALUATIONS times and sampled twice.  Run folders <run_root>/<name>-<recipe>."""
+    from ..training.recipes import RECIPES, apply_recipe
+    out = []
+    for recipe in recipes:
+        s = apply_recipe(PretrainSettings(data_path=str(data_path), run_dir=str(Path(run_root) / f"{name}-{recipe}")),
+                         recipe)
+        every = max(1, round(RECIPES[recipe].steps_per_minute * minutes / RACE_EVALUATIONS))
+        s.train.max_minutes, s.train.max_steps = minutes, None
+        s.train.eval_every, s.train.sample_every = every, every * RACE_EVALUATIONS // 2
+        out.append(s)
+    return out
+
+
 def prepare_pretraining(settings: PretrainSettings, stop_event=None) -> Trainer:
     """Everything before the first step: data, model, run folder.  Returns the Trainer."""
     settings.train.validate()

@@ -22,6 +22,9 @@ class Recipe:
     name: str
     about: str                                   # one sentence: what it changes and why
     choices: dict = field(default_factory=dict)  # settings field -> value (pretraining or training fields)
+    # Steps a minute on one core of the bench machine (bench/speedrun.py, 2026-12-05): spaces a race's
+    # evaluations so that each recipe is evaluated about as often in time.
+    steps_per_minute: float = 100.0
 
 
 # Far more steps than two minutes reach on a laptop (about 1,600 on one core here): the clock ends a speedrun.
@@ -33,7 +36,7 @@ RECIPES = {
         {"config": "cpu-small", "arch": None, "context_length": None, "vocab_size": 8000, "dropout": None,
          "zero_init": False, "optimizer": "adamw", "lr": 1e-3, "schedule": "cosine", "cooldown": 0.5,
          "min_lr_ratio": 0.1, "warmup_steps": None, "weight_decay": 0.1, "max_steps": 400, "max_minutes": 0.0,
-         "batch_size": 8}),
+         "batch_size": 8}, steps_per_minute=111),
     # The best of bench/speedrun.py's candidates at 2 minutes of one core (2026-12-05, bench/README.md), and one
     # that keeps the 256-token context the rest of the default path reads (Instruct's template and turns, Classify's
     # messages): on a CPU a step is expensive, so the smaller preset's many more steps beat cpu-small's width;
@@ -49,7 +52,7 @@ RECIPES = {
         {"config": "cpu-tiny-qwen3", "arch": None, "context_length": None, "vocab_size": 4000, "dropout": None,
          "zero_init": False, "optimizer": "adamw", "lr": 1e-3, "schedule": "wsd", "cooldown": 0.5,
          "min_lr_ratio": 0.1, "warmup_steps": None, "weight_decay": 0.1, "max_steps": SPEEDRUN_STEP_CAP,
-         "max_minutes": 2.0, "batch_size": 4}),
+         "max_minutes": 2.0, "batch_size": 4}, steps_per_minute=800),
 }
 DEFAULT_RECIPE = "speedrun"
 # What a recipe says about a fresh model; a run that continues one (--resume, --init_from) keeps the model's.

@@ -76,6 +76,16 @@ EN = {
     "exp.runs_title": "Validation: {unit}",
     "exp.runs_no_points": "These runs have no evaluation yet.",
     "exp.runs_done": "{n} runs; {d} settings differ.",
+    "exp.race": "Race: classic vs speedrun",
+    "exp.race_about": "One click trains the `classic` recipe, then the default `speedrun`, 2 minutes each on the "
+                      "bundled text of the page's language (the Chinese classics, or Shakespeare), and draws both "
+                      "here against time while they train: bits per character on held-out text, lower is better. "
+                      "About 6 minutes; Stop (above) ends it. On a busy machine the two runs may meet different loads.",
+    "exp.race_running": "Racing: {name} trains now (run {done} of {n}); the plot follows every few seconds.",
+    "exp.race_done": "Race over — held-out bits per character at the end: {results}.",
+    "exp.race_stopped": "The race was stopped: the plot shows what was trained.",
+    "exp.race_failed": "A run of the race failed: its status is above (Pretrain's live view); the plot shows what "
+                       "was trained.",
     "exp.col_run": "run",
     "exp.col_status": "status",
     "exp.col_final val loss": "final val loss",
@@ -176,6 +186,14 @@ ZH = {
     "exp.runs_title": "验证集：{unit}",
     "exp.runs_no_points": "这些运行还没有评估结果。",
     "exp.runs_done": "{n} 次运行；{d} 项设置不同。",
+    "exp.race": "赛跑：经典 对 速通",
+    "exp.race_about": "点一下，先用 `classic`（经典）配方训练，再用默认的 `speedrun`（速通）配方训练，各 2 分钟，用页面语言对应的"
+                      "内置文本（中文经典，或莎士比亚），训练时就在这里按时间画出两条曲线：留出文本上的每字符比特数，越低越好。"
+                      "大约 6 分钟；按上面的 停止 可以结束。机器忙的时候，两次训练遇到的负载可能不同。",
+    "exp.race_running": "赛跑中：现在训练的是 {name}（第 {done} 次，共 {n} 次）；图每隔几秒更新。",
+    "exp.race_done": "赛跑结束——最后的留出集每字符比特数：{results}。",
+    "exp.race_stopped": "赛跑被停止了：图上是已经训练的部分。",
+    "exp.race_failed": "赛跑中有一次训练失败了：原因见上面的训练状态（预训练的实时区）；图上是已经训练的部分。",
     "exp.col_run": "运行",
     "exp.col_status": "状态",
     "exp.col_final val loss": "最终验证损失",

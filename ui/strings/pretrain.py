@@ -77,6 +77,9 @@ EN = {
     "pretrain.status_running": "**Training {name}** (step {step}).",
     "pretrain.status_finished": "**{name} finished** at step {step}; the checkpoint is ready below. To train "
                                 "it longer, set **steps** above {step} and press **Continue this run**.",
+    "pretrain.status_finished_budget": "**{name} finished** its {minutes} minutes at step {step}; the checkpoint "
+                                       "is ready below. To train it longer, set **minutes** above {minutes} and "
+                                       "press **Continue this run**.",
     "pretrain.status_stopped": "**{name} stopped** at step {step}; its checkpoint is saved. **Continue this "
                                "run** trains it on to the steps set above.",
     "pretrain.status_failed": "**{name} failed**: {message}",
@@ -162,6 +165,8 @@ ZH = {
     "pretrain.download": "下载检查点",
     "pretrain.status_running": "**正在训练 {name}**（第 {step} 步）。",
     "pretrain.status_finished": "**{name} 已完成**，共 {step} 步；检查点可在下方下载。想再多训练一些，把 **步数** 设为大于 {step}，再按 **继续这次训练**。",
+    "pretrain.status_finished_budget": "**{name} 已完成**，训练满了 {minutes} 分钟，共 {step} 步；检查点可在下方下载。想再多训练一些，"
+                                       "把 **分钟数** 设为大于 {minutes}，再按 **继续这次训练**。",
     "pretrain.status_stopped": "**{name} 已停止**，停在第 {step} 步，检查点已保存。按 **继续这次训练** 会接着训练到上面设的步数。",
     "pretrain.status_failed": "**{name} 失败**：{message}",
     "pretrain.status_interrupted": "**{name}** 在第 {step} 步被中断（应用已停止）；按 **继续这次训练** 会从第 {saved} 步（最后一次保存）接着训练。",
