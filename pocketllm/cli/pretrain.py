@@ -54,7 +54,8 @@ def add_train_args(p, defaults: TrainSettings, *, best: bool = False, recipe_fie
                    help="linear warm-up steps (default 5%% of the steps or of the time budget)")
     g.add_argument("--weight_decay", type=float, default=default("weight_decay"))
     g.add_argument("--grad_clip", type=float, default=d.grad_clip, help="clip the gradient norm (0 = off)")
-    g.add_argument("--eval_every", type=int, default=d.eval_every, help=f"evaluate every N steps (default {d.eval_every})")
+    g.add_argument("--eval_every", type=int, default=default("eval_every"),
+                   help=f"evaluate every N steps (default {d.eval_every})")
     g.add_argument("--eval_batches", type=int, default=d.eval_batches,
                    help=f"batches per evaluation (default {d.eval_batches}; 0 = the whole split)")
     if best:
@@ -141,7 +142,7 @@ def register(sub):
     p.add_argument("--stride", type=int, default=None, help="tokens between window starts (default: context)")
     p.add_argument("--val_fraction", type=float, default=d.val_fraction,
                    help=f"held-out share of tokens (default {d.val_fraction})")
-    p.add_argument("--sample_every", type=int, default=d.train.sample_every,
+    p.add_argument("--sample_every", type=int, default=None,
                    help=f"write a sample every N steps (default {d.train.sample_every}; 0 = never)")
     p.add_argument("--sample_prompt", default=None, help="prompt for samples (default: start of the corpus)")
     p.add_argument("--resume", default=None, help="continue the run that saved this checkpoint")

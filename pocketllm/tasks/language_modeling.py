@@ -148,8 +148,8 @@ class PretrainSettings(RunSettings):
     # keep_best: a run that starts to learn its text by heart (validation loss rising) ends with the weights
     # of its best evaluation, as finetuning does; a run whose validation loss falls to the end is unchanged.
     train: TrainSettings = field(default_factory=lambda: TrainSettings(
-        max_steps=SPEEDRUN_STEP_CAP, max_minutes=2.0, batch_size=4, schedule="wsd", lr=1e-3, eval_every=100,
-        sample_every=100, keep_best=True))
+        max_steps=SPEEDRUN_STEP_CAP, max_minutes=2.0, batch_size=4, schedule="wsd", lr=1e-3, eval_every=200,
+        sample_every=200, keep_best=True))
 
 
 RACE_EVALUATIONS = 10  # a race evaluates each run about this many times (and once more at its end)

@@ -306,8 +306,8 @@ def build(ctx):
         return out
 
     els.on(els["train.recipe"].input, on_recipe, ["train.recipe", "model.preset", "model.arch", "tok.kind"],
-           ["train.steps", "train.batch", "train.lr", *RECIPE_TRAIN, "model.arch", "model.preset", *SHAPE,
-            "tok.vocab"])
+           ["train.steps", "train.batch", "train.lr", "train.eval_every", "train.sample_every", *RECIPE_TRAIN,
+            "model.arch", "model.preset", *SHAPE, "tok.vocab"])
     for name in ("model.layers", "model.heads", "model.width", "model.dropout"):
         els.on(els[name].input, lambda v: {"model.preset": CUSTOM}, [], ["model.preset"])
     # The family comes after the language: API calls that predate it keep their places (and get the default).
