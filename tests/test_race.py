@@ -97,3 +97,13 @@ def test_a_run_the_clock_ended_is_told_to_take_more_minutes(tmp_path):
     assert "**minutes** above 2" in line("en", clock, 1215)
     assert "**steps** above 50" in line("en", {**clock, "step_cap": 50}, 50)
     assert "**steps** above 400" in line("en", {"total_steps": 400}, 400)
+
+
+def test_a_runs_recipe_is_known_from_its_settings():
+    from pocketllm.training.recipes import recipe_of
+    classic, fast = race_settings("corpus.txt", "runs")
+    assert (recipe_of(classic), recipe_of(fast)) == ("classic", "speedrun")  # their length aside
+    assert recipe_of(PretrainSettings()) == DEFAULT_RECIPE
+    changed = PretrainSettings()
+    changed.train.lr = 3e-3
+    assert recipe_of(changed) is None

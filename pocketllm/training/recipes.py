@@ -81,5 +81,18 @@ def apply_recipe(settings, name: str, keep: set | frozenset = frozenset()):
     return settings
 
 
+# What a run may change and still be "that recipe": its length and how often it is looked at.
+_NOT_THE_RECIPE = frozenset({"max_steps", "max_minutes", "eval_every", "sample_every"})
+
+
+def recipe_of(settings) -> str | None:
+    """The recipe whose choices the settings keep (a flag given beside a recipe makes them nobody's), or None."""
+    for r in RECIPES.values():
+        if all(getattr(settings if _has_field(settings, k) else settings.train, k) == v
+               for k, v in r.choices.items() if k not in _NOT_THE_RECIPE):
+            return r.name
+    return None
+
+
 def _has_field(obj, name: str) -> bool:
     return is_dataclass(obj) and name in {f.name for f in fields(obj)}

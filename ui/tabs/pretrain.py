@@ -14,6 +14,7 @@ from pocketllm import (BUNDLED_CORPORA, DEFAULT_KIND, DEFAULT_RECIPE, DEFAULT_VO
                        SCHEDULES, TOKENIZER_KINDS, ModelConfig, PocketLLMError, PretrainSettings, TaskKind,
                        apply_recipe, gpt2_tokenizer, inspect, list_presets, load_corpus, prepare_pretraining,
                        save_shape)
+from pocketllm.training.recipes import recipe_of
 
 from .. import plots
 from ..elements import Elements
@@ -355,6 +356,8 @@ def build(ctx):
         out.update({name: getattr(settings.train, field) for name, field in TRAIN.items()})
         out.update({name: getattr(settings.train, field) for name, field in RECIPE_TRAIN.items()})
         out["train.dtype"] = settings.train.dtype
+        if recipe_of(settings):  # the recipe the run kept (a run that changed one of its choices keeps the picker)
+            out["train.recipe"] = recipe_of(settings)
         return out
 
     def draw(view, v) -> dict:
