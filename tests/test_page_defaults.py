@@ -17,6 +17,7 @@ import pytest
 from pocketllm import (ClassifySettings, InstructSettings, ModelConfig, PretrainSettings, TrainSettings,
                        prepare_pretraining)
 from pocketllm.cli import build_parser
+from pocketllm.jobs import read_run
 from tests.app_fixtures import TINY_TEXT
 
 TRAIN_FIELDS = [f.name for f in fields(TrainSettings)]
@@ -138,6 +139,32 @@ def test_continue_keeps_the_runs_shape_and_tokenizer(demo):
     assert values["model.preset"] == "cpu-tiny" and values["tok.kind"] == "char" and values["model.context"] == 32
     command = parsed(call_with_command(demo, {**values, "train.steps": 4}))  # (the steps box keeps the 4 typed)
     assert command.config == "cpu-tiny" and command.tokenizer == "char" and command.context_length == 32
+
+
+def test_continue_on_a_spent_budget_asks_for_more_minutes_then_trains_them(demo):
+    """A run on a time budget (the default recipe's kind) continued with the same minutes: the page asks for
+    more minutes in its own words (the minutes box, not `--max_minutes`); with more it trains on."""
+    state = demo.pocketllm_state
+    corpus = state.corpora / "tiny-0123456789ac.txt"
+    corpus.write_text(TINY_TEXT, encoding="utf-8")
+    run_dir = state.checkpoints / "pretrain-20260101-000001"
+    settings = PretrainSettings(data_path=str(corpus), config="cpu-tiny", tokenizer="char", context_length=32,
+                                run_dir=str(run_dir), train=TrainSettings(max_steps=None, max_minutes=0.01,
+                                                                          batch_size=2, eval_every=0, sample_every=0))
+    for _ in prepare_pretraining(settings).run():
+        pass
+    steps = json.loads((run_dir / "run.json").read_text())
+    resume = handler(demo, "pretrain_resume")
+    out = resume.fn(10_000, str(run_dir), "zh", "auto", 0.01)
+    assert "分钟数" in out[1] and "max_minutes" not in out[1], out[1]
+    out = resume.fn(10_000, str(run_dir), "zh", "auto", 0.02)
+    assert out[0] == str(run_dir), out[1]
+    end = time.time() + 120
+    while state.runner.current is not None and time.time() < end:
+        time.sleep(0.2)
+    after = json.loads((run_dir / "run.json").read_text())
+    assert after["train"]["max_minutes"] == 0.02 and after["config"] == steps["config"]
+    assert read_run(run_dir).status == "finished" and read_run(run_dir).last_step["step"] > 0
 
 
 def resume_form_names():

@@ -90,6 +90,8 @@ EN = {
     "pretrain.status_not_started": "**{name}** is getting ready…",
     "pretrain.nothing_to_resume": "The run shown cannot be continued: it has no saved checkpoint and training "
                                   "state yet (or a run is going on).",
+    "pretrain.resume_more_minutes": "That run has trained its {minutes} minutes: set **minutes** above {minutes} "
+                                    "(say {more}) to train it longer.",
     "pretrain.resume_more_steps": "That run is at step {step}: set steps above {step} (say {more}) to train "
                                   "it longer.",
     "pretrain.stats_tokens": " · {tokens} tokens seen",
@@ -174,5 +176,6 @@ ZH = {
     "pretrain.status_not_started": "**{name}** 正在准备……",
     "pretrain.nothing_to_resume": "显示的这次训练还不能继续：它还没有保存检查点和训练状态（或者正有训练在运行）。",
     "pretrain.resume_more_steps": "那次训练已在第 {step} 步：请把步数设为大于 {step}（比如 {more}）再继续。",
+    "pretrain.resume_more_minutes": "那次训练已经训练满了 {minutes} 分钟：请把 **分钟数** 设为大于 {minutes}（比如 {more}）再继续。",
     "pretrain.stats_tokens": " · 已见 {tokens} 个词元",
 }

@@ -407,7 +407,14 @@ def build(ctx):
             settings, resume=str(view.model_path), run_dir=str(view.run_dir), init_from=None,
             train=dataclasses.replace(settings.train, **longer, dtype=v.get("train.dtype") or "auto",
                                       checkpoint_minutes=CHECKPOINT_MINUTES))
-        out = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, KIND)
+        try:
+            out = launch(state, KIND, lambda stop_event: prepare_pretraining(settings, stop_event), lang, KIND)
+        except PocketLLMError as exc:
+            if exc.code == "train.no_time_left":  # said with the form's box, not the command line's flag
+                spent = float(exc.values.get("minutes", 0))
+                raise PocketLLMError(t(lang, "pretrain.resume_more_minutes", minutes=f"{spent:.1f}",
+                                       more=f"{spent + 1:.0f}")) from None
+            raise
         if "run.dir" in out:  # it runs: the form shows the run's settings (a model keeps its tokenizer)
             out.update({k: val for k, val in form_values(tab, view).items() if k != "train.steps"})
         return out
