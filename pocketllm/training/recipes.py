@@ -48,8 +48,8 @@ RECIPES = {
     # evaluated and sampled every 200 (every 100: 15 % of the run's wall time went to them; now ~8 %).
     "speedrun": Recipe(
         "speedrun", "cpu-tiny with Qwen3's blocks at a 256-token context, 4 windows a step, a 4,000-token bpe, AdamW "
-                    "at 1e-3, warm-up, flat, linear cooldown, 2 minutes: 10.3 % fewer held-out bits/char than "
-                    "classic in the same time on the Chinese classics, 7.2 % on Shakespeare.",
+                    "at 1e-3, warm-up, flat, linear cooldown, 2 minutes: 10.5 % fewer held-out bits/char than "
+                    "classic in the same time on the Chinese classics, 6.5 % on Shakespeare (medians of 2 runs).",
         {"config": "cpu-tiny-qwen3", "arch": None, "context_length": None, "vocab_size": 4000, "dropout": None,
          "zero_init": False, "optimizer": "adamw", "lr": 1e-3, "schedule": "wsd", "cooldown": 0.5,
          "min_lr_ratio": 0.1, "warmup_steps": None, "weight_decay": 0.1, "max_steps": SPEEDRUN_STEP_CAP,

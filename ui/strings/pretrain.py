@@ -57,8 +57,8 @@ EN = {
                              "always was, kept as the baseline.\n"
                              "- **speedrun**: the smaller cpu-tiny with Qwen3's blocks, 256-token windows four at a "
                              "time, a 4,000-token vocabulary, a flat rate with a linear cooldown, 2 minutes — measured "
-                             "10.3 % fewer held-out bits per character than classic in the same 2 minutes on the "
-                             "Chinese classics, 7.2 % on Shakespeare (on a CPU a step is expensive: seven times more "
+                             "10.5 % fewer held-out bits per character than classic in the same 2 minutes on the "
+                             "Chinese classics, 6.5 % on Shakespeare (medians of two runs; on a CPU a step is expensive: seven times more "
                              "steps beat the wider model). The default.",
     "pretrain.optimizer": "optimizer",
     "pretrain.optimizer_adamw": "AdamW", "pretrain.optimizer_muon": "Muon (+ AdamW)",
@@ -149,8 +149,8 @@ ZH = {
     "pretrain.recipe_about": "- **经典**：GPT-2 的块、AdamW（学习率 1e-3）、先预热再按余弦下降、400 步——一直以来的训练方式，"
                              "留作比较的基线。\n"
                              "- **速通**：更小的 cpu-tiny 换上 Qwen3 的块，每步读 4 个 256 词元的窗口，词表 4,000，学习率保持不变、"
-                             "最后直线下降，训练 2 分钟——同样 2 分钟里，中文经典上留出集每字符比特数比经典配方少 10.3 %，"
-                             "莎士比亚上少 7.2 %（在 CPU 上一步很贵：步数多七倍，胜过更宽的模型）。这是默认配方。",
+                             "最后直线下降，训练 2 分钟——同样 2 分钟里，中文经典上留出集每字符比特数比经典配方少 10.5 %，"
+                             "莎士比亚上少 6.5 %（两次的中位数；在 CPU 上一步很贵：步数多七倍，胜过更宽的模型）。这是默认配方。",
     "pretrain.optimizer": "优化器",
     "pretrain.optimizer_adamw": "AdamW", "pretrain.optimizer_muon": "Muon（加 AdamW）",
     "pretrain.schedule": "学习率曲线",
