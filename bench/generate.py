@@ -14,7 +14,8 @@ sampling, min_length = max_length, no end token).
 Each configuration runs in its own subprocess, rounds interleaved, so a noisy neighbour
 slows all of them alike; the report uses medians.  Per configuration:
 
-- tok/s of the timed generation (after an 8-token warm-up);
+- tok/s of the timed generation (after an 8-token warm-up), and each side's ratio to
+  CTranslate2 float32 (the median of the rounds' ratios);
 - load peak: the process's RSS high-water mark while loading, above its size before;
 - decode peak: the RSS high-water mark while generating (reset after loading through
   /proc/self/clear_refs), above the size before loading — what decoding needs to hold;
@@ -40,7 +41,8 @@ CPU_RUNS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("pocketllm", "int8"),
             ("transformers", "fp32"), ("transformers", "bf16"), ("ctranslate2", "fp32"), ("ctranslate2", "int8")]
 GPU_RUNS = [("pocketllm", "fp32"), ("pocketllm", "bf16"), ("transformers", "fp32"), ("transformers", "bf16"),
             ("ctranslate2", "fp32")]
-WEIGHT_BYTES = {"fp32": 4, "bf16": 2, "int8": 1}
+WEIGHT_BYTES = {"fp32": 4, "bf16": 2, "int8": 1, "fp32-plain": 4}
+PLAIN_FP32 = ("pocketllm", "fp32-plain")  # --plain_fp32: the model as loaded, without to_precision's layout
 CT2_TYPES = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8"}
 
 
@@ -68,7 +70,8 @@ def load(impl: str, dtype: str, workdir: Path, device: str, threads: int):
     prompt_ids = gpt2_tokenizer().encode(PROMPT)
     if impl == "pocketllm":
         from pocketllm import Sampling, generate_ids, load_model, to_precision
-        model = to_precision(load_model(workdir / "model.safetensors", device=device).model, dtype)
+        model = load_model(workdir / "model.safetensors", device=device).model
+        model = model.eval() if dtype == "fp32-plain" else to_precision(model, dtype)
         return lambda n: list(generate_ids(model, prompt_ids, n, Sampling(), stop_ids=()))
     if impl == "transformers":
         import transformers
@@ -198,22 +201,28 @@ def bench_config(config: str, runs, args, bandwidth: float | None, have_ct2: boo
             for c in runs:
                 res = run_config(*c, args, workdir)
                 results[c].append(res)
-                print(f"  round {r + 1}: {c[0]:<13}{c[1]:<5} {res['tok_s']:7.1f} tok/s  "
+                print(f"  round {r + 1}: {c[0]:<13}{c[1]:<10} {res['tok_s']:7.1f} tok/s  "
                       f"decode peak {res['decode_peak_mb']:5.0f} MB", flush=True)
     med = {c: statistics.median(x["tok_s"] for x in v) for c, v in results.items()}
     peak_key = "gpu_peak_mb" if args.device == "cuda" else "decode_peak_mb"  # on a GPU: its memory
     peak = {c: statistics.median(x[peak_key] or 0 for x in v) for c, v in results.items()}
     loadp = {c: statistics.median(x["load_peak_mb"] for x in v) for c, v in results.items()}
     best_hf = max((med[c] for c in runs if c[0] == "transformers"), default=None)
-    ct2_int8 = med.get(("ctranslate2", "int8"))
+    ct2_int8, ct2_fp32 = med.get(("ctranslate2", "int8")), med.get(("ctranslate2", "fp32"))
+    # vs CTranslate2 float32: the median of the rounds' ratios (each round's pair ran minutes apart at most)
+    ct2_rounds = results.get(("ctranslate2", "fp32"), [])
+    vs_fp32 = {c: statistics.median(a["tok_s"] / b["tok_s"] for a, b in zip(results[c], ct2_rounds))
+               for c in runs} if ct2_fp32 else {}
     print(f"\n| {config} | dtype | tok/s (median) | vs best transformers | vs CTranslate2 int8 "
-          f"| decode peak MB | load peak MB | of bandwidth limit |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"| vs CTranslate2 float32 | decode peak MB | load peak MB | of bandwidth limit |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in runs:
         vs_hf = f"{med[c] / best_hf:.2f}×" if best_hf else "-"
         vs_ct2 = f"{med[c] / ct2_int8:.2f}×" if ct2_int8 else "-"
+        vs_f = f"{vs_fp32[c]:.2f}×" if vs_fp32 else "-"
         frac = f"{matmul_bytes(cfg, c[1]) * med[c] / 1e9 / bandwidth:.0%}" if bandwidth else "-"
-        print(f"| {c[0]} | {c[1]} | {med[c]:.1f} | {vs_hf} | {vs_ct2} | {peak[c]:.0f} | {loadp[c]:.0f} | {frac} |")
+        print(f"| {c[0]} | {c[1]} | {med[c]:.1f} | {vs_hf} | {vs_ct2} | {vs_f} | {peak[c]:.0f} | {loadp[c]:.0f} "
+              f"| {frac} |")
     n = args.compare_tokens
     ref = results[("pocketllm", "fp32")][0]["ids"]
     print(f"\ngreedy ids vs PocketLLM fp32, first {n} (random weights, so near-ties; "
@@ -222,6 +231,7 @@ def bench_config(config: str, runs, args, bandwidth: float | None, have_ct2: boo
         if c != ("pocketllm", "fp32"):
             print(f"  {c[0]} {c[1]}: {agreement(ref, results[c][0]['ids'])}/{len(ref)} leading ids agree")
     return {"config": config, "median_tok_s": {f"{a} {b}": v for (a, b), v in med.items()},
+            "vs_ctranslate2_float32": {f"{a} {b}": v for (a, b), v in vs_fp32.items()},
             "decode_peak_mb": {f"{a} {b}": v for (a, b), v in peak.items()},
             "load_peak_mb": {f"{a} {b}": v for (a, b), v in loadp.items()},
             "rounds": {f"{a} {b}": v for (a, b), v in results.items()}}
@@ -235,6 +245,8 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="threads for every side (default: each one's choice)")
     p.add_argument("--compare_tokens", type=int, default=20, help="greedy ids compared with PocketLLM fp32")
     p.add_argument("--only", default=None, help="comma-separated sides: pocketllm, transformers, ctranslate2")
+    p.add_argument("--plain_fp32", action="store_true",
+                   help="also time PocketLLM fp32 as loaded (no to_precision): what the fp32 layout buys")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", default=None, help="also write the figures to this file")
     p.add_argument("--seed", type=int, default=0)
@@ -266,6 +278,8 @@ def main():
             if (only is None or c[0] in only) and (have_ct2 or c[0] != "ctranslate2")]
     if ("pocketllm", "fp32") not in runs:
         runs.insert(0, ("pocketllm", "fp32"))  # the reference for the greedy ids
+    if args.plain_fp32:
+        runs.insert(1, PLAIN_FP32)
     bandwidth = read_bandwidth_gbs(args.threads) if args.device == "cpu" else None
     load_avg = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPU cores, load average {load_avg:.1f} at start"

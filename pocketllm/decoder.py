@@ -10,8 +10,10 @@ about 15 calls per layer: two layer norms, the q/k/v matmul(s), the cache
 append, the attention kernel, three more matmuls, GELU and two in-place adds.
 Each linear is called through the quickest function for its kind
 (`linear_function`): `F.linear` for a plain one, the kernel itself for the
-int8 and packed-bf16 swaps.  (int8 decoding: 1.15x faster on 1 thread, 1.4x on
-2; bench/README.md.)
+int8 and packed-bf16 swaps, and for fp32 weights stored input-major
+(`to_precision(model, "fp32")`, `speedups.input_major_weights`) a matmul split
+over the input's rows, one slice per thread (`split_matmul`).  (int8 decoding:
+1.15x faster on 1 thread, 1.4x on 2; bench/README.md.)
 
 The modern parts (Llama, Qwen3) have their step here too: RMSNorm, rotary
 positions (the model's own `RoPE`, which keeps the angle of the position it
@@ -32,6 +34,39 @@ import torch.nn.functional as F
 
 from .model import (FeedForward, GPTModel, KVCache, LayerCache, LayerNorm, LearnedPositions, MultiHeadAttention,
                     NoPositions, NoRotation, RMSNorm, RoPE, SwiGLU)
+from .speedups import input_major
+
+
+def split_matmul(matrix: torch.Tensor, bias: torch.Tensor | None):
+    """x (1, in) -> x · matrix + bias (1, out), for a row-major (in, out) fp32 matrix on the CPU.
+
+    With n threads the input's rows are cut in n slices and `bmm` multiplies each slice by its
+    part of x (MKL runs a batch's matmuls side by side, one per thread), then the n partial
+    results are added: one thread streams each part of the weights.  (A single matmul of this
+    shape runs on one core here whatever the thread count.)  On one thread: one `addmm`."""
+    n_in, n_out = matrix.shape
+    threads = torch.get_num_threads()
+    chunks = max(c for c in range(1, threads + 1) if n_in % c == 0)
+    if chunks == 1:
+        return partial(torch.mm, mat2=matrix) if bias is None else partial(torch.addmm, bias, mat2=matrix)
+    slices = matrix.view(chunks, n_in // chunks, n_out)
+    if bias is None:
+        return lambda x: torch.bmm(x.view(chunks, 1, -1), slices).sum(0)
+    first = torch.zeros(chunks, 1, n_out, dtype=bias.dtype)  # the bias joins the first slice's sum
+    first[0, 0] = bias
+    return lambda x: torch.baddbmm(first, x.view(chunks, 1, -1), slices).sum(0)
+
+
+def input_major_function(linears):
+    """x (1, in) -> the linears' outputs side by side (1, Σ out), one split matmul, where their fp32
+    weights are one input-major matrix on the CPU; else None."""
+    matrix = input_major(linears)
+    if matrix is None or matrix.dtype != torch.float32 or matrix.device.type != "cpu":
+        return None
+    biases = [m.bias for m in linears]
+    if any(b is None for b in biases) and not all(b is None for b in biases):
+        return None
+    return split_matmul(matrix, None if biases[0] is None else torch.cat([b.detach() for b in biases]))
 
 
 def linear_function(module: nn.Module):
@@ -41,7 +76,7 @@ def linear_function(module: nn.Module):
     if hasattr(module, "as_function"):
         return module.as_function()
     if type(module) is nn.Linear:
-        return partial(F.linear, weight=module.weight, bias=module.bias)
+        return input_major_function([module]) or partial(F.linear, weight=module.weight, bias=module.bias)
     return module
 
 
@@ -60,7 +95,16 @@ def _gelu_network(ffn: FeedForward):
 
 
 def _swiglu_network(ffn: SwiGLU):
-    gate, up, down = (linear_function(m) for m in (ffn.gate, ffn.up, ffn.down))
+    down = linear_function(ffn.down)
+    both = input_major_function([ffn.gate, ffn.up])  # gate and up from one matmul
+    if both is not None:
+        width = ffn.gate.out_features
+
+        def network(h):
+            gate, up = both(h).split(width, -1)
+            return down(F.silu(gate) * up)
+        return network
+    gate, up = linear_function(ffn.gate), linear_function(ffn.up)
     return lambda h: down(F.silu(gate(h)) * up(h))
 
 
@@ -76,9 +120,10 @@ class _Layer:
         self.widths = [self.heads * self.head_dim] + 2 * [self.kv_heads * self.head_dim]
         self.norm1, self.norm2 = _norm(block.norm1), _norm(block.norm2)
         fused = getattr(attn, "qkv", None)
-        self.qkv = linear_function(fused) if fused is not None else None
-        self.q_k_v = None if fused is not None else [linear_function(attn.get_submodule(n))
-                                                              for n in MultiHeadAttention.LINEARS[:3]]
+        parts = [attn.get_submodule(n) for n in MultiHeadAttention.LINEARS[:3]] if fused is None else []
+        # one matmul: a fused module (bf16, int8), or q/k/v weights laid out as one matrix (fp32)
+        self.qkv = linear_function(fused) if fused is not None else input_major_function(parts)
+        self.q_k_v = None if self.qkv is not None else [linear_function(p) for p in parts]
         self.out_proj = linear_function(attn.out_proj)
         # QK-norm and RoPE only where the model has them (GPT-2's step stays as it was)
         self.qk_norm = None if isinstance(attn.q_norm, nn.Identity) else (attn.q_norm, attn.k_norm)
@@ -144,7 +189,7 @@ class Decoder:
         if self.pos_emb is not None:
             x = (self.tok_emb[token] + self.pos_emb[pos]).view(1, -1)  # (1, emb_dim); dropout is off
         else:  # rotary positions: they enter in attention (a copy: the step adds into x in place)
-            x = self.tok_emb[token].clone().view(1, -1)
+            x = self.tok_emb[token].clone(memory_format=torch.contiguous_format).view(1, -1)
         for layer in self.layers:
             x = layer.step(x)
         return self.head(self.final_norm(x))[0]

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .errors import PocketLLMError
-from .speedups import PackedLinear, fuse_qkv, packed_bf16_available, release_freed_memory, swap_linears
+from .speedups import (PackedLinear, fuse_qkv, input_major_weights, packed_bf16_available, release_freed_memory,
+                       swap_linears)
 
 
 def _int8_rows(weight: torch.Tensor):
@@ -123,10 +124,12 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def to_precision(model, name: str | None):
-    """A model for generation (in place, also returned): fp32 (as loaded), bf16 (half the bytes;
-    q/k/v in one matmul, oneDNN-packed linears) or int8 (`quantize_int8`)."""
+    """A model for generation (in place, also returned): fp32 (the plain model; on a CPU its weights
+    stored input-major, `input_major_weights`), bf16 (half the bytes; q/k/v in one matmul,
+    oneDNN-packed linears) or int8 (`quantize_int8`)."""
     if name in (None, "", "fp32", "float32"):
-        return model.float()  # fusing q/k/v gains nothing measurable at fp32 and would copy 12·d² per block
+        model.float()
+        return input_major_weights(model) if model.tok_emb.weight.device.type == "cpu" else model
     if name in ("bf16", "bfloat16"):
         fuse_qkv(model.to(torch.bfloat16))
         if model.tok_emb.weight.device.type == "cpu" and packed_bf16_available():

@@ -13,6 +13,9 @@ place, by ones that compute the same numbers faster:
 
 A swapped model keeps its forward, trace and KV cache; its state dict differs, so
 it is for generation only (load the checkpoint again to train or save).
+
+fp32 swaps no module: `input_major_weights` only changes where each weight's numbers
+sit in memory (`to_precision(model, "fp32")`), so the model stays the plain model.
 """
 from __future__ import annotations
 
@@ -106,6 +109,82 @@ def packed_bf16_available() -> bool:
         return True
     except (RuntimeError, AttributeError):
         return False
+
+
+def input_major(linears) -> torch.Tensor | None:
+    """The row-major (in, Σ out) matrix whose column blocks are these plain linears' weights,
+    transposed; None where their weights are not laid out so (`input_major_weights`)."""
+    if not linears or not all(type(m) is nn.Linear for m in linears):
+        return None
+    first = linears[0].weight
+    n_in, width = first.shape[1], sum(m.out_features for m in linears)
+    if first.stride() != (1, width):
+        return None
+    matrix = first.t().as_strided((n_in, width), (width, 1))
+    start = 0
+    for m in linears:  # each weight must be exactly its block of that one matrix (the same memory)
+        block, mine = matrix[:, start:start + m.out_features], m.weight.t()
+        if (mine.data_ptr(), mine.shape, mine.stride()) != (block.data_ptr(), block.shape, block.stride()):
+            return None
+        start += m.out_features
+    return matrix
+
+
+@torch.no_grad()
+def _lay_out_input_major(linears: list[nn.Linear]):
+    """Give the linears (one input width) weights that are transposed column blocks of one new
+    row-major (in, Σ out) matrix: the same values, the old tensors let go."""
+    if input_major(linears) is not None:
+        return
+    ref = linears[0].weight
+    matrix = torch.empty(ref.shape[1], sum(m.out_features for m in linears), dtype=ref.dtype, device=ref.device)
+    start = 0
+    for m in linears:
+        view = matrix[:, start:start + m.out_features].t()  # (out, in), as nn.Linear keeps it
+        view.copy_(m.weight)
+        m.weight = nn.Parameter(view, requires_grad=m.weight.requires_grad)
+        start += m.out_features
+
+
+# Linears of a block that read the same input: one matrix each group, so the decoder makes one call.
+SHARED_INPUT = (("attn", MultiHeadAttention.LINEARS[:3]), ("ffn", ("gate", "up")))
+
+
+@torch.no_grad()
+def input_major_weights(model: GPTModel) -> GPTModel:
+    """fp32 generation on a CPU: every linear's weight stored input-major (in place; returns the model).
+
+    No module is swapped and no value changes: a weight W (out, in) becomes a transposed view of a
+    row-major (in, out) tensor, so the model, its state dict and its forward stay the plain ones and
+    nothing is kept twice (training, LoRA or a new vocabulary change what decoding reads).  Why: at
+    batch 1 torch's fp32 matmul is MKL's sgemm, which on the AMD EPYC this was measured on reads the
+    out-major layout at ~12 GB/s on one core and does not use a second, but streams the input-major
+    one at ~19-25 GB/s; and rows of the input can be split between threads (`pocketllm/decoder.py`,
+    bench/README.md).  A block's q/k/v (and SwiGLU's gate/up) become column blocks of one matrix,
+    run as one matmul.  A head tied to the token embedding stays tied (the embedding reads the
+    transposed table: a strided row per token)."""
+    for block in model.blocks:
+        grouped = set()
+        for parent_name, names in SHARED_INPUT:
+            parent = getattr(block, parent_name)
+            parts = [getattr(parent, n, None) for n in names]
+            if all(type(p) is nn.Linear for p in parts):
+                _lay_out_input_major(parts)
+                grouped.update(id(p) for p in parts)
+        for module in list(block.modules()):
+            if type(module) is nn.Linear and id(module) not in grouped:
+                _lay_out_input_major([module])
+    if model.num_classes is None and type(model.out_head) is nn.Linear:
+        tied = model.is_tied
+        _lay_out_input_major([model.out_head])
+        if tied:
+            model.tok_emb.weight = model.out_head.weight
+    laid_out = {id(m.weight) for m in model.modules() if type(m) is nn.Linear}
+    for p in model.parameters():  # the rest (norms, biases, tables) gets memory of its own, so a checkpoint
+        if id(p) not in laid_out:  # file mapped into memory (and the weights read through it) is let go
+            p.data = p.data.clone()
+    release_freed_memory()
+    return model
 
 
 def swap_linears(model: GPTModel, make) -> GPTModel:
