@@ -135,3 +135,17 @@ def test_lora_on_a_laid_out_model_still_trains_only_the_adapter():
     apply_lora(model, rank=2, alpha=4)
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert names and all("lora_" in n for n in names)
+
+
+def test_the_command_lines_fp32_generation_uses_the_laid_out_weights(tmp_path):
+    """`generate` / `inspect` open an fp32 model through `open_model`: laid out as the page's is."""
+    import argparse
+    from pocketllm import ModelConfig, save_checkpoint
+    from pocketllm.cli._common import open_model
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, GPTModel(ModelConfig(vocab_size=300, context_length=16, emb_dim=32, num_heads=2,
+                                               num_layers=1)))
+    for dtype in (None, "fp32"):
+        model = open_model(argparse.Namespace(model_path=str(path), dtype=dtype)).model
+        assert input_major([model.out_head]) is not None and input_major([model.blocks[0].attn.out_proj]) is not None
+    assert input_major([open_model(argparse.Namespace(model_path=str(path), dtype="bf16")).model.out_head]) is None
