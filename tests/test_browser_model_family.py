@@ -34,13 +34,18 @@ def test_pretrain_a_qwen3_model_from_the_page_and_look_inside_it(page, app):
     page.goto(url)
     page.wait_for_function("document.querySelector('#pretrain-preview') && "
                            "document.querySelector('#pretrain-preview').innerText.length > 10", timeout=90_000)
-    # The picker starts at the core's family (cpu-small is a GPT-2) and says what each family changes.
-    assert page.locator("#pretrain-arch input[value=gpt2]").is_checked()
+    # The picker starts at the core's family (the default recipe's cpu-tiny-qwen3 is a Qwen3) and says what each
+    # family changes; GPT-2 first, then Qwen3 picked by hand.
+    from pocketllm import ModelConfig, PretrainSettings
+    start = ModelConfig.load(PretrainSettings().config).arch
+    assert page.locator(f"#pretrain-arch input[value={start}]").is_checked()
     assert "旋转位置编码" in page.locator("#pretrain-arch-about").inner_text()
 
     page.locator("#pretrain-tokenizer").get_by_text("字符", exact=True).click()  # the quickest to learn
     for elem_id, value in TINY.items():
         set_number(page, elem_id, value)
+    page.locator("#pretrain-arch").get_by_text("GPT-2", exact=True).click()
+    page.wait_for_timeout(500)
     page.locator("#pretrain-arch").get_by_text("Qwen3", exact=True).click()
     page.wait_for_timeout(1_500)
     page.get_by_text("用命令行做同样的训练").first.click()  # the command line's accordion

@@ -42,7 +42,8 @@ def test_pick_a_tokenizer_train_generate_and_look_inside_in_chinese(zh_page, app
     page.get_by_role("tab", name="预训练").wait_for(timeout=30_000)
     wait_text(page, "pretrain-preview", "zh_classics")  # the bundled Chinese corpus is previewed first
     wait_text(page, "pretrain-tokens", "BPE")            # with the default tokenizer and size
-    default = DEFAULT_VOCAB_SIZE[DEFAULT_KIND]
+    from pocketllm import PretrainSettings
+    default = PretrainSettings().vocab_size or DEFAULT_VOCAB_SIZE[DEFAULT_KIND]  # the default recipe's size
     assert page.locator("#pretrain-vocab input").first.input_value() == str(default)
     learned = text_of(page, "pretrain-tokens").split("· ")[1].split(" ")[0]  # "BPE … · 8,000 个词元 · …"
     assert 258 <= int(learned.replace(",", "")) <= default
