@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -53,6 +54,15 @@ def open_tab(page, name):
     page.wait_for_timeout(1_500)  # the tab's select event (the base picker refreshes)
 
 
+def wait_started(page, state, before):
+    """Until the click has started a new job (on a busy machine preparing one takes a while: the old
+    status line must not be taken for the new run's)."""
+    deadline = time.time() + 180
+    while state.runner.last is before and time.time() < deadline:
+        page.wait_for_timeout(500)
+    assert state.runner.last is not before, "the run did not start"
+
+
 def wait_finished(page, status_id, state, timeout_min=RUN_MINUTES):
     """Until nothing runs and the status says the run finished (its Chinese word)."""
     page.wait_for_timeout(3_000)
@@ -71,9 +81,11 @@ def start_finetuning(page, state, tab_name, prefix):
     open_tab(page, tab_name)
     page.wait_for_function(f"document.querySelector('#{prefix}-base input').value.includes('pretrain-')",
                            timeout=30_000)
+    before = state.runner.last
     page.locator(f"#{prefix}-start").click()
     page.wait_for_timeout(3_000)
     assert toasts(page) == []
+    wait_started(page, state, before)
     wait_finished(page, f"{prefix}-status", state)
 
 
@@ -86,9 +98,11 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
                            "document.querySelector('#pretrain-preview').innerText.length > 10", timeout=60_000)
 
     # ---- Pretrain: the core's default run ---------------------------------------------------------
+    before = state.runner.last
     page.locator("#pretrain-start").click()
     page.wait_for_timeout(5_000)
     assert toasts(page) == []  # (a TypeError toast used to greet every run)
+    wait_started(page, state, before)
     wait_finished(page, "pretrain-status", state)
     assert toasts(page) == []
     run_dir = Path(state.live_or_latest_run("pretrain"))
@@ -164,7 +178,9 @@ def test_a_new_learner_presses_start_on_every_tab(page, app):
     box.press("Tab")
     steps_before = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                     if '"kind": "step"' in line][-1]["step"]
+    before = state.runner.last
     page.locator("#pretrain-resume").click()
+    wait_started(page, state, before)
     wait_finished(page, "pretrain-status", state)
     assert toasts(page) == []
     after = json.loads((run_dir / "run.json").read_text())
