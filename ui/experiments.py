@@ -21,19 +21,21 @@ from pocketllm import (BUNDLED_CORPORA, PocketLLMError, Sampling, TaskKind, chat
                        load_training_preset, prepare_pretraining, race_settings, save_training_preset, stream,
                        task_kind, training_presets)
 from pocketllm.jobs import JobBusy
+from pocketllm.tasks.language_modeling import RACE_MINUTES as CORE_RACE_MINUTES
 
 from . import plots
 from .describe import shape_text, tokenizer_text
 from .elements import LANG, Elements
 from .i18n import LANGS, t, t_plain
 from .markup import Markup, escape, table_cell
+from .runs import busy_message
 from .limits import MAX_SAMPLING_SEED, PROMPT_CHARS, real, text_cap, whole
 
 MAX_COMPARED_MODELS = 4
 MAX_COMPARED_RUNS = 8
 X_AXES = ("step", "tokens_seen", "elapsed")
 Y_UNITS = ("loss", "bits_per_char")
-RACE_MINUTES = 2.0       # each recipe's training time in the race (the leaderboard's budget)
+RACE_MINUTES = CORE_RACE_MINUTES  # each recipe's training time in the race (the core's: the leaderboard's budget)
 RACE_REFRESH_S = 5.0     # the race's plot is redrawn this often while it runs
 RACE_CORPUS = {"zh": "zh_classics", "en": "shakespeare"}  # the bundled text in the page's language
 
@@ -309,9 +311,7 @@ def compare_runs_section(ctx):
             job = state.runner.start_series(TaskKind.PRETRAIN,
                                             [lambda stop, s=s: prepare_pretraining(s, stop) for s in plan])
         except JobBusy:
-            running = state.runner.current
-            raise PocketLLMError(t(lang, "training.busy", kind=t(lang, f"training.kind_{running.kind}"),
-                                   name=running.name)) from None
+            raise PocketLLMError(busy_message(state.runner.current, lang)) from None
         picked = [Path(s.run_dir).name for s in plan]
         yield {"runs.picked": gr.update(choices=run_choices(state), value=picked), "runs.x": "elapsed",
                "runs.y": "bits_per_char"}

@@ -35,10 +35,15 @@ def launch(state, kind, prepare, lang, prefix) -> dict:
         if job is None:  # it ended between the check and now: try once more
             job = state.runner.start(kind, prepare)
         else:
-            message = t(lang, "training.busy", kind=t(lang, f"training.kind_{job.kind}"), name=job.name)
+            message = busy_message(job, lang)
             gr.Warning(message, title=t(lang, "common.warning_title"))
             return {"run.status": message}
     return {"run.dir": str(job.run_dir), "run.status": t(lang, f"{prefix}.status_running", name=job.name, step=0)}
+
+
+def busy_message(job, lang) -> str:
+    """Which job runs already (Stop is next to Start)."""
+    return t(lang, "training.busy", kind=t(lang, f"training.kind_{job.kind}"), name=job.name)
 
 
 def stop_job(state, lang) -> str:

@@ -20,7 +20,7 @@ from ..model import GPTModel
 from ..tokenizer import DEFAULT_KIND, DEFAULT_VOCAB_SIZE, Tokenizer, check_vocab_size, train_tokenizer
 from ..training.distributed import init_from_env
 from ..training.hardware import check_fits_in_memory, pick_device
-from ..training.recipes import SPEEDRUN_STEP_CAP
+from ..training.recipes import RECIPES, SPEEDRUN_STEP_CAP, apply_recipe
 from ..training.head_loss import linear_cross_entropy
 from ..training.trainer import STATE_FILE, Trainer, TrainSettings
 from .run_setup import ROOT, RunSettings, TaskRun, default_run_dir, start_run
@@ -153,14 +153,14 @@ class PretrainSettings(RunSettings):
 
 
 RACE_EVALUATIONS = 10  # a race evaluates each run about this many times (and once more at its end)
+RACE_MINUTES = 2.0     # each recipe's training time in a race: the leaderboard's budget
 
 
-def race_settings(data_path, run_root, minutes: float = 2.0, recipes=("classic", "speedrun"),
+def race_settings(data_path, run_root, minutes: float = RACE_MINUTES, recipes=("classic", "speedrun"),
                   name: str = "race") -> list[PretrainSettings]:
     """The same minutes of training for each recipe on one text, one run after another (the Pretrain tab's
     race; its curves compared against time): the clock alone ends each run, each is evaluated about
     RACE_EVALUATIONS times and sampled twice.  Run folders <run_root>/<name>-<recipe>."""
-    from ..training.recipes import RECIPES, apply_recipe
     out = []
     for recipe in recipes:
         s = apply_recipe(PretrainSettings(data_path=str(data_path), run_dir=str(Path(run_root) / f"{name}-{recipe}")),
